@@ -1,0 +1,1 @@
+"""Sample corpora shipped with prepbench (data, not code)."""

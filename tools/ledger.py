@@ -1,0 +1,422 @@
+"""The run ledger: one SQLite file per run (sqlite-utils, WAL).
+
+Tables:
+
+``run``        key/value run config (skill name + content hash, corpus hashes, model spec,
+               agent, generator version, chunking parameters) and run state.
+``documents``  one row per corpus file (ingested, or skipped with a reason).
+``chunks``     one row per chunk: ``pending`` | ``kept`` | ``skipped`` (+ ``skip_reason``) |
+               ``failed`` (+ ``error``, ``attempts``).
+``samples``    every candidate sample: ``accepted`` | ``rejected`` (+ ``rule``, ``detail``).
+``calls``      generator / model calls: tokens in/out, cost (USD), latency (s); zeros for the
+               offline generator.
+
+Exactly-once rule: a chunk's samples, its calls and its final status are written by
+:meth:`Ledger.record_chunk` in **one transaction**, guarded so that a chunk that already
+left ``pending``/``failed`` is never written twice. A run killed at any moment resumes
+from the committed state without losing or duplicating a sample.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import sqlite_utils
+
+from .chunking import Chunk
+from .errors import LedgerError
+from .hashing import canonical_json, short_id
+
+LEDGER_FILE = "ledger.sqlite"
+SCHEMA_VERSION = 1
+CHUNK_STATUSES = ("pending", "kept", "skipped", "failed")
+
+
+@dataclass
+class SampleRecord:
+    """A candidate sample with its verdict, as written to the ledger."""
+
+    sample_type: str
+    data: dict
+    status: str  # accepted | rejected
+    rule: str | None = None
+    detail: str = ""
+    attempts: int = 1
+
+
+@dataclass
+class CallRecord:
+    """One generator/model call (tokens, USD cost, seconds)."""
+
+    node: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    ok: bool = True
+    error: str | None = None
+
+
+@dataclass
+class ChunkOutcome:
+    """Everything recorded for one chunk in one transaction."""
+
+    chunk_id: str
+    status: str  # kept | skipped | failed
+    samples: list[SampleRecord] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    skip_reason: str | None = None
+    error: str | None = None
+
+
+def sample_id(chunk_id: str, sample_type: str, data: dict) -> str:
+    """Stable id of a sample: hash of its chunk, type and canonical JSON content."""
+    return short_id(chunk_id, sample_type, canonical_json(data))
+
+
+class Ledger:
+    """A run's SQLite ledger.
+
+    Args:
+        path: the ledger file, or a run folder (then ``<folder>/ledger.sqlite``).
+    """
+
+    def __init__(self, path: str | Path):
+        p = Path(path)
+        if p.suffix != ".sqlite":
+            p = p / LEDGER_FILE
+        p.parent.mkdir(parents=True, exist_ok=True)
+        self.path = p
+        conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._ensure_tables()
+
+    # -- schema ---------------------------------------------------------------------
+    def _ensure_tables(self) -> None:
+        db = self.db
+        if "run" not in db.table_names():
+            db["run"].create({"key": str, "value": str}, pk="key")
+        if "documents" not in db.table_names():
+            db["documents"].create(
+                {
+                    "doc_id": str,
+                    "rel_path": str,
+                    "format": str,
+                    "content_hash": str,
+                    "chars": int,
+                    "converter": str,
+                    "n_chunks": int,
+                    "status": str,
+                    "reason": str,
+                },
+                pk="doc_id",
+            )
+        if "chunks" not in db.table_names():
+            db["chunks"].create(
+                {
+                    "chunk_id": str,
+                    "idx": int,
+                    "doc_id": str,
+                    "doc_path": str,
+                    "doc_index": int,
+                    "heading_path": str,
+                    "start_line": int,
+                    "end_line": int,
+                    "chars": int,
+                    "text": str,
+                    "status": str,
+                    "skip_reason": str,
+                    "error": str,
+                    "attempts": int,
+                    "n_accepted": int,
+                    "n_rejected": int,
+                    "updated_at": float,
+                },
+                pk="chunk_id",
+            )
+            db["chunks"].create_index(["status"])
+            db["chunks"].create_index(["idx"], unique=True)
+        if "samples" not in db.table_names():
+            db["samples"].create(
+                {
+                    "sample_id": str,
+                    "chunk_id": str,
+                    "chunk_idx": int,
+                    "pos": int,
+                    "sample_type": str,
+                    "status": str,
+                    "rule": str,
+                    "detail": str,
+                    "attempts": int,
+                    "data": str,
+                    "created_at": float,
+                },
+                pk="sample_id",
+                foreign_keys=[("chunk_id", "chunks", "chunk_id")],
+            )
+            db["samples"].create_index(["chunk_idx", "pos"], unique=True)
+            db["samples"].create_index(["status"])
+        if "calls" not in db.table_names():
+            db["calls"].create(
+                {
+                    "id": int,
+                    "chunk_id": str,
+                    "node": str,
+                    "model": str,
+                    "input_tokens": int,
+                    "output_tokens": int,
+                    "cost_usd": float,
+                    "latency_s": float,
+                    "ok": int,
+                    "error": str,
+                    "created_at": float,
+                },
+                pk="id",
+            )
+
+    # -- run config -----------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The stored run config (``{}`` for a new ledger)."""
+        return {r["key"]: json.loads(r["value"]) for r in self.db["run"].rows}
+
+    def set_config(self, values: dict[str, Any]) -> None:
+        self.db["run"].upsert_all(
+            [{"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in values.items()], pk="key"
+        )
+
+    @property
+    def initialized(self) -> bool:
+        return self.get_config().get("initialized") is True
+
+    def initialize(
+        self,
+        config: dict[str, Any],
+        documents: Sequence[dict],
+        chunks: Sequence[Chunk],
+    ) -> None:
+        """Write the run config, documents and all chunks (as ``pending``) in one transaction.
+
+        Raises:
+            LedgerError: the ledger is already initialized.
+        """
+        if self.initialized:
+            raise LedgerError(f"{self.path}: run already initialized")
+        now = time.time()
+        with self.db.atomic():
+            self.set_config({**config, "schema_version": SCHEMA_VERSION, "created_at": now})
+            self.db["documents"].insert_all(documents, pk="doc_id", replace=True)
+            self.db["chunks"].insert_all(
+                (
+                    {
+                        "chunk_id": c.chunk_id,
+                        "idx": i,
+                        "doc_id": c.doc_id,
+                        "doc_path": c.doc_path,
+                        "doc_index": c.index,
+                        "heading_path": json.dumps(c.heading_path, ensure_ascii=False),
+                        "start_line": c.start_line,
+                        "end_line": c.end_line,
+                        "chars": c.chars,
+                        "text": c.text,
+                        "status": "pending",
+                        "skip_reason": None,
+                        "error": None,
+                        "attempts": 0,
+                        "n_accepted": 0,
+                        "n_rejected": 0,
+                        "updated_at": now,
+                    }
+                    for i, c in enumerate(chunks)
+                ),
+                pk="chunk_id",
+                batch_size=500,
+            )
+            self.set_config({"initialized": True})
+
+    # -- reading --------------------------------------------------------------------
+    @staticmethod
+    def row_to_chunk(row: dict) -> Chunk:
+        return Chunk(
+            chunk_id=row["chunk_id"],
+            doc_id=row["doc_id"],
+            doc_path=row["doc_path"],
+            index=row["doc_index"],
+            heading_path=json.loads(row["heading_path"]),
+            start_line=row["start_line"],
+            end_line=row["end_line"],
+            text=row["text"],
+        )
+
+    def todo_chunks(self, max_attempts: int = 3, limit: int | None = None) -> list[Chunk]:
+        """Chunks still to process, in corpus order: ``pending``, and ``failed`` with attempts left."""
+        sql = (
+            "SELECT * FROM chunks WHERE status = 'pending' OR (status = 'failed' AND attempts < ?) ORDER BY idx"
+            + (" LIMIT ?" if limit else "")
+        )
+        params: list[Any] = [max_attempts] + ([limit] if limit else [])
+        return [self.row_to_chunk(r) for r in self.db.query(sql, params)]
+
+    def chunk_idx(self, chunk_id: str) -> int:
+        row = self.db.execute("SELECT idx FROM chunks WHERE chunk_id = ?", [chunk_id]).fetchone()
+        if row is None:
+            raise KeyError(chunk_id)
+        return row[0]
+
+    def get_chunk(self, chunk_id: str) -> Chunk:
+        rows = list(self.db.query("SELECT * FROM chunks WHERE chunk_id = ?", [chunk_id]))
+        if not rows:
+            raise KeyError(chunk_id)
+        return self.row_to_chunk(rows[0])
+
+    def accepted_samples(self) -> Iterator[dict]:
+        """Accepted samples in their canonical order (chunk order, then position)."""
+        for r in self.db.query(
+            "SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE status = 'accepted' ORDER BY chunk_idx, pos"
+        ):
+            d = json.loads(r["data"])
+            d.setdefault("sample_type", r["sample_type"])
+            d.setdefault("chunk_id", r["chunk_id"])
+            yield {"sample_id": r["sample_id"], **d}
+
+    def counts(self) -> dict[str, Any]:
+        """Chunk status counts, sample counts and call totals."""
+        chunk_counts = {s: 0 for s in CHUNK_STATUSES}
+        for status, n in self.db.execute("SELECT status, COUNT(*) FROM chunks GROUP BY status").fetchall():
+            chunk_counts[status] = n
+        samples = {"accepted": 0, "rejected": 0}
+        for status, n in self.db.execute("SELECT status, COUNT(*) FROM samples GROUP BY status").fetchall():
+            samples[status] = n
+        calls = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
+            "COALESCE(SUM(cost_usd),0), COALESCE(SUM(latency_s),0) FROM calls"
+        ).fetchone()
+        return {
+            "chunks": {"total": sum(chunk_counts.values()), **chunk_counts},
+            "samples": samples,
+            "calls": {
+                "count": calls[0],
+                "input_tokens": calls[1],
+                "output_tokens": calls[2],
+                "cost_usd": round(float(calls[3]), 6),
+                "latency_s": round(float(calls[4]), 3),
+            },
+        }
+
+    # -- writing --------------------------------------------------------------------
+    def record_chunk(self, outcome: ChunkOutcome) -> bool:
+        """Write a chunk's samples, calls and final status in one transaction.
+
+        Returns:
+            True when written; False when the chunk had already been recorded (left
+            ``pending``/``failed``) — nothing is written then, so no sample is duplicated.
+
+        Raises:
+            ValueError: unknown status, or a ``skipped`` outcome without a reason.
+            KeyError: unknown chunk id.
+        """
+        if outcome.status not in ("kept", "skipped", "failed"):
+            raise ValueError(f"unknown chunk status {outcome.status!r}")
+        if outcome.status == "skipped" and not outcome.skip_reason:
+            raise ValueError("a skipped chunk needs a skip_reason")
+        now = time.time()
+        conn = self.db.conn
+        with self.db.atomic():
+            row = conn.execute(
+                "SELECT idx, status, attempts FROM chunks WHERE chunk_id = ?", [outcome.chunk_id]
+            ).fetchone()
+            if row is None:
+                raise KeyError(outcome.chunk_id)
+            idx, status, attempts = row
+            if status not in ("pending", "failed"):
+                return False
+            if status == "failed":
+                # a retry replaces the failed attempt's candidate rows (none are accepted)
+                conn.execute("DELETE FROM samples WHERE chunk_id = ?", [outcome.chunk_id])
+            n_acc = n_rej = 0
+            rows = []
+            for pos, s in enumerate(outcome.samples):
+                sid = sample_id(outcome.chunk_id, s.sample_type, s.data)
+                if s.status == "accepted":
+                    n_acc += 1
+                else:
+                    n_rej += 1
+                rows.append(
+                    (
+                        sid,
+                        outcome.chunk_id,
+                        idx,
+                        pos,
+                        s.sample_type,
+                        s.status,
+                        s.rule,
+                        s.detail,
+                        s.attempts,
+                        json.dumps(s.data, ensure_ascii=False),
+                        now,
+                    )
+                )
+            conn.executemany(
+                "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
+                "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
+                "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        outcome.chunk_id,
+                        c.node,
+                        c.model,
+                        c.input_tokens,
+                        c.output_tokens,
+                        c.cost_usd,
+                        c.latency_s,
+                        1 if c.ok else 0,
+                        c.error,
+                        now,
+                    )
+                    for c in outcome.calls
+                ],
+            )
+            conn.execute(
+                "UPDATE chunks SET status = ?, skip_reason = ?, error = ?, attempts = ?, n_accepted = ?, "
+                "n_rejected = ?, updated_at = ? WHERE chunk_id = ?",
+                [
+                    outcome.status,
+                    outcome.skip_reason,
+                    outcome.error,
+                    attempts + 1,
+                    n_acc,
+                    n_rej,
+                    now,
+                    outcome.chunk_id,
+                ],
+            )
+        return True
+
+    def record_calls(self, calls: Iterable[CallRecord], chunk_id: str | None = None) -> None:
+        """Record calls outside a chunk transaction (e.g. a run-level call)."""
+        now = time.time()
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
+                "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (chunk_id, c.node, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_s,
+                     1 if c.ok else 0, c.error, now)
+                    for c in calls
+                ],
+            )
+
+    def close(self) -> None:
+        self.db.conn.close()

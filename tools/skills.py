@@ -1,0 +1,502 @@
+"""Skill packages: load and check a declarative skill folder.
+
+A skill is an Agent Skills folder extended with declarative parts (see ``skills/README.md``
+and the project's DESIGN)::
+
+    SKILL.md          YAML front matter (name, description, domain, version, sample_types)
+                      followed by the agent's instructions in Markdown
+    schemas/*.json    one JSON Schema per sample type (file stem = sample type name)
+    filters.yaml      filter rules and dedup settings (see prepbench.tools.validate)
+    coverage.yaml     skip reasons, completion rule, per-sample-type targets
+    prompts/*.md      Jinja templates: triage.md, generate_<type>.md, optional judge.md, repair.md
+    examples/*.jsonl  worked samples (each line has ``sample_type``), validated by check
+
+Loading never executes code from the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jsonschema
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SkillError
+from .hashing import sha256_bytes, sha256_text
+
+FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)\Z", re.S)
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: The nine skip reasons of the Data-Construction-Skill triage vocabulary.
+DEFAULT_SKIP_REASONS = (
+    "navigation",
+    "non_knowledge",
+    "pedagogy",
+    "heading_only",
+    "low_information",
+    "noisy",
+    "broken_ocr",
+    "duplicate_scope",
+    "index_like",
+)
+
+#: Fields every sample carries besides its type's own fields.
+COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
+
+
+class FrontMatter(BaseModel):
+    """SKILL.md front matter (Agent Skills ``name``/``description`` plus prepbench fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    description: str = Field(min_length=1)
+    domain: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    sample_types: list[str] = Field(min_length=1)
+    extends: str | None = None
+    license: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (max 64)")
+        return v
+
+    @field_validator("sample_types")
+    @classmethod
+    def _types(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not TYPE_RE.match(t):
+                raise ValueError(f"sample type '{t}' must be lowercase letters, digits or '_'")
+        if len(set(v)) != len(v):
+            raise ValueError("sample types repeat")
+        return v
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+
+class RuleSpec(BaseModel):
+    """One filter rule of ``filters.yaml``; ``kind`` selects the check (see validate.RULE_KINDS)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    sample_types: list[str] | None = None
+    description: str | None = None
+
+
+class DedupSpec(BaseModel):
+    """Duplicate removal within a run: exact (normalised text) and near (MinHash LSH)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact: bool = True
+    near_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_words: int = Field(3, ge=1, le=10)
+    fields: list[str] = Field(default_factory=lambda: ["question"])
+
+
+class FiltersSpec(BaseModel):
+    """``filters.yaml``: the rules and the dedup settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RuleSpec] = Field(default_factory=list)
+    dedup: DedupSpec = Field(default_factory=DedupSpec)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "FiltersSpec":
+        names = [r.name for r in self.rules]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rule names repeat: {sorted(dup)}")
+        return self
+
+
+class TypeTarget(BaseModel):
+    """Per-sample-type coverage target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_chunk: int = Field(1, ge=0, le=50)
+    min_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class CompletionSpec(BaseModel):
+    """When a run counts as complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_all_resolved: bool = True
+    min_kept_share: float = Field(0.0, ge=0.0, le=1.0)
+    per_document_min_kept: int = Field(0, ge=0)
+
+
+class CoverageSpec(BaseModel):
+    """``coverage.yaml``: allowed skip reasons, completion rule and sample-type targets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skip_reasons: dict[str, str] = Field(default_factory=lambda: {r: "" for r in DEFAULT_SKIP_REASONS})
+    completion: CompletionSpec = Field(default_factory=CompletionSpec)
+    sample_types: dict[str, TypeTarget] = Field(default_factory=dict)
+    min_chunk_chars: int = Field(200, ge=0)
+
+    @field_validator("skip_reasons", mode="before")
+    @classmethod
+    def _reasons(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {str(r): "" for r in v}
+        return v
+
+
+@dataclass
+class Skill:
+    """A loaded skill.
+
+    Attributes:
+        name, description, domain, version, sample_types: from the front matter.
+        instructions: the Markdown body of SKILL.md (the agent's instruction).
+        path: the skill folder.
+        schemas: sample type -> JSON Schema (dict).
+        filters: parsed ``filters.yaml``.
+        coverage: parsed ``coverage.yaml``.
+        prompts: template name (file stem) -> Jinja source.
+        examples: list of example samples (dicts with ``sample_type``), with their file:line.
+        content_hash: SHA-256 over every file's relative path and bytes (resume guard).
+    """
+
+    name: str
+    description: str
+    domain: str
+    version: str
+    sample_types: list[str]
+    instructions: str
+    path: Path
+    schemas: dict[str, dict]
+    filters: FiltersSpec
+    coverage: CoverageSpec
+    prompts: dict[str, str]
+    examples: list[dict]
+    example_sources: list[str]
+    content_hash: str
+    front_matter: dict = field(default_factory=dict)
+
+    def render_prompt(self, name: str, **context: Any) -> str:
+        """Render ``prompts/<name>.md`` with Jinja (StrictUndefined).
+
+        Raises:
+            SkillError: unknown template, or a variable the template uses is missing.
+        """
+        if name not in self.prompts:
+            raise SkillError(f"{self.path / 'prompts' / (name + '.md')}: prompt template not found")
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        env.filters["tojson"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
+        try:
+            return env.from_string(self.prompts[name]).render(skill=self, **context)
+        except jinja2.TemplateError as e:
+            raise SkillError(f"{self.path / 'prompts' / (name + '.md')}: {e}") from None
+
+    def target(self, sample_type: str) -> TypeTarget:
+        """Coverage target of a sample type (default: one per chunk)."""
+        return self.coverage.sample_types.get(sample_type, TypeTarget())
+
+    def form(self, sample_type: str) -> str:
+        """The base form of a sample type (``x-prepbench-form`` in its schema, else its name)."""
+        return str(self.schemas.get(sample_type, {}).get("x-prepbench-form", sample_type))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "version": self.version,
+            "sample_types": self.sample_types,
+            "rules": [r.name for r in self.filters.rules],
+            "prompts": sorted(self.prompts),
+            "examples": len(self.examples),
+            "content_hash": self.content_hash[:16],
+            "path": str(self.path),
+        }
+
+
+def installed_skills_dir() -> Path:
+    """Folder of the skills shipped with prepbench (``prepbench.skills`` package data)."""
+    return Path(str(resources.files("prepbench.skills")))
+
+
+def resolve_skill_path(name_or_path: str | Path) -> Path:
+    """A skill folder from a path, or from the name of a shipped skill.
+
+    Raises:
+        SkillError: neither a folder with SKILL.md nor a shipped skill name.
+    """
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        if not (p / "SKILL.md").is_file():
+            raise SkillError(f"{p}: not a skill folder (no SKILL.md)")
+        return p.resolve()
+    if p.suffix == "" and "/" not in str(name_or_path):
+        cand = installed_skills_dir() / str(name_or_path)
+        if (cand / "SKILL.md").is_file():
+            return cand.resolve()
+    raise SkillError(f"{name_or_path}: no such skill folder or shipped skill")
+
+
+def skill_content_hash(path: Path) -> str:
+    """SHA-256 over the sorted relative paths and bytes of every file in the skill folder."""
+    parts = []
+    for f in sorted(path.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts and not f.name.startswith("."):
+            parts.append(f.relative_to(path).as_posix() + "\x00" + sha256_bytes(f.read_bytes()))
+    return sha256_text("\n".join(parts))
+
+
+def _pydantic_error(file: Path, e: ValidationError) -> SkillError:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    return SkillError(f"{file}: field '{loc}': {err['msg']}")
+
+
+def _read_yaml(file: Path) -> Any:
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SkillError(f"{file}:{where}: invalid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise SkillError(f"{file}: not UTF-8 text") from None
+
+
+def parse_front_matter(file: Path) -> tuple[dict, str]:
+    """Split SKILL.md into ``(front matter dict, body)``.
+
+    Raises:
+        SkillError: no front matter, invalid YAML (with line), or not a mapping.
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SkillError(f"{file}: not UTF-8 text") from None
+    m = FRONT_MATTER_RE.match(text)
+    if not m:
+        raise SkillError(f"{file}: missing YAML front matter (the file must start with '---')")
+    try:
+        meta = yaml.safe_load(m.group(1))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SkillError(f"{file}:{where}: invalid YAML front matter: {problem}") from None
+    if not isinstance(meta, dict):
+        raise SkillError(f"{file}: front matter must be a YAML mapping")
+    return meta, m.group(2)
+
+
+def load_skill(name_or_path: str | Path) -> Skill:
+    """Load a skill folder (or a shipped skill by name) and parse every part.
+
+    Structural problems raise at once; deeper checks (examples against schemas, prompts
+    render) are in :func:`check_skill`.
+
+    Raises:
+        SkillError: one line naming the file and field or line.
+    """
+    path = resolve_skill_path(name_or_path)
+    skill_md = path / "SKILL.md"
+    meta, body = parse_front_matter(skill_md)
+    try:
+        fm = FrontMatter.model_validate(meta)
+    except ValidationError as e:
+        raise _pydantic_error(skill_md, e) from None
+
+    schemas: dict[str, dict] = {}
+    schema_dir = path / "schemas"
+    for f in sorted(schema_dir.glob("*.json")) if schema_dir.is_dir() else []:
+        try:
+            schemas[f.stem] = json.loads(f.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise SkillError(f"{f}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    for t in fm.sample_types:
+        if t not in schemas:
+            raise SkillError(f"{skill_md}: field 'sample_types': '{t}' has no schema (expected schemas/{t}.json)")
+
+    filters_file = path / "filters.yaml"
+    raw_filters = _read_yaml(filters_file) if filters_file.is_file() else {}
+    try:
+        filters = FiltersSpec.model_validate(raw_filters or {})
+    except ValidationError as e:
+        raise _pydantic_error(filters_file, e) from None
+
+    coverage_file = path / "coverage.yaml"
+    raw_cov = _read_yaml(coverage_file) if coverage_file.is_file() else {}
+    try:
+        coverage = CoverageSpec.model_validate(raw_cov or {})
+    except ValidationError as e:
+        raise _pydantic_error(coverage_file, e) from None
+
+    prompts: dict[str, str] = {}
+    pdir = path / "prompts"
+    for f in sorted(pdir.glob("*.md")) if pdir.is_dir() else []:
+        prompts[f.stem] = f.read_text(encoding="utf-8")
+
+    examples: list[dict] = []
+    sources: list[str] = []
+    edir = path / "examples"
+    for f in sorted(edir.glob("*.jsonl")) if edir.is_dir() else []:
+        for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                ex = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SkillError(f"{f}: line {i}: invalid JSON: {e.msg}") from None
+            if not isinstance(ex, dict):
+                raise SkillError(f"{f}: line {i}: an example must be a JSON object")
+            examples.append(ex)
+            sources.append(f"{f}:{i}")
+
+    return Skill(
+        name=fm.name,
+        description=fm.description,
+        domain=fm.domain,
+        version=fm.version,
+        sample_types=list(fm.sample_types),
+        instructions=body.strip(),
+        path=path,
+        schemas=schemas,
+        filters=filters,
+        coverage=coverage,
+        prompts=prompts,
+        examples=examples,
+        example_sources=sources,
+        content_hash=skill_content_hash(path),
+        front_matter=fm.model_dump(),
+    )
+
+
+def sample_context_chunk() -> Any:
+    """A small chunk used to render prompt templates in :func:`check_skill`."""
+    from .chunking import Chunk
+
+    text = "## Bonds\n\nA bond is a debt security that pays periodic interest and returns its face value at maturity."
+    return Chunk(
+        chunk_id="0000000000000000",
+        doc_id="0000000000000000",
+        doc_path="example.md",
+        index=0,
+        heading_path=["Bonds"],
+        start_line=1,
+        end_line=3,
+        text=text,
+        headings=["Bonds"],
+    )
+
+
+def check_skill(name_or_path: str | Path) -> dict[str, Any]:
+    """Fully validate a skill; return its summary dict when everything passes.
+
+    Checks: front matter fields; every schema is a valid JSON Schema (Draft 2020-12) of
+    an object that requires the common fields; every example names a known sample type,
+    validates against its schema and passes the skill's filter rules; every prompt
+    renders with a sample context; every filter rule compiles; the coverage config names
+    only known sample types and its shares are consistent.
+
+    Raises:
+        SkillError: the first problem, one line naming file and field.
+    """
+    skill = load_skill(name_or_path)
+    path = skill.path
+    validator_cls = jsonschema.Draft202012Validator
+    for t, schema in skill.schemas.items():
+        f = path / "schemas" / f"{t}.json"
+        try:
+            validator_cls.check_schema(schema)
+        except jsonschema.SchemaError as e:
+            where = "/".join(str(x) for x in e.absolute_path) or "(root)"
+            raise SkillError(f"{f}: invalid JSON Schema at '{where}': {e.message}") from None
+        if schema.get("type") != "object":
+            raise SkillError(f"{f}: field 'type': a sample schema must have type 'object'")
+        required = set(schema.get("required", []))
+        missing = [c for c in COMMON_SAMPLE_FIELDS if c not in required]
+        if missing:
+            raise SkillError(f"{f}: field 'required': must include {missing} (every sample carries them)")
+        if t not in skill.sample_types:
+            raise SkillError(
+                f"{f}: sample type '{t}' is not listed in SKILL.md field 'sample_types'"
+            )
+
+    # filters compile
+    from .validate import build_rules
+
+    build_rules(skill)
+
+    # coverage consistent
+    cov_file = path / "coverage.yaml"
+    for t in skill.coverage.sample_types:
+        if t not in skill.sample_types:
+            raise SkillError(f"{cov_file}: field 'sample_types.{t}': unknown sample type (not in SKILL.md)")
+    total_share = sum(tt.min_share for tt in skill.coverage.sample_types.values())
+    if total_share > 1.0 + 1e-9:
+        raise SkillError(f"{cov_file}: field 'sample_types': min_share values sum to {total_share:.2f} > 1")
+    if not skill.coverage.skip_reasons:
+        raise SkillError(f"{cov_file}: field 'skip_reasons': at least one skip reason is needed")
+    for t in skill.sample_types:
+        if t in skill.coverage.sample_types and skill.coverage.sample_types[t].per_chunk == 0 and skill.coverage.sample_types[t].min_share > 0:
+            raise SkillError(f"{cov_file}: field 'sample_types.{t}': per_chunk 0 with min_share > 0")
+
+    # prompts render
+    required_prompts = ["triage"] + [f"generate_{t}" for t in skill.sample_types]
+    for name in required_prompts:
+        if name not in skill.prompts:
+            raise SkillError(f"{path / 'prompts' / (name + '.md')}: required prompt template is missing")
+    chunk = sample_context_chunk()
+    for name in skill.prompts:
+        t = name[len("generate_"):] if name.startswith("generate_") else skill.sample_types[0]
+        if name.startswith("generate_") and t not in skill.sample_types:
+            raise SkillError(f"{path / 'prompts' / (name + '.md')}: sample type '{t}' is not in SKILL.md 'sample_types'")
+        skill.render_prompt(
+            name,
+            chunk=chunk,
+            sample_type=t,
+            schema=skill.schemas[t],
+            schema_json=json.dumps(skill.schemas[t], indent=2),
+            examples=[e for e in skill.examples if e.get("sample_type") == t][:2],
+            count=skill.target(t).per_chunk or 1,
+            skip_reasons=list(skill.coverage.skip_reasons),
+            candidate={"sample_type": t},
+            feedback="example feedback",
+            sample_types=skill.sample_types,
+        )
+
+    # examples validate against schema and pass filters
+    from .validate import SampleValidator
+
+    validator = SampleValidator(skill, dedup=False)
+    for ex, src in zip(skill.examples, skill.example_sources):
+        t = ex.get("sample_type")
+        if t not in skill.schemas:
+            raise SkillError(f"{src}: field 'sample_type': unknown sample type '{t}'")
+        verdict = validator.check(ex, chunk_text=None)
+        if not verdict.ok:
+            raise SkillError(f"{src}: example fails {verdict.rule}: {verdict.detail}")
+    for t in skill.sample_types:
+        if not any(e.get("sample_type") == t for e in skill.examples):
+            raise SkillError(f"{path / 'examples'}: no example of sample type '{t}'")
+    return skill.summary()
