@@ -1,0 +1,72 @@
+"""The generator interface shared by the agent families.
+
+A *generator* is what turns a chunk into candidate samples: the offline ``extractive``
+generator (rule-based, no LLM) or a chat model. The skill-guided graph
+(:mod:`prepbench.agents.skill`) calls it at its triage, generate, repair and judge
+nodes; the graph, not the generator, validates and records.
+
+Every method returns the :class:`~prepbench.tools.ledger.CallRecord` objects of the calls
+it made (tokens, cost, latency) so the ledger can account for them in the chunk's
+transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.ledger import CallRecord
+from prepbench.tools.skills import Skill
+
+
+@dataclass
+class Triage:
+    """A triage decision for one chunk.
+
+    Attributes:
+        keep: generate samples from the chunk.
+        skip_reason: when not kept, one of the skill's ``coverage.yaml`` skip reasons.
+        detail: a short human-readable explanation.
+        sample_types: when kept, the sample types worth generating (empty = all of the skill's).
+    """
+
+    keep: bool
+    skip_reason: str | None = None
+    detail: str = ""
+    sample_types: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the skill-guided graph needs from a generator.
+
+    Attributes:
+        name: the model spec (``"extractive"``, ``"openai:gpt-4o-mini"``...).
+        version: generator version, stored in the run config (changing it refuses resume).
+        needs_chat_model: False for the offline generator.
+    """
+
+    name: str
+    version: str
+    needs_chat_model: bool
+
+    async def atriage(self, chunk: Chunk, skill: Skill) -> tuple[Triage, list[CallRecord]]:
+        """Decide whether to keep ``chunk``; a skip carries a reason from the skill's vocabulary."""
+        ...
+
+    async def agenerate(
+        self, chunk: Chunk, skill: Skill, targets: dict[str, int]
+    ) -> tuple[list[dict], list[CallRecord]]:
+        """Candidate samples for ``chunk``: up to ``targets[sample_type]`` of each type.
+
+        Each candidate is a dict with ``sample_type``, ``chunk_id``, ``evidence`` (verbatim
+        spans of the chunk) and the fields of its type's schema.
+        """
+        ...
+
+    async def arepair(
+        self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str
+    ) -> tuple[dict | None, list[CallRecord]]:
+        """A corrected candidate given validator ``feedback``, or None when it cannot repair."""
+        ...

@@ -1,0 +1,58 @@
+"""The ``prepbench`` command line (Typer + rich).
+
+Commands are grouped in modules; each registers itself below. User mistakes raise
+:class:`~prepbench.tools.errors.PrepbenchError`, printed by :func:`main` as one line
+``error: ...`` with exit code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from .errors import PrepbenchError
+
+app = typer.Typer(
+    name="prepbench",
+    help="Turn a book corpus into validated QA SFT data, and score whether it is any good.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+# ---- sub-command groups (each module defines its commands; one line per module) ----
+from . import cli_skill  # noqa: E402,F401  skill check/new/try/list
+
+app.add_typer(cli_skill.skill_app, name="skill")
+# (modules of the scoring, training and comparison backends register here)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the Typer app, turning PrepbenchError into ``error: ...`` + exit 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except PrepbenchError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted: the ledger keeps everything committed; run the same command again to resume")
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
