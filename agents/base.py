@@ -70,3 +70,9 @@ class Generator(Protocol):
     ) -> tuple[dict | None, list[CallRecord]]:
         """A corrected candidate given validator ``feedback``, or None when it cannot repair."""
         ...
+
+
+class StopRun(Exception):
+    """Raised by a generator when the run must stop cleanly (e.g. the model server is down
+    for good and the circuit breaker opened). Chunks not yet recorded stay ``pending`` so a
+    later run picks them up; nothing is marked failed."""

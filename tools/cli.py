@@ -24,6 +24,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 # ---- sub-command groups (each module defines its commands; one line per module) ----
+from . import cli_run  # noqa: E402,F401  run, status, export (register on app)
 from . import cli_skill  # noqa: E402,F401  skill check/new/try/list
 
 app.add_typer(cli_skill.skill_app, name="skill")

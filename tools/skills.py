@@ -51,6 +51,10 @@ DEFAULT_SKIP_REASONS = (
 #: Fields every sample carries besides its type's own fields.
 COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
 
+#: The three base forms of Data-Construction-Skill; every sample type maps onto one
+#: (``x-prepbench-form`` in its schema), which the offline generator dispatches on.
+BASE_FORMS = ("concept_qa", "process_qa", "case_application")
+
 
 class FrontMatter(BaseModel):
     """SKILL.md front matter (Agent Skills ``name``/``description`` plus prepbench fields)."""
@@ -196,6 +200,17 @@ class Skill:
     example_sources: list[str]
     content_hash: str
     front_matter: dict = field(default_factory=dict)
+    #: names of the skills this one extends, nearest parent first (empty when standalone)
+    extends: list[str] = field(default_factory=list)
+    #: relative part ("schemas/x.json", "prompts/y.md", "filters.yaml", ...) -> the file it came from
+    files: dict[str, Path] = field(default_factory=dict)
+    #: the merged filters.yaml / coverage.yaml mappings before validation (for children to merge into)
+    raw_filters: dict = field(default_factory=dict)
+    raw_coverage: dict = field(default_factory=dict)
+
+    def file(self, rel: str) -> Path:
+        """The file a part of the resolved skill came from (its own folder or a parent's)."""
+        return self.files.get(rel, self.path / rel)
 
     def render_prompt(self, name: str, **context: Any) -> str:
         """Render ``prompts/<name>.md`` with Jinja (StrictUndefined).
@@ -210,7 +225,7 @@ class Skill:
         try:
             return env.from_string(self.prompts[name]).render(skill=self, **context)
         except jinja2.TemplateError as e:
-            raise SkillError(f"{self.path / 'prompts' / (name + '.md')}: {e}") from None
+            raise SkillError(f"{self.file('prompts/' + name + '.md')}: {e}") from None
 
     def target(self, sample_type: str) -> TypeTarget:
         """Coverage target of a sample type (default: one per chunk)."""
@@ -231,7 +246,17 @@ class Skill:
             "examples": len(self.examples),
             "content_hash": self.content_hash[:16],
             "path": str(self.path),
+            "extends": list(self.extends),
+            "inherited": sorted(k for k, f in self.files.items() if not _is_within(f, self.path)),
         }
+
+
+def _is_within(f: Path, root: Path) -> bool:
+    try:
+        f.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
 
 
 def installed_skills_dir() -> Path:
@@ -309,52 +334,144 @@ def parse_front_matter(file: Path) -> tuple[dict, str]:
     return meta, m.group(2)
 
 
-def load_skill(name_or_path: str | Path) -> Skill:
+def _resolve_parent(value: str, child: Path, skill_md: Path) -> Path:
+    """The folder named by ``extends:``: a shipped skill name, else a path relative to the child."""
+    if "/" not in value and not value.startswith("."):
+        cand = installed_skills_dir() / value
+        if (cand / "SKILL.md").is_file():
+            return cand.resolve()
+    cand = (child / value).expanduser()
+    if (cand / "SKILL.md").is_file():
+        return cand.resolve()
+    raise SkillError(f"{skill_md}: field 'extends': no shipped skill or skill folder '{value}'")
+
+
+def _merge_dicts(parent: dict, child: dict) -> dict:
+    """Recursive merge of two YAML mappings: the child's keys win, nested mappings merge."""
+    out = dict(parent)
+    for k, v in child.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge_dicts(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _merge_rules(parent: list, child: list) -> list:
+    """Filter rules merged by ``name``: a child rule replaces the parent's rule of that name
+    in place, new rules are appended, and a rule with ``enabled: false`` is removed."""
+    out = [dict(r) for r in parent if isinstance(r, dict)]
+    index = {r.get("name"): i for i, r in enumerate(out)}
+    for r in child:
+        if isinstance(r, dict) and r.get("name") in index:
+            out[index[r["name"]]] = r
+        else:
+            out.append(r)
+    return [r for r in out if not (isinstance(r, dict) and r.get("enabled") is False)]
+
+
+def _mapping(file: Path, raw: Any) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SkillError(f"{file}: field '(top level)': must be a YAML mapping")
+    return raw
+
+
+def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill:
     """Load a skill folder (or a shipped skill by name) and parse every part.
+
+    A skill whose front matter has ``extends: PARENT`` (a shipped skill name, or a folder
+    path relative to the skill) is resolved on top of its parent, loaded first: schemas,
+    prompts and examples are inherited and the child's files of the same name (for
+    examples: the same sample type) override them; ``filters.yaml`` rules merge by
+    ``name`` (a child rule of the same name replaces the parent's, ``enabled: false``
+    removes it) and the other ``filters.yaml``/``coverage.yaml`` keys merge as mappings,
+    the child's values winning; ``sample_types`` is the parent's list plus the child's new
+    types; ``description``, ``domain``, ``version`` and ``license`` default to the parent's.
 
     Structural problems raise at once; deeper checks (examples against schemas, prompts
     render) are in :func:`check_skill`.
 
     Raises:
-        SkillError: one line naming the file and field or line.
+        SkillError: one line naming the file and field or line (also for a circular ``extends``).
     """
     path = resolve_skill_path(name_or_path)
     skill_md = path / "SKILL.md"
     meta, body = parse_front_matter(skill_md)
+
+    parent: Skill | None = None
+    ext = meta.get("extends")
+    if ext is not None:
+        if not isinstance(ext, str) or not ext.strip():
+            raise SkillError(f"{skill_md}: field 'extends': must be a skill name or a folder path")
+        parent_path = _resolve_parent(ext.strip(), path, skill_md)
+        chain = _chain + (path,)
+        if parent_path in chain:
+            names = [p.name for p in chain[chain.index(parent_path):]] + [parent_path.name]
+            raise SkillError(f"{skill_md}: field 'extends': circular inheritance {' -> '.join(names)}")
+        parent = load_skill(parent_path, chain)
+        meta = dict(meta)
+        for key in ("description", "domain", "version", "license"):
+            if meta.get(key) is None and parent.front_matter.get(key) is not None:
+                meta[key] = parent.front_matter[key]
+        own = meta.get("sample_types") or []
+        if isinstance(own, list):
+            meta["sample_types"] = list(parent.sample_types) + [t for t in own if t not in parent.sample_types]
     try:
         fm = FrontMatter.model_validate(meta)
     except ValidationError as e:
         raise _pydantic_error(skill_md, e) from None
 
-    schemas: dict[str, dict] = {}
+    files: dict[str, Path] = dict(parent.files) if parent else {}
+    schemas: dict[str, dict] = dict(parent.schemas) if parent else {}
     schema_dir = path / "schemas"
     for f in sorted(schema_dir.glob("*.json")) if schema_dir.is_dir() else []:
         try:
             schemas[f.stem] = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise SkillError(f"{f}: line {e.lineno}: invalid JSON: {e.msg}") from None
+        files[f"schemas/{f.name}"] = f
     for t in fm.sample_types:
         if t not in schemas:
             raise SkillError(f"{skill_md}: field 'sample_types': '{t}' has no schema (expected schemas/{t}.json)")
 
     filters_file = path / "filters.yaml"
-    raw_filters = _read_yaml(filters_file) if filters_file.is_file() else {}
+    raw_filters = _mapping(filters_file, _read_yaml(filters_file)) if filters_file.is_file() else {}
+    if filters_file.is_file():
+        files["filters.yaml"] = filters_file
+    if parent is not None:
+        child_rules = raw_filters.get("rules") or []
+        if not isinstance(child_rules, list):
+            raise SkillError(f"{filters_file}: field 'rules': must be a list of rules")
+        merged = _merge_dicts(parent.raw_filters, {k: v for k, v in raw_filters.items() if k != "rules"})
+        merged["rules"] = _merge_rules(parent.raw_filters.get("rules") or [], child_rules)
+        raw_filters = merged
+    elif isinstance(raw_filters.get("rules"), list):
+        raw_filters = dict(raw_filters, rules=_merge_rules([], raw_filters["rules"]))
     try:
         filters = FiltersSpec.model_validate(raw_filters or {})
     except ValidationError as e:
-        raise _pydantic_error(filters_file, e) from None
+        raise _pydantic_error(files.get("filters.yaml", filters_file), e) from None
 
     coverage_file = path / "coverage.yaml"
-    raw_cov = _read_yaml(coverage_file) if coverage_file.is_file() else {}
+    raw_cov = _mapping(coverage_file, _read_yaml(coverage_file)) if coverage_file.is_file() else {}
+    if coverage_file.is_file():
+        files["coverage.yaml"] = coverage_file
+    if isinstance(raw_cov.get("skip_reasons"), list):
+        raw_cov = dict(raw_cov, skip_reasons={str(r): "" for r in raw_cov["skip_reasons"]})
+    if parent is not None:
+        raw_cov = _merge_dicts(parent.raw_coverage, raw_cov)
     try:
         coverage = CoverageSpec.model_validate(raw_cov or {})
     except ValidationError as e:
-        raise _pydantic_error(coverage_file, e) from None
+        raise _pydantic_error(files.get("coverage.yaml", coverage_file), e) from None
 
-    prompts: dict[str, str] = {}
+    prompts: dict[str, str] = dict(parent.prompts) if parent else {}
     pdir = path / "prompts"
     for f in sorted(pdir.glob("*.md")) if pdir.is_dir() else []:
         prompts[f.stem] = f.read_text(encoding="utf-8")
+        files[f"prompts/{f.name}"] = f
 
     examples: list[dict] = []
     sources: list[str] = []
@@ -371,6 +488,16 @@ def load_skill(name_or_path: str | Path) -> Skill:
                 raise SkillError(f"{f}: line {i}: an example must be a JSON object")
             examples.append(ex)
             sources.append(f"{f}:{i}")
+    if parent is not None:  # the child's examples of a sample type replace the parent's
+        own_types = {e.get("sample_type") for e in examples}
+        for ex, src in zip(parent.examples, parent.example_sources):
+            if ex.get("sample_type") not in own_types:
+                examples.append(ex)
+                sources.append(src)
+
+    content_hash = skill_content_hash(path)
+    if parent is not None:
+        content_hash = sha256_text(content_hash + "\x00" + parent.content_hash)
 
     return Skill(
         name=fm.name,
@@ -378,7 +505,7 @@ def load_skill(name_or_path: str | Path) -> Skill:
         domain=fm.domain,
         version=fm.version,
         sample_types=list(fm.sample_types),
-        instructions=body.strip(),
+        instructions=body.strip() or (parent.instructions if parent else ""),
         path=path,
         schemas=schemas,
         filters=filters,
@@ -386,8 +513,12 @@ def load_skill(name_or_path: str | Path) -> Skill:
         prompts=prompts,
         examples=examples,
         example_sources=sources,
-        content_hash=skill_content_hash(path),
+        content_hash=content_hash,
         front_matter=fm.model_dump(),
+        extends=([parent.name] + parent.extends) if parent else [],
+        files=files,
+        raw_filters=raw_filters,
+        raw_coverage=raw_cov,
     )
 
 
@@ -412,9 +543,12 @@ def sample_context_chunk() -> Any:
 def check_skill(name_or_path: str | Path) -> dict[str, Any]:
     """Fully validate a skill; return its summary dict when everything passes.
 
-    Checks: front matter fields; every schema is a valid JSON Schema (Draft 2020-12) of
+    Checks: front matter fields; ``extends`` resolves (no cycle) and the resolved skill is
+    what is checked; every schema is a valid JSON Schema (Draft 2020-12) of
     an object that requires the common fields; every example names a known sample type,
-    validates against its schema and passes the skill's filter rules; every prompt
+    validates against its schema and passes the skill's filter rules; sample-type names
+    agree across schema file names, ``sample_type`` consts, ``x-prepbench-form`` (one of
+    :data:`BASE_FORMS`, required for a non-base type), prompts and coverage; every prompt
     renders with a sample context; every filter rule compiles; the coverage config names
     only known sample types and its shares are consistent.
 
@@ -425,7 +559,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
     path = skill.path
     validator_cls = jsonschema.Draft202012Validator
     for t, schema in skill.schemas.items():
-        f = path / "schemas" / f"{t}.json"
+        f = skill.file(f"schemas/{t}.json")
         try:
             validator_cls.check_schema(schema)
         except jsonschema.SchemaError as e:
@@ -441,6 +575,14 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
             raise SkillError(
                 f"{f}: sample type '{t}' is not listed in SKILL.md field 'sample_types'"
             )
+        const = schema.get("properties", {}).get("sample_type", {}).get("const")
+        if const is not None and const != t:
+            raise SkillError(f"{f}: field 'properties.sample_type.const': '{const}' differs from the file name '{t}'")
+        form = schema.get("x-prepbench-form")
+        if form is None and t not in BASE_FORMS:
+            raise SkillError(f"{f}: field 'x-prepbench-form': required for a domain sample type (one of {', '.join(BASE_FORMS)})")
+        if form is not None and form not in BASE_FORMS:
+            raise SkillError(f"{f}: field 'x-prepbench-form': '{form}' is not one of {', '.join(BASE_FORMS)}")
 
     # filters compile
     from .validate import build_rules
@@ -448,7 +590,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
     build_rules(skill)
 
     # coverage consistent
-    cov_file = path / "coverage.yaml"
+    cov_file = skill.file("coverage.yaml")
     for t in skill.coverage.sample_types:
         if t not in skill.sample_types:
             raise SkillError(f"{cov_file}: field 'sample_types.{t}': unknown sample type (not in SKILL.md)")
@@ -470,7 +612,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
     for name in skill.prompts:
         t = name[len("generate_"):] if name.startswith("generate_") else skill.sample_types[0]
         if name.startswith("generate_") and t not in skill.sample_types:
-            raise SkillError(f"{path / 'prompts' / (name + '.md')}: sample type '{t}' is not in SKILL.md 'sample_types'")
+            raise SkillError(f"{skill.file('prompts/' + name + '.md')}: sample type '{t}' is not in SKILL.md 'sample_types'")
         skill.render_prompt(
             name,
             chunk=chunk,

@@ -1,0 +1,321 @@
+"""The skill-guided agent: a LangGraph ``StateGraph`` over batches of pending chunks.
+
+Graph (edges top to bottom)::
+
+    load_batch ─► triage ─► generate ─► validate ─┬─► repair ─► validate (bounded rounds)
+        ▲                                          └─► record ─┐
+        └──────────────────── more chunks? ◄───────────────────┘ ─► END
+
+- ``triage``: the generator keeps a chunk or skips it with a reason from the skill's
+  vocabulary (``coverage.yaml``).
+- ``generate``: candidate samples per sample type (targets from ``coverage.yaml``).
+- ``validate``: JSON Schema + the skill's filter rules (duplicates are checked at record
+  time, in chunk order, so a resumed run rebuilds exactly the same dedup state).
+- ``repair``: failed candidates go back to the generator with the validator's feedback
+  (chat models only; the extractive generator cannot repair), then are validated again.
+- ``record``: per chunk, in corpus order, dedup then one ledger transaction with the
+  chunk's samples, calls and final status (the exactly-once unit).
+
+Triage and generation of the chunks of a batch run concurrently (asyncio, bounded by
+the run's ``concurrency``); validation and recording are sequential in chunk order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
+
+from .base import StopRun, Triage
+
+#: Rejections that a repair cannot fix (the sample is fine, it is just not new).
+UNREPAIRABLE_RULES = {"exact_duplicate", "near_duplicate"}
+
+
+class CandidateState(TypedDict):
+    sample: dict
+    verdict_ok: bool
+    rule: str | None
+    detail: str
+    attempts: int
+    checked: bool
+
+
+class BatchState(TypedDict, total=False):
+    """State of one pass of the graph over a batch of chunks."""
+
+    batch: list[Chunk]
+    triage: dict[str, Triage]
+    candidates: dict[str, list[CandidateState]]
+    calls: dict[str, list[CallRecord]]
+    errors: dict[str, str]
+    repair_round: int
+    stopped: bool
+    recorded: int
+
+
+class SkillAgent:
+    """Runs the skill-guided graph over a run's pending chunks.
+
+    Args:
+        ctx: the pipeline's :class:`~prepbench.tools.pipeline.RunContext` (ledger, skill,
+            validator, generator, options, progress callback).
+    """
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.gen = ctx.generator
+        self.skill = ctx.skill
+        self.validator = ctx.validator
+        self.opts = ctx.options
+        self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
+        self.todo: list[Chunk] = []
+        self.cursor = 0
+        self.graph = self.build_graph()
+
+    # -- graph ----------------------------------------------------------------------
+    def build_graph(self):
+        g = StateGraph(BatchState)
+        g.add_node("load_batch", self.load_batch)
+        g.add_node("triage", self.triage)
+        g.add_node("generate", self.generate)
+        g.add_node("validate", self.validate)
+        g.add_node("repair", self.repair)
+        g.add_node("record", self.record)
+        g.add_edge(START, "load_batch")
+        g.add_conditional_edges("load_batch", self.has_batch, {"yes": "triage", "no": END})
+        g.add_edge("triage", "generate")
+        g.add_edge("generate", "validate")
+        g.add_conditional_edges("validate", self.needs_repair, {"repair": "repair", "record": "record"})
+        g.add_edge("repair", "validate")
+        g.add_conditional_edges("record", self.more_work, {"yes": "load_batch", "no": END})
+        return g.compile()
+
+    # -- nodes ----------------------------------------------------------------------
+    async def load_batch(self, state: BatchState) -> BatchState:
+        size = max(1, self.opts.batch_size)
+        batch = self.todo[self.cursor : self.cursor + size]
+        self.cursor += len(batch)
+        return {
+            "batch": batch,
+            "triage": {},
+            "candidates": {},
+            "calls": {},
+            "errors": {},
+            "repair_round": 0,
+            "stopped": False,
+        }
+
+    def has_batch(self, state: BatchState) -> str:
+        return "yes" if state.get("batch") else "no"
+
+    async def _bounded(self, coro):
+        async with self.sem:
+            return await coro
+
+    async def triage(self, state: BatchState) -> BatchState:
+        batch = state["batch"]
+        results = await asyncio.gather(
+            *(self._bounded(self.gen.atriage(c, self.skill)) for c in batch), return_exceptions=True
+        )
+        triage: dict[str, Triage] = {}
+        calls: dict[str, list[CallRecord]] = {c.chunk_id: [] for c in batch}
+        errors: dict[str, str] = {}
+        stopped = False
+        for c, res in zip(batch, results):
+            if isinstance(res, StopRun):
+                stopped = True
+                continue
+            if isinstance(res, BaseException):
+                errors[c.chunk_id] = _one_line(res)
+                continue
+            decision, cs = res
+            calls[c.chunk_id].extend(cs)
+            if not decision.keep and decision.skip_reason not in self.skill.coverage.skip_reasons:
+                decision = Triage(
+                    keep=False,
+                    skip_reason=_fallback_reason(self.skill),
+                    detail=f"unknown skip reason {decision.skip_reason!r}: {decision.detail}",
+                )
+            triage[c.chunk_id] = decision
+        return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
+
+    def targets(self, decision: Triage) -> dict[str, int]:
+        types = [t for t in (decision.sample_types or self.skill.sample_types) if t in self.skill.sample_types]
+        return {t: self.skill.target(t).per_chunk for t in types if self.skill.target(t).per_chunk > 0}
+
+    async def generate(self, state: BatchState) -> BatchState:
+        if state.get("stopped"):
+            return {}
+        batch = [c for c in state["batch"] if state["triage"].get(c.chunk_id) and state["triage"][c.chunk_id].keep]
+        results = await asyncio.gather(
+            *(self._bounded(self.gen.agenerate(c, self.skill, self.targets(state["triage"][c.chunk_id]))) for c in batch),
+            return_exceptions=True,
+        )
+        candidates: dict[str, list[CandidateState]] = {}
+        calls = state["calls"]
+        errors = dict(state["errors"])
+        stopped = False
+        for c, res in zip(batch, results):
+            if isinstance(res, StopRun):
+                stopped = True
+                continue
+            if isinstance(res, BaseException):
+                errors[c.chunk_id] = _one_line(res)
+                continue
+            samples, cs = res
+            calls[c.chunk_id].extend(cs)
+            candidates[c.chunk_id] = [
+                {"sample": _stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False} for s in samples
+            ]
+        return {"candidates": candidates, "calls": calls, "errors": errors, "stopped": stopped}
+
+    async def validate(self, state: BatchState) -> BatchState:
+        if state.get("stopped"):
+            return {}
+        by_id = {c.chunk_id: c for c in state["batch"]}
+        candidates = state.get("candidates", {})
+        for cid, cands in candidates.items():
+            text = by_id[cid].text
+            for cand in cands:
+                if cand["checked"]:
+                    continue
+                v = self.validator.check_schema(cand["sample"])
+                if v.ok:
+                    v = self.validator.check_rules(cand["sample"], text)
+                cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
+        return {"candidates": candidates}
+
+    def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
+        if state.get("stopped") or not getattr(self.gen, "needs_chat_model", False):
+            return []
+        if state.get("repair_round", 0) >= self.opts.max_repairs:
+            return []
+        return [
+            (cid, cand)
+            for cid, cands in state.get("candidates", {}).items()
+            for cand in cands
+            if not cand["verdict_ok"] and cand["rule"] not in UNREPAIRABLE_RULES and cand["attempts"] == state.get("repair_round", 0) + 1
+            and cand["checked"]
+        ]
+
+    def needs_repair(self, state: BatchState) -> str:
+        return "repair" if self._repairable(state) else "record"
+
+    async def repair(self, state: BatchState) -> BatchState:
+        by_id = {c.chunk_id: c for c in state["batch"]}
+        todo = self._repairable(state)
+        results = await asyncio.gather(
+            *(
+                self._bounded(self.gen.arepair(by_id[cid], self.skill, cand["sample"], f"{cand['rule']}: {cand['detail']}"))
+                for cid, cand in todo
+            ),
+            return_exceptions=True,
+        )
+        calls = state["calls"]
+        stopped = False
+        for (cid, cand), res in zip(todo, results):
+            if isinstance(res, StopRun):
+                stopped = True
+                continue
+            if isinstance(res, BaseException):
+                continue  # the candidate keeps its original rejection
+            fixed, cs = res
+            calls[cid].extend(cs)
+            if fixed is not None:
+                cand["sample"] = _stamp(fixed, by_id[cid])
+                cand["attempts"] += 1
+                cand["checked"] = False
+        return {"candidates": state["candidates"], "calls": calls, "repair_round": state.get("repair_round", 0) + 1, "stopped": stopped}
+
+    async def record(self, state: BatchState) -> BatchState:
+        recorded = 0
+        fallback = _fallback_reason(self.skill)
+        for c in state["batch"]:
+            cid = c.chunk_id
+            calls = state["calls"].get(cid, [])
+            if cid in state["errors"]:
+                outcome = ChunkOutcome(cid, "failed", calls=calls, error=state["errors"][cid])
+            elif cid not in state["triage"]:
+                continue  # stopped before triage finished: stays pending
+            elif not state["triage"][cid].keep:
+                t = state["triage"][cid]
+                outcome = ChunkOutcome(cid, "skipped", calls=calls, skip_reason=t.skip_reason)
+            elif cid not in state.get("candidates", {}):
+                continue  # stopped before generation finished: stays pending
+            else:
+                samples: list[SampleRecord] = []
+                pending_keys: list[tuple[str, dict]] = []
+                for cand in state["candidates"][cid]:
+                    s = cand["sample"]
+                    if cand["verdict_ok"]:
+                        v = self.validator.check_duplicate(s)
+                        if v.ok:
+                            # register at once so a duplicate inside the same chunk is caught
+                            self.validator.add(s)
+                            pending_keys.append((s.get("sample_type", ""), s))
+                            samples.append(SampleRecord(s["sample_type"], s, "accepted", attempts=cand["attempts"]))
+                            continue
+                        samples.append(SampleRecord(s.get("sample_type", "?"), s, "rejected", v.rule, v.detail, cand["attempts"]))
+                    else:
+                        samples.append(
+                            SampleRecord(str(s.get("sample_type", "?")), s, "rejected", cand["rule"], cand["detail"], cand["attempts"])
+                        )
+                if any(s.status == "accepted" for s in samples):
+                    outcome = ChunkOutcome(cid, "kept", samples=samples, calls=calls)
+                else:
+                    outcome = ChunkOutcome(cid, "skipped", samples=samples, calls=calls, skip_reason=fallback)
+            if self.ctx.ledger.record_chunk(outcome):
+                recorded += 1
+                self.ctx.on_recorded(outcome)
+        return {"recorded": state.get("recorded", 0) + recorded}
+
+    def more_work(self, state: BatchState) -> str:
+        if state.get("stopped"):
+            self.ctx.stopped = True
+            return "no"
+        return "yes" if self.cursor < len(self.todo) else "no"
+
+    # -- entry ----------------------------------------------------------------------
+    async def arun(self, todo: list[Chunk]) -> None:
+        self.todo = todo
+        self.cursor = 0
+        if not todo:
+            return
+        n_batches = (len(todo) + max(1, self.opts.batch_size) - 1) // max(1, self.opts.batch_size)
+        limit = n_batches * (6 + 2 * self.opts.max_repairs) + 10
+        await self.graph.ainvoke({}, config={"recursion_limit": limit})
+
+
+def _stamp(sample: Any, chunk: Chunk) -> dict:
+    """Make sure a candidate is a dict carrying its chunk id."""
+    if not isinstance(sample, dict):
+        sample = {"sample_type": "?", "value": sample}
+    s = dict(sample)
+    s["chunk_id"] = chunk.chunk_id
+    return s
+
+
+def _fallback_reason(skill) -> str:
+    reasons = list(skill.coverage.skip_reasons)
+    return "low_information" if "low_information" in reasons else reasons[0]
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}"[:300]
+
+
+def run_skill_agent(ctx) -> None:
+    """Run the skill-guided graph over ``ctx``'s chunks to do (pending, failed with attempts left).
+
+    Chunks are processed in corpus order; the run stops early (chunks left pending) when a
+    generator raises :class:`~prepbench.agents.base.StopRun`.
+    """
+    todo = ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts)
+    asyncio.run(SkillAgent(ctx).arun(todo))

@@ -1,0 +1,175 @@
+"""``prepbench run``, ``prepbench status``, ``prepbench export``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .cli import app
+from .errors import PrepbenchError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _progress_factory(quiet: bool):
+    def factory(ctx):
+        counts = ctx.ledger.counts()
+        total = counts["chunks"]["total"]
+        done0 = total - counts["chunks"]["pending"] - counts["chunks"]["failed"]
+        state = {
+            "accepted": counts["samples"]["accepted"],
+            "cost": counts["calls"]["cost_usd"],
+            "tokens": counts["calls"]["input_tokens"] + counts["calls"]["output_tokens"],
+            "t0": time.perf_counter(),
+            "new": 0,
+        }
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+            TextColumn("· {task.fields[accepted]} samples"),
+            TextColumn("· {task.fields[rate]}"),
+            TextColumn("· {task.fields[cost]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet,
+            transient=False,
+        )
+        task = progress.add_task(
+            "resuming" if ctx.resumed else "running", total=total, completed=done0,
+            accepted=state["accepted"], rate="-", cost=f"${state['cost']:.4f}",
+        )
+
+        def on_recorded(outcome):
+            state["new"] += 1
+            state["accepted"] += sum(1 for s in outcome.samples if s.status == "accepted")
+            state["cost"] += sum(c.cost_usd for c in outcome.calls)
+            state["tokens"] += sum(c.input_tokens + c.output_tokens for c in outcome.calls)
+            dt = max(time.perf_counter() - state["t0"], 1e-6)
+            cost = f"${state['cost']:.4f}" + (f" ({state['tokens']:,} tok)" if state["tokens"] else "")
+            progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} chunks/s", cost=cost)
+
+        ctx.on_recorded = on_recorded
+        return progress if not quiet else contextlib.nullcontext()
+
+    return factory
+
+
+@app.command("run")
+def run_cmd(
+    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
+    skill: str = typer.Option("finance", "--skill", "-s", help="Skill folder or shipped skill name."),
+    out_dir: str = typer.Option(..., "--out", "-o", help="Run folder (ledger, export, coverage)."),
+    agent: str = typer.Option("skill", "--agent", help="Agent family: skill, direct or react."),
+    model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."),
+    concurrency: int = typer.Option(8, "--concurrency", help="In-flight model requests."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Chunks per pass of the agent graph."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N chunks of the corpus."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Extra exclude glob (repeatable)."),
+    pdf_engine: str = typer.Option("auto", "--pdf-engine", help="PDF converter: auto, pymupdf or mineru."),
+    min_chars: int = typer.Option(1200, "--min-chars", help="Merge sections shorter than this (chars)."),
+    max_chars: int = typer.Option(3000, "--max-chars", help="Maximum chunk size (chars)."),
+    overlap: int = typer.Option(0, "--overlap", help="Overlap between pieces of a split section (chars)."),
+    max_attempts: int = typer.Option(3, "--max-attempts", help="Attempts per chunk before it stays failed."),
+    max_repairs: int = typer.Option(2, "--max-repairs", help="Repair rounds for rejected samples (chat models)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard an existing run in --out and start over."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
+) -> None:
+    """Run a skill over a corpus into a run folder; re-running the same command resumes."""
+    from .coverage import render_coverage
+    from .pipeline import RunOptions, run_pipeline
+
+    model_options = {}
+    if base_url:
+        model_options["base_url"] = base_url
+    opts = RunOptions(
+        corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
+        batch_size=batch_size, limit=limit, exclude=exclude, pdf_engine=pdf_engine, min_chars=min_chars,
+        max_chars=max_chars, overlap=overlap, max_attempts=max_attempts, max_repairs=max_repairs, fresh=fresh,
+        model_options=model_options,
+    )
+    result = run_pipeline(opts, progress=_progress_factory(quiet or as_json))
+    if as_json:
+        out.print_json(json.dumps(result["coverage"]))
+        return
+    render_coverage(result["coverage"], out)
+    exp = result["export"]
+    out.print(
+        f"{'resumed' if result['resumed'] else 'ran'} in {result['seconds']:.1f}s; "
+        f"exported {exp['count']} samples to {Path(exp['dataset_info']).parent} "
+        f"(sharegpt.jsonl, alpaca.jsonl, openai.jsonl, dataset_info.json)"
+    )
+    if result["stopped"]:
+        out.print("[yellow]stopped early: pending chunks remain; run the same command again to resume[/]")
+        raise typer.Exit(3)
+
+
+@app.command("status")
+def status_cmd(
+    run: str = typer.Argument(..., help="Run folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a run's progress, coverage, rejections and cost."""
+    from .coverage import coverage_report, render_coverage
+    from .pipeline import open_run
+    from .skills import load_skill
+
+    ledger, config = open_run(run)
+    try:
+        skill = None
+        with contextlib.suppress(PrepbenchError):
+            skill = load_skill(config.get("skill_path") or config.get("skill_name"))
+        report = coverage_report(ledger, skill)
+    finally:
+        ledger.close()
+    if as_json:
+        out.print_json(json.dumps({"config": {k: v for k, v in config.items() if k != "corpus_hashes"}, "coverage": report}))
+        return
+    out.print(
+        f"run [bold]{run}[/]: skill {config.get('skill_name')} {config.get('skill_version')}, agent {config.get('agent')}, "
+        f"model {config.get('model')}, {len(config.get('corpus_hashes', {}))} documents"
+    )
+    render_coverage(report, out)
+
+
+@app.command("export")
+def export_cmd(
+    run: str = typer.Argument(..., help="Run folder."),
+    fmt: str = typer.Option("sharegpt,alpaca", "--format", "-f", help="Comma-separated: sharegpt, alpaca, openai, samples."),
+    dest: Optional[str] = typer.Option(None, "--out", "-o", help="Export folder (default RUN/export)."),
+) -> None:
+    """Export a run's accepted samples (ShareGPT / Alpaca / OpenAI JSONL + LlamaFactory dataset_info.json)."""
+    from .pipeline import export_run, open_run
+    from .skills import load_skill
+
+    formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
+    ledger, config = open_run(run)
+    try:
+        try:
+            skill = load_skill(config.get("skill_path") or config.get("skill_name"))
+            schemas = skill.schemas
+        except PrepbenchError:
+            schemas = {}
+            skill = None
+        from .export import export_samples
+
+        if skill is not None:
+            res = export_run(ledger, skill, Path(run), formats, Path(dest) if dest else None)
+        else:
+            res = export_samples(ledger.accepted_samples(), schemas, Path(dest) if dest else Path(run) / "export", formats)
+    finally:
+        ledger.close()
+    for f, p in res["files"].items():
+        out.print(f"{f}: {p}")
+    out.print(f"dataset_info: {res['dataset_info']} ({res['count']} samples)")

@@ -1,0 +1,139 @@
+"""Coverage: where every chunk of a run ended, and whether the skill's completion rule is met.
+
+The report (a dict, also written as ``coverage.json``) holds chunk counts by status,
+skip-reason counts, accepted samples per sample type and their shares, rejections per
+rule, per-document coverage, and ``complete`` with the list of unmet requirements from
+the skill's ``coverage.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ledger import Ledger
+
+
+def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
+    """Build the coverage report of a run.
+
+    Args:
+        ledger: the run's ledger.
+        skill: the run's :class:`~prepbench.tools.skills.Skill` (its ``coverage.yaml`` gives the
+            completion rule); without it only the counts are reported.
+
+    Returns:
+        ``{"chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
+        "rejections": {...}, "documents": [...], "calls": {...}, "complete": bool, "unmet": [...]}``.
+    """
+    db = ledger.db
+    counts = ledger.counts()
+    skip_reasons = {
+        r: n
+        for r, n in db.execute(
+            "SELECT skip_reason, COUNT(*) FROM chunks WHERE status='skipped' GROUP BY skip_reason ORDER BY 2 DESC"
+        ).fetchall()
+    }
+    failed_errors = {
+        (e or "")[:80]: n
+        for e, n in db.execute(
+            "SELECT error, COUNT(*) FROM chunks WHERE status='failed' GROUP BY error ORDER BY 2 DESC LIMIT 10"
+        ).fetchall()
+    }
+    type_counts = {
+        t: n
+        for t, n in db.execute(
+            "SELECT sample_type, COUNT(*) FROM samples WHERE status='accepted' GROUP BY sample_type"
+        ).fetchall()
+    }
+    rejections = {
+        r: n
+        for r, n in db.execute(
+            "SELECT rule, COUNT(*) FROM samples WHERE status='rejected' GROUP BY rule ORDER BY 2 DESC"
+        ).fetchall()
+    }
+    total_acc = sum(type_counts.values())
+    types = list(skill.sample_types) if skill is not None else sorted(type_counts)
+    sample_types = {
+        t: {"accepted": type_counts.get(t, 0), "share": (type_counts.get(t, 0) / total_acc) if total_acc else 0.0}
+        for t in types
+    }
+    docs = []
+    for row in db.query(
+        """
+        SELECT d.rel_path AS document, d.status AS doc_status, d.reason AS reason,
+               COUNT(c.chunk_id) AS chunks,
+               SUM(c.status='kept') AS kept, SUM(c.status='skipped') AS skipped,
+               SUM(c.status='failed') AS failed, SUM(c.status='pending') AS pending,
+               COALESCE(SUM(c.n_accepted), 0) AS accepted
+        FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id
+        GROUP BY d.doc_id ORDER BY d.rel_path
+        """
+    ):
+        docs.append({k: (v if v is not None else 0) if k not in ("reason",) else v for k, v in row.items()})
+
+    ch = counts["chunks"]
+    unmet: list[str] = []
+    if skill is not None:
+        comp = skill.coverage.completion
+        if comp.require_all_resolved and (ch["pending"] or ch["failed"]):
+            unmet.append(f"{ch['pending']} chunk(s) pending and {ch['failed']} failed (all must end kept or skipped)")
+        kept_share = ch["kept"] / ch["total"] if ch["total"] else 0.0
+        if kept_share < comp.min_kept_share:
+            unmet.append(f"kept share {kept_share:.1%} < required {comp.min_kept_share:.0%}")
+        if comp.per_document_min_kept:
+            low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < comp.per_document_min_kept]
+            if low:
+                unmet.append(
+                    f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}"
+                )
+        for t, target in skill.coverage.sample_types.items():
+            share = sample_types.get(t, {}).get("share", 0.0)
+            if target.min_share and share < target.min_share:
+                unmet.append(f"sample type {t} share {share:.1%} < required {target.min_share:.0%}")
+    return {
+        "chunks": ch,
+        "kept_share": (ch["kept"] / ch["total"]) if ch["total"] else 0.0,
+        "skip_reasons": skip_reasons,
+        "failed_errors": failed_errors,
+        "samples": counts["samples"],
+        "sample_types": sample_types,
+        "rejections": rejections,
+        "documents": docs,
+        "calls": counts["calls"],
+        "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
+        "unmet": unmet,
+    }
+
+
+def render_coverage(report: dict[str, Any], console=None) -> None:
+    """Print a coverage report as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    ch = report["chunks"]
+    t = Table(title="coverage", show_header=False)
+    t.add_row("chunks", f"{ch['total']} total: {ch['kept']} kept, {ch['skipped']} skipped, {ch['failed']} failed, {ch['pending']} pending")
+    t.add_row("samples", f"{report['samples']['accepted']} accepted, {report['samples']['rejected']} rejected")
+    t.add_row(
+        "sample types",
+        ", ".join(f"{k} {v['accepted']} ({v['share']:.0%})" for k, v in report["sample_types"].items()) or "-",
+    )
+    t.add_row("skip reasons", ", ".join(f"{k} {v}" for k, v in report["skip_reasons"].items()) or "-")
+    t.add_row("rejections", ", ".join(f"{k} {v}" for k, v in report["rejections"].items()) or "-")
+    calls = report["calls"]
+    t.add_row(
+        "calls",
+        f"{calls['count']} calls, {calls['input_tokens']:,} in / {calls['output_tokens']:,} out tokens, ${calls['cost_usd']:.4f}",
+    )
+    t.add_row("complete", "yes" if report["complete"] else "no: " + "; ".join(report["unmet"]))
+    console.print(t)
+    docs = report["documents"]
+    if docs:
+        d = Table(title="per document")
+        for col in ("document", "chunks", "kept", "skipped", "failed", "pending", "accepted"):
+            d.add_column(col, justify="left" if col == "document" else "right")
+        for row in docs:
+            name = row["document"] + ("" if row["doc_status"] == "ingested" else f" (skipped: {row['reason']})")
+            d.add_row(name, *(str(row[c] or 0) for c in ("chunks", "kept", "skipped", "failed", "pending", "accepted")))
+        console.print(d)

@@ -1,0 +1,180 @@
+"""Export accepted samples as SFT data: ShareGPT, Alpaca, OpenAI-chat JSONL, and a
+LlamaFactory ``dataset_info.json`` entry that points at them.
+
+Each sample is rendered to an (instruction, output) pair by its schema's ``x-render``
+Jinja templates (e.g. ``case_application``: instruction = case + question, output =
+numbered analysis steps + answer). Files are written atomically (temp file + rename).
+
+LlamaFactory's dataset format (``data/README.md`` of LLaMA-Factory): an Alpaca entry maps
+``columns`` prompt/query/response; a ShareGPT entry sets ``formatting: sharegpt`` with
+``columns.messages`` and the ``tags`` role_tag/content_tag/user_tag/assistant_tag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import jinja2
+
+from .errors import PrepbenchError
+
+FORMATS = ("sharegpt", "alpaca", "openai", "samples")
+FILE_NAMES = {
+    "sharegpt": "sharegpt.jsonl",
+    "alpaca": "alpaca.jsonl",
+    "openai": "openai.jsonl",
+    "samples": "samples.jsonl",
+}
+
+_env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def render_pair(sample: dict, schema: dict | None) -> tuple[str, str]:
+    """Render a sample to ``(instruction, output)`` with its schema's ``x-render`` templates.
+
+    Without templates: instruction = ``case`` + ``question`` (or ``question``/``instruction``),
+    output = steps (if any) + ``answer``.
+
+    Raises:
+        PrepbenchError: a template refers to a field the sample lacks.
+    """
+    render = (schema or {}).get("x-render") or {}
+    if render.get("instruction") and render.get("output"):
+        try:
+            instr = _env.from_string(render["instruction"]).render(**sample)
+            out = _env.from_string(render["output"]).render(**sample)
+        except jinja2.TemplateError as e:
+            raise PrepbenchError(
+                f"schema '{sample.get('sample_type')}': field 'x-render': {e} (sample {sample.get('sample_id', '')})"
+            ) from None
+        return _tidy(instr), _tidy(out)
+    q = sample.get("question") or sample.get("instruction") or ""
+    if sample.get("case"):
+        q = f"{sample['case']}\n\n{q}"
+    steps = sample.get("reasoning_steps") or sample.get("analysis_steps") or sample.get("steps") or []
+    ans = str(sample.get("answer") or sample.get("output") or "")
+    out = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    out = f"{out}\n\nAnswer: {ans}" if steps else ans
+    return _tidy(q), _tidy(out)
+
+
+def _tidy(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _atomic_write_lines(path: Path, rows: Iterable[dict]) -> int:
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return n
+
+
+def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", system: bool = False) -> dict[str, Any]:
+    """LlamaFactory ``dataset_info.json`` entries for the exported files.
+
+    Args:
+        prefix: dataset name prefix (e.g. ``prepbench_fin``); entries are ``<prefix>_<format>``.
+        formats: exported formats (``sharegpt``, ``alpaca``, ``openai``).
+        directory: the folder of the files relative to LlamaFactory's ``dataset_dir``.
+        system: the rows carry a ``system`` column (only then is it mapped: LlamaFactory reads
+            every mapped column, so an unmapped-but-absent column must not be declared).
+    """
+    sys_col = {"system": "system"} if system else {}
+    def fn(fmt: str) -> str:
+        return FILE_NAMES[fmt] if directory in ("", ".") else f"{directory.rstrip('/')}/{FILE_NAMES[fmt]}"
+
+    info: dict[str, Any] = {}
+    if "alpaca" in formats:
+        info[f"{prefix}_alpaca"] = {
+            "file_name": fn("alpaca"),
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", **sys_col},
+        }
+    if "sharegpt" in formats:
+        info[f"{prefix}_sharegpt"] = {
+            "file_name": fn("sharegpt"),
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", **sys_col},
+            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
+        }
+    if "openai" in formats:
+        info[f"{prefix}_openai"] = {
+            "file_name": fn("openai"),
+            "formatting": "sharegpt",
+            "columns": {"messages": "messages"},
+            "tags": {
+                "role_tag": "role",
+                "content_tag": "content",
+                "user_tag": "user",
+                "assistant_tag": "assistant",
+                "system_tag": "system",
+            },
+        }
+    return info
+
+
+def export_samples(
+    samples: Iterable[dict],
+    schemas: dict[str, dict],
+    out_dir: str | Path,
+    formats: Sequence[str] = ("sharegpt", "alpaca", "openai", "samples"),
+    name: str = "prepbench",
+    system: str | None = None,
+) -> dict[str, Any]:
+    """Write accepted samples in the requested formats plus ``dataset_info.json``.
+
+    Args:
+        samples: accepted samples (dicts with ``sample_id``, ``sample_type``, ``chunk_id`` and fields).
+        schemas: sample type -> JSON Schema (for ``x-render``).
+        out_dir: export folder (created).
+        formats: any of :data:`FORMATS`.
+        name: dataset name prefix in ``dataset_info.json``.
+        system: optional system prompt put on every row.
+
+    Returns:
+        ``{"files": {format: path}, "count": n, "dataset_info": path}``.
+
+    Raises:
+        PrepbenchError: unknown format, or a render template error.
+    """
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise PrepbenchError(f"unknown export format '{bad[0]}' (choose from {', '.join(FORMATS)})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rendered = []
+    for s in samples:
+        instr, resp = render_pair(s, schemas.get(s.get("sample_type")))
+        rendered.append((s, instr, resp))
+    files: dict[str, str] = {}
+    builders = {
+        "sharegpt": lambda s, i, r: {
+            "conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}],
+            **({"system": system} if system else {}),
+        },
+        "alpaca": lambda s, i, r: {"instruction": i, "input": "", "output": r, **({"system": system} if system else {})},
+        "openai": lambda s, i, r: {
+            "messages": ([{"role": "system", "content": system}] if system else [])
+            + [{"role": "user", "content": i}, {"role": "assistant", "content": r}]
+        },
+        "samples": lambda s, i, r: {**s, "instruction": i, "output": r},
+    }
+    for fmt in formats:
+        path = out / FILE_NAMES[fmt]
+        _atomic_write_lines(path, (builders[fmt](s, i, r) for s, i, r in rendered))
+        files[fmt] = str(path)
+    info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
+    info_path = out / "dataset_info.json"
+    tmp = info_path.with_name("dataset_info.json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, info_path)
+    return {"files": files, "count": len(rendered), "dataset_info": str(info_path)}

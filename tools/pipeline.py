@@ -1,0 +1,338 @@
+"""The main job: ingest → chunk → ledger (init or resume) → agent → coverage → export.
+
+:func:`prepare_run` checks everything a user can get wrong (skill, corpus, model spec)
+*before* anything is written, then opens the run's ledger: a new run is initialized in one
+transaction; an existing run resumes when its skill, corpus, model, agent and chunking are
+unchanged, and is refused with a message that says what changed otherwise (``fresh=True``
+starts over). :func:`run_pipeline` drives the selected agent family and finishes with the
+coverage report and the export.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
+from .coverage import coverage_report
+from .errors import LedgerError, ModelSpecError, PrepbenchError
+from .export import export_samples
+from .ingest import ingest_corpus
+from .ledger import LEDGER_FILE, ChunkOutcome, Ledger
+from .skills import Skill, check_skill, load_skill
+from .validate import SampleValidator
+
+AGENTS = ("skill", "direct", "react")
+#: Config keys that must match for a run to resume.
+GUARDED_KEYS = ("skill_name", "skill_hash", "corpus_hashes", "model", "agent", "generator_version", "chunking", "limit")
+
+
+@dataclass
+class RunOptions:
+    """Everything ``prepbench run`` takes.
+
+    Attributes:
+        corpus: corpus folders/files.
+        skill: skill folder or shipped skill name.
+        out: run folder (ledger, exports, coverage).
+        agent: ``skill`` | ``direct`` | ``react``.
+        model: model spec (``extractive``, ``openai:<model>``, ``anthropic:<model>``, ``vllm:<path>``, ``hf:<path>``).
+        concurrency: in-flight generator/model requests.
+        batch_size: chunks per pass of the agent graph.
+        limit: process only the first ``limit`` chunks of the corpus (None = all).
+        exclude: extra exclude globs for ingest.
+        pdf_engine: ``auto`` | ``pymupdf`` | ``mineru``.
+        min_chars, max_chars, overlap: chunking parameters (characters).
+        max_attempts: attempts per chunk before it stays failed.
+        max_repairs: repair rounds for rejected candidates (chat models).
+        fresh: discard an existing run in ``out`` and start over.
+        formats: export formats.
+        model_options: extra keyword options for the model layer (base_url, judge, rpm, tpm, timeout, prices...).
+    """
+
+    corpus: list[str]
+    skill: str
+    out: str
+    agent: str = "skill"
+    model: str = "extractive"
+    concurrency: int = 8
+    batch_size: int = 16
+    limit: int | None = None
+    exclude: list[str] = field(default_factory=list)
+    pdf_engine: str = "auto"
+    min_chars: int = DEFAULT_MIN_CHARS
+    max_chars: int = DEFAULT_MAX_CHARS
+    overlap: int = DEFAULT_OVERLAP
+    max_attempts: int = 3
+    max_repairs: int = 2
+    fresh: bool = False
+    formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """What an agent family needs: the ledger, skill, validator, generator and options.
+
+    ``on_recorded(outcome)`` must be called after every committed chunk (progress bar);
+    an agent sets ``stopped = True`` when it stopped early with chunks left pending.
+    """
+
+    options: RunOptions
+    out_dir: Path
+    ledger: Ledger
+    skill: Skill
+    validator: SampleValidator
+    generator: Any
+    config: dict[str, Any]
+    resumed: bool = False
+    stopped: bool = False
+    corpus_skipped: list[dict] = field(default_factory=list)
+    on_recorded: Callable[[ChunkOutcome], None] = lambda outcome: None
+
+
+def make_generator(spec: str, **options: Any):
+    """Resolve a model spec to a generator (see :mod:`prepbench.tools.models` when installed).
+
+    Raises:
+        ModelSpecError: unknown spec.
+    """
+    try:
+        from .models import make_generator as _make  # the model layer (LLM backends)
+    except ImportError:
+        _make = None
+    if _make is not None:
+        return _make(spec, **options)
+    if spec == "extractive":
+        from .extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator()
+    raise ModelSpecError(f"unknown model spec '{spec}' (offline default: extractive)")
+
+
+def _diff_config(old: dict, new: dict) -> list[str]:
+    changes = []
+    for k in GUARDED_KEYS:
+        if old.get(k) == new.get(k):
+            continue
+        if k == "corpus_hashes":
+            o, n = old.get(k) or {}, new.get(k) or {}
+            changed = sorted(p for p in o.keys() & n.keys() if o[p] != n[p])
+            added = sorted(n.keys() - o.keys())
+            removed = sorted(o.keys() - n.keys())
+            parts = []
+            if changed:
+                parts.append(f"{len(changed)} file(s) changed ({', '.join(changed[:3])})")
+            if added:
+                parts.append(f"{len(added)} added ({', '.join(added[:3])})")
+            if removed:
+                parts.append(f"{len(removed)} removed ({', '.join(removed[:3])})")
+            changes.append("corpus: " + "; ".join(parts))
+        elif k == "skill_hash":
+            changes.append(f"skill content changed (hash {str(old.get(k))[:12]} -> {str(new.get(k))[:12]})")
+        else:
+            changes.append(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}")
+    return changes
+
+
+def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
+    """Validate inputs, then create or resume the run's ledger.
+
+    Raises:
+        SkillError, CorpusError, ModelSpecError: before anything is written.
+        LedgerError: the run folder holds a run with a different skill/corpus/model (names what changed).
+    """
+    if options.agent not in AGENTS:
+        raise PrepbenchError(f"unknown agent '{options.agent}' (choose {', '.join(AGENTS)})")
+    if options.concurrency < 1 or options.batch_size < 1:
+        raise PrepbenchError("--concurrency and --batch-size must be at least 1")
+    if options.limit is not None and options.limit < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    check_skill(options.skill)  # full check: nothing runs on a broken skill
+    skill = load_skill(options.skill)
+    if generator is None:
+        generator = make_generator(options.model, **options.model_options)
+    if options.agent in ("direct", "react") and not getattr(generator, "needs_chat_model", False):
+        raise ModelSpecError(
+            f"agent '{options.agent}' needs a chat model (e.g. --model openai:<model>); '{options.model}' is the offline generator"
+        )
+    corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
+    try:
+        chunks = list(
+            chunk_corpus(corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap)
+        )
+    except ValueError as e:
+        raise PrepbenchError(f"chunking: {e}") from None
+    if options.limit:
+        chunks = chunks[: options.limit]
+    config = {
+        "skill_name": skill.name,
+        "skill_version": skill.version,
+        "skill_hash": skill.content_hash,
+        "skill_path": str(skill.path),
+        "corpus_root": str(corpus.root),
+        "corpus_hashes": corpus.hashes(),
+        "corpus_skipped": {s.rel_path: s.reason for s in corpus.skipped},
+        "model": options.model,
+        "agent": options.agent,
+        "generator": getattr(generator, "name", options.model),
+        "generator_version": getattr(generator, "version", "0"),
+        "chunking": {"min_chars": options.min_chars, "max_chars": options.max_chars, "overlap": options.overlap},
+        "limit": options.limit,
+        "prepbench_version": __version__,
+    }
+    out_dir = Path(options.out)
+    ledger_path = out_dir / LEDGER_FILE
+    resumed = False
+    if ledger_path.exists():
+        ledger = Ledger(ledger_path)
+        if ledger.initialized:
+            old = ledger.get_config()
+            changes = _diff_config(old, config)
+            if changes and not options.fresh:
+                ledger.close()
+                raise LedgerError(
+                    f"{out_dir}: this run folder holds a different run ({'; '.join(changes)}); "
+                    "use --fresh to discard it and start over, or choose another --out"
+                )
+            if changes or options.fresh:
+                ledger.close()
+                _wipe_run(out_dir)
+                ledger = Ledger(ledger_path)
+            else:
+                resumed = True
+        elif options.fresh:
+            ledger.close()
+            _wipe_run(out_dir)
+            ledger = Ledger(ledger_path)
+    else:
+        if options.fresh and out_dir.exists():
+            _wipe_run(out_dir)
+        ledger = Ledger(ledger_path)
+    if not ledger.initialized:
+        doc_rows = [
+            {
+                "doc_id": d.doc_id,
+                "rel_path": d.rel_path,
+                "format": d.format,
+                "content_hash": d.content_hash,
+                "chars": d.chars,
+                "converter": d.converter,
+                "n_chunks": sum(1 for c in chunks if c.doc_id == d.doc_id),
+                "status": "ingested",
+                "reason": None,
+            }
+            for d in corpus.documents
+        ] + [
+            {
+                "doc_id": f"skipped:{s.rel_path}",
+                "rel_path": s.rel_path,
+                "format": Path(s.rel_path).suffix.lstrip("."),
+                "content_hash": None,
+                "chars": 0,
+                "converter": None,
+                "n_chunks": 0,
+                "status": "skipped",
+                "reason": s.reason,
+            }
+            for s in corpus.skipped
+        ]
+        ledger.initialize(config, doc_rows, chunks)
+    validator = SampleValidator(skill)
+    validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
+    return RunContext(
+        options=options,
+        out_dir=out_dir,
+        ledger=ledger,
+        skill=skill,
+        validator=validator,
+        generator=generator,
+        config=config,
+        resumed=resumed,
+        corpus_skipped=[asdict(s) for s in corpus.skipped],
+    )
+
+
+def _wipe_run(out_dir: Path) -> None:
+    for name in (LEDGER_FILE, LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", "coverage.json"):
+        p = out_dir / name
+        if p.exists():
+            p.unlink()
+    if (out_dir / "export").is_dir():
+        shutil.rmtree(out_dir / "export")
+
+
+def run_agent(ctx: RunContext) -> None:
+    """Dispatch to the selected agent family."""
+    agent = ctx.options.agent
+    if agent == "skill":
+        from prepbench.agents.skill import run_skill_agent
+
+        run_skill_agent(ctx)
+    elif agent == "direct":
+        from prepbench.agents.direct import run_direct
+
+        run_direct(ctx)
+    elif agent == "react":
+        from prepbench.agents.react import run_react
+
+        run_react(ctx)
+
+
+def finish_run(ctx: RunContext) -> dict[str, Any]:
+    """Write ``coverage.json`` and the export; return ``{"coverage": ..., "export": ...}``."""
+    report = coverage_report(ctx.ledger, ctx.skill)
+    export = export_run(ctx.ledger, ctx.skill, ctx.out_dir, ctx.options.formats)
+    (ctx.out_dir / "coverage.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return {"coverage": report, "export": export}
+
+
+def export_run(ledger: Ledger, skill: Skill, out_dir: Path, formats=("sharegpt", "alpaca", "openai", "samples"), export_dir: Path | None = None) -> dict[str, Any]:
+    """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``)."""
+    name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
+    return export_samples(ledger.accepted_samples(), skill.schemas, export_dir or (Path(out_dir) / "export"), formats, name=name)
+
+
+def run_pipeline(options: RunOptions, progress: Callable[[RunContext], Any] | None = None, generator: Any = None) -> dict[str, Any]:
+    """Run (or resume) the main job end to end.
+
+    Args:
+        options: the run options.
+        progress: optional factory called with the context before the agent runs; it may set
+            ``ctx.on_recorded`` and return a context manager (the CLI's rich progress bar).
+        generator: a ready generator object (tests; default: resolved from ``options.model``).
+
+    Returns:
+        ``{"coverage": report, "export": {...}, "resumed": bool, "stopped": bool, "seconds": float}``.
+    """
+    t0 = time.perf_counter()
+    ctx = prepare_run(options, generator=generator)
+    try:
+        if progress is not None:
+            with progress(ctx):
+                run_agent(ctx)
+        else:
+            run_agent(ctx)
+        result = finish_run(ctx)
+    finally:
+        ctx.ledger.close()
+    result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
+    return result
+
+
+def open_run(run_dir: str | Path) -> tuple[Ledger, dict[str, Any]]:
+    """Open an existing run folder's ledger.
+
+    Raises:
+        PrepbenchError: no ledger in the folder.
+    """
+    p = Path(run_dir) / LEDGER_FILE
+    if not p.is_file():
+        raise PrepbenchError(f"{run_dir}: not a prepbench run folder (no {LEDGER_FILE})")
+    ledger = Ledger(p)
+    return ledger, ledger.get_config()
