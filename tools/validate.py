@@ -358,3 +358,7 @@ class SampleValidator:
     def add_many(self, samples: Iterable[tuple[str, dict]]) -> None:
         for key, s in samples:
             self.add(s, key)
+
+
+# domain rule kinds (formula_result, boxed_answer, option_letter, units_consistent, quoted_in)
+from . import rules_domain  # noqa: E402,F401
