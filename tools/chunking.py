@@ -140,7 +140,10 @@ def _merge_sections(sections: list[Section], min_chars: int, max_chars: int, mer
     cur_chars = 0
     for s in sections:
         if cur:
-            same_parent = _parent(cur[0].heading_path, merge_depth) == _parent(s.heading_path, merge_depth)
+            head = cur[0].heading_path
+            same_parent = _parent(head, merge_depth) == _parent(s.heading_path, merge_depth) or (
+                bool(head) and s.heading_path[: len(head)] == head  # s lies inside the group's first section
+            )
             fits = cur_chars + 2 + s.body_chars <= max_chars
             if cur_chars < min_chars and same_parent and fits:
                 cur.append(s)

@@ -29,7 +29,6 @@ New rule kinds register with :func:`register_rule_kind`.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -289,7 +288,10 @@ class SampleValidator:
         d = skill.filters.dedup
         self.dedup = d
         self._exact: set[str] = set()
-        self._lsh = MinHashLSH(threshold=d.near_threshold, num_perm=d.num_perm)
+        # LSH retrieves candidates at a looser threshold; the estimated Jaccard of each
+        # candidate is then compared with the skill's threshold (fewer LSH misses near it).
+        self._lsh = MinHashLSH(threshold=max(0.3, d.near_threshold - 0.2), num_perm=d.num_perm)
+        self._hashes: dict[str, MinHash] = {}
         self._n = 0
 
     # -- checks ---------------------------------------------------------------------
@@ -331,9 +333,11 @@ class SampleValidator:
         norm = normalize_text(text)
         if self.dedup.exact and norm in self._exact:
             return Verdict(False, "exact_duplicate", f"same {'+'.join(self.dedup.fields)} as an accepted sample")
-        hits = self._lsh.query(self._minhash(text))
-        if hits:
-            return Verdict(False, "near_duplicate", f"near-duplicate of accepted sample {sorted(hits)[0]}")
+        m = self._minhash(text)
+        for key in sorted(self._lsh.query(m)):
+            sim = m.jaccard(self._hashes[key])
+            if sim >= self.dedup.near_threshold:
+                return Verdict(False, "near_duplicate", f"near-duplicate (Jaccard ~{sim:.2f}) of accepted sample {key}")
         return PASS
 
     def check(self, sample: dict, chunk_text: str | None) -> Verdict:
@@ -352,8 +356,11 @@ class SampleValidator:
         self._exact.add(normalize_text(text))
         self._n += 1
         key = key or f"s{self._n}"
-        with contextlib.suppress(ValueError):  # a key inserted twice keeps its first MinHash
-            self._lsh.insert(key, self._minhash(text))
+        if key in self._hashes:  # a key inserted twice keeps its first MinHash
+            return
+        m = self._minhash(text)
+        self._hashes[key] = m
+        self._lsh.insert(key, m)
 
     def add_many(self, samples: Iterable[tuple[str, dict]]) -> None:
         for key, s in samples:
