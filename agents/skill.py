@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from prepbench.tools.chunking import Chunk
-from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
+from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord, sample_id
 
 from .base import StopRun, Triage
 
@@ -257,7 +257,7 @@ class SkillAgent:
                         v = self.validator.check_duplicate(s)
                         if v.ok:
                             # register at once so a duplicate inside the same chunk is caught
-                            self.validator.add(s)
+                            self.validator.add(s, sample_id(cid, s["sample_type"], s))
                             pending_keys.append((s.get("sample_type", ""), s))
                             samples.append(SampleRecord(s["sample_type"], s, "accepted", attempts=cand["attempts"]))
                             continue

@@ -56,4 +56,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m prepbench.tools.cli`: use the package module so that command modules
+    # registering on `prepbench.tools.cli.app` register on the app that runs.
+    from prepbench.tools.cli import main as _main
+
+    _main()

@@ -1,0 +1,101 @@
+"""`prepbench skill check`: the finance skill passes; each kind of breakage gives a one-line
+error naming the file (and field or line) and exit code 2, no traceback."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prepbench.tools.errors import SkillError
+from prepbench.tools.skills import check_skill
+
+REPO = Path(__file__).resolve().parents[1]
+FINANCE = REPO / "skills" / "finance"
+
+
+def cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+@pytest.fixture()
+def skill(tmp_path):
+    dst = tmp_path / "finance"
+    shutil.copytree(FINANCE, dst)
+    return dst
+
+
+def test_finance_passes():
+    summary = check_skill(FINANCE)
+    assert summary["name"] == "finance"
+    assert set(summary["sample_types"]) >= {"concept_qa", "process_qa", "case_application"}
+    r = cli("skill", "check", "finance")
+    assert r.returncode == 0, r.stderr
+    assert "finance OK" in r.stdout
+
+
+def edit(path: Path, old: str, new: str):
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture edit: {old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+BREAKAGES = {
+    "front_matter_yaml": (lambda s: edit(s / "SKILL.md", "domain: finance", "domain: [finance"), "SKILL.md", "line"),
+    "front_matter_missing_field": (lambda s: edit(s / "SKILL.md", "version: 1.0.0\n", ""), "SKILL.md", "version"),
+    "front_matter_absent": (lambda s: (s / "SKILL.md").write_text("# no front matter\n"), "SKILL.md", "front matter"),
+    "bad_json_schema": (
+        lambda s: edit(s / "schemas" / "concept_qa.json", '"question": {"type": "string", "minLength": 10}', '"question": {"type": "strin", "minLength": 10}'),
+        "concept_qa.json", "question",
+    ),
+    "schema_not_json": (lambda s: edit(s / "schemas" / "process_qa.json", '"title"', "'title'"), "process_qa.json", "line"),
+    "example_violates_schema": (
+        lambda s: edit(s / "examples" / "finance.jsonl", '"question_type": "definition"', '"question_type": "gossip"'),
+        "finance.jsonl:1", "question_type",
+    ),
+    "example_fails_filter": (
+        lambda s: edit(s / "examples" / "finance.jsonl", '"question": "What is the time value of money?"', '"question": "According to the text, what is the time value of money?"'),
+        "finance.jsonl:1", "source_anchored_phrasing",
+    ),
+    "filters_yaml_invalid": (lambda s: edit(s / "filters.yaml", "rules:\n", "rules: [\n"), "filters.yaml", "line"),
+    "filter_bad_regex": (lambda s: edit(s / "filters.yaml", "'^\\s*what is (this|the)", "'^\\s*what is ((this|the)"), "filters.yaml", "placeholder_question"),
+    "filter_unknown_kind": (lambda s: edit(s / "filters.yaml", "kind: answer_repeats_question", "kind: vibes"), "filters.yaml", "kind"),
+    "coverage_unknown_type": (lambda s: edit(s / "coverage.yaml", "  process_qa:\n", "  proces_qa:\n"), "coverage.yaml", "proces_qa"),
+    "coverage_bad_share": (lambda s: edit(s / "coverage.yaml", "min_kept_share: 0.5", "min_kept_share: 1.5"), "coverage.yaml", "min_kept_share"),
+    "prompt_missing": (lambda s: (s / "prompts" / "generate_process_qa.md").unlink(), "generate_process_qa.md", "missing"),
+    "prompt_bad_jinja": (lambda s: edit(s / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "), "triage.md", "triage"),
+    "prompt_undefined_var": (lambda s: edit(s / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"), "judge.md", "txet"),
+    "schema_for_unlisted_type": (
+        lambda s: shutil.copy(s / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"), "extra_qa.json", "sample_types",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKAGES))
+def test_broken_skill_is_rejected_with_file_and_field(skill, name):
+    breaker, file_part, field_part = BREAKAGES[name]
+    breaker(skill)
+    with pytest.raises(SkillError) as exc:
+        check_skill(skill)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert file_part in msg, msg
+    assert field_part in msg, msg
+
+
+def test_cli_reports_one_line_exit_2(skill):
+    edit(skill / "examples" / "finance.jsonl", '"question_type": "definition"', '"question_type": "gossip"')
+    r = cli("skill", "check", str(skill))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "finance.jsonl:1" in lines[0]
+
+
+def test_missing_skill():
+    r = cli("skill", "check", "no-such-skill")
+    assert r.returncode == 2 and "no-such-skill" in r.stderr and "Traceback" not in r.stderr
