@@ -1,0 +1,245 @@
+"""The chat-model generator: the skill's prompts sent to an LLM.
+
+:class:`LLMGenerator` implements the :class:`~prepbench.agents.base.Generator` protocol the
+skill-guided graph calls, with the skill's own Jinja templates (``prompts/*.md``):
+
+- ``atriage``: ``triage.md`` → ``{"keep": true, "sample_types": [...]}`` or
+  ``{"keep": false, "skip_reason": ...}``.
+- ``agenerate``: ``generate_<sample type>.md`` per sample type, sent concurrently, each
+  asking for a JSON array of samples that validate against the type's JSON Schema (used
+  for guided decoding where the server supports it).
+- ``arepair``: ``repair.md`` with the validator's feedback → one corrected object.
+- ``ajudge``: the grounded judge, ``judge.md`` → ``(supported, reason)``: the judge sees the
+  source chunk and the candidate and rejects claims the chunk does not support.
+
+All calls go through :class:`~prepbench.tools.ratelimit.ResilientChat` (concurrency, rate
+limits, retries, circuit) and :func:`~prepbench.tools.structured.ainvoke_json` (guided
+output, parse repair, truncation retries). A failed call raises
+:class:`GenerationError` carrying the call records; the circuit raises
+:class:`~prepbench.tools.ratelimit.CircuitOpenError` (a ``StopRun``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.ledger import CallRecord
+from prepbench.tools.ratelimit import ModelCallError, ResilientChat
+from prepbench.tools.skills import Skill
+from prepbench.tools.structured import StructuredConfig, ainvoke_json
+
+from .base import Triage
+
+GENERATOR_VERSION = "llm-1"
+
+TRIAGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "keep": {"type": "boolean"},
+        "skip_reason": {"type": "string"},
+        "sample_types": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["keep"],
+}
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {"supported": {"type": "boolean"}, "reason": {"type": "string"}},
+    "required": ["supported"],
+}
+
+
+class GenerationError(ModelCallError):
+    """A triage/generate/repair/judge step that failed for good; ``calls`` holds its records."""
+
+
+def _schema_for_guidance(schema: dict) -> dict:
+    """A sample schema without the keys guided-decoding servers reject (``$schema``, ``x-*``)."""
+    return {k: v for k, v in schema.items() if not k.startswith(("x-", "$"))}
+
+
+class LLMGenerator:
+    """A :class:`~prepbench.agents.base.Generator` backed by a chat model.
+
+    Args:
+        chat: the model behind its call policy (see :func:`prepbench.tools.models.make_resilient_chat`).
+        structured: structured-output settings.
+        judge: also run the grounded judge on every candidate in :meth:`agenerate`; a
+            candidate the judge rejects is dropped and counted in ``self.judge_rejections``.
+        examples_per_prompt: worked examples of the skill shown per generation prompt.
+
+    Attributes:
+        name: the model spec; ``version``: generator version; ``needs_chat_model``: True.
+    """
+
+    needs_chat_model = True
+
+    def __init__(self, chat: ResilientChat, structured: StructuredConfig | None = None, judge: bool = False, examples_per_prompt: int = 2):
+        from langchain_core.messages import HumanMessage
+
+        self._human = HumanMessage
+        self.chat = chat
+        self.name = chat.spec
+        self.version = GENERATOR_VERSION
+        self.structured = structured or StructuredConfig()
+        self.judge = judge
+        self.examples_per_prompt = examples_per_prompt
+        self.judge_rejections: list[dict] = []
+
+    # -- helpers --------------------------------------------------------------------
+    async def _json(self, prompt: str, node: str, expect: str, schema: dict | None, name: str) -> tuple[Any, list[CallRecord]]:
+        try:
+            return await ainvoke_json(
+                self.chat, [self._human(content=prompt)], node=node, expect=expect, schema=schema, name=name, config=self.structured
+            )
+        except ModelCallError as e:
+            raise GenerationError(str(e), e.kind, e.calls) from None
+
+    def _examples(self, skill: Skill, sample_type: str) -> list[dict]:
+        return [e for e in skill.examples if e.get("sample_type") == sample_type][: self.examples_per_prompt]
+
+    # -- Generator protocol ---------------------------------------------------------------
+    async def atriage(self, chunk: Chunk, skill: Skill) -> tuple[Triage, list[CallRecord]]:
+        """Keep or skip ``chunk`` (skip reasons from the skill's ``coverage.yaml``).
+
+        An unknown skip reason or sample type is dropped rather than trusted: an unknown
+        reason keeps the chunk's decision to skip but the graph maps it to its fallback.
+
+        Raises:
+            GenerationError: the call failed for good.
+        """
+        prompt = skill.render_prompt(
+            "triage", chunk=chunk, skip_reasons=list(skill.coverage.skip_reasons), sample_types=list(skill.sample_types)
+        )
+        value, calls = await self._json(prompt, "triage", "object", TRIAGE_SCHEMA, "triage")
+        keep = value.get("keep")
+        if isinstance(keep, str):
+            keep = keep.strip().lower() in ("true", "yes", "1")
+        types = [t for t in value.get("sample_types") or [] if t in skill.sample_types]
+        if keep:
+            return Triage(keep=True, sample_types=types, detail=str(value.get("reason", ""))[:200]), calls
+        reason = value.get("skip_reason")
+        return Triage(keep=False, skip_reason=str(reason) if reason else None, detail=str(value.get("reason", ""))[:200]), calls
+
+    async def agenerate(self, chunk: Chunk, skill: Skill, targets: dict[str, int]) -> tuple[list[dict], list[CallRecord]]:
+        """Candidates for ``chunk``: one call per sample type with ``targets[type] > 0``, concurrently.
+
+        Each candidate gets ``sample_type`` and ``chunk_id`` set (the model is told them,
+        but is not trusted to copy them). With ``judge`` on, candidates the grounded judge
+        rejects are dropped.
+
+        Raises:
+            GenerationError: every type's call failed (a partial failure keeps what came back).
+        """
+        types = [t for t, n in targets.items() if n > 0 and t in skill.schemas]
+
+        async def one(t: str) -> tuple[list[dict], list[CallRecord]]:
+            prompt = skill.render_prompt(
+                f"generate_{t}",
+                chunk=chunk,
+                sample_type=t,
+                schema=skill.schemas[t],
+                schema_json=json.dumps(_schema_for_guidance(skill.schemas[t]), indent=2, ensure_ascii=False),
+                examples=self._examples(skill, t),
+                count=targets[t],
+            )
+            items, calls = await self._json(prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples")
+            out = []
+            for it in items[: max(1, targets[t])]:
+                if isinstance(it, dict):
+                    s = dict(it)
+                    s["sample_type"] = t
+                    s["chunk_id"] = chunk.chunk_id
+                    out.append(s)
+            return out, calls
+
+        results = await asyncio.gather(*(one(t) for t in types), return_exceptions=True)
+        samples: list[dict] = []
+        calls: list[CallRecord] = []
+        errors: list[BaseException] = []
+        for res in results:
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res
+                if not isinstance(res, ModelCallError):
+                    raise res  # a StopRun (circuit) or a bug: do not swallow
+                calls.extend(res.calls)
+                errors.append(res)
+                continue
+            s, cs = res
+            samples.extend(s)
+            calls.extend(cs)
+        if errors and not samples and len(errors) == len(types):
+            raise GenerationError(str(errors[0]), getattr(errors[0], "kind", "server"), calls)
+        if self.judge and samples:
+            verdicts = await asyncio.gather(*(self.ajudge(chunk, skill, s) for s in samples), return_exceptions=True)
+            kept = []
+            for s, v in zip(samples, verdicts):
+                if isinstance(v, BaseException):
+                    if not isinstance(v, ModelCallError):
+                        raise v
+                    calls.extend(v.calls)
+                    kept.append(s)  # the judge could not run: the validators still apply
+                    continue
+                (ok, reason), cs = v
+                calls.extend(cs)
+                if ok:
+                    kept.append(s)
+                else:
+                    self.judge_rejections.append({"chunk_id": chunk.chunk_id, "sample": s, "reason": reason})
+            samples = kept
+        return samples, calls
+
+    async def arepair(self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str) -> tuple[dict | None, list[CallRecord]]:
+        """A corrected candidate from ``repair.md`` with the validator's ``feedback``.
+
+        Returns ``(None, calls)`` when the model's reply is not a usable object.
+
+        Raises:
+            GenerationError: the call failed for good (transport, refusal).
+        """
+        t = candidate.get("sample_type")
+        schema = skill.schemas.get(t) if isinstance(t, str) else None
+        prompt = skill.render_prompt(
+            "repair",
+            chunk=chunk,
+            candidate=candidate,
+            feedback=feedback,
+            sample_type=t,
+            schema=schema or {},
+            schema_json=json.dumps(_schema_for_guidance(schema or {}), indent=2, ensure_ascii=False),
+            examples=self._examples(skill, t) if isinstance(t, str) else [],
+            count=1,
+        )
+        try:
+            value, calls = await self._json(prompt, "repair", "object", _schema_for_guidance(schema) if schema else None, "repaired_sample")
+        except GenerationError as e:
+            if e.kind == "parse":
+                return None, e.calls
+            raise
+        if not value:
+            return None, calls
+        fixed = dict(value)
+        fixed["sample_type"] = t
+        fixed["chunk_id"] = chunk.chunk_id
+        return fixed, calls
+
+    async def ajudge(self, chunk: Chunk, skill: Skill, candidate: dict) -> tuple[tuple[bool, str], list[CallRecord]]:
+        """The grounded judge: is every claim of ``candidate`` supported by ``chunk``?
+
+        Returns ``((supported, reason), calls)``; a skill without ``prompts/judge.md``
+        accepts everything without a call.
+
+        Raises:
+            GenerationError: the call failed for good.
+        """
+        if "judge" not in skill.prompts:
+            return (True, ""), []
+        prompt = skill.render_prompt("judge", chunk=chunk, candidate=candidate)
+        value, calls = await self._json(prompt, "judge", "object", JUDGE_SCHEMA, "verdict")
+        supported = value.get("supported")
+        if isinstance(supported, str):
+            supported = supported.strip().lower() in ("true", "yes")
+        return (bool(supported), str(value.get("reason") or "")), calls

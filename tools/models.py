@@ -1,0 +1,406 @@
+"""Model specs → chat models and generators.
+
+A model spec is a string:
+
+``extractive``         the offline rule-based generator (no LLM; :mod:`prepbench.tools.extractive`).
+``openai:<model>``     any OpenAI-compatible server through ``langchain-openai`` (OpenAI, vLLM,
+                       SGLang, Ollama, LM Studio); base URL from ``base_url=`` (``--base-url``)
+                       or ``OPENAI_BASE_URL``; key from ``OPENAI_API_KEY`` (optional: local
+                       servers get a placeholder).
+``anthropic:<model>``  the Anthropic Messages API through ``langchain-anthropic``; base URL from
+                       ``base_url=`` or ``ANTHROPIC_BASE_URL``; key from ``ANTHROPIC_API_KEY``.
+``vllm:<path>``        in-process vLLM on a GPU (imported lazily; requests are micro-batched into
+                       one ``LLM.chat`` call).
+``hf:<path>``          a local transformers chat model (CPU or GPU), one request at a time.
+
+:func:`make_chat_model` returns a LangChain chat model with its own retries switched off;
+:func:`make_resilient_chat` puts it behind the call policy of :mod:`prepbench.tools.ratelimit`
+(concurrency, RPM/TPM, retries, circuit) with the price table of :mod:`prepbench.tools.prices`;
+:func:`make_generator` is what the pipeline calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelSpecError, PrepbenchError
+
+PROVIDERS = ("openai", "anthropic", "vllm", "hf")
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a model spec into ``(provider, model)``; ``extractive`` gives ``("extractive", "")``.
+
+    Raises:
+        ModelSpecError: empty, unknown provider, or no model after the colon.
+    """
+    s = (spec or "").strip()
+    if s == "extractive":
+        return "extractive", ""
+    if ":" not in s:
+        raise ModelSpecError(
+            f"unknown model spec '{spec}': use extractive, openai:<model>, anthropic:<model>, vllm:<path> or hf:<path>"
+        )
+    provider, model = s.split(":", 1)
+    if provider not in PROVIDERS:
+        raise ModelSpecError(f"unknown model provider '{provider}' in '{spec}' (known: extractive, {', '.join(PROVIDERS)})")
+    if not model.strip():
+        raise ModelSpecError(f"model spec '{spec}' names no model after '{provider}:'")
+    return provider, model.strip()
+
+
+def _api_key(provider: str, api_key: str | None, api_key_env: str | None) -> str | None:
+    if api_key:
+        return api_key
+    env = api_key_env or {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}[provider]
+    return os.environ.get(env) or None
+
+
+def make_chat_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api_key_env: str | None = None,
+    timeout: float = 120.0,
+    temperature: float | None = None,
+    max_tokens: int = 2048,
+    model_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """A LangChain chat model for ``spec`` (retries off: :class:`ResilientChat` retries).
+
+    Args:
+        spec: ``openai:<model>`` | ``anthropic:<model>`` | ``vllm:<path>`` | ``hf:<path>``.
+        base_url: server URL (OpenAI: ``.../v1``); default from ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL``.
+        api_key: the key; default from ``api_key_env`` or the provider's environment variable.
+        timeout: request timeout, seconds.
+        temperature: sampling temperature (None = the server's default).
+        max_tokens: default output limit, tokens.
+        model_kwargs: extra keyword arguments for the LangChain class.
+
+    Raises:
+        ModelSpecError: bad spec, ``extractive`` (not a chat model), missing Anthropic key,
+            missing vllm/transformers, or a local model path that does not exist.
+    """
+    provider, model = parse_spec(spec)
+    extra = dict(model_kwargs or {})
+    if temperature is not None:
+        extra["temperature"] = temperature
+    if provider == "extractive":
+        raise ModelSpecError("'extractive' is the offline generator, not a chat model; use openai:<model> or anthropic:<model>")
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = _api_key("openai", api_key, api_key_env)
+        if key is None:
+            if url is None:
+                raise ModelSpecError(
+                    f"'{spec}': set OPENAI_API_KEY for api.openai.com, or --base-url / OPENAI_BASE_URL for a local OpenAI-compatible server"
+                )
+            key = LOCAL_PLACEHOLDER_KEY  # local servers (vLLM, SGLang, Ollama) ignore it
+        return ChatOpenAI(model=model, base_url=url, api_key=key, max_retries=0, timeout=timeout, max_tokens=max_tokens, **extra)
+    if provider == "anthropic":
+        from langchain_anthropic import ChatAnthropic
+
+        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        key = _api_key("anthropic", api_key, api_key_env)
+        if key is None:
+            if url is None:
+                raise ModelSpecError(f"'{spec}': set ANTHROPIC_API_KEY (or --base-url for an Anthropic-compatible local server)")
+            key = LOCAL_PLACEHOLDER_KEY
+        kw: dict[str, Any] = {"base_url": url} if url else {}
+        return ChatAnthropic(model=model, api_key=key, max_retries=0, default_request_timeout=timeout, max_tokens=max_tokens, **kw, **extra)
+    if provider == "vllm":
+        return VLLMChatModel.create(model, max_tokens=max_tokens, **extra)
+    return HFChatModel.create(model, max_tokens=max_tokens, **extra)
+
+
+def make_resilient_chat(spec: str, **opts: Any) -> Any:
+    """``make_chat_model(spec)`` behind a :class:`~prepbench.tools.ratelimit.CallPolicy`.
+
+    Options (all optional): ``base_url``, ``api_key``, ``api_key_env``, ``timeout`` (s),
+    ``temperature``, ``max_tokens``, ``concurrency``, ``rpm``, ``tpm``, ``max_retries``,
+    ``backoff_base`` (s), ``backoff_max`` (s), ``circuit_threshold``, ``prices`` (a YAML
+    file merged over the shipped table), ``model_kwargs``.
+
+    Raises:
+        ModelSpecError, PrepbenchError: bad spec or option.
+    """
+    from .prices import PriceTable
+    from .ratelimit import CallPolicy, ResilientChat
+
+    provider, _ = parse_spec(spec)
+    timeout = float(opts.get("timeout") or 120.0)
+    api_key = opts.get("api_key")
+    chat = make_chat_model(
+        spec,
+        base_url=opts.get("base_url"),
+        api_key=api_key,
+        api_key_env=opts.get("api_key_env"),
+        timeout=timeout,
+        temperature=opts.get("temperature"),
+        max_tokens=int(opts.get("max_tokens") or 2048),
+        model_kwargs=opts.get("model_kwargs"),
+    )
+    policy = CallPolicy(
+        concurrency=int(opts.get("concurrency") or 8),
+        rpm=opts.get("rpm"),
+        tpm=opts.get("tpm"),
+        max_retries=int(opts["max_retries"]) if opts.get("max_retries") is not None else 5,
+        backoff_base_s=float(opts.get("backoff_base") or 0.5),
+        backoff_max_s=float(opts.get("backoff_max") or 30.0),
+        timeout_s=timeout,
+        circuit_threshold=int(opts.get("circuit_threshold") or 10),
+    )
+    secrets = [s for s in (api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ANTHROPIC_API_KEY")) if s]
+    return ResilientChat(chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider)
+
+
+#: Options of make_generator consumed by the LLM generator itself (the rest go to the chat layer).
+GENERATOR_OPTIONS = ("structured", "judge", "parse_retries", "max_tokens_cap", "examples_per_prompt")
+
+
+def make_generator(spec: str, **opts: Any) -> Any:
+    """Resolve a model spec to a :class:`~prepbench.agents.base.Generator`.
+
+    ``extractive`` gives the offline :class:`~prepbench.tools.extractive.ExtractiveGenerator`;
+    any other spec an :class:`~prepbench.agents.llm.LLMGenerator` over
+    :func:`make_resilient_chat` (options as there, plus ``structured`` (mode), ``judge``
+    (bool), ``parse_retries``, ``max_tokens_cap``, ``examples_per_prompt``).
+
+    Raises:
+        ModelSpecError: unknown spec or a missing backend.
+    """
+    provider, _ = parse_spec(spec)
+    if provider == "extractive":
+        from .extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator()
+    from prepbench.agents.llm import LLMGenerator
+
+    from .structured import StructuredConfig
+
+    gen_opts = {k: opts.pop(k) for k in GENERATOR_OPTIONS if k in opts}
+    chat = make_resilient_chat(spec, **opts)
+    cfg = StructuredConfig(
+        mode=gen_opts.get("structured") or "auto",
+        max_tokens=int(opts.get("max_tokens") or 2048),
+        max_tokens_cap=int(gen_opts.get("max_tokens_cap") or 16384),
+        parse_retries=int(gen_opts["parse_retries"]) if gen_opts.get("parse_retries") is not None else 2,
+    )
+    return LLMGenerator(chat, structured=cfg, judge=bool(gen_opts.get("judge")), examples_per_prompt=int(gen_opts.get("examples_per_prompt") or 2))
+
+
+# ---------------------------------------------------------------------------------------
+# local models: vLLM (GPU, in-process) and transformers
+# ---------------------------------------------------------------------------------------
+
+
+def _lc_base():
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+    return BaseChatModel
+
+
+def _to_chat_dicts(messages: list) -> list[dict]:
+    role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+    out = []
+    for m in messages:
+        content = m.content if isinstance(m.content, str) else "".join(
+            b.get("text", "") if isinstance(b, dict) else str(b) for b in m.content
+        )
+        out.append({"role": role.get(m.type, "user"), "content": content})
+    return out
+
+
+def _local_path(provider: str, path: str) -> str:
+    p = Path(path).expanduser()
+    if p.exists():
+        return str(p)
+    if "/" in path and not path.startswith((".", "/", "~")):
+        return path  # a hub id: loading it needs the hub (not reachable on every machine)
+    raise ModelSpecError(f"{provider}:{path}: model path not found")
+
+
+def _make_local_classes():
+    """Define the LangChain classes for local models (langchain-core imported lazily)."""
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    BaseChatModel = _lc_base()
+
+    class HFChatModel(BaseChatModel):
+        """A transformers causal LM with a chat template as a LangChain chat model.
+
+        Generation is greedy unless ``temperature`` > 0; ``max_tokens`` caps new tokens; a
+        reply that hits the cap has ``finish_reason="length"``. Calls are serialised (one
+        model, one lock) and run in a worker thread from async code.
+        """
+
+        model_path: str
+        max_tokens: int = 512
+        temperature: float = 0.0
+        hf_model: Any = None
+        tokenizer: Any = None
+        lock: Any = None
+
+        @classmethod
+        def create(cls, path: str, max_tokens: int = 512, temperature: float = 0.0, **kw: Any) -> "HFChatModel":
+            try:
+                import torch  # noqa: F401
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+            except ImportError:
+                raise ModelSpecError(f"hf:{path}: transformers/torch are not installed (pip install 'prepbench[train]')") from None
+            src = _local_path("hf", path)
+            try:
+                tok = AutoTokenizer.from_pretrained(src)
+                model = AutoModelForCausalLM.from_pretrained(src, **kw)
+            except OSError as e:
+                raise ModelSpecError(f"hf:{path}: cannot load the model: {str(e).splitlines()[0]}") from None
+            if tok.chat_template is None:
+                raise ModelSpecError(f"hf:{path}: the tokenizer has no chat template")
+            model.eval()
+            return cls(model_path=src, max_tokens=max_tokens, temperature=temperature or 0.0, hf_model=model, tokenizer=tok, lock=threading.Lock())
+
+        @property
+        def _llm_type(self) -> str:
+            return "prepbench-hf"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+            import torch
+
+            max_new = int(kwargs.get("max_tokens") or self.max_tokens)
+            ids = self.tokenizer.apply_chat_template(_to_chat_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            gen_kw: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+            if self.temperature > 0:
+                gen_kw.update(do_sample=True, temperature=self.temperature)
+            else:
+                gen_kw.update(do_sample=False)
+            with self.lock, torch.no_grad():
+                out = self.hf_model.generate(**ids, **gen_kw)
+            n_in = int(ids["input_ids"].shape[1])
+            new = out[0, n_in:]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            n_out = int(new.shape[0])
+            eos = self.tokenizer.eos_token_id
+            finished = n_out > 0 and eos is not None and int(new[-1]) == eos
+            reason = "stop" if finished or n_out < max_new else "length"
+            msg = AIMessage(
+                content=text,
+                usage_metadata={"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out},
+                response_metadata={"finish_reason": reason, "model_name": self.model_path},
+            )
+            return ChatResult(generations=[ChatGeneration(message=msg)])
+
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+            return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
+    class VLLMChatModel(BaseChatModel):
+        """In-process vLLM (``vllm.LLM``) as a LangChain chat model.
+
+        Concurrent async requests are gathered for ``batch_window_s`` and sent as one
+        ``LLM.chat(list_of_conversations, SamplingParams)`` call, so the GPU sees batches.
+        """
+
+        model_path: str
+        max_tokens: int = 2048
+        temperature: float = 0.0
+        batch_window_s: float = 0.02
+        llm: Any = None
+        queue: Any = None
+
+        @classmethod
+        def create(cls, path: str, max_tokens: int = 2048, temperature: float = 0.0, **kw: Any) -> "VLLMChatModel":
+            try:
+                import vllm
+            except ImportError:
+                raise ModelSpecError(f"vllm:{path}: vllm is not installed (pip install vllm, on a machine with a GPU)") from None
+            src = _local_path("vllm", path)
+            llm = vllm.LLM(model=src, **kw)
+            return cls(model_path=src, max_tokens=max_tokens, temperature=temperature or 0.0, llm=llm)
+
+        @property
+        def _llm_type(self) -> str:
+            return "prepbench-vllm"
+
+        def _params(self, max_tokens: int):
+            import vllm
+
+            return vllm.SamplingParams(max_tokens=max_tokens, temperature=self.temperature)
+
+        def _result(self, out) -> ChatResult:
+            comp = out.outputs[0]
+            n_in, n_out = len(out.prompt_token_ids or []), len(comp.token_ids or [])
+            msg = AIMessage(
+                content=comp.text,
+                usage_metadata={"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out},
+                response_metadata={"finish_reason": comp.finish_reason or "stop", "model_name": self.model_path},
+            )
+            return ChatResult(generations=[ChatGeneration(message=msg)])
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+            outs = self.llm.chat([_to_chat_dicts(messages)], self._params(int(kwargs.get("max_tokens") or self.max_tokens)), use_tqdm=False)
+            return self._result(outs[0])
+
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+            if self.queue is None:
+                self.queue = []
+                asyncio.get_running_loop().call_later(self.batch_window_s, lambda: asyncio.ensure_future(self._flush()))
+            fut = asyncio.get_running_loop().create_future()
+            self.queue.append((_to_chat_dicts(messages), int(kwargs.get("max_tokens") or self.max_tokens), fut))
+            return await fut
+
+        async def _flush(self) -> None:
+            batch, self.queue = self.queue or [], None
+            if not batch:
+                return
+            limit = max(mt for _, mt, _ in batch)
+            try:
+                outs = await asyncio.to_thread(self.llm.chat, [c for c, _, _ in batch], self._params(limit), use_tqdm=False)
+            except Exception as e:  # noqa: BLE001 - handed to every waiter
+                for _, _, fut in batch:
+                    fut.set_exception(e)
+                return
+            for (_, _, fut), out in zip(batch, outs):
+                fut.set_result(self._result(out))
+
+    return HFChatModel, VLLMChatModel
+
+
+class _LazyClass:
+    """Defers defining the local-model classes until one is used (keeps imports light)."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_make_local_classes_cached()[self.index], name)
+
+
+_LOCAL: tuple | None = None
+
+
+def _make_local_classes_cached():
+    global _LOCAL
+    if _LOCAL is None:
+        _LOCAL = _make_local_classes()
+    return _LOCAL
+
+
+HFChatModel = _LazyClass(0)
+VLLMChatModel = _LazyClass(1)
+
+
+def describe_spec(spec: str) -> dict[str, str]:
+    """A printable description of a spec without secrets: ``{"provider", "model"}``."""
+    try:
+        provider, model = parse_spec(spec)
+    except PrepbenchError:
+        return {"provider": "?", "model": spec}
+    return {"provider": provider, "model": model}

@@ -1,0 +1,260 @@
+"""Structured (JSON) output that survives real models.
+
+:func:`ainvoke_json` asks a chat model for a JSON value and gets it back, whatever the
+server supports:
+
+``json_schema``  OpenAI-compatible ``response_format={"type": "json_schema", ...}``
+                 (OpenAI, vLLM, SGLang, Ollama); the root is wrapped in an object when the
+                 value is an array, since servers require an object root.
+``tools``        a single forced tool whose parameters are the schema (Anthropic, and any
+                 server with tool calling); the value is the tool call's arguments.
+``prompt``       plain text, parsed by :func:`extract_json`.
+``auto``         ``json_schema`` on OpenAI-compatible servers, ``tools`` on Anthropic,
+                 ``prompt`` for local in-process models; a server that rejects the
+                 guided request (HTTP 400/422) is switched to ``prompt`` for the rest of the run.
+
+Whatever the mode, the reply is repaired before it is parsed: ``<think>...</think>``
+blocks of reasoning models are dropped, Markdown code fences and prose around the JSON
+are cut. A reply cut at the output limit (``finish_reason=length`` / ``stop_reason=max_tokens``)
+is asked again with twice the limit (up to ``max_tokens_cap``); a reply that still does not
+parse is sent back with the parse error for a bounded number of rounds; a refusal fails at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .ledger import CallRecord
+from .ratelimit import ModelCallError, ResilientChat
+
+THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
+OPEN_THINK_RE = re.compile(r"^\s*<think(?:ing)?>.*", re.S | re.I)
+FENCE_RE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
+WRAP_KEY = "items"
+
+
+class StructuredOutputError(ModelCallError):
+    """A reply that could not be turned into the expected JSON value (after its repair rounds)."""
+
+
+def strip_think(text: str) -> str:
+    """Drop ``<think>...</think>`` blocks (and an unclosed one running to the end)."""
+    text = THINK_RE.sub("", text)
+    if "</think>" not in text.lower():
+        text = OPEN_THINK_RE.sub("", text) if text.lstrip().lower().startswith("<think") else text
+    return text.strip()
+
+
+def extract_json(text: str, expect: str | None = None) -> Any:
+    """The first JSON value in a model reply.
+
+    Args:
+        text: the reply (may hold ``<think>`` blocks, code fences, prose before/after).
+        expect: ``"array"`` or ``"object"`` to prefer a value of that kind, or None.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ValueError: no parseable JSON value (the message says what was found).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"reply is {type(text).__name__}, not text")
+    text = strip_think(text)
+    candidates = [m.group(1) for m in FENCE_RE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    first_error = None
+    opener = {"array": "[", "object": "{"}.get(expect or "", None)
+    for cand in candidates:
+        starts = [i for i, ch in enumerate(cand) if ch in "[{"]
+        if opener:
+            starts = [i for i in starts if cand[i] == opener] + [i for i in starts if cand[i] != opener]
+        for i in starts[:50]:
+            try:
+                value, _end = decoder.raw_decode(cand, i)
+                return value
+            except json.JSONDecodeError as e:
+                first_error = first_error or e
+    if first_error is not None:
+        raise ValueError(f"invalid JSON: {first_error.msg} at char {first_error.pos}")
+    raise ValueError("no JSON value in the reply")
+
+
+def wrap_schema(schema: dict | None, expect: str) -> dict:
+    """A JSON Schema with an object root (what guided-decoding servers accept)."""
+    if expect == "array":
+        return {
+            "type": "object",
+            "properties": {WRAP_KEY: {"type": "array", "items": schema or {"type": "object"}}},
+            "required": [WRAP_KEY],
+        }
+    return schema or {"type": "object"}
+
+
+def unwrap(value: Any, expect: str | None) -> Any:
+    """Undo :func:`wrap_schema` and coerce common near-misses to the expected kind."""
+    if expect == "array":
+        if isinstance(value, dict):
+            if isinstance(value.get(WRAP_KEY), list):
+                return value[WRAP_KEY]
+            lists = [v for v in value.values() if isinstance(v, list) and all(isinstance(x, dict) for x in v)]
+            if len(value) == 1 and lists:
+                return lists[0]
+            return [value]  # a single object where an array was asked
+        return value
+    if expect == "object" and isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return value[0]
+    return value
+
+
+def finish_reason(msg: Any) -> str:
+    """``stop`` | ``length`` | ``tool_calls`` | ``refusal`` from a LangChain AIMessage of any provider."""
+    meta = getattr(msg, "response_metadata", None) or {}
+    reason = meta.get("finish_reason") or meta.get("stop_reason") or "stop"
+    if (getattr(msg, "additional_kwargs", None) or {}).get("refusal"):
+        return "refusal"
+    return {"max_tokens": "length", "end_turn": "stop", "tool_use": "tool_calls", "content_filter": "refusal"}.get(reason, reason)
+
+
+def message_text(msg: Any) -> str:
+    """The text of an AIMessage (string content or text blocks)."""
+    content = getattr(msg, "content", msg)
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+    return "".join(parts)
+
+
+@dataclass
+class StructuredConfig:
+    """Settings of :func:`ainvoke_json`.
+
+    Attributes:
+        mode: ``auto`` | ``json_schema`` | ``tools`` | ``prompt``.
+        max_tokens: first output limit (tokens).
+        max_tokens_cap: largest limit a truncated reply is retried with.
+        parse_retries: rounds of "your JSON did not parse" feedback.
+    """
+
+    mode: str = "auto"
+    max_tokens: int = 2048
+    max_tokens_cap: int = 16384
+    parse_retries: int = 2
+
+    def __post_init__(self) -> None:
+        from .errors import PrepbenchError
+
+        if self.mode not in ("auto", "json_schema", "tools", "prompt"):
+            raise PrepbenchError(f"unknown structured-output mode '{self.mode}' (auto, json_schema, tools, prompt)")
+        if self.max_tokens < 1 or self.max_tokens_cap < self.max_tokens:
+            raise PrepbenchError("max_tokens must be >= 1 and max_tokens_cap >= max_tokens")
+
+
+def resolve_mode(chat: ResilientChat, mode: str) -> str:
+    """The concrete mode for a chat model (see the module docstring)."""
+    if getattr(chat, "_guided_unsupported", False) and mode in ("auto", "json_schema", "tools"):
+        return "prompt"
+    if mode != "auto":
+        return mode
+    return {"openai": "json_schema", "anthropic": "tools"}.get(chat.provider, "prompt")
+
+
+def _bind(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: int) -> Any:
+    model = chat.model
+    if mode == "tools":
+        tool = {"type": "function", "function": {"name": name, "description": f"Return the {name} as structured data.", "parameters": schema}}
+        bound = model.bind_tools([tool], tool_choice=name)
+        return bound.bind(max_tokens=max_tokens)
+    if mode == "json_schema":
+        rf = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+        return model.bind(response_format=rf, max_tokens=max_tokens)
+    return model.bind(max_tokens=max_tokens)
+
+
+async def ainvoke_json(
+    chat: ResilientChat,
+    messages: list,
+    *,
+    node: str,
+    expect: str = "object",
+    schema: dict | None = None,
+    name: str = "result",
+    config: StructuredConfig | None = None,
+) -> tuple[Any, list[CallRecord]]:
+    """Ask ``chat`` for a JSON value; return ``(value, call records)``.
+
+    Args:
+        chat: the model behind its call policy.
+        messages: the prompt (LangChain messages).
+        node: the calling node, for the call records.
+        expect: ``"object"`` or ``"array"``.
+        schema: JSON Schema of the object, or of the array's items.
+        name: name of the guided-output tool/schema.
+        config: modes and limits.
+
+    Raises:
+        StructuredOutputError: no parseable value after the truncation and parse rounds
+            (``kind`` is ``parse``, ``truncated`` or ``refusal``), with every call's record.
+        ModelCallError, CircuitOpenError: from the call layer.
+    """
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    cfg = config or StructuredConfig()
+    calls: list[CallRecord] = []
+    max_tokens = cfg.max_tokens
+    msgs = list(messages)
+    parse_rounds = 0
+    wrapped = wrap_schema(schema, expect)
+    while True:
+        mode = resolve_mode(chat, cfg.mode)
+        runnable = _bind(chat, mode, wrapped, name, max_tokens)
+        try:
+            msg, cs = await chat.ainvoke(msgs, node=node, runnable=runnable)
+        except ModelCallError as e:
+            calls.extend(e.calls)
+            if e.kind == "client" and mode in ("json_schema", "tools") and cfg.mode == "auto":
+                chat._guided_unsupported = True  # the server rejects guided output: parse text from now on
+                continue
+            e.calls = calls
+            raise
+        calls.extend(cs)
+        reason = finish_reason(msg)
+        if reason == "refusal":
+            refusal = (msg.additional_kwargs or {}).get("refusal") or message_text(msg)
+            raise StructuredOutputError(f"{node}: the model refused: {refusal[:200]}", "refusal", calls)
+        if reason == "length":
+            if max_tokens >= cfg.max_tokens_cap:
+                raise StructuredOutputError(f"{node}: reply still truncated at max_tokens={max_tokens}", "truncated", calls)
+            max_tokens = min(cfg.max_tokens_cap, max_tokens * 2)
+            continue
+        try:
+            if mode == "tools" and getattr(msg, "tool_calls", None):
+                value = msg.tool_calls[0]["args"]
+            else:
+                value = extract_json(message_text(msg), expect)
+            value = unwrap(value, expect)
+            if expect == "array" and not isinstance(value, list):
+                raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+            if expect == "object" and not isinstance(value, dict):
+                raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+            return value, calls
+        except ValueError as e:
+            parse_rounds += 1
+            if parse_rounds > cfg.parse_retries:
+                raise StructuredOutputError(f"{node}: unparseable reply after {parse_rounds} attempt(s): {e}", "parse", calls) from None
+            bad = message_text(msg)[:4000]
+            msgs = list(messages) + [
+                AIMessage(content=bad or "(empty reply)"),
+                HumanMessage(
+                    content=f"Your reply could not be used: {e}. Reply again with only the JSON "
+                    f"{'array' if expect == 'array' else 'object'}, no prose and no code fences."
+                ),
+            ]
