@@ -1,0 +1,101 @@
+"""The main job end to end on the shipped corpus slice, offline: every chunk ends kept or
+skipped with a reason, all three finance sample types are accepted, no accepted sample
+breaks a filter rule, and the exports are valid ShareGPT / Alpaca / LlamaFactory files."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import SLICE, run_cli
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import SampleValidator
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    p = run_cli("run", "--skill", "finance", "--corpus", str(SLICE), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    return out, p
+
+
+def test_every_chunk_resolved_and_all_types_accepted(run):
+    out, p = run
+    db = sqlite3.connect(out / "ledger.sqlite")
+    statuses = dict(db.execute("SELECT status, COUNT(*) FROM chunks GROUP BY status").fetchall())
+    assert set(statuses) <= {"kept", "skipped"}
+    assert statuses["kept"] > 0.5 * sum(statuses.values())
+    assert db.execute("SELECT COUNT(*) FROM chunks WHERE status='skipped' AND (skip_reason IS NULL OR skip_reason='')").fetchone()[0] == 0
+    reasons = {r for (r,) in db.execute("SELECT DISTINCT skip_reason FROM chunks WHERE status='skipped'")}
+    assert reasons <= set(load_skill("finance").coverage.skip_reasons)
+    types = dict(db.execute("SELECT sample_type, COUNT(*) FROM samples WHERE status='accepted' GROUP BY sample_type").fetchall())
+    assert set(types) == {"concept_qa", "process_qa", "case_application"}
+    assert all(n >= 3 for n in types.values()), types
+    # offline generator: calls recorded with zero tokens and cost
+    tokens, cost, n = db.execute("SELECT SUM(input_tokens + output_tokens), SUM(cost_usd), COUNT(*) FROM calls").fetchone()
+    assert n > 0 and tokens == 0 and cost == 0
+    assert "coverage" in p.stdout and "kept" in p.stdout
+
+
+def test_no_accepted_sample_breaks_a_filter_rule(run):
+    out, _ = run
+    skill = load_skill("finance")
+    v = SampleValidator(skill)
+    db = sqlite3.connect(out / "ledger.sqlite")
+    texts = dict(db.execute("SELECT chunk_id, text FROM chunks").fetchall())
+    rows = db.execute("SELECT sample_id, chunk_id, data FROM samples WHERE status='accepted' ORDER BY chunk_idx, pos").fetchall()
+    assert rows
+    for sid, cid, data in rows:
+        s = json.loads(data)
+        verdict = v.check(s, texts[cid])
+        assert verdict.ok, (sid, verdict, s)
+        v.add(s, sid)
+        assert s["chunk_id"] == cid and s["evidence"]
+    rejected = dict(db.execute("SELECT rule, COUNT(*) FROM samples WHERE status='rejected' GROUP BY rule").fetchall())
+    assert None not in rejected, "every rejection names its rule"
+
+
+def test_exports_are_valid(run):
+    out, _ = run
+    exp = out / "export"
+    n = sqlite3.connect(out / "ledger.sqlite").execute("SELECT COUNT(*) FROM samples WHERE status='accepted'").fetchone()[0]
+    share = [json.loads(l) for l in (exp / "sharegpt.jsonl").read_text().splitlines()]
+    alpaca = [json.loads(l) for l in (exp / "alpaca.jsonl").read_text().splitlines()]
+    openai_rows = [json.loads(l) for l in (exp / "openai.jsonl").read_text().splitlines()]
+    assert len(share) == len(alpaca) == len(openai_rows) == n
+    for row in share:
+        conv = row["conversations"]
+        assert [t["from"] for t in conv] == ["human", "gpt"] and all(t["value"].strip() for t in conv)
+    for row in alpaca:
+        assert set(row) == {"instruction", "input", "output"} and row["instruction"] and row["output"]
+    for row in openai_rows:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+    # process/case samples are rendered with numbered steps and a final answer
+    assert any(r["output"].startswith("1. ") and "\nAnswer: " in r["output"] for r in alpaca)
+    info = json.loads((exp / "dataset_info.json").read_text())
+    sg = next(v for k, v in info.items() if k.endswith("_sharegpt"))
+    assert sg["formatting"] == "sharegpt" and sg["columns"]["messages"] == "conversations"
+    assert sg["tags"] == {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
+    al = next(v for k, v in info.items() if k.endswith("_alpaca"))
+    assert al["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
+    for entry in info.values():
+        assert (exp / entry["file_name"]).is_file()
+
+
+def test_export_command_and_status(run, tmp_path):
+    out, _ = run
+    p = run_cli("export", str(out), "--format", "alpaca", "--out", str(tmp_path / "exp"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "exp" / "alpaca.jsonl").is_file() and not (tmp_path / "exp" / "sharegpt.jsonl").exists()
+    info = json.loads((tmp_path / "exp" / "dataset_info.json").read_text())
+    assert list(info) == ["prepbench_run_alpaca"]
+    p = run_cli("export", str(out), "--format", "parquet")
+    assert p.returncode == 2 and "parquet" in p.stderr
+    p = run_cli("status", str(out), "--json")
+    st = json.loads(p.stdout)
+    assert st["config"]["skill_name"] == "finance" and st["config"]["model"] == "extractive"
+    assert st["coverage"]["chunks"]["pending"] == 0
+    p = run_cli("status", str(tmp_path))
+    assert p.returncode == 2 and "not a prepbench run folder" in p.stderr
