@@ -413,7 +413,7 @@ def smart_reply(req: Request) -> Reply:
         cid = cand.get("chunk_id", "")
         fixed = smart_samples(cid, chunk_text, st, 1, offset=7)
         return _wrap_structured(req, fixed[0] if fixed else {})
-    if "prepbench-direct" in text:
+    if "Create question-answer training samples" in text:
         out: list[dict] = []
         for cm in chunks:
             cid, ct = cm.group("id") or "", cm.group("text")

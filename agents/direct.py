@@ -1,0 +1,220 @@
+"""The direct agent: the plain-LLM baseline.
+
+One prompt per chunk asks a chat model for question-answer samples in the skill's output
+format (its JSON Schemas), with no triage, no skill instructions, no repair: what a
+practitioner gets by prompting a model directly. The replies go through the same
+validators, ledger and export as the other agent families, so a comparison changes only
+the agent.
+
+``direct_mode="book"`` is the long-context variant (like the paper's long-context LLM
+generators): the chunks of a document are packed, in order, into as few prompts as the
+model's context allows (``context_tokens``, estimated at 4 characters per token, minus
+the output budget), and the model assigns each sample to a chunk by its id.
+
+Per chunk: samples are validated (schema, the skill's filter rules, duplicates) in chunk
+order and recorded with the chunk's status in one ledger transaction: ``kept`` with at
+least one accepted sample, else ``skipped`` (``low_information``); a call that failed for
+good marks the chunk ``failed`` with the error (retried by the next run); a circuit-open
+stop leaves the chunks of unfinished calls ``pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.errors import ModelSpecError, PrepbenchError
+from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
+from prepbench.tools.ratelimit import ModelCallError
+from prepbench.tools.structured import StructuredConfig, ainvoke_json
+
+from .base import StopRun
+
+DIRECT_MODES = ("chunk", "book")
+CHARS_PER_TOKEN = 4
+PROMPT_OVERHEAD_TOKENS = 1500
+
+
+def _option(ctx: Any, name: str, default: Any) -> Any:
+    v = getattr(ctx.options, name, None)
+    if v is None:
+        v = (getattr(ctx.options, "model_options", None) or {}).get(name)
+    return default if v is None else v
+
+
+def _schemas(skill) -> dict[str, dict]:
+    return {t: {k: v for k, v in skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in skill.sample_types}
+
+
+def direct_prompt(skill, chunks: list[Chunk], per_chunk: int) -> str:
+    """The baseline prompt: the skill's output format and the chunk(s), nothing else.
+
+    Args:
+        skill: supplies the sample types and their JSON Schemas (the output format only).
+        chunks: one chunk (chunk mode) or consecutive chunks of one document (book mode).
+        per_chunk: how many samples to ask for per chunk.
+    """
+    parts = [
+        "Create question-answer training samples from the text below, for fine-tuning a model "
+        f"on {skill.domain}.",
+        "",
+        f"Write up to {per_chunk} samples per text. Output a JSON array; every element is one sample, a JSON "
+        'object that validates against one of these JSON Schemas (its "sample_type" field names which):',
+    ]
+    for t, schema in _schemas(skill).items():
+        parts += ["", f"### {t}", "```json", json.dumps(schema, ensure_ascii=False), "```"]
+    parts += [
+        "",
+        'Set "chunk_id" to the id of the text a sample comes from, and copy the sentences of the text '
+        'that support the answer, verbatim, into "evidence".',
+        "",
+    ]
+    for c in chunks:
+        parts += [f'<chunk id="{c.chunk_id}">', c.text, "</chunk>", ""]
+    parts.append("Reply with the JSON array only.")
+    return "\n".join(parts)
+
+
+def pack_book(chunks: list[Chunk], budget_chars: int) -> list[list[Chunk]]:
+    """Consecutive chunks of one document per group, each group's text within ``budget_chars``.
+
+    A chunk longer than the budget forms a group of its own.
+    """
+    groups: list[list[Chunk]] = []
+    cur: list[Chunk] = []
+    size = 0
+    for c in chunks:
+        if cur and (c.doc_id != cur[0].doc_id or size + c.chars > budget_chars):
+            groups.append(cur)
+            cur, size = [], 0
+        cur.append(c)
+        size += c.chars + 40
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+class DirectAgent:
+    """Runs the direct baseline over a run context (see :func:`run_direct`)."""
+
+    def __init__(self, ctx: Any):
+        gen = ctx.generator
+        if not getattr(gen, "needs_chat_model", False) or not hasattr(gen, "chat"):
+            raise ModelSpecError(
+                f"agent 'direct' needs a chat model (e.g. --model openai:<model>); '{getattr(gen, 'name', gen)}' is not one"
+            )
+        self.ctx = ctx
+        self.chat = gen.chat
+        self.skill = ctx.skill
+        self.validator = ctx.validator
+        self.mode = str(_option(ctx, "direct_mode", "chunk"))
+        if self.mode not in DIRECT_MODES:
+            raise PrepbenchError(f"unknown --direct-mode '{self.mode}' (choose {', '.join(DIRECT_MODES)})")
+        self.context_tokens = int(_option(ctx, "context_tokens", 128_000))
+        self.per_chunk = max(1, sum(self.skill.target(t).per_chunk for t in self.skill.sample_types))
+        self.concurrency = max(1, int(getattr(ctx.options, "concurrency", 8)))
+        base = getattr(gen, "structured", None) or StructuredConfig()
+        self.structured = base
+        self.fallback = "low_information" if "low_information" in self.skill.coverage.skip_reasons else next(iter(self.skill.coverage.skip_reasons))
+
+    async def _call(self, group: list[Chunk]) -> tuple[list[Any], list[CallRecord]]:
+        from langchain_core.messages import HumanMessage
+
+        cfg = self.structured
+        if len(group) > 1:  # book mode: room for every chunk's samples
+            want = min(cfg.max_tokens_cap, max(cfg.max_tokens, 400 * self.per_chunk * len(group) // 2))
+            cfg = StructuredConfig(mode=cfg.mode, max_tokens=want, max_tokens_cap=max(want, cfg.max_tokens_cap), parse_retries=cfg.parse_retries)
+        prompt = direct_prompt(self.skill, group, self.per_chunk)
+        return await ainvoke_json(self.chat, [HumanMessage(content=prompt)], node="direct", expect="array", schema=None, name="samples", config=cfg)
+
+    def _record_group(self, group: list[Chunk], items: list[Any], calls: list[CallRecord]) -> int:
+        by_id = {c.chunk_id: c for c in group}
+        per_chunk: dict[str, list[SampleRecord]] = {c.chunk_id: [] for c in group}
+        for it in items:
+            if not isinstance(it, dict):
+                per_chunk[group[0].chunk_id].append(SampleRecord("?", {"value": it}, "rejected", "schema", "not a JSON object"))
+                continue
+            s = dict(it)
+            cid = s.get("chunk_id") if len(group) > 1 else group[0].chunk_id
+            if cid not in by_id:
+                per_chunk[group[0].chunk_id].append(
+                    SampleRecord(str(s.get("sample_type", "?")), s, "rejected", "unknown_chunk", f"chunk_id {cid!r} is not one of the prompt's chunks")
+                )
+                continue
+            s["chunk_id"] = cid
+            per_chunk[cid].append(SampleRecord(str(s.get("sample_type", "?")), s, "candidate"))
+        recorded = 0
+        for i, c in enumerate(group):
+            records: list[SampleRecord] = []
+            for r in per_chunk[c.chunk_id]:
+                if r.status == "candidate":
+                    v = self.validator.check(r.data, c.text)
+                    if v.ok:
+                        self.validator.add(r.data)
+                        r = SampleRecord(r.sample_type, r.data, "accepted")
+                    else:
+                        r = SampleRecord(r.sample_type, r.data, "rejected", v.rule, v.detail)
+                records.append(r)
+            kept = any(r.status == "accepted" for r in records)
+            outcome = ChunkOutcome(
+                c.chunk_id,
+                "kept" if kept else "skipped",
+                samples=records,
+                calls=calls if i == 0 else [],  # the group's calls are accounted once
+                skip_reason=None if kept else self.fallback,
+            )
+            if self.ctx.ledger.record_chunk(outcome):
+                recorded += 1
+                self.ctx.on_recorded(outcome)
+        return recorded
+
+    def _record_failed(self, group: list[Chunk], err: ModelCallError) -> None:
+        for i, c in enumerate(group):
+            outcome = ChunkOutcome(c.chunk_id, "failed", calls=err.calls if i == 0 else [], error=str(err)[:300])
+            if self.ctx.ledger.record_chunk(outcome):
+                self.ctx.on_recorded(outcome)
+
+    async def arun(self) -> None:
+        todo = self.ctx.ledger.todo_chunks(max_attempts=getattr(self.ctx.options, "max_attempts", 3))
+        if self.mode == "book":
+            out_budget = min(self.structured.max_tokens_cap, self.context_tokens // 4)
+            budget_chars = max(2000, (self.context_tokens - out_budget - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN)
+            groups = pack_book(todo, budget_chars)
+        else:
+            groups = [[c] for c in todo]
+        window = max(self.concurrency * 2, int(getattr(self.ctx.options, "batch_size", 16)))
+        for start in range(0, len(groups), window):
+            batch = groups[start : start + window]
+            results = await asyncio.gather(*(self._call(g) for g in batch), return_exceptions=True)
+            stopped = False
+            for g, res in zip(batch, results):  # record in corpus order
+                if isinstance(res, StopRun):
+                    stopped = True  # these chunks stay pending
+                elif isinstance(res, ModelCallError):
+                    self._record_failed(g, res)
+                elif isinstance(res, BaseException):
+                    raise res
+                else:
+                    items, calls = res
+                    self._record_group(g, items, calls)
+            if stopped:
+                self.ctx.stopped = True
+                return
+
+
+def run_direct(ctx: Any) -> None:
+    """Run the direct baseline over the run's chunks to do (pending, failed with attempts left).
+
+    Args:
+        ctx: the pipeline's :class:`~prepbench.tools.pipeline.RunContext`; options read:
+            ``concurrency``, ``batch_size``, ``max_attempts``, and ``direct_mode``
+            (``chunk`` | ``book``) and ``context_tokens`` (book mode's context window, tokens)
+            from the options or their ``model_options``.
+
+    Raises:
+        ModelSpecError: the generator is not a chat model (e.g. ``extractive``).
+        PrepbenchError: unknown direct mode.
+    """
+    asyncio.run(DirectAgent(ctx).arun())
