@@ -24,7 +24,10 @@ Faults (:class:`Faults`) are injected per request, at random with a seeded RNG o
 for the next requests: ``429`` with ``Retry-After``, ``500``, ``503``, ``reset`` (connection
 dropped mid-response), ``slow`` (reply after ``slow_s``, past a client's timeout),
 ``malformed`` (broken JSON content), ``truncated`` (``finish_reason=length``), ``refusal``,
-``think`` (a ``<think>`` block before the answer), plus a fixed ``latency_s``. The reply is
+``think`` (a ``<think>`` block before the answer), ``400`` (bad request), plus a fixed
+``latency_s``. ``Faults.rules`` force a fault on requests matching a pattern (e.g. a chunk
+id); ``reject_guided=True`` answers 400 to ``response_format``/forced-tool requests, like a
+server without guided decoding. The reply is
 also cut to the request's ``max_tokens`` (≈ 4 characters per token) with
 ``finish_reason=length``, as a real server does. ``down=True`` drops every connection.
 
@@ -128,6 +131,12 @@ class Reply:
 
 
 Matcher = str | re.Pattern | Callable[[Request], bool]
+
+
+def _matches(match: Matcher, req: Request) -> bool:
+    if isinstance(match, (str, re.Pattern)):
+        return re.search(match, req.text) is not None
+    return bool(match(req))
 Responder = str | Callable[[Request], "Reply | str"]
 
 
@@ -142,6 +151,7 @@ class Faults:
     rate_429: float = 0.0
     rate_500: float = 0.0
     rate_503: float = 0.0
+    rate_400: float = 0.0
     rate_reset: float = 0.0
     rate_slow: float = 0.0
     rate_malformed: float = 0.0
@@ -153,13 +163,20 @@ class Faults:
     retry_after_s: float = 0.05
     seed: int = 0
     down: bool = False
+    reject_guided: bool = False
     forced: list[str] = field(default_factory=list)
+    rules: list[tuple[Matcher, str]] = field(default_factory=list)
 
-    KINDS = ("429", "500", "503", "reset", "slow", "malformed", "truncated", "refusal", "think")
+    KINDS = ("429", "500", "503", "400", "reset", "slow", "malformed", "truncated", "refusal", "think")
 
-    def draw(self, rng: random.Random) -> str | None:
+    def draw(self, rng: random.Random, req: "Request | None" = None) -> str | None:
+        """The fault for one request: forced queue, then fault rules, then the random rates."""
         if self.forced:
             return self.forced.pop(0)
+        if req is not None:
+            for match, kind in self.rules:
+                if _matches(match, req):
+                    return kind
         for kind in self.KINDS:
             rate = getattr(self, f"rate_{kind}")
             if rate and rng.random() < rate:
@@ -524,6 +541,8 @@ class LLMServer:
         self.faults = faults or Faults()
         self.rng = random.Random(self.faults.seed)
         self.requests: list[dict] = []
+        self.inflight = 0
+        self.max_inflight = 0
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -543,6 +562,7 @@ class LLMServer:
         with self._lock:
             self.script.clear()
             self.requests.clear()
+            self.max_inflight = 0
             self.faults = faults or Faults()
             self.rng = random.Random(self.faults.seed)
 
@@ -560,11 +580,7 @@ class LLMServer:
     # -- replies ------------------------------------------------------------------------
     def respond(self, req: Request) -> Reply:
         for match, reply in list(self.script):
-            if isinstance(match, (str, re.Pattern)):
-                hit = re.search(match, req.text) is not None
-            else:
-                hit = bool(match(req))
-            if hit:
+            if _matches(match, req):
                 r = reply(req) if callable(reply) else reply
                 return Reply(content=r) if isinstance(r, str) else r
         return smart_reply(req)
@@ -593,15 +609,27 @@ class LLMServer:
             return JSONResponse({"error": {"message": "invalid JSON body", "type": "invalid_request_error"}}, status_code=400)
         req = parse_openai(body) if api == "openai" else parse_anthropic(body)
         with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            return await self._reply(request, api, body, req)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    async def _reply(self, request: HTTPRequest, api: str, body: dict, req: Request) -> Response:
+        with self._lock:
             faults = self.faults
-            fault = "down" if faults.down else faults.draw(self.rng)
+            fault = "down" if faults.down else faults.draw(self.rng, req)
+            if faults.reject_guided and fault is None and (req.response_format or req.forced_tool()):
+                fault = "400"
             auth = request.headers.get("authorization") or request.headers.get("x-api-key")
             self.requests.append({"api": api, "path": request.url.path, "model": req.model, "body": body, "auth": auth, "fault": fault})
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if fault in ("down", "reset"):
             return _DropConnection()
-        if fault in ("429", "500", "503"):
+        if fault in ("400", "429", "500", "503"):
             return _error(api, int(fault), faults.retry_after_s)
         if fault == "slow":
             await asyncio.sleep(faults.slow_s)
@@ -674,10 +702,10 @@ class _DropConnection(Response):
 def _error(api: str, status: int, retry_after: float) -> JSONResponse:
     headers = {"retry-after": f"{retry_after:g}"} if status in (429, 503) else {}
     if api == "anthropic":
-        kind = {429: "rate_limit_error", 500: "api_error", 503: "overloaded_error"}[status]
+        kind = {400: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 503: "overloaded_error"}[status]
         body = {"type": "error", "error": {"type": kind, "message": f"injected {status}"}}
     else:
-        kind = {429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}[status]
+        kind = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}[status]
         body = {"error": {"message": f"injected {status}", "type": kind, "code": kind}}
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -82,6 +82,16 @@ def run_cmd(
     max_attempts: int = typer.Option(3, "--max-attempts", help="Attempts per chunk before it stays failed."),
     max_repairs: int = typer.Option(2, "--max-repairs", help="Repair rounds for rejected samples (chat models)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
+    rpm: Optional[float] = typer.Option(None, "--rpm", help="Model requests per minute at most."),
+    tpm: Optional[float] = typer.Option(None, "--tpm", help="Model tokens (in + out) per minute at most."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Timeout of one model request (seconds)."),
+    max_retries: int = typer.Option(5, "--max-retries", help="Retries of a failed model request (429/5xx/timeouts)."),
+    max_tokens: int = typer.Option(2048, "--max-tokens", help="Output token limit of a model request (doubled when a reply is cut)."),
+    prices: Optional[str] = typer.Option(None, "--prices", help="YAML price table merged over the shipped one (USD per 1M tokens)."),
+    structured: str = typer.Option("auto", "--structured", help="Structured output: auto, json_schema, tools or prompt."),
+    judge: bool = typer.Option(False, "--judge", help="Grounded LLM judge on every candidate (chat models)."),
+    direct_mode: str = typer.Option("chunk", "--direct-mode", help="Agent direct: one prompt per chunk, or per book (as much as the context holds)."),
+    context_tokens: int = typer.Option(128000, "--context-tokens", help="Model context window (tokens), for --direct-mode book."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard an existing run in --out and start over."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
@@ -93,6 +103,11 @@ def run_cmd(
     model_options = {}
     if base_url:
         model_options["base_url"] = base_url
+    if model != "extractive":  # the model layer's options (API keys come from the environment only)
+        model_options.update(
+            concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries, max_tokens=max_tokens,
+            prices=prices, structured=structured, judge=judge, direct_mode=direct_mode, context_tokens=context_tokens,
+        )
     opts = RunOptions(
         corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
         batch_size=batch_size, limit=limit, exclude=exclude, pdf_engine=pdf_engine, min_chars=min_chars,
