@@ -28,6 +28,11 @@ from . import cli_run  # noqa: E402,F401  run, status, export (register on app)
 from . import cli_skill  # noqa: E402,F401  skill check/new/try/list
 
 app.add_typer(cli_skill.skill_app, name="skill")
+from prepbench.evaluation import cli_train  # noqa: E402  train config/run, evaluate, pgr
+
+app.add_typer(cli_train.train_app, name="train")
+app.command("evaluate")(cli_train.evaluate_cmd)
+app.command("pgr")(cli_train.pgr_cmd)
 # (modules of the scoring, training and comparison backends register here)
 
 
