@@ -28,6 +28,10 @@ from . import cli_run  # noqa: E402,F401  run, status, export (register on app)
 from . import cli_skill  # noqa: E402,F401  skill check/new/try/list
 
 app.add_typer(cli_skill.skill_app, name="skill")
+from prepbench.evaluation import cli_score  # noqa: E402  score das/metrics/verify, correlate
+
+app.add_typer(cli_score.score_app, name="score")
+app.command("correlate")(cli_score.correlate_cmd)
 from prepbench.evaluation import cli_train  # noqa: E402  train config/run, evaluate, pgr
 
 app.add_typer(cli_train.train_app, name="train")

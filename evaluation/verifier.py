@@ -1,0 +1,186 @@
+"""LLM data verifier with the DataChef rubric, and the Data Verifier Score (DVS).
+
+A chat-model judge reads one SFT instance and the target task, and labels it:
+
+====  ==============  =====  ==========================================================
+label  meaning        score  when
+====  ==============  =====  ==========================================================
+A     invalid         0.0    empty, garbled, truncated, or not an instruction/response pair
+B     format error    0.0    the response ignores the format the instruction asks for
+C     incorrect       0.0    the response is factually or logically wrong / unsupported
+D     task mismatch   0.4    correct, but not the kind of data the target task needs
+E     pass            1.0    correct, well-formed and on task
+====  ==============  =====  ==========================================================
+
+DVS = mean score over a random subset of the dataset (``random.Random(seed)``), following the
+data-verifier rubric of DataChef (scores 0 / 0 / 0 / 0.4 / 1.0 for A-E). Judge answers that
+name no label are retried once, then reported as ``unparsed`` and left out of the mean.
+
+The judge is any LangChain ``BaseChatModel`` (``prepbench.tools.models.make_chat_model``
+builds one from a model spec such as ``openai:<model>`` with a base URL).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import Any, Sequence
+
+from prepbench.tools.errors import PrepbenchError
+
+from .readers import ScoredSample
+
+LABELS = {
+    "A": ("invalid", 0.0),
+    "B": ("format error", 0.0),
+    "C": ("incorrect", 0.0),
+    "D": ("task mismatch", 0.4),
+    "E": ("pass", 1.0),
+}
+
+SYSTEM_PROMPT = """You are a strict data verifier for supervised fine-tuning (SFT) data.
+You receive the target task and one training instance (an instruction and its response).
+Classify the instance with exactly one label:
+A) Invalid: empty, garbled, truncated, self-contradictory, or not a usable instruction/response pair.
+B) Format error: the response does not follow the output format the instruction asks for.
+C) Incorrect: the response is factually or logically wrong, or its answer is not supported.
+D) Task mismatch: the instance is correct and well-formed but does not serve the target task.
+E) Pass: correct, well-formed and useful for the target task.
+Check in the order A, B, C, D, E and choose the first that applies.
+Answer with one line `Label: <A|B|C|D|E>` followed by one line `Reason: <one sentence>`."""
+
+USER_TEMPLATE = """Target task: {task}
+
+### Instruction
+{instruction}
+
+### Response
+{response}"""
+
+_LABEL_RE = re.compile(r"label\s*[:：]?\s*\**\s*\(?([A-E])\b", re.IGNORECASE)
+_BARE_RE = re.compile(r"^\s*\**\(?([A-E])[\)\.:\s*]", re.MULTILINE)
+
+
+def parse_label(text: str) -> str | None:
+    """The A-E label in a judge answer (``Label: X`` first, else a line starting with the letter), or None."""
+    m = _LABEL_RE.search(text or "")
+    if m:
+        return m.group(1).upper()
+    m = _BARE_RE.search((text or "") + " ")
+    return m.group(1).upper() if m else None
+
+
+def _reason(text: str) -> str:
+    m = re.search(r"reason\s*[:：]\s*(.+)", text or "", re.IGNORECASE)
+    return (m.group(1) if m else (text or "")).strip()[:300]
+
+
+def build_messages(sample: ScoredSample, task: str, max_chars: int = 8000) -> list:
+    """The judge's messages for one sample (system rubric + the instance), LangChain message objects."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    return [
+        SystemMessage(content=SYSTEM_PROMPT),
+        HumanMessage(
+            content=USER_TEMPLATE.format(
+                task=task, instruction=sample.instruction[:max_chars], response=sample.response[:max_chars]
+            )
+        ),
+    ]
+
+
+def verify(
+    samples: Sequence[ScoredSample],
+    chat_model: Any,
+    task: str,
+    n: int | None = 200,
+    seed: int = 42,
+    max_concurrency: int = 4,
+    progress: bool = True,
+) -> dict:
+    """Label a random subset with the judge and compute DVS.
+
+    Args:
+        samples: the dataset.
+        chat_model: a LangChain ``BaseChatModel`` (anything with ``.batch(list_of_messages, config)``).
+        task: one-line description of the target task (what the data should teach).
+        n: subset size (``None`` = all), drawn with ``random.Random(seed)``.
+        max_concurrency: parallel judge calls.
+
+    Returns:
+        ``{"dvs", "n", "n_scored", "n_unparsed", "counts": {A..E}, "shares", "labels": [{id, label,
+        score, reason}], "seed", "seconds"}``.
+
+    Raises:
+        PrepbenchError: no samples, empty task, or every judge call failed.
+    """
+    if not samples:
+        raise PrepbenchError("verify: no samples")
+    if not task or not task.strip():
+        raise PrepbenchError("verify: --task must describe the target task (e.g. 'finance textbook QA')")
+    t0 = time.perf_counter()
+    idx = list(range(len(samples)))
+    if n is not None and n < len(samples):
+        idx = sorted(random.Random(seed).sample(idx, n))
+    subset = [samples[i] for i in idx]
+    answers: list[str | None] = [None] * len(subset)
+    errors: list[str] = []
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    def run(positions: list[int], bar, task_id) -> None:
+        step = max(1, max_concurrency * 2)
+        for b in range(0, len(positions), step):
+            part = positions[b : b + step]
+            outs = chat_model.batch(
+                [build_messages(subset[p], task) for p in part],
+                config={"max_concurrency": max_concurrency},
+                return_exceptions=True,
+            )
+            for p, o in zip(part, outs):
+                if isinstance(o, Exception):
+                    errors.append(f"{type(o).__name__}: {o}")
+                    answers[p] = None
+                else:
+                    answers[p] = o.content if isinstance(o.content, str) else str(o.content)
+            if bar is not None:
+                bar.advance(task_id, len(part))
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not progress, transient=True) as bar:
+        tid = bar.add_task("verifying samples", total=len(subset))
+        run(list(range(len(subset))), bar, tid)
+    retry = [p for p, a in enumerate(answers) if parse_label(a or "") is None]
+    if retry:
+        run(retry, None, None)
+    if all(a is None for a in answers):
+        raise PrepbenchError(f"verify: every judge call failed ({errors[0] if errors else 'no answer'})")
+
+    counts = {k: 0 for k in LABELS}
+    labels, scores = [], []
+    for s, a in zip(subset, answers):
+        lab = parse_label(a or "")
+        if lab is None:
+            labels.append({"id": s.id, "label": None, "score": None, "reason": (a or "")[:300]})
+            continue
+        counts[lab] += 1
+        sc = LABELS[lab][1]
+        scores.append(sc)
+        labels.append({"id": s.id, "label": lab, "score": sc, "reason": _reason(a or "")})
+    scored = len(scores)
+    return {
+        "dvs": (sum(scores) / scored) if scored else None,
+        "n": len(subset),
+        "n_total": len(samples),
+        "n_scored": scored,
+        "n_unparsed": len(subset) - scored,
+        "n_errors": len(errors),
+        "counts": counts,
+        "shares": {k: (v / scored if scored else None) for k, v in counts.items()},
+        "label_names": {k: v[0] for k, v in LABELS.items()},
+        "labels": labels,
+        "task": task,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
