@@ -95,22 +95,38 @@ def load_scores(path: str | Path) -> dict[str, dict[str, float]]:
     return dict(out)
 
 
+def _truthy(v: Any) -> bool:
+    return v is True or str(v).strip().lower() in ("1", "true", "yes")
+
+
 def load_records(path: str | Path) -> list[tuple[str, str, str, float]]:
     """``[(candidate, base_model, benchmark, score)]`` from a records file.
 
+    Accepts plain rows ``candidate, base_model, benchmark, score`` and the score records of
+    ``prepbench evaluate`` (:mod:`prepbench.evaluation.records`): when rows carry a ``primary``
+    field only the primary (headline) metric rows are used, and rows with an empty
+    ``candidate`` (an untrained base model) are skipped.
+
     Raises:
-        PrepbenchError: a missing field or non-numeric score (names file, row, field).
+        PrepbenchError: a missing field or non-numeric score (names file, row, field), or no rows left.
     """
     p = Path(path)
     rows = _read_rows(p)
+    has_primary = any(isinstance(r, Mapping) and "primary" in r for r in rows)
     out = []
     for i, r in enumerate(rows, 2 if p.suffix.lower() == ".csv" else 1):
+        if not isinstance(r, Mapping):
+            raise PrepbenchError(f"{p}: row {i} is not an object")
+        if has_primary and not _truthy(r.get("primary")):
+            continue
+        if has_primary and r.get("candidate") in (None, ""):
+            continue
         for k in ("candidate", "base_model", "benchmark", "score"):
-            if not isinstance(r, Mapping) or r.get(k) in (None, ""):
+            if r.get(k) in (None, ""):
                 raise PrepbenchError(f"{p}: row {i} has no {k!r} field")
         out.append((str(r["candidate"]), str(r["base_model"]), str(r["benchmark"]), _num(r["score"], f"{p}: row {i}, field 'score'")))
     if not out:
-        raise PrepbenchError(f"{p}: no rows")
+        raise PrepbenchError(f"{p}: no usable rows (candidate, base_model, benchmark, score)")
     return out
 
 
