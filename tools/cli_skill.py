@@ -1,6 +1,8 @@
-"""``prepbench skill ...``: check (and author) skill packages."""
+"""``prepbench skill ...``: check, scaffold, list and try skill packages."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -12,12 +14,94 @@ out = Console()
 
 @skill_app.command("check")
 def check_cmd(path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill.")) -> None:
-    """Validate a skill: front matter, schemas, examples, prompts, filters, coverage."""
+    """Validate a skill (resolving `extends`): front matter, schemas, examples, prompts, filters, coverage."""
     from .skills import check_skill
 
     summary = check_skill(path)
     table = Table(title=f"skill {summary['name']} OK", show_header=False)
-    for k in ("name", "domain", "version", "sample_types", "rules", "prompts", "examples", "content_hash", "path"):
-        v = summary[k]
+    for k in ("name", "domain", "version", "extends", "sample_types", "rules", "prompts", "examples", "inherited", "content_hash", "path"):
+        v = summary.get(k)
+        if k in ("extends", "inherited") and not v:
+            continue
+        if k == "extends":
+            v = " -> ".join(v)
         table.add_row(k, ", ".join(v) if isinstance(v, list) else str(v))
     out.print(table)
+
+
+@skill_app.command("new")
+def new_cmd(
+    name: str = typer.Argument(..., help="Name of the new skill (lowercase letters, digits, '-', '_')."),
+    extends: str = typer.Option("general", "--extends", help="Parent skill (shipped name or folder); 'none' for a standalone copy of general."),
+    directory: str = typer.Option("skills", "--dir", help="Folder to create the skill in."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="Domain (default: the name)."),
+    description: Optional[str] = typer.Option(None, "--description", help="One-sentence description."),
+) -> None:
+    """Scaffold a skill folder with commented templates (it passes `skill check` as created)."""
+    from .skill_authoring import scaffold_skill
+    from .skills import check_skill
+
+    parent = None if extends.strip().lower() in ("", "none") else extends
+    folder = scaffold_skill(name, directory, extends=parent, domain=domain, description=description)
+    summary = check_skill(folder)
+    out.print(f"created [bold]{folder}[/] ({'extends ' + ' -> '.join(summary['extends']) if summary['extends'] else 'standalone'}; "
+              f"sample types: {', '.join(summary['sample_types'])})")
+    out.print("next: edit SKILL.md, add schemas/prompts/examples for new sample types (see skills/README.md), then")
+    out.print(f"  prepbench skill check {folder}\n  prepbench skill try {folder} --corpus <book folder> --limit 5")
+
+
+@skill_app.command("list")
+def list_cmd(
+    directory: list[str] = typer.Option([], "--dir", help="Folder of local skills (repeatable; default ./skills)."),
+) -> None:
+    """List the installed (shipped) and local skills: name, domain, version, sample types."""
+    from .skill_authoring import list_skills
+
+    rows = list_skills(directory or None)
+    table = Table(title="skills")
+    for col in ("name", "where", "domain", "version", "extends", "sample types"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        if r["error"]:
+            table.add_row(r["name"], r["where"], "", "", "", f"[red]broken: {r['error']}[/]")
+        else:
+            table.add_row(r["name"], r["where"], r["domain"], r["version"], " -> ".join(r["extends"]), ", ".join(r["sample_types"]))
+    out.print(table)
+
+
+@skill_app.command("try")
+def try_cmd(
+    path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill."),
+    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
+    limit: int = typer.Option(5, "--limit", help="Number of chunks from the start of the corpus."),
+    model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this folder instead of a throwaway one."),
+) -> None:
+    """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
+    from .coverage import render_coverage
+    from .errors import PrepbenchError
+    from .skill_authoring import headline, try_skill
+
+    if limit < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    options = {"base_url": base_url} if base_url else {}
+    with out.status(f"trying {path} on {limit} chunk(s)..."):
+        res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep)
+    table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
+    table.add_column("chunk", overflow="fold", max_width=28)
+    table.add_column("accepted", overflow="fold", style="green")
+    table.add_column("rejected (rule: reason)", overflow="fold", style="red")
+    for c in res.chunks:
+        where = f"#{c['idx']} {c['doc_path']}\n{c['heading']}"
+        if c["status"] == "skipped":
+            where += f"\n[yellow]skipped: {c['skip_reason']}[/]"
+        elif c["status"] == "failed":
+            where += f"\n[red]failed: {c['error']}[/]"
+        acc = "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}" for s in c["accepted"]) or "-"
+        rej = "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}\n  -> {s['rule']}: {s['detail']}" for s in c["rejected"]) or "-"
+        table.add_row(where, acc, rej)
+    out.print(table)
+    render_coverage(res.coverage, out)
+    out.print(f"{len(res.accepted)} accepted, {len(res.rejected)} rejected; {res.exported} exported in the throwaway run"
+              + (f" (kept in {keep})" if keep else ""))
