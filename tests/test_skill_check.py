@@ -66,7 +66,8 @@ BREAKAGES = {
     "filter_unknown_kind": (lambda s: edit(s / "filters.yaml", "kind: answer_repeats_question", "kind: vibes"), "filters.yaml", "kind"),
     "coverage_unknown_type": (lambda s: edit(s / "coverage.yaml", "  process_qa:\n", "  proces_qa:\n"), "coverage.yaml", "proces_qa"),
     "coverage_bad_share": (lambda s: edit(s / "coverage.yaml", "min_kept_share: 0.5", "min_kept_share: 1.5"), "coverage.yaml", "min_kept_share"),
-    "prompt_missing": (lambda s: (s / "prompts" / "generate_process_qa.md").unlink(), "generate_process_qa.md", "missing"),
+    # finance extends general, so a deleted base-form prompt is inherited; delete finance's own type's prompt
+    "prompt_missing": (lambda s: (s / "prompts" / "generate_calculation_qa.md").unlink(), "generate_calculation_qa.md", "missing"),
     "prompt_bad_jinja": (lambda s: edit(s / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "), "triage.md", "triage"),
     "prompt_undefined_var": (lambda s: edit(s / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"), "judge.md", "txet"),
     "schema_for_unlisted_type": (

@@ -388,7 +388,8 @@ def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill
     ``name`` (a child rule of the same name replaces the parent's, ``enabled: false``
     removes it) and the other ``filters.yaml``/``coverage.yaml`` keys merge as mappings,
     the child's values winning; ``sample_types`` is the parent's list plus the child's new
-    types; ``description``, ``domain``, ``version`` and ``license`` default to the parent's.
+    types; ``license`` defaults to the parent's (``name``, ``description``, ``domain`` and
+    ``version`` are the child's own and required).
 
     Structural problems raise at once; deeper checks (examples against schemas, prompts
     render) are in :func:`check_skill`.
@@ -412,7 +413,7 @@ def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill
             raise SkillError(f"{skill_md}: field 'extends': circular inheritance {' -> '.join(names)}")
         parent = load_skill(parent_path, chain)
         meta = dict(meta)
-        for key in ("description", "domain", "version", "license"):
+        for key in ("license",):
             if meta.get(key) is None and parent.front_matter.get(key) is not None:
                 meta[key] = parent.front_matter[key]
         own = meta.get("sample_types") or []
