@@ -571,6 +571,13 @@ class LLMServer:
             self.faults = faults
             self.rng = random.Random(faults.seed)
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no request is being handled (e.g. a slow reply a client gave up on)."""
+        deadline = time.monotonic() + timeout
+        while self.inflight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.max_inflight = self.inflight
+
     def count(self, api: str | None = None, fault: str | None = "any") -> int:
         """Number of logged requests (optionally of one API, and with a given fault)."""
         return sum(

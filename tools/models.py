@@ -104,7 +104,10 @@ def make_chat_model(
                     f"'{spec}': set OPENAI_API_KEY for api.openai.com, or --base-url / OPENAI_BASE_URL for a local OpenAI-compatible server"
                 )
             key = LOCAL_PLACEHOLDER_KEY  # local servers (vLLM, SGLang, Ollama) ignore it
-        return ChatOpenAI(model=model, base_url=url, api_key=key, max_retries=0, timeout=timeout, max_tokens=max_tokens, **extra)
+        return ChatOpenAI(
+            model=model, base_url=url, api_key=key, max_retries=0, timeout=timeout, max_tokens=max_tokens,
+            http_async_client=_fresh_async_http_client(timeout), **extra,
+        )
     if provider == "anthropic":
         from langchain_anthropic import ChatAnthropic
 
@@ -115,10 +118,36 @@ def make_chat_model(
                 raise ModelSpecError(f"'{spec}': set ANTHROPIC_API_KEY (or --base-url for an Anthropic-compatible local server)")
             key = LOCAL_PLACEHOLDER_KEY
         kw: dict[str, Any] = {"base_url": url} if url else {}
-        return ChatAnthropic(model=model, api_key=key, max_retries=0, default_request_timeout=timeout, max_tokens=max_tokens, **kw, **extra)
+        m = ChatAnthropic(model=model, api_key=key, max_retries=0, default_request_timeout=timeout, max_tokens=max_tokens, **kw, **extra)
+        _fresh_anthropic_client(m)
+        return m
     if provider == "vllm":
         return VLLMChatModel.create(model, max_tokens=max_tokens, **extra)
     return HFChatModel.create(model, max_tokens=max_tokens, **extra)
+
+
+def _fresh_async_http_client(timeout: float) -> Any:
+    """A new httpx client for one model object.
+
+    langchain-openai and langchain-anthropic share one cached async httpx client per base
+    URL across the process; its connections belong to the event loop that first used it,
+    so a second ``asyncio.run`` (a second run in the same process) would fail with "Event
+    loop is closed". Each model built here gets its own client instead.
+    """
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=512, max_keepalive_connections=256))
+
+
+def _fresh_anthropic_client(model: Any) -> None:
+    """Give a ChatAnthropic its own async client (see :func:`_fresh_async_http_client`)."""
+    try:
+        from langchain_anthropic import _client_utils
+
+        _client_utils._get_default_async_httpx_client.cache_clear()
+        model._async_client  # noqa: B018 - builds the (cached_property) client on this fresh httpx client
+    except (ImportError, AttributeError):  # a future langchain-anthropic without the cache
+        pass
 
 
 def make_resilient_chat(spec: str, **opts: Any) -> Any:
@@ -138,16 +167,19 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     provider, _ = parse_spec(spec)
     timeout = float(opts.get("timeout") or 120.0)
     api_key = opts.get("api_key")
-    chat = make_chat_model(
-        spec,
-        base_url=opts.get("base_url"),
-        api_key=api_key,
-        api_key_env=opts.get("api_key_env"),
-        timeout=timeout,
-        temperature=opts.get("temperature"),
-        max_tokens=int(opts.get("max_tokens") or 2048),
-        model_kwargs=opts.get("model_kwargs"),
-    )
+    def factory() -> Any:
+        return make_chat_model(
+            spec,
+            base_url=opts.get("base_url"),
+            api_key=api_key,
+            api_key_env=opts.get("api_key_env"),
+            timeout=timeout,
+            temperature=opts.get("temperature"),
+            max_tokens=int(opts.get("max_tokens") or 2048),
+            model_kwargs=opts.get("model_kwargs"),
+        )
+
+    chat = factory()
     policy = CallPolicy(
         concurrency=int(opts.get("concurrency") or 8),
         rpm=opts.get("rpm"),
@@ -159,7 +191,9 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
         circuit_threshold=int(opts.get("circuit_threshold") or 10),
     )
     secrets = [s for s in (api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ANTHROPIC_API_KEY")) if s]
-    return ResilientChat(chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider)
+    # remote clients are rebuilt for a new event loop; local models (hf, vllm) are kept
+    rebuild = factory if provider in ("openai", "anthropic") else None
+    return ResilientChat(chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider, factory=rebuild)
 
 
 #: Options of make_generator consumed by the LLM generator itself (the rest go to the chat layer).

@@ -268,8 +268,11 @@ class ResilientChat:
         prices: Any = None,
         secrets: Sequence[str] = (),
         provider: str = "openai",
+        factory: Any = None,
     ):
-        self.model = model
+        self._model = model
+        self.factory = factory
+        self._loop: Any = None
         self.spec = spec
         self.provider = provider
         self.policy = policy or CallPolicy()
@@ -280,6 +283,26 @@ class ResilientChat:
         self.circuit = Circuit(self.policy.circuit_threshold)
         self.stats = Stats()
         self.model_name = spec.split(":", 1)[1] if ":" in spec else spec
+
+    @property
+    def model(self) -> Any:
+        """The chat model, bound to the running event loop.
+
+        asyncio primitives and HTTP connection pools belong to one event loop; when a new
+        loop uses this object (a second ``asyncio.run`` in the same process), the semaphore
+        and rate limiter are renewed and the model is rebuilt with ``factory`` (if given).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._model
+        if loop is not self._loop:
+            if self._loop is not None and self.factory is not None:
+                self._model = self.factory()
+            self._loop = loop
+            self.sem = asyncio.Semaphore(self.policy.concurrency)
+            self.limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
+        return self._model
 
     def _cost(self, tin: int, tout: int) -> float:
         return float(self.prices.cost(self.model_name, tin, tout)) if self.prices is not None else 0.0
@@ -303,7 +326,8 @@ class ResilientChat:
             CircuitOpenError: the server is down for good (a StopRun).
             ModelCallError: the call failed after its retries, or with a non-retryable error.
         """
-        runnable = runnable or self.model
+        model = self.model  # renews loop-bound state first (see the property)
+        runnable = runnable or model
         calls: list[CallRecord] = []
         est = _estimate_tokens(messages)
         for attempt in range(self.policy.max_retries + 1):

@@ -67,20 +67,37 @@ def extract_json(text: str, expect: str | None = None) -> Any:
     candidates = [m.group(1) for m in FENCE_RE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     first_error = None
-    opener = {"array": "[", "object": "{"}.get(expect or "", None)
-    for cand in candidates:
-        starts = [i for i, ch in enumerate(cand) if ch in "[{"]
-        if opener:
-            starts = [i for i in starts if cand[i] == opener] + [i for i in starts if cand[i] != opener]
-        for i in starts[:50]:
+    found: list[tuple[tuple, Any]] = []
+    for ci, cand in enumerate(candidates):
+        i, tries = 0, 0
+        while tries < 200:
+            starts = [j for j in (cand.find("[", i), cand.find("{", i)) if j >= 0]
+            if not starts:
+                break
+            j = min(starts)
+            tries += 1
             try:
-                value, _end = decoder.raw_decode(cand, i)
-                return value
+                value, end = decoder.raw_decode(cand, j)
             except json.JSONDecodeError as e:
                 first_error = first_error or e
+                i = j + 1
+                continue
+            found.append((_score(value, end - j, expect, ci), value))
+            i = end
+        if found and ci < len(candidates) - 1:
+            break  # a fenced block parsed: prefer it over the surrounding prose
+    if found:
+        return max(found, key=lambda f: f[0])[1]
     if first_error is not None:
         raise ValueError(f"invalid JSON: {first_error.msg} at char {first_error.pos}")
     raise ValueError("no JSON value in the reply")
+
+
+def _score(value: Any, span: int, expect: str | None, order: int) -> tuple:
+    """Rank decoded values: the expected kind, made of objects, then the longest span."""
+    kind_ok = expect is None or (expect == "array" and isinstance(value, list)) or (expect == "object" and isinstance(value, dict))
+    structured = isinstance(value, dict) or (isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
+    return (kind_ok, structured, span, -order)
 
 
 def wrap_schema(schema: dict | None, expect: str) -> dict:
