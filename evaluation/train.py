@@ -458,7 +458,7 @@ def load_training_config(path: str | os.PathLike, overrides: dict[str, Any] | No
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["learning_rate=1e-3", "bf16=false"]`` -> ``{"learning_rate": 0.001, "bf16": False}``
-    (values parsed as YAML scalars).
+    (numbers, booleans and ``null`` parsed; anything else kept as a string).
 
     Raises:
         PrepbenchError: an item without ``=``.
@@ -468,8 +468,19 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         if "=" not in item:
             raise PrepbenchError(f"--set '{item}': expected KEY=VALUE")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        out[k.strip()] = _scalar(v.strip())
     return out
+
+
+def _scalar(text: str) -> Any:
+    """A command-line value as int, float (``1e-3`` too, which YAML 1.1 leaves a string), bool/null, or str."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    value = yaml.safe_load(text) if text else ""
+    return value if isinstance(value, (bool, type(None))) else text
 
 
 def load_conversations(cfg: dict[str, Any], where: str = "config") -> list[list[dict[str, str]]]:
@@ -539,13 +550,34 @@ def load_conversations(cfg: dict[str, Any], where: str = "config") -> list[list[
     return convs
 
 
+def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int, int]:
+    """Token budget of one (prompt, answer) turn under ``cutoff_len``, as LlamaFactory splits it
+    (``infer_seqlen`` in ``src/llamafactory/data/processor/processor_utils.py``): a short answer
+    (< half the budget) is kept whole and the prompt cut; else a short prompt is kept and the
+    answer cut; else both are cut in proportion to their lengths.
+
+    Returns:
+        ``(new_source_len, new_target_len)`` in tokens, summing to at most ``cutoff_len``.
+    """
+    if target_len * 2 < cutoff_len:
+        max_target = cutoff_len
+    elif source_len * 2 < cutoff_len:
+        max_target = cutoff_len - source_len
+    else:
+        max_target = int(cutoff_len * (target_len / (source_len + target_len)))
+    new_target = min(max_target, target_len)
+    new_source = min(max(cutoff_len - new_target, 0), source_len)
+    return new_source, new_target
+
+
 def encode_conversation(tokenizer, messages: list[dict[str, str]], cutoff_len: int, train_on_prompt: bool = False) -> dict[str, list[int]]:
     """Tokenise one conversation with the tokenizer's chat template, LlamaFactory style.
 
     Each assistant turn's tokens are learned; everything else (system, user turns and the
     template's assistant header) gets label -100 unless ``train_on_prompt``. The text is cut
     into segments at the template's own boundaries (the rendering of ``messages[:k]`` with a
-    generation prompt), so the masking follows the chat template exactly.
+    generation prompt), so the masking follows the chat template exactly. Over ``cutoff_len``,
+    each turn is cut by :func:`infer_seqlen`, so a long prompt never hides its answer.
 
     Returns:
         ``{"input_ids": [...], "attention_mask": [...], "labels": [...]}``, at most ``cutoff_len`` long.
@@ -553,7 +585,7 @@ def encode_conversation(tokenizer, messages: list[dict[str, str]], cutoff_len: i
     Raises:
         PrepbenchError: the chat template does not render the conversation as a prefix-stable string.
     """
-    segments: list[tuple[str, bool]] = []
+    turns: list[tuple[str, str]] = []  # (prompt text, answer text) per assistant message
     done = ""
     for k, m in enumerate(messages):
         if m["role"] != "assistant":
@@ -562,18 +594,21 @@ def encode_conversation(tokenizer, messages: list[dict[str, str]], cutoff_len: i
         upto = tokenizer.apply_chat_template(messages[: k + 1], tokenize=False)
         if not prompt.startswith(done) or not upto.startswith(prompt):
             raise PrepbenchError("the chat template does not render conversations prefix-stably; cannot mask prompts")
-        segments.append((prompt[len(done):], False))
-        segments.append((upto[len(prompt):], True))
+        turns.append((prompt[len(done):], upto[len(prompt):]))
         done = upto
     ids: list[int] = []
     labels: list[int] = []
-    for text, learn in segments:
-        if not text:
-            continue
-        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
-        ids.extend(piece)
-        labels.extend(piece if (learn or train_on_prompt) else [-100] * len(piece))
-    ids, labels = ids[:cutoff_len], labels[:cutoff_len]
+    total = 0
+    for prompt_text, answer_text in turns:
+        if total >= cutoff_len:
+            break
+        src = tokenizer(prompt_text, add_special_tokens=False)["input_ids"] if prompt_text else []
+        tgt = tokenizer(answer_text, add_special_tokens=False)["input_ids"] if answer_text else []
+        s_len, t_len = infer_seqlen(len(src), len(tgt), cutoff_len - total)
+        src, tgt = src[:s_len], tgt[:t_len]
+        total += s_len + t_len
+        ids.extend(src + tgt)
+        labels.extend((src if train_on_prompt else [-100] * s_len) + tgt)
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 

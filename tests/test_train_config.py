@@ -68,15 +68,15 @@ def test_written_configs_match_llamafactory_schema(configs):
     ds = json.loads(open(mix["deepspeed"]).read())
     assert ds["zero_optimization"]["stage"] == 3
     # the data files LlamaFactory will read exist and hold the right rows
-    run_rows = (out / "data" / run_entry["file_name"]).read_text().splitlines()
+    run_rows = [x for x in (out / "data" / run_entry["file_name"]).read_text().split("\n") if x]
     assert len(run_rows) == 120 == man["runs"][0]["rows"]
-    assert run_rows[0] == (run / "export" / "sharegpt.jsonl").read_text().splitlines()[0]
+    assert run_rows[0] == (run / "export" / "sharegpt.jsonl").read_text().split("\n")[0]
 
 
 def test_dolly_context_becomes_alpaca_input(configs):
     root, _, man = configs
-    raw = [json.loads(line) for line in DOLLY.read_text().splitlines()[:300]]
-    conv = [json.loads(line) for line in (root / "out" / "data" / "dolly15k.alpaca.jsonl").read_text().splitlines()]
+    raw = [json.loads(line) for line in DOLLY.read_text().split("\n")[:300]]
+    conv = [json.loads(line) for line in (root / "out" / "data" / "dolly15k.alpaca.jsonl").read_text().split("\n") if line]
     assert len(conv) == 300 == man["dolly"]["rows"]
     with_ctx = next(i for i, r in enumerate(raw) if r["context"])
     assert conv[with_ctx] == {"instruction": raw[with_ctx]["instruction"], "input": raw[with_ctx]["context"], "output": raw[with_ctx]["response"]}
@@ -118,7 +118,7 @@ def test_bad_recipe_file_is_rejected_with_the_key(tmp_path):
 
 def test_bad_run_exports_name_file_and_line(tmp_path):
     run = make_run(tmp_path, n=3)
-    lines = (run / "export" / "sharegpt.jsonl").read_text().splitlines()
+    lines = [x for x in (run / "export" / "sharegpt.jsonl").read_text().split("\n") if x]
     lines[1] = json.dumps({"conversations": [{"from": "human", "value": "q"}]})
     (run / "export" / "sharegpt.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(PrepbenchError, match=r"sharegpt.jsonl:2: field 'conversations'"):
