@@ -257,8 +257,8 @@ class TryResult:
 
     Attributes:
         skill: the skill name.
-        chunks: per chunk in corpus order: ``{"idx", "chunk_id", "doc_path", "heading",
-            "status", "skip_reason", "error", "accepted": [sample...], "rejected": [sample...]}``
+        chunks: per chunk in corpus order: ``{"idx", "chunk_id", "doc_path", "heading", "status",
+            "skip_reason", "error", "text", "accepted": [sample...], "rejected": [sample...]}``
             where a rejected sample has ``rule`` and ``detail``.
         coverage: the coverage report (see :func:`prepbench.tools.coverage.coverage_report`).
         exported: number of samples the export wrote (ShareGPT/Alpaca/OpenAI), in the throwaway run.
@@ -350,6 +350,7 @@ def try_skill(
                 "status": r["status"],
                 "skip_reason": r["skip_reason"],
                 "error": r["error"],
+                "text": r["text"],
                 "accepted": [_public(s) for s in mine if s["_status"] == "accepted"],
                 "rejected": [dict(_public(s), rule=s["_rule"], detail=s["_detail"]) for s in mine if s["_status"] != "accepted"],
             }
