@@ -66,8 +66,8 @@ class LLMGenerator:
     Args:
         chat: the model behind its call policy (see :func:`prepbench.tools.models.make_resilient_chat`).
         structured: structured-output settings.
-        judge: also run the grounded judge on every candidate in :meth:`agenerate`; a
-            candidate the judge rejects is dropped and counted in ``self.judge_rejections``.
+        judge: ask the skill-guided graph to run :meth:`ajudge` on every candidate that
+            passes the validators (a rejection is recorded with rule ``grounded_judge``).
         examples_per_prompt: worked examples of the skill shown per generation prompt.
 
     Attributes:
@@ -86,7 +86,6 @@ class LLMGenerator:
         self.structured = structured or StructuredConfig()
         self.judge = judge
         self.examples_per_prompt = examples_per_prompt
-        self.judge_rejections: list[dict] = []
 
     # -- helpers --------------------------------------------------------------------
     async def _json(self, prompt: str, node: str, expect: str, schema: dict | None, name: str) -> tuple[Any, list[CallRecord]]:
@@ -127,8 +126,7 @@ class LLMGenerator:
         """Candidates for ``chunk``: one call per sample type with ``targets[type] > 0``, concurrently.
 
         Each candidate gets ``sample_type`` and ``chunk_id`` set (the model is told them,
-        but is not trusted to copy them). With ``judge`` on, candidates the grounded judge
-        rejects are dropped.
+        but is not trusted to copy them).
 
         Raises:
             GenerationError: every type's call failed (a partial failure keeps what came back).
@@ -173,23 +171,6 @@ class LLMGenerator:
             calls.extend(cs)
         if errors and not samples and len(errors) == len(types):
             raise GenerationError(str(errors[0]), getattr(errors[0], "kind", "server"), calls)
-        if self.judge and samples:
-            verdicts = await asyncio.gather(*(self.ajudge(chunk, skill, s) for s in samples), return_exceptions=True)
-            kept = []
-            for s, v in zip(samples, verdicts):
-                if isinstance(v, BaseException):
-                    if not isinstance(v, ModelCallError):
-                        raise v
-                    calls.extend(v.calls)
-                    kept.append(s)  # the judge could not run: the validators still apply
-                    continue
-                (ok, reason), cs = v
-                calls.extend(cs)
-                if ok:
-                    kept.append(s)
-                else:
-                    self.judge_rejections.append({"chunk_id": chunk.chunk_id, "sample": s, "reason": reason})
-            samples = kept
         return samples, calls
 
     async def arepair(self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str) -> tuple[dict | None, list[CallRecord]]:

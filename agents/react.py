@@ -1,9 +1,10 @@
 """The ReAct agent: a generic tool-using LLM agent with corpus tools and no skill.
 
-Built with LangGraph's prebuilt ReAct agent (``langgraph.prebuilt.create_react_agent``;
-in LangChain 1.x the same agent is ``langchain.agents.create_agent``, which needs the
-``langchain`` package; the LangGraph one is kept in langgraph 1.2). Reference: Yao et al.,
-"ReAct: Synergizing Reasoning and Acting in Language Models", ICLR 2023.
+Built with LangChain 1.x's agent factory ``langchain.agents.create_agent`` (a LangGraph
+graph: model node ⇄ tool node until the model stops calling tools; it replaces LangGraph's
+deprecated ``langgraph.prebuilt.create_react_agent``, used here only where the ``langchain``
+package is not installed). Reference: Yao et al., "ReAct: Synergizing Reasoning and Acting
+in Language Models", ICLR 2023.
 
 The agent gets a generic task prompt (build question-answer training data from a corpus)
 and five tools, confined to the run — no shell, no file access; it sees only the run's
@@ -129,6 +130,21 @@ def _policy_model_class():
             return ChatResult(generations=[ChatGeneration(message=msg)])
 
     return PolicyChatModel
+
+
+def build_react_graph(model: Any, tools: list, prompt: str) -> Any:
+    """The ReAct graph: ``langchain.agents.create_agent`` (LangChain 1.x), else LangGraph's prebuilt agent."""
+    try:
+        from langchain.agents import create_agent
+    except ImportError:  # langchain not installed: the same loop from langgraph (deprecated there)
+        import warnings
+
+        from langgraph.prebuilt import create_react_agent
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return create_react_agent(model, tools, prompt=prompt)
+    return create_agent(model, tools, system_prompt=prompt)
 
 
 class Worker:
@@ -285,11 +301,10 @@ class Worker:
         """
         from langchain_core.messages import HumanMessage
         from langgraph.errors import GraphRecursionError
-        from langgraph.prebuilt import create_react_agent
 
         a = self.agent
         model = a.model_cls(chat=a.chat, sink=self.calls.extend)
-        graph = create_react_agent(model, self.tools(), prompt=a.task_prompt)
+        graph = build_react_graph(model, self.tools(), a.task_prompt)
         stalls = 0
         while self.open and stalls < 2:
             before = len(self.open)

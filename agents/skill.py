@@ -180,6 +180,7 @@ class SkillAgent:
             return {}
         by_id = {c.chunk_id: c for c in state["batch"]}
         candidates = state.get("candidates", {})
+        passed: list[tuple[str, CandidateState]] = []
         for cid, cands in candidates.items():
             text = by_id[cid].text
             for cand in cands:
@@ -189,7 +190,32 @@ class SkillAgent:
                 if v.ok:
                     v = self.validator.check_rules(cand["sample"], text)
                 cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
+                if v.ok:
+                    passed.append((cid, cand))
+        if passed and getattr(self.gen, "judge", False) and hasattr(self.gen, "ajudge"):
+            return await self.judge(state, passed, by_id)
         return {"candidates": candidates}
+
+    async def judge(self, state: BatchState, passed: list, by_id: dict) -> BatchState:
+        """The optional grounded LLM judge (``--judge``): sees the chunk, rejects unsupported candidates."""
+        results = await asyncio.gather(
+            *(self._bounded(self.gen.ajudge(by_id[cid], self.skill, cand["sample"])) for cid, cand in passed),
+            return_exceptions=True,
+        )
+        calls = state["calls"]
+        stopped = False
+        for (cid, cand), res in zip(passed, results):
+            if isinstance(res, StopRun):
+                stopped = True
+                continue
+            if isinstance(res, Exception):  # the judge could not run: the validators' verdict stands
+                calls[cid].extend(getattr(res, "calls", []))
+                continue
+            (supported, reason), cs = res
+            calls[cid].extend(cs)
+            if not supported:
+                cand["verdict_ok"], cand["rule"], cand["detail"] = False, "grounded_judge", (reason or "not supported by the chunk")[:200]
+        return {"candidates": state["candidates"], "calls": calls, "stopped": stopped}
 
     def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
         if state.get("stopped") or not getattr(self.gen, "needs_chat_model", False):

@@ -256,7 +256,11 @@ def smart_triage(chunk_text: str) -> dict:
 
 
 def smart_samples(chunk_id: str, chunk_text: str, sample_type: str, count: int, offset: int = 0) -> list[dict]:
-    """Up to ``count`` samples of ``sample_type`` that pass the finance skill's validators."""
+    """Up to ``count`` samples of ``sample_type`` that pass the finance skill's validators.
+
+    Types: ``concept_qa``, ``process_qa``, ``case_application``, ``term_definition``; any other
+    type (e.g. ``calculation_qa``, whose result a filter re-computes) gets no samples.
+    """
     sents = usable_sentences(chunk_text)
     if not sents:
         return []
@@ -277,6 +281,18 @@ def smart_samples(chunk_id: str, chunk_text: str, sample_type: str, count: int, 
                     "answer": a,
                     "question_type": "explanation",
                     "knowledge_point": topic[:120],
+                }
+            )
+        elif sample_type == "term_definition":
+            out.append(
+                {
+                    "sample_type": "term_definition",
+                    "chunk_id": chunk_id,
+                    "evidence": [a],
+                    "question": f"What does an investor need to know about the meaning of {topic}, as in '{lead}'?",
+                    "answer": a,
+                    "term": topic[:120],
+                    "term_kind": "measure",
                 }
             )
         elif sample_type == "process_qa":
@@ -414,7 +430,7 @@ def smart_reply(req: Request) -> Reply:
     if m:
         cid = re.search(r'Set "chunk_id" to "([^"]+)"', text)
         count, st = int(m.group(1)), m.group(2)
-        offset = {"concept_qa": 0, "process_qa": 1, "case_application": 2}.get(st, 0)
+        offset = {"concept_qa": 0, "process_qa": 1, "case_application": 2, "term_definition": 4}.get(st, 0)
         return _wrap_structured(req, smart_samples(cid.group(1) if cid else "", chunk_text, st, count, offset))
     if "You check training data for faithfulness" in text:
         blocks = _json_blocks(text)
