@@ -391,7 +391,7 @@ _BAD_START = frozenset(
     "again likewise similarly conversely instead finally first second third next last further furthermore moreover "
     "additionally nevertheless nonetheless otherwise now today meanwhile indeed perhaps only even just either neither "
     "where whereas notice note remember consider recall assume suppose imagine see look keep think let use enter press "
-    "click select type go take make find calculate compute determine i my me".split()
+    "click select type go take make find calculate compute determine i my me following below above to people".split()
 )
 _GENERIC_HEADS = frozenset(
     "result results answer reason reasons problem problems example examples difference goal key idea point question "
@@ -462,8 +462,14 @@ def _lc_first(phrase: str, chunk_lower: str) -> str:
     w = m.group(1)
     if w.isupper() and len(w) > 1 or (len(w) > 1 and any(c.isupper() for c in w[1:])):
         return phrase
-    if w[0].isupper() and (" " + w.lower() + " ") not in chunk_lower and w.lower() not in ("the", "a", "an", "any", "most", "some", "all", "each", "every", "many", "when", "if", "as", "why", "how", "what"):
-        return phrase  # a proper noun (never written in lower case in the chunk)
+    if w.lower() in ("the", "a", "an", "any", "most", "some", "all", "each", "every", "many", "when", "if", "as", "why", "how", "what"):
+        return phrase[0].lower() + phrase[1:]
+    nxt = re.match(r"[A-Za-z][\w'’-]*\s+(?:of |and |for |de |the )?([A-Za-z])", phrase)
+    if nxt and nxt.group(1).isupper():
+        return phrase  # a multi-word name ("Federal Reserve", "Bureau of Labor Statistics")
+    if re.search(r"[a-z,;(] " + re.escape(w) + r"\b", chunk_lower):
+        return phrase  # written capitalised mid-sentence: a name
+    return phrase[0].lower() + phrase[1:]
     return phrase[0].lower() + phrase[1:]
 
 
@@ -517,7 +523,13 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
     if _has_pronoun(subj, soft=not allow_you):
         return False
     low = [w.lower() for w in ws]
-    if any(w in ("is", "are", "was", "were", "be", "been", "can", "will", "would", "should", "must", "may", "might", "not", "if", "when", "because") for w in low):
+    if any(w in ("is", "are", "was", "were", "be", "been", "can", "could", "will", "would", "should", "must", "may", "might", "not", "if", "when",
+                 "because", "do", "does", "did", "has", "have", "had", "also", "often", "usually", "typically", "generally", "traditionally",
+                 "always", "still", "sometimes", "commonly", "simply", "actually", "really", "already") for w in low):
+        return False
+    if ("that" in low or "which" in low or "who" in low) and not _article_ok(subj):
+        return False
+    if len(ws) > 1 and low[0].endswith("ing") and low[0] not in ("working", "operating", "financing", "accounting", "marketing", "trading", "lending", "banking", "pricing", "underlying"):
         return False
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
@@ -598,6 +610,7 @@ def _concept(question: str, answer: str, qtype: str, kp: str, evidence: list[str
 
 
 def _novel_enough(question: str, answer: str, min_novelty: float = 0.3) -> bool:
+    """True when at least ``min_novelty`` of the answer's content words are not in the question."""
     stop = {"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "by", "with", "as", "at", "from", "that", "this", "what", "which", "how", "why", "when", "does", "do", "it", "its"}
     qw = {w.lower() for w in _words(question)} - stop
     aw = [w.lower() for w in _words(answer) if w.lower() not in stop]
@@ -648,9 +661,69 @@ class _Extractor:
             return None
         if "\\" in t or "{" in t or "|" in t:
             return None
-        if _dangling_demonstrative(t) or _UI_RE.search(t) or re.search(r"(?i)\bfor (example|instance)\b|\be\.g\.", t):
+        if _dangling_demonstrative(t) or _UI_RE.search(t) or re.search(r"(?i)\bfor (example|instance)\b|\be\.g\.", t) or t.endswith("?"):
             return None
         return _finish(t)
+
+    def next_sentence(self, s: Sent, subject: str) -> tuple[str, str] | None:
+        """The sentence after ``s`` in its block when it elaborates ``subject`` (text, raw)."""
+        later = [x for x in self.block_sents.get(s.block, []) if x.pos == s.pos + 1]
+        if not later:
+            return None
+        x = later[0]
+        t = _CITE_PAREN_RE.sub("", x.text).strip()
+        if x.multiline or len(t) < 20 or len(t) > 500 or _ANCHORED_RE.search(t) or "\\" in t or "{" in t or "|" in t:
+            return None
+        head = (_words(subject) or [""])[-1].lower()
+        starts = re.match(r"(?i)(this|it|that|in other words|that is|for example|for instance|these|they)\b", t)
+        if not (starts or (head and head in t.lower())):
+            return None
+        if re.search(r"(?i)\b(we|our|us|I)\b", t) or _UI_RE.search(t):
+            return None
+        return _finish(t), x.raw
+
+    def bold_leads(self) -> list[Cand]:
+        """Sentences that open with a bold term: 'With the **X**, ...' and '**X** <verb> ...'."""
+        out = []
+        for s in self.sents:
+            if not s.bold_terms or self.blocks[s.block].section == "glossary":
+                continue
+            raw = s.raw.strip()
+            ans = self.answer_text(s)
+            if ans is None:
+                continue
+            m = re.match(r"^(?:With|Under|Using) (?P<art>the |a |an )?\*\*(?P<term>[^*]{2,60})\*\*,? ", raw)
+            if m:
+                term = clean_inline(m.group("term"))
+                art = (m.group("art") or "").strip()
+                tq = _lc_first(term, self.chunk_lower)
+                q = f"How does {art + ' ' if art else ''}{tq} work?"
+                if self.question_ok(q) and _novel_enough(q, ans) and not _has_pronoun(term):
+                    out.append(_concept(q, ans, "explanation", term, [s.raw], 1.4, s.raw))
+                continue
+            m = re.match(r"^(?P<art>The |A |An )?\*\*(?P<term>[^*]{2,60})\*\*(?P<tail> \([^)]{1,20}\))? (?P<verb>[a-z]+)\b", raw)
+            if not m or m.group("verb") in ("is", "are", "refers", "refer", "means", "was", "were", "and", "or", "of", "in", "for", "to"):
+                continue
+            term = clean_inline(m.group("term") + (m.group("tail") or ""))
+            if _has_pronoun(term) or len(_words(term)) > 7:
+                continue
+            base = _verb_base(m.group("verb"))
+            plural = base is None
+            if plural and m.group("verb") not in _COMMON_VERBS_BASE:
+                continue
+            if not plural and m.group("verb") not in _COMMON_VERBS_3SG and not re.search(r"(ates|izes|ifies|ides|ects|ows|ists|ains)$", m.group("verb")):
+                continue
+            tq = _lc_first(term, self.chunk_lower)
+            art = (m.group("art") or "").strip().lower()
+            if plural:
+                q = f"What are {tq}?"
+            elif art:
+                q = f"What is {art} {tq}?"
+            else:
+                q = f"What is {tq}?"
+            if self.question_ok(q) and _novel_enough(q, ans):
+                out.append(_concept(q, ans, "definition", term, [s.raw], 1.3, s.raw))
+        return out
 
     def qclean(self, s: str) -> str:
         s = _CITE_PAREN_RE.sub("", s)
@@ -688,10 +761,16 @@ class _Extractor:
             if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
                 continue
             d0 = definition.split()[0].lower() if definition.split() else ""
+            if d0 in ("also", "see", "same", "synonym", "abbreviation", "in", "on", "at", "by", "for", "of", "with", "from", "as", "if", "used", "see"):
+                continue
+            name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
             plural = bool(re.search(r"(?<![su])s$", term.split(" (")[0])) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", term.split(" (")[0])
             verb = "are" if plural else "is"
             tq = _lc_first(term, self.chunk_lower)
-            if d0 in ("a", "an") and not plural:
+            if name:
+                question = f"What {verb} the {term}?"
+                subj = f"The {term}"
+            elif d0 in ("a", "an") and not plural:
                 art = "an" if re.match(r"(?i)[aeio]|u[^n]", tq) else "a"
                 question = f"What is {art} {tq}?"
                 subj = f"{_cap_first(art)} {tq}"
@@ -701,9 +780,11 @@ class _Extractor:
             else:
                 question = f"What is meant by {tq}?"
                 subj = _cap_first(tq)
-            if d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
+            if plural and (d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0)):
+                answer = f"{subj} {definition}"
+            elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
                 answer = f"{subj} {verb} {definition}"
-            elif d0.endswith("ing") or d0 in ("to",):
+            elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
                 answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
             elif d0.endswith("s") and not d0.endswith("ss"):
                 answer = f"{subj} {verb} {definition}"
@@ -748,17 +829,27 @@ class _Extractor:
                     how = re.match(r"(known as|called|referred to as|termed)", rest).group(1)
                     q = f"What {verb} {sq} {adv}{how}?"
                     qt = "fact"
+                elif rest.startswith("considered to be"):
+                    q = f"What {verb} {sq} {adv}considered to be?"
+                    qt = "fact"
                 elif rest.startswith("considered"):
-                    q = f"How {verb} {sq} {adv}considered?"
+                    q = f"What {verb} {sq} {adv}considered?"
                     qt = "fact"
                 else:
                     if adv.strip() in ("also",):
                         continue
                     q = f"What {verb} {sq}?"
                     qt = "comparison" if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj) else "definition"
+                ev = [s.raw]
+                if not _novel_enough(q, ans):
+                    nxt = self.next_sentence(s, subj)
+                    if nxt is None:
+                        continue
+                    ans = ans + " " + nxt[0]
+                    ev.append(nxt[1])
                 if not self.question_ok(q) or not _novel_enough(q, ans):
                     continue
-                out.append(_concept(q, ans, qt, subj, [s.raw], 2.0 + bonus, s.raw))
+                out.append(_concept(q, ans, qt, subj, ev, 2.0 + bonus, s.raw))
                 continue
             # X refers to / means / consists of ...
             m = re.match(
@@ -790,7 +881,11 @@ class _Extractor:
                 else:
                     q = f"What {do} {sq} {base}?"
                     qt = "definition" if base in ("mean",) else ("enumeration" if base in ("include",) else "fact")
-                if base in ("show", "allow", "enable", "provide", "require", "determine", "indicate", "reflect") and not s.bold_terms and len(_words(subj)) < 2:
+                weak = ("show", "allow", "enable", "provide", "require", "determine", "indicate", "reflect", "compare", "capture", "track", "include", "describe")
+                listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
+                if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
+                    continue
+                if re.match(r"(?i)(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?)$", subj):
                     continue
                 if not self.question_ok(q) or not _novel_enough(q, ans):
                     continue
@@ -861,10 +956,10 @@ class _Extractor:
             if q is None:
                 m = re.match(
                     r"^(?P<subj>[^,;:]{3,90}?) (?P<verb>leads to|lead to|results in|result in|causes|cause|contributes to|contribute to|"
-                    r"can lead to|can result in|can cause|will lead to|will result in|tends to|tend to|increases|increase|decreases|decrease|reduces|reduce|raises|raise|lowers|lower)\b (?P<rest>.{8,})$",
+                    r"can lead to|can result in|can cause|will lead to|will result in|increases|increase|decreases|decrease|reduces|reduce|raises|raise|lowers|lower)\b (?P<rest>.{8,})$",
                     t,
                 )
-                if m and _valid_subject(m.group("subj"), max_words=10):
+                if m and _valid_subject(m.group("subj"), max_words=10) and (_article_ok(m.group("subj")) or " " in m.group("verb")):
                     verb = m.group("verb")
                     subj = _lc_first(m.group("subj"), self.chunk_lower)
                     if verb.startswith(("can ", "will ")):
@@ -987,6 +1082,16 @@ class _Extractor:
                 if ans and self.question_ok(q) and _novel_enough(q, ans):
                     out.append(_concept(q, ans, "enumeration", m.group("np"), [s.raw], 2.4, s.raw))
                 continue
+            # "There are two X. These are A and B."
+            m = re.match(rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)\.?$", t)
+            if m and not _has_pronoun(m.group("np")):
+                nxt = [x for x in self.block_sents.get(s.block, []) if x.pos == s.pos + 1]
+                if nxt and re.match(r"^(These|They) (are|include)\b", nxt[0].text) and not nxt[0].multiline:
+                    q = f"What are the {m.group('n')} {m.group('np')}?"
+                    ans = _finish(t) + " " + _finish(re.sub(r"^(These|They)\b", lambda _m: "They", nxt[0].text))
+                    if self.question_ok(q) and _novel_enough(q, ans) and "\\" not in ans:
+                        out.append(_concept(q, ans, "enumeration", m.group("np"), [s.raw, nxt[0].raw], 2.6, s.raw))
+                        continue
             # intro sentence + following list
             if not s.raw.rstrip().endswith((":", "：")) and not re.search(rf"(?i)\b({_NUMWORDS}) [a-z]", t):
                 continue
@@ -1162,6 +1267,10 @@ class _Extractor:
             if re.search(r"\d", steps[k][0]):
                 ans_i = k
                 break
+        concl = [k for k, st in enumerate(steps) if k >= 1 and re.search(r"\d", st[0]) and re.search(
+            r"(?i)\b(the result|therefore|thus|so,|is estimated|the answer|in conclusion|comes to|is approximately|we find|you will find|would be|will be|will cost|will have)\b", st[0])]
+        if concl:
+            ans_i = concl[-1]
         answer, answer_ev, _ = steps[ans_i]
         rest = steps[:ans_i]
         if answer.endswith(":"):
@@ -1227,6 +1336,8 @@ class _Extractor:
                 case_ev.append(sraw)
         if not q_candidates:
             return None
+        if re.search(r"(?i)\b(visit|download|go to|look up|search for|watch)\b|\b(shown|listed|given|presented) (below|above)\b|\bthe following (table|figure|graph|chart|data)\b", " ".join(case_parts)):
+            return None
         question, q_ev = q_candidates[-1]
         ci = case_ev.index(q_ev)
         del case_parts[ci]
@@ -1260,9 +1371,10 @@ class _Extractor:
             if not qs:
                 continue
             qsent = qs[-1]
-            if _has_pronoun(qsent.text) and not re.search(r"(?i)\b(you|your)\b", qsent.text):
-                continue
             scen = [s for s in ss if s.pos < qsent.pos]
+            qtext = _resolve_person(qsent.text, " ".join(s.text for s in scen))
+            if qtext is None:
+                continue
             # the scenario starts at its first sentence with a figure or a name
             k0 = next((k for k, s in enumerate(scen) if re.search(r"\d|\$|(?<!^)(?<![.?!] )\b[A-Z][a-z]+", s.text[1:])), None)
             if k0 is None:
@@ -1296,12 +1408,12 @@ class _Extractor:
                 j += 1
             if not sol or not seen_calc:
                 continue
-            ex = self._example_from(scen, qsent, sol)
+            ex = self._example_from(scen, qsent, sol, qtext)
             if ex and ex["numeric"]:
                 out.append(ex)
         return out
 
-    def _example_from(self, scen: list[Sent], qsent: Sent, sol: list[int]) -> dict | None:
+    def _example_from(self, scen: list[Sent], qsent: Sent, sol: list[int], qtext: str | None = None) -> dict | None:
         case_parts, case_ev = [], []
         for s in scen:
             t = _CITE_PAREN_RE.sub("", s.text).strip()
@@ -1312,7 +1424,7 @@ class _Extractor:
             case_parts.append(t)
             case_ev.append(s.raw)
         case = " ".join(case_parts)
-        question = _CITE_PAREN_RE.sub("", qsent.text).strip()
+        question = _CITE_PAREN_RE.sub("", qtext or qsent.text).strip()
         if len(case) < 40 or len(question) < 15 or re.search(r"(?i)\b(table|figure)\s*\d", question):
             return None
         steps, steps_ev, answer, answer_ev = self._solution_steps(sol)
@@ -1382,6 +1494,33 @@ class _Extractor:
             while len(steps) > 6:
                 steps[-2:] = [steps[-2] + " " + steps[-1]]
             out.append({"question": q, "steps": steps, "answer": answer, "evidence": [s.raw] + ev + [answer_ev], "pattern": "procedure", "key": s.raw})
+        return out
+
+    def calculator_procedures(self) -> list[dict]:
+        """A titled calculator step table ("Calculator Steps for Finding X") outside a worked example."""
+        out = []
+        for bi, b in enumerate(self.blocks):
+            if b.kind != "table" or bi == 0 or self.blocks[bi - 1].kind != "label":
+                continue
+            title = clean_inline(self.blocks[bi - 1].raw)
+            m = re.match(r"(?i)^(?:table|exhibit)\s*[\d.]+\s*:\s*(?:financial )?calculator steps? (?:for|to) (?P<what>[^.:;]{5,120})$", title)
+            if not m:
+                continue
+            what = m.group("what").strip()
+            w0, _, rest = what.partition(" ")
+            base = _GERUND_BASE.get(w0.lower(), w0.lower() if w0.lower() in _GERUND_BASE.values() else None)
+            if base is None or not rest:
+                continue
+            rest = " ".join(w if (w.isupper() and len(w) > 1) else w.lower() for w in rest.split(" "))
+            rows = _calculator_rows(b.lines)
+            if len(rows) < 3:
+                continue
+            q = f"How do you {base} {rest} with a financial calculator?"
+            if not self.question_ok(q):
+                continue
+            steps = [r[0] for r in rows[:-1]]
+            answer = rows[-1][0]
+            out.append({"question": q, "steps": steps, "answer": answer, "evidence": [r[1] for r in rows], "pattern": "calculation", "key": rows[0][1] + str(bi)})
         return out
 
     def method_sentences(self) -> list[dict]:
@@ -1466,6 +1605,32 @@ class _Extractor:
                 continue
             out.append({"question": q, "steps": steps, "answer": answer, "evidence": [s.raw] + [x.raw for x in chain], "pattern": "causal_chain", "key": s.raw})
         return out
+
+
+_GERUND_BASE = {
+    "finding": "find", "determining": "determine", "computing": "compute", "calculating": "calculate",
+    "pricing": "price", "solving": "solve", "estimating": "estimate", "using": "use", "entering": "enter",
+    "valuing": "value", "measuring": "measure", "converting": "convert", "graphing": "graph", "creating": "create",
+    "preparing": "prepare", "recording": "record", "getting": "get", "setting": "set", "identifying": "identify",
+}
+
+
+def _resolve_person(question: str, scenario: str) -> str | None:
+    """Replace a subject he/she in a scenario question with the person the scenario names.
+
+    Returns the question unchanged when it has no dangling pronoun, the resolved question,
+    or None when a pronoun cannot be resolved."""
+    if not _has_pronoun(question):
+        return question
+    m = re.match(r"^([A-Z][a-z]+)\b", scenario.strip())
+    names = re.findall(r"\b([A-Z][a-z]{2,})\b (?:is|has|wants|decides|plans|buys|invests|deposits|borrows|likes|thinks|found|begins|needs|will|would)", scenario)
+    name = names[0] if names else (m.group(1) if m and m.group(1) not in ("The", "A", "An", "If", "In", "You", "Your", "Assume", "Suppose") else None)
+    if not name:
+        return None
+    q = re.sub(r"\b(he|she)\b", name, question, count=1)
+    if _has_pronoun(re.sub(r"\b(his|her)\b", "", q)):
+        return None
+    return q
 
 
 _COMMON_VERBS_BASE = frozenset(
@@ -1726,10 +1891,19 @@ class ExtractiveGenerator:
                 examples = ex.worked_examples() + ex.scenario_examples()
             return examples
 
-        # case_application first: worked examples are its only source
+        # worked examples feed case_application and process_qa; a chunk with a single
+        # example gives it to one of them (alternating by chunk id, deterministic)
+        reserve: set[str] = set()
+        other_process: list[dict] = []
+        if by_form.get("process_qa"):
+            other_process = ex.procedures() + ex.calculator_procedures() + ex.method_sentences() + ex.causal_chains()
+        if by_form.get("case_application") and by_form.get("process_qa"):
+            exs = get_examples()
+            if len(exs) == 1 and not other_process and int(chunk.chunk_id[-1], 16) % 2 == 1:
+                reserve.add(exs[0]["key"])
         for t in by_form.get("case_application", []):
             n = targets[t]
-            for e in [e for e in get_examples() if e["key"] not in used][:n]:
+            for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve][:n]:
                 steps = _merge_steps(e["steps"], e["evidence"], _max_items(skill.schemas[t], "analysis_steps", 8))
                 cand = Cand("case_application", {"case": e["case"], "question": e["question"], "analysis_steps": steps, "answer": e["answer"]}, e["evidence"], "case", 1.0, e["key"])
                 s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
@@ -1746,7 +1920,7 @@ class ExtractiveGenerator:
                 if len(q) > 590:
                     continue
                 pool.append({"question": q, "steps": e["steps"], "answer": e["answer"], "evidence": e["evidence"], "pattern": "calculation" if e["numeric"] else "decision", "key": e["key"]})
-            pool += ex.procedures() + ex.method_sentences() + ex.causal_chains()
+            pool += other_process
             k = 0
             for p in pool:
                 if k >= n:
@@ -1765,7 +1939,7 @@ class ExtractiveGenerator:
                     k += 1
         concept_types = by_form.get("concept_qa", [])
         if concept_types:
-            cands = ex.glossary() + ex.definitions() + ex.enumerations() + ex.heading_questions() + ex.causes() + ex.conditions()
+            cands = ex.glossary() + ex.definitions() + ex.bold_leads() + ex.enumerations() + ex.heading_questions() + ex.causes() + ex.conditions()
             for t in concept_types:
                 for c in _select(cands, targets[t], used):
                     s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])
