@@ -43,7 +43,9 @@ app.command("pgr")(cli_train.pgr_cmd)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, turning PrepbenchError into ``error: ...`` + exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
+            sys.exit(rc)
     except PrepbenchError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
