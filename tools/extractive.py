@@ -65,15 +65,15 @@ _PROBLEM_NO_RE = re.compile(r"^\*\*\s*(\d{1,3})\s*\.?\s*\*\*\s*")
 _URL_RE = re.compile(r"https?://|www\.", re.I)
 
 _OUTCOME_HEAD_RE = re.compile(r"^(learning (outcomes|objectives)|objectives|chapter outline|outline|contents|table of contents|in this chapter|introduction to the chapter)$", re.I)
-_REF_HEAD_RE = re.compile(r"^(footnotes?|notes|endnotes|references|bibliography|works cited|sources|further reading|citations|credits?)$", re.I)
+_REF_HEAD_RE = re.compile(r"^(footnotes?|notes|endnotes|references|bibliography|works cited|sources|further readings?|suggested readings?|citations|credits?|index)\b", re.I)
 _GLOSSARY_HEAD_RE = re.compile(r"^(glossary|key terms|vocabulary|definitions)$", re.I)
 _EXERCISE_HEAD_RE = re.compile(
     r"^(\d+(\.\d+)*\s+)?(exercises?|review questions?|questions|problems|practice( problems)?|homework|multiple choice|"
     r"critical thinking( questions)?|check your understanding|self[- ]check|discussion questions|video activity|"
-    r"additional exercises|chapter review|quiz)$",
+    r"additional exercises|chapter review|quiz|reading questions|review|problem set|exercises?\b.*)$",
     re.I,
 )
-_NON_KNOWLEDGE_HEAD_RE = re.compile(r"^(acknowledg(e)?ments?|about the authors?|preface|licen[cs]e|copyright|credits|dedication|colophon|imprint|uncopyright)$", re.I)
+_NON_KNOWLEDGE_HEAD_RE = re.compile(r"^(acknowledg(e)?ments?|about the authors?|preface|dedication|colophon|imprint|uncopyright|.*\b(licen[cs]e|copyright)\b.*)$", re.I)
 _OUTCOME_LINE_RE = re.compile(r"^by the end of this (section|chapter|module|unit)\b.*(able to|will)\b", re.I)
 
 
@@ -170,6 +170,10 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
             heading = clean_inline(m.group(2))
             section = _section_of(m.group(2))
             blocks.append(Block("heading", m.group(2).strip(), heading=heading, section=section))
+            i += 1
+            continue
+        if re.match(r"^\[\^[^\]]+\]:", s):
+            blocks.append(Block("para", s, heading=heading, section="refs", quote=qid))
             i += 1
             continue
         if _OUTCOME_LINE_RE.match(clean_inline(s)):
@@ -1720,8 +1724,18 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     body = [b for b in blocks if b.kind != "heading"]
     if not body or sum(len(clean_inline(b.raw)) for b in body) < 30:
         return skip("heading_only", "only headings, no text below them")
+    sec_chars: dict[str, int] = {}
+    for b in body:
+        sec_chars[b.section] = sec_chars.get(b.section, 0) + len(b.raw)
+    if sec_chars.get("exercises", 0) >= 0.5 * max(1, sum(sec_chars.values())) and not any(_SOLUTION_RE.match(b.raw) for b in body):
+        return skip("pedagogy", "exercises or review questions without answers")
+    if sec_chars.get("non_knowledge", 0) >= 0.5 * max(1, sum(sec_chars.values())):
+        return skip("non_knowledge", "credits, licence or front matter")
     all_text = "\n".join(clean_inline(b.raw) for b in body if b.kind not in ("math", "table"))
-    frag, garbage, bad = _ocr_scores(all_text)
+    prose = "\n".join(
+        clean_inline(re.sub(r"(?<!\\)\$[^$]*(?<!\\)\$", " ", b.raw)) for b in body if b.kind not in ("math", "table", "heading")
+    )
+    frag, garbage, bad = _ocr_scores(prose)
     if bad >= 3 or (frag > 0.2 and len(all_text) > 200):
         return skip("broken_ocr", f"broken conversion: {frag:.0%} split-word fragments, {bad} bad glyphs")
     if garbage > 0.2 and len(all_text) > 100:
@@ -1755,6 +1769,9 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
         return skip("pedagogy", "exercises or review questions without answers")
     if content_chars < skill.coverage.min_chunk_chars:
         return skip("low_information", f"{content_chars} chars of content (min {skill.coverage.min_chunk_chars})")
+    n_sent = sum(len(split_sentences(b.raw)) for b in content if b.kind in ("para", "item") and len(_words(clean_inline(b.raw))) >= 8)
+    if n_sent < 2 and content_chars < 600 and not any(b.kind in ("table", "math") for b in content):
+        return skip("low_information", "no full sentences (a title page or a list of names)")
     return Triage(keep=True, detail=f"{content_chars} chars of content")
 
 
