@@ -89,11 +89,11 @@ def try_cmd(
     with out.status(f"trying {path} on {limit} chunk(s)..."):
         res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep)
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
-    table.add_column("chunk", overflow="fold", max_width=28)
+    table.add_column("chunk", overflow="fold", max_width=34)
     table.add_column("accepted", overflow="fold", style="green")
     table.add_column("rejected (rule: reason)", overflow="fold", style="red")
     for c in res.chunks:
-        where = f"#{c['idx']} {c['doc_path']}\n{c['heading']}"
+        where = f"#{c['idx']} {c['doc_path']}\n{c['heading']}\nchunk_id {c['chunk_id']}"
         if c["status"] == "skipped":
             where += f"\n[yellow]skipped: {c['skip_reason']}[/]"
         elif c["status"] == "failed":
