@@ -1679,7 +1679,7 @@ def _calculator_rows(rows: list[str]) -> list[tuple[str, str]]:
             txt += f": enter {enter}"
         if disp:
             txt += f" (display: {disp})"
-        out.append((_finish(txt), r.strip()))
+        out.append((txt if txt.endswith((".", "!", "?")) else txt + ".", r.strip()))
     return out
 
 

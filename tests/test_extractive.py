@@ -1,0 +1,337 @@
+"""Tests of the offline ``extractive`` generator on real chunks of the shipped finance slice.
+
+The slice (``corpora/finance-openstax``: chapters 1, 7 and 10 of OpenStax *Principles of
+Finance*) is ingested and chunked exactly as a run would; a few triage tests cut a verbatim
+piece of a real file into a chunk of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from prepbench.agents.base import Generator, Triage
+from prepbench.tools.chunking import Chunk, chunk_corpus
+from prepbench.tools.extractive import ExtractiveGenerator, clean_inline, latex_to_text, split_sentences
+from prepbench.tools.ingest import ingest_corpus
+from prepbench.tools.ledger import CallRecord
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import SampleValidator
+
+ROOT = Path(__file__).resolve().parents[1]
+SLICE = ROOT / "corpora" / "finance-openstax"
+SHARED_ALGEBRA = Path("/work/shared/corpora/math/abstract-algebra-judson/03-groups.md")
+
+
+@pytest.fixture(scope="module")
+def skill():
+    return load_skill(ROOT / "skills" / "finance")
+
+
+@pytest.fixture(scope="module")
+def targets(skill):
+    return {t: skill.target(t).per_chunk for t in skill.sample_types}
+
+
+@pytest.fixture(scope="module")
+def chunks():
+    return list(chunk_corpus(ingest_corpus(SLICE).documents))
+
+
+@pytest.fixture(scope="module")
+def results(chunks, skill, targets):
+    """(chunk, triage, candidates) for every chunk of the slice."""
+    g = ExtractiveGenerator()
+    out = []
+    for c in chunks:
+        tri = g.triage(c, skill)
+        out.append((c, tri, g.generate(c, skill, targets) if tri.keep else []))
+    return out
+
+
+def _chunk(results, doc_prefix: str, heading: str, sample_type: str | None = None):
+    """The first chunk under ``heading`` (with a candidate of ``sample_type`` when given)."""
+    for c, tri, cands in results:
+        if c.doc_path.startswith(doc_prefix) and c.heading_path and c.heading_path[-1] == heading:
+            if sample_type is None or any(s["sample_type"] == sample_type for s in cands):
+                return c, tri, cands
+    raise AssertionError(f"no chunk {doc_prefix} / {heading!r} in the slice")
+
+
+def _all(results):
+    return [(c, s) for c, _, cands in results for s in cands]
+
+
+def _piece(path: Path, start: str, n_chars: int | None = None, end: str | None = None, heading: list[str] | None = None) -> Chunk:
+    """A chunk holding a verbatim piece of a real file."""
+    text = path.read_text(encoding="utf-8")
+    i = text.index(start)
+    j = text.index(end, i + len(start)) if end else i + (n_chars or len(start))
+    piece = text[i:j].strip()
+    return Chunk(
+        chunk_id="0123456789abcdef",
+        doc_id="fedcba9876543210",
+        doc_path=path.name,
+        index=0,
+        heading_path=heading or [],
+        start_line=1,
+        end_line=piece.count("\n") + 1,
+        text=piece,
+    )
+
+
+# -- concept_qa ----------------------------------------------------------------------
+
+
+def test_glossary_entry_becomes_a_definition(results):
+    c, tri, cands = _chunk(results, "07", "Glossary")
+    assert tri.keep
+    by_q = {s["question"]: s for s in cands}
+    s = by_q["What is an investment?"]
+    assert s["question_type"] == "definition"
+    assert s["answer"].startswith("An investment is an asset or item acquired with the goal of generating financial gain")
+    assert s["evidence"] == ["**investment**: an asset or item acquired with the goal of generating financial gain through increased income or appreciation in value"]
+
+
+def test_running_text_definition(results):
+    _, _, cands = _chunk(results, "07", "Using Timelines to Organize TVM Information")
+    s = next(s for s in cands if s["question"] == "What is a timeline?")
+    assert s["question_type"] == "definition"
+    assert s["answer"] == "A timeline is a visual, linear representation of periods and cash flows over a set amount of time."
+    assert s["knowledge_point"] == "timeline"
+
+
+def test_enumeration_from_intro_sentence_and_list(results):
+    _, _, cands = _chunk(results, "01", "Business Finance")
+    s = next(s for s in cands if s["question_type"] == "enumeration")
+    assert s["question"] == "What three broad areas do managers focus on in business finance?"
+    for part in ("Working capital management", "Capital budgeting", "Capital structure"):
+        assert part in s["answer"]
+    assert "Figure" not in s["answer"]
+    assert len(s["evidence"]) == 4  # the intro sentence and the three items
+
+
+def test_cause_effect_why_question(results):
+    _, _, cands = _chunk(results, "07", "The Lump Sum Payment or Receipt")
+    s = next(s for s in cands if s["question_type"] == "cause_effect")
+    assert s["question"] == "Why is the lump sum cash flow the basis on which all other types of cash flow are treated?"
+    assert s["answer"].startswith("Because it is always possible to dissect more complex transactions into smaller parts")
+
+
+def test_condition_question(results):
+    _, _, cands = _chunk(results, "07", "The Relationship between TVM and Inflation")
+    qs = {s["question"]: s for s in cands if s["question_type"] == "condition"}
+    s = qs["What happens if inflation exceeds savings or investment growth?"]
+    assert "lose purchasing power" in s["answer"]
+
+
+# -- case_application and process_qa ---------------------------------------------------
+
+
+def test_worked_example_becomes_case_application(results):
+    c, _, cands = _chunk(results, "07", "Important Notes for Using a Calculator and the Cash Flow Sign Convention", "case_application")
+    case = next(s for s in cands if s["sample_type"] == "case_application")
+    assert case["case"] == "You have $2,000 invested in a money market account that is expected to earn 4% annually."
+    assert case["question"] == "What will be the total value in the account after five years?"
+    assert case["analysis_steps"][-1] == "Compute future value: enter CPT FV (display: FV = 2,433.31)."
+    assert len(case["analysis_steps"]) == 6
+    assert "$2,433.31" in case["answer"]
+    assert not any("Table 7.4" in x for x in [case["case"], case["question"], *case["analysis_steps"]])
+
+
+def test_calculator_steps_become_a_procedure(results):
+    _, _, cands = _chunk(results, "07", "Example 1: Future Value of a Single Payment or Lump Sum")
+    p = next(s for s in cands if s["sample_type"] == "process_qa")
+    assert p["question"] == "How do you find the future value of a single payment or lump sum with a financial calculator?"
+    assert p["reasoning_pattern"] == "calculation"
+    assert 2 <= len(p["reasoning_steps"]) <= 6
+    assert p["reasoning_steps"][0].startswith("Clear calculator register")
+    assert "1,125.51" in p["answer"]
+
+
+def test_every_sample_type_is_produced_on_the_slice(results):
+    types = {s["sample_type"] for _, s in _all(results)}
+    assert types == {"concept_qa", "process_qa", "case_application"}
+
+
+# -- triage --------------------------------------------------------------------------
+
+
+def test_triage_skips_footnotes_as_index_like(results):
+    c, tri, cands = _chunk(results, "01", "Footnotes")
+    assert not tri.keep and tri.skip_reason == "index_like" and cands == []
+
+
+def test_triage_skips_learning_outcomes_as_navigation(skill):
+    path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
+    chunk = _piece(path, "## 7.1 Now versus Later Concepts", end="### How and Why the Passage of Time", heading=["7.1 Now versus Later Concepts"])
+    assert "By the end of this section, you will be able to:" in chunk.text
+    tri = ExtractiveGenerator().triage(chunk, skill)
+    assert isinstance(tri, Triage)
+    assert (tri.keep, tri.skip_reason) == (False, "navigation")
+
+
+def test_triage_skips_heading_only_and_short_chunks(skill):
+    path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
+    g = ExtractiveGenerator()
+    heading = _piece(path, "# Chapter 7: Time Value of Money I: Single Payment Value", heading=["Chapter 7: Time Value of Money I: Single Payment Value"])
+    assert g.triage(heading, skill).skip_reason == "heading_only"
+    short = _piece(path, "### Using Excel to Solve TVM Problems", end="There are dozens", heading=["Using Excel to Solve TVM Problems"])
+    assert len(short.text) < skill.coverage.min_chunk_chars
+    tri = g.triage(short, skill)
+    assert (tri.keep, tri.skip_reason) == (False, "low_information")
+
+
+@pytest.mark.skipif(not SHARED_ALGEBRA.is_file(), reason="the shared corpora folder (/work/shared/corpora) is not on this machine")
+def test_triage_skips_exercises_without_answers_as_pedagogy(skill):
+    chunk = _piece(SHARED_ALGEBRA, "## Exercises", n_chars=1500, heading=["Exercises"])
+    tri = ExtractiveGenerator().triage(chunk, skill)
+    assert (tri.keep, tri.skip_reason) == (False, "pedagogy")
+
+
+def test_skip_reason_falls_back_to_the_skills_vocabulary(chunks, skill):
+    cov = skill.coverage.model_copy(update={"skip_reasons": {"low_information": "too short", "navigation": "toc"}})
+    narrow = dataclasses.replace(skill, coverage=cov)
+    footnotes = next(c for c in chunks if c.heading_path and c.heading_path[-1] == "Footnotes")
+    tri = ExtractiveGenerator().triage(footnotes, narrow)
+    assert (tri.keep, tri.skip_reason) == (False, "low_information")
+
+
+def test_most_content_chunks_are_kept(results):
+    kept = sum(1 for _, tri, _ in results if tri.keep)
+    assert kept / len(results) >= 0.8
+    for _, tri, _ in results:
+        assert tri.keep or tri.skip_reason in {"navigation", "index_like", "heading_only", "low_information", "non_knowledge", "pedagogy"}
+
+
+# -- faithfulness and readability ----------------------------------------------------------
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
+
+
+def test_every_evidence_span_is_in_its_chunk(results):
+    n = 0
+    for c, s in _all(results):
+        hay = _squash(c.text)
+        assert s["chunk_id"] == c.chunk_id
+        assert s["evidence"], s
+        for span in s["evidence"]:
+            assert _squash(span) in hay, (span, c.chunk_id)
+            n += 1
+    assert n > 100
+
+
+def test_questions_have_no_dangling_pronouns_or_source_anchors(results):
+    bad = re.compile(r"(?i)\b(it|its|this|these|those|they|their|such|he|she)\b|\b(this|the) (section|chapter|passage|text|book)\b|according to|\b(figure|table|example|section)\s*\d")
+    for _, s in _all(results):
+        if s["sample_type"] == "case_application":
+            continue  # its question is read with its case
+        q = s["question"]
+        assert not bad.search(q), q
+        assert q.endswith("?"), q
+        assert "**" not in q and "\\$" not in q and "](" not in q, q
+
+
+def test_markup_is_cleaned_from_questions_and_answers(results):
+    for _, s in _all(results):
+        fields = [s.get("question", ""), s.get("answer", ""), s.get("case", "")] + s.get("reasoning_steps", []) + s.get("analysis_steps", [])
+        for f in fields:
+            assert "**" not in f and "\\$" not in f and "<sup>" not in f and "\\text" not in f, f
+
+
+def test_candidates_pass_the_finance_validator(results, skill):
+    v = SampleValidator(skill)
+    fails: dict[str, int] = {}
+    total = 0
+    for c, s in _all(results):
+        total += 1
+        verdict = v.check(s, c.text)
+        if verdict.ok:
+            v.add(s)
+        else:
+            fails[verdict.rule] = fails.get(verdict.rule, 0) + 1
+    assert total >= 80
+    assert sum(fails.values()) / total <= 0.1, fails
+    assert fails.get("schema", 0) == 0 and fails.get("evidence_in_chunk", 0) == 0, fails
+
+
+def test_targets_are_respected(chunks, skill):
+    g = ExtractiveGenerator()
+    for c in chunks:
+        if not g.triage(c, skill).keep:
+            continue
+        cands = g.generate(c, skill, {"concept_qa": 1, "process_qa": 0, "case_application": 0})
+        assert len(cands) <= 1
+        assert all(s["sample_type"] == "concept_qa" for s in cands)
+    assert g.generate(chunks[5], skill, {}) == []
+
+
+def test_generation_is_deterministic(chunks, skill, targets):
+    a = [ExtractiveGenerator().generate(c, skill, targets) for c in chunks]
+    b = [ExtractiveGenerator().generate(c, skill, targets) for c in chunks]
+    assert a == b
+
+
+# -- mapping onto other skills' sample types ---------------------------------------------
+
+
+def test_sample_types_are_mapped_by_form(results, skill):
+    other = copy.deepcopy(skill)
+    card = copy.deepcopy(skill.schemas["concept_qa"])
+    card["title"] = "term_card"
+    card["properties"]["sample_type"] = {"const": "term_card"}
+    card["properties"]["question_type"] = {"enum": ["recall", "why"]}
+    graded = copy.deepcopy(skill.schemas["concept_qa"])
+    graded["properties"]["sample_type"] = {"const": "graded_qa"}
+    graded["properties"]["difficulty"] = {"enum": ["easy", "hard"]}
+    graded["required"] = graded["required"] + ["difficulty"]
+    other.schemas = {"term_card": card, "graded_qa": graded}
+    other.sample_types = ["term_card", "graded_qa"]
+    c, _, _ = _chunk(results, "07", "Glossary")
+    cands = ExtractiveGenerator().generate(c, other, {"term_card": 3, "graded_qa": 3})
+    assert cands and all(s["sample_type"] == "term_card" for s in cands)  # graded_qa needs a field the text cannot give
+    assert all(s["question_type"] in ("recall", "why") for s in cands)
+    assert all(set(s) <= set(card["properties"]) for s in cands)
+
+
+# -- the async Generator protocol -----------------------------------------------------
+
+
+def test_async_protocol_records_zero_cost_calls(results, skill, targets):
+    g = ExtractiveGenerator()
+    assert isinstance(g, Generator)
+    assert (g.name, g.version, g.needs_chat_model) == ("extractive", "1.0", False)
+    c, tri, cands = _chunk(results, "07", "Glossary")
+    tri2, calls = asyncio.run(g.atriage(c, skill))
+    assert tri2 == tri
+    assert len(calls) == 1 and isinstance(calls[0], CallRecord)
+    assert (calls[0].node, calls[0].model, calls[0].input_tokens, calls[0].output_tokens, calls[0].cost_usd) == ("triage", "extractive", 0, 0, 0.0)
+    assert calls[0].latency_s >= 0
+    cands2, calls = asyncio.run(g.agenerate(c, skill, targets))
+    assert cands2 == cands
+    assert [(x.node, x.model) for x in calls] == [("generate", "extractive")]
+    assert asyncio.run(g.arepair(c, skill, cands[0], "answer_repeats_question")) == (None, [])
+
+
+# -- text helpers -----------------------------------------------------------------------
+
+
+def test_cleaning_and_sentence_splitting_on_real_lines():
+    path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
+    text = path.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("If a person deposits \\$300"))
+    assert clean_inline(line) == "If a person deposits $300 in an account that pays 5% per year, at the end of one year, they will have"
+    math = next(ln for ln in text.splitlines() if ln.startswith("$$\\text{Interest\\ Earned}"))
+    assert latex_to_text(math) == "Interest Earned = $1,000 × 0.04 = $40.00"
+    para = next(ln for ln in text.splitlines() if ln.startswith("By taking the interest earned amount of \\$40"))
+    sents = split_sentences(para)
+    assert sents[0] == "By taking the interest earned amount of \\$40 and adding it to the original principal of \\$1,000, you will arrive at a total value of \\$1,040 in the bank account at the end of the year."
+    assert all(s in para for s in sents) and len(sents) == 5
