@@ -76,18 +76,15 @@ def try_cmd(
     limit: int = typer.Option(5, "--limit", help="Number of chunks from the start of the corpus."),
     model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
-    keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this folder instead of a throwaway one."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."),
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
+    from .cli_run import _progress_factory
     from .coverage import render_coverage
-    from .errors import PrepbenchError
     from .skill_authoring import headline, try_skill
 
-    if limit < 1:
-        raise PrepbenchError("--limit must be at least 1")
     options = {"base_url": base_url} if base_url else {}
-    with out.status(f"trying {path} on {limit} chunk(s)..."):
-        res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep)
+    res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=_progress_factory(False))
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
     table.add_column("chunk", overflow="fold", max_width=34)
     table.add_column("accepted", overflow="fold", style="green")

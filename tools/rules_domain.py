@@ -13,11 +13,13 @@ be restricted with ``sample_types`` or simply name the fields of the types it ch
     is re-computed by a safe arithmetic evaluator over Python's ``ast`` (numbers, the
     input names, ``+ - * / // % **`` and ``^`` as power, and ``sqrt``, ``log``/``ln``,
     ``log10``, ``exp``, ``abs``, ``min``, ``max``), never ``eval``.
-``boxed_answer`` (math worked problems)
+``boxed_answer`` (math worked problems; the ``\\boxed{}`` final-answer convention of the MATH
+dataset: Hendrycks et al. 2021, "Measuring Mathematical Problem Solving With the MATH Dataset")
     ``fields`` (default ``[final_answer]``): each must hold exactly one ``\\boxed{...}`` with
     balanced braces and non-empty content; ``also_in`` (optional field): the boxed content
     must appear in that field too (the solution ends where the final answer says).
-``option_letter`` (MedQA-style multiple choice)
+``option_letter`` (multiple choice in the style of MedQA: Jin et al. 2021, "What Disease Does
+This Patient Have?", Applied Sciences 11(14):6421)
     ``options_field`` (default ``options``: ``{"A": "...", "B": "..."}``), ``answer_field``
     (default ``answer``), ``letters`` (default ``ABCDE``), ``min_options`` (default 4): the
     option keys are consecutive letters from ``A``, the option texts non-empty and

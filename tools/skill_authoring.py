@@ -273,10 +273,12 @@ class TryResult:
 
     @property
     def accepted(self) -> list[dict]:
+        """Every accepted sample, in corpus order."""
         return [s for c in self.chunks for s in c["accepted"]]
 
     @property
     def rejected(self) -> list[dict]:
+        """Every rejected sample (with ``rule`` and ``detail``), in corpus order."""
         return [s for c in self.chunks for s in c["rejected"]]
 
 
@@ -288,6 +290,7 @@ def try_skill(
     model_options: dict[str, Any] | None = None,
     generator: Any = None,
     keep_dir: str | Path | None = None,
+    progress: Any = None,
 ) -> TryResult:
     """Run a skill on the first ``limit`` chunks of a corpus into a throwaway run folder.
 
@@ -302,17 +305,24 @@ def try_skill(
         model: model spec (``extractive`` offline, ``openai:<model>``, ...).
         model_options: options for the model layer (``base_url``, ...).
         generator: a ready generator object (tests).
-        keep_dir: run into this folder and keep it, instead of a temporary one.
+        keep_dir: run into this folder (new or empty) and keep it, instead of a temporary one.
+        progress: progress factory passed to :func:`~prepbench.tools.pipeline.run_pipeline` (the CLI's bar).
 
     Returns:
         A :class:`TryResult` with every chunk's accepted and rejected samples and the coverage.
 
     Raises:
-        PrepbenchError: a broken skill, corpus or model spec (as ``prepbench run``).
+        PrepbenchError: a broken skill, corpus or model spec (as ``prepbench run``), a
+            ``limit`` below 1, or a ``keep_dir`` that already holds files.
     """
+    from .errors import PrepbenchError
     from .ledger import LEDGER_FILE, Ledger
     from .pipeline import RunOptions, run_pipeline
 
+    if limit < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    if keep_dir is not None and Path(keep_dir).exists() and any(Path(keep_dir).iterdir()):
+        raise PrepbenchError(f"{keep_dir}: --keep needs a new or empty folder (skill try never overwrites a run)")
     if isinstance(corpus, (str, Path)):
         corpus = [corpus]
     with tempfile.TemporaryDirectory(prefix="prepbench-try-") as tmp:
@@ -321,7 +331,7 @@ def try_skill(
             corpus=[str(c) for c in corpus], skill=str(skill), out=str(out), model=model, limit=limit,
             fresh=True, model_options=dict(model_options or {}),
         )
-        result = run_pipeline(opts, generator=generator)
+        result = run_pipeline(opts, progress=progress, generator=generator)
         ledger = Ledger(out / LEDGER_FILE)
         try:
             rows = list(ledger.db.query("SELECT * FROM chunks ORDER BY idx"))
