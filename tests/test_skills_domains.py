@@ -202,6 +202,9 @@ def test_units_consistent_rule():
     assert verdict("science", ex).ok
     joules = dict(ex, answer_value=4000, answer_unit="J")
     assert verdict("science", joules).ok  # same quantity in another unit
+    kmh = copy.deepcopy(ex)
+    kmh["given"]["v"] = {"value": 36, "unit": "km/h"}  # 36 km/h = 10 m/s: converted before combining
+    assert verdict("science", kmh).ok
     checks = [
         (dict(ex, answer_unit="kg"), "[mass]"),
         (dict(ex, answer_value=40.0), "gives 4 kJ, but answer_value states 40"),

@@ -408,7 +408,7 @@ def _units_rule(spec: dict, name: str) -> RuleFn:
             if x is None:
                 return Verdict(False, name, f"{gf}.{k}.value is not a number: {q.get('value')!r}")
             try:
-                values[k] = x * _parse_unit(ureg, q.get("unit"))
+                values[k] = ureg.Quantity(x, _parse_unit(ureg, q.get("unit")))
             except Exception as e:
                 return Verdict(False, name, f"{gf}.{k}.unit {q.get('unit')!r} is not a unit ({str(e)[:60]})")
         try:
