@@ -23,10 +23,11 @@ from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
+from cli_helpers import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "corpora" / "finance-openstax"
-SHARED_ALGEBRA = Path("/work/shared/corpora/math/abstract-algebra-judson/03-groups.md")
+SHARED_ALGEBRA = SHARED / "corpora" / "math" / "abstract-algebra-judson" / "03-groups.md"
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,7 @@ def test_triage_skips_heading_only_and_short_chunks(skill):
     assert (tri.keep, tri.skip_reason) == (False, "low_information")
 
 
-@pytest.mark.skipif(not SHARED_ALGEBRA.is_file(), reason="the shared corpora folder (/work/shared/corpora) is not on this machine")
+@pytest.mark.skipif(not SHARED_ALGEBRA.is_file(), reason="the shared corpora folder (../shared/corpora) is not on this machine")
 def test_triage_skips_exercises_without_answers_as_pedagogy(skill):
     chunk = _piece(SHARED_ALGEBRA, "## Exercises", n_chars=1500, heading=["Exercises"])
     tri = ExtractiveGenerator().triage(chunk, skill)

@@ -21,6 +21,7 @@ from prepbench.tools.models import make_chat_model, make_generator, make_resilie
 from prepbench.tools.prices import PriceTable
 from prepbench.tools.ratelimit import CircuitOpenError, ModelCallError, RateLimiter, classify, redact, retry_after_seconds
 from prepbench.tools.structured import StructuredConfig, StructuredOutputError, ainvoke_json, extract_json, strip_think
+from cli_helpers import SHARED
 
 KEY = "sk-test-models-7f3a9c"
 
@@ -370,7 +371,7 @@ def _tiny_hf_model(path: Path) -> None:
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 
-    corpus = Path("/work/shared/corpora/finance/openstax-principles-of-finance")
+    corpus = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
     text = next(p for p in sorted(corpus.glob("*.md")) if p.name != "SOURCE.md").read_text(encoding="utf-8")[:20000]
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

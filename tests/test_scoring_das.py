@@ -12,8 +12,9 @@ from prepbench.evaluation.das import das_score, median_sigma, mmd
 from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.evaluation.readers import read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+from cli_helpers import SHARED
 
-DATA = "/work/shared/datasets"
+DATA = str(SHARED / "datasets")
 
 
 def reference_mmd2(X, Y, sigma, unbiased):

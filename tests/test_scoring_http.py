@@ -20,8 +20,9 @@ from prepbench.evaluation.embed import EmbeddingCache, OpenAIEmbeddingEncoder, e
 from prepbench.evaluation.readers import read_samples
 from prepbench.evaluation.verifier import LABELS, parse_label, verify
 from prepbench.tools.errors import PrepbenchError
+from cli_helpers import SHARED
 
-DATA = "/work/shared/datasets"
+DATA = str(SHARED / "datasets")
 DIM = 16
 
 

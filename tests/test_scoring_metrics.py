@@ -13,8 +13,9 @@ import pytest
 from prepbench.evaluation import metrics as M
 from prepbench.evaluation.readers import read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+from cli_helpers import SHARED
 
-DATA = "/work/shared/datasets"
+DATA = str(SHARED / "datasets")
 
 
 def textbook_mtld_one_way(tokens, threshold=0.72):

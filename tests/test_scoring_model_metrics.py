@@ -12,8 +12,9 @@ import torch
 from prepbench.evaluation import model_metrics as mm
 from prepbench.evaluation.readers import read_samples
 from prepbench.tools.errors import PrepbenchError
+from cli_helpers import SHARED
 
-DATA = "/work/shared/datasets"
+DATA = str(SHARED / "datasets")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import pytest
 
 from prepbench.evaluation.readers import parse_field_mapping, read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+from cli_helpers import REPO, SHARED
 
-DATA = "/work/shared/datasets"
-FIN_EXAMPLES = "/work/main/skills/finance/examples/finance.jsonl"
+DATA = str(SHARED / "datasets")
+FIN_EXAMPLES = str(REPO / "skills" / "finance" / "examples" / "finance.jsonl")
 
 
 @pytest.fixture(scope="module")

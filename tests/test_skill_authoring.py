@@ -19,11 +19,12 @@ from prepbench.tools.cli import main
 from prepbench.tools.errors import SkillError
 from prepbench.tools.skill_authoring import list_skills, scaffold_skill, try_skill
 from prepbench.tools.skills import check_skill, load_skill
+from cli_helpers import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "broken_skills"
 GUIDE = REPO / "skills" / "README.md"
-CORPORA = Path("/work/shared/corpora")
+CORPORA = SHARED / "corpora"
 NURSING_BOOK = CORPORA / "medical" / "openstax-pharmacology-for-nurses"
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared book corpora are not on this machine")
 

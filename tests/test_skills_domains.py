@@ -3,7 +3,7 @@
 - every skill passes ``skill check``, extends ``general`` (but general), has the three base
   forms plus its domain sample types, each mapped to a base form;
 - every example is drawn from the domain's shipped corpus: its evidence is verbatim in a
-  book of ``/work/shared/corpora/<domain>/``, its ``chunk_id`` is that chunk's id, and it
+  book of ``../shared/corpora/<domain>/``, its ``chunk_id`` is that chunk's id, and it
   passes the skill's validator with the chunk text (so ``evidence_in_chunk`` runs too);
 - the domain rule kinds accept the real examples and reject broken variants of them;
 - each skill runs offline (extractive generator) on a slice of its corpus and accepts samples;
@@ -28,9 +28,10 @@ from prepbench.tools.ingest import load_document
 from prepbench.tools.rules_domain import FormulaError, boxed_contents, safe_eval
 from prepbench.tools.skills import BASE_FORMS, check_skill, load_skill
 from prepbench.tools.validate import RULE_KINDS, SampleValidator
+from cli_helpers import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = Path("/work/shared/corpora")
+CORPORA = SHARED / "corpora"
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared book corpora are not on this machine")
 
 #: skill -> (its domain sample types, the primary corpus of its domain)

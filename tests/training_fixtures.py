@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from cli_helpers import SHARED
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = SHARED / "datasets"
 GSM8K_TRAIN = DATASETS / "gsm8k" / "train.jsonl"
 DOLLY = DATASETS / "dolly" / "databricks-dolly-15k-nocategory.jsonl"
 
