@@ -73,6 +73,7 @@ def das_cmd(
     unbiased: bool = typer.Option(False, "--unbiased/--biased", help="U-statistic instead of the default biased V-statistic"),
     max_samples: int = typer.Option(5000, help="at most this many samples per side"),
     seed: int = typer.Option(42, help="subsampling seed"),
+    precision: str = typer.Option("float64", help="kernel block precision: float64 or float32 (faster); sums are float64"),
     cache: Optional[Path] = typer.Option(None, help="embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)"),
     batch_size: int = typer.Option(64, help="encoder batch size"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the JSON result here"),
@@ -88,7 +89,8 @@ def das_cmd(
     results = []
     for cand in candidates:
         texts = [s.text for s in read_samples(cand, fmt, fields)]
-        r = das_score(texts, proxy_texts, enc, store, sigma=_sigma(sigma), unbiased=unbiased, max_samples=max_samples, seed=seed)
+        r = das_score(texts, proxy_texts, enc, store, sigma=_sigma(sigma), unbiased=unbiased, max_samples=max_samples, seed=seed,
+                      dtype=precision)
         results.append({"candidate": str(cand), "proxy": str(proxy), **r})
     table = Table(title=f"DAS vs {proxy}")
     for col in ("candidate", "n", "MMD²", "MMD", "DAS"):

@@ -69,6 +69,8 @@ def kernel_sums(X, Y, sigma: float, block_size: int = DEFAULT_BLOCK, dtype: str 
     """
     import torch
 
+    if dtype not in ("float64", "float32"):
+        raise PrepbenchError(f"--precision {dtype!r}: use float64 or float32")
     tdt = {"float64": torch.float64, "float32": torch.float32}[dtype]
     X = _as_tensor(X, tdt)
     Y = _as_tensor(Y, tdt)
@@ -132,6 +134,9 @@ def mmd(
         X: ``(m, d)`` candidate embeddings; Y: ``(n, d)`` proxy embeddings (same encoder).
         sigma: bandwidth > 0, or ``"median"`` for the median heuristic.
         unbiased: U-statistic (needs m, n >= 2) instead of the biased V-statistic.
+        block_size: rows per kernel block (memory ~ 3 block_size^2 elements).
+        dtype: block compute precision, ``float64`` (default) or ``float32`` (about 2-3x faster on
+            CPU, |error| ~1e-7 for unit-norm embeddings); sums are float64 either way.
 
     Returns:
         dict with ``mmd2``, ``mmd``, ``das`` (= -mmd), ``kxx``, ``kyy``, ``kxy`` (kernel means
@@ -179,6 +184,7 @@ def mmd(
         "sigma": sigma_v,
         "sigma_rule": "median" if isinstance(sigma, str) else "constant",
         "estimator": "unbiased" if unbiased else "biased",
+        "precision": dtype,
         "n_candidate": m,
         "n_proxy": n,
         "dim": int(dx),
@@ -197,6 +203,7 @@ def das_score(
     seed: int = DEFAULT_SEED,
     block_size: int = DEFAULT_BLOCK,
     progress: bool = True,
+    dtype: str = "float64",
 ) -> dict:
     """DAS of a candidate dataset against a domain proxy (DataPrep-Bench §4).
 
@@ -215,7 +222,7 @@ def das_score(
     prox = subsample(list(proxy_texts), max_samples, seed)
     Xp, info_p = _embed(prox, encoder, cache, progress, "embedding proxy")
     Xc, info_c = _embed(cand, encoder, cache, progress, "embedding candidate")
-    res = mmd(Xc, Xp, sigma=sigma, unbiased=unbiased, block_size=block_size)
+    res = mmd(Xc, Xp, sigma=sigma, unbiased=unbiased, block_size=block_size, dtype=dtype)
     res.update(
         {
             "encoder": encoder.encoder_id,
