@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from .hashing import sha256_text, short_id
 from .ingest import Document
 
@@ -199,6 +197,8 @@ def chunk_document(
         raise ValueError(f"chunk sizes must satisfy 0 <= min_chars <= max_chars (got {min_chars}, {max_chars})")
     if overlap < 0 or overlap >= max_chars:
         raise ValueError(f"overlap must be in [0, max_chars) (got {overlap})")
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # imported when needed (CLI start-up)
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=max_chars,
         chunk_overlap=overlap,

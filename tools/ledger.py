@@ -26,7 +26,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import sqlite_utils
+
+def _import_sqlite_utils():
+    """Import sqlite-utils without its optional pandas import (about 1 s of CLI start-up);
+    the ledger never hands DataFrames to sqlite-utils. pandas stays importable afterwards."""
+    import sys
+
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` raise ImportError
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 from .chunking import Chunk
 from .errors import LedgerError

@@ -162,14 +162,6 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
             f"agent '{options.agent}' needs a chat model (e.g. --model openai:<model>); '{options.model}' is the offline generator"
         )
     corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
-    try:
-        chunks = list(
-            chunk_corpus(corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap)
-        )
-    except ValueError as e:
-        raise PrepbenchError(f"chunking: {e}") from None
-    if options.limit:
-        chunks = chunks[: options.limit]
     config = {
         "skill_name": skill.name,
         "skill_version": skill.version,
@@ -189,11 +181,11 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
     out_dir = Path(options.out)
     ledger_path = out_dir / LEDGER_FILE
     resumed = False
+    ledger: Ledger | None = None
     if ledger_path.exists():
         ledger = Ledger(ledger_path)
         if ledger.initialized:
-            old = ledger.get_config()
-            changes = _diff_config(old, config)
+            changes = _diff_config(ledger.get_config(), config)
             if changes and not options.fresh:
                 ledger.close()
                 raise LedgerError(
@@ -202,19 +194,30 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
                 )
             if changes or options.fresh:
                 ledger.close()
-                _wipe_run(out_dir)
-                ledger = Ledger(ledger_path)
+                ledger = None
             else:
                 resumed = True
         elif options.fresh:
             ledger.close()
-            _wipe_run(out_dir)
+            ledger = None
+    if not resumed:
+        # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
+        try:
+            chunks = list(
+                chunk_corpus(
+                    corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap
+                )
+            )
+        except ValueError as e:
+            if ledger is not None:
+                ledger.close()
+            raise PrepbenchError(f"chunking: {e}") from None
+        if options.limit:
+            chunks = chunks[: options.limit]
+        if ledger is None:
+            if options.fresh and out_dir.exists():
+                _wipe_run(out_dir)
             ledger = Ledger(ledger_path)
-    else:
-        if options.fresh and out_dir.exists():
-            _wipe_run(out_dir)
-        ledger = Ledger(ledger_path)
-    if not ledger.initialized:
         doc_rows = [
             {
                 "doc_id": d.doc_id,
@@ -243,8 +246,12 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
             for s in corpus.skipped
         ]
         ledger.initialize(config, doc_rows, chunks)
-    validator = SampleValidator(skill)
-    validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
+    if ledger.todo_chunks(max_attempts=options.max_attempts, limit=1):
+        validator = SampleValidator(skill)
+        # rebuild the dedup state from the committed samples, in their canonical order
+        validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
+    else:  # nothing left to do: no dedup state needed
+        validator = SampleValidator(skill, dedup=False)
     return RunContext(
         options=options,
         out_dir=out_dir,
@@ -270,6 +277,8 @@ def _wipe_run(out_dir: Path) -> None:
 def run_agent(ctx: RunContext) -> None:
     """Dispatch to the selected agent family."""
     agent = ctx.options.agent
+    if not ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts, limit=1):
+        return  # nothing left to do (a finished run): no agent, no model
     if agent == "skill":
         from prepbench.agents.skill import run_skill_agent
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import jsonschema
-from datasketch import MinHash, MinHashLSH
 
 from .errors import SkillError
 
@@ -290,8 +289,12 @@ class SampleValidator:
         self._exact: set[str] = set()
         # LSH retrieves candidates at a looser threshold; the estimated Jaccard of each
         # candidate is then compared with the skill's threshold (fewer LSH misses near it).
-        self._lsh = MinHashLSH(threshold=max(0.3, d.near_threshold - 0.2), num_perm=d.num_perm)
-        self._hashes: dict[str, MinHash] = {}
+        self._lsh = None
+        if dedup:
+            from datasketch import MinHashLSH  # imported only when dedup runs (CLI start-up)
+
+            self._lsh = MinHashLSH(threshold=max(0.3, d.near_threshold - 0.2), num_perm=d.num_perm)
+        self._hashes: dict[str, Any] = {}
         self._n = 0
 
     # -- checks ---------------------------------------------------------------------
@@ -318,10 +321,12 @@ class SampleValidator:
     def dedup_text(self, sample: dict) -> str:
         return " ".join(t for f in self.dedup.fields for t in _as_texts(sample.get(f)))
 
-    def _minhash(self, text: str) -> MinHash:
+    def _minhash(self, text: str):
         toks = words(text)
         k = self.dedup.shingle_words
         shingles = {" ".join(toks[i : i + k]) for i in range(max(1, len(toks) - k + 1))} or {""}
+        from datasketch import MinHash
+
         m = MinHash(num_perm=self.dedup.num_perm, seed=1)
         m.update_batch([s.encode("utf-8") for s in sorted(shingles)])
         return m
