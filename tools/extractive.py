@@ -395,7 +395,8 @@ _BAD_START = frozenset(
     "again likewise similarly conversely instead finally first second third next last further furthermore moreover "
     "additionally nevertheless nonetheless otherwise now today meanwhile indeed perhaps only even just either neither "
     "where whereas notice note remember consider recall assume suppose imagine see look keep think let use enter press "
-    "click select type go take make find calculate compute determine i my me following below above to people".split()
+    "click select type go take make find calculate compute determine i my me following below above to people while although "
+    "though since unless until whether after before once during because if when".split()
 )
 _GENERIC_HEADS = frozenset(
     "result results answer reason reasons problem problems example examples difference goal key idea point question "
@@ -613,7 +614,7 @@ def _concept(question: str, answer: str, qtype: str, kp: str, evidence: list[str
     )
 
 
-def _novel_enough(question: str, answer: str, min_novelty: float = 0.3) -> bool:
+def _novel_enough(question: str, answer: str, min_novelty: float = 0.25) -> bool:
     """True when at least ``min_novelty`` of the answer's content words are not in the question."""
     stop = {"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "by", "with", "as", "at", "from", "that", "this", "what", "which", "how", "why", "when", "does", "do", "it", "its"}
     qw = {w.lower() for w in _words(question)} - stop
@@ -745,6 +746,8 @@ class _Extractor:
             return False
         if _dangling_demonstrative(q):
             return False
+        if re.search(r"(?i)\b(it|its|they|them|their|he|she|his|her|him)\b", q):
+            return False  # a personal pronoun whose referent is outside the question
         return True
 
     # -- concept_qa ------------------------------------------------------------------
@@ -765,10 +768,13 @@ class _Extractor:
             if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
                 continue
             d0 = definition.split()[0].lower() if definition.split() else ""
+            if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
+                continue  # a label followed by prose, not a glossary entry
             if d0 in ("also", "see", "same", "synonym", "abbreviation", "in", "on", "at", "by", "for", "of", "with", "from", "as", "if", "used", "see"):
                 continue
             name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
-            plural = bool(re.search(r"(?<![su])s$", term.split(" (")[0])) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", term.split(" (")[0])
+            head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
+            plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", head)
             verb = "are" if plural else "is"
             tq = _lc_first(term, self.chunk_lower)
             if name:
@@ -889,7 +895,7 @@ class _Extractor:
                 listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
                 if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
                     continue
-                if re.match(r"(?i)(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?)$", subj):
+                if re.match(r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$", subj):
                     continue
                 if not self.question_ok(q) or not _novel_enough(q, ans):
                     continue
@@ -1180,7 +1186,7 @@ class _Extractor:
                 continue
             seen.add(h)
             hw = h.split(" ")
-            q = " ".join([hw[0]] + [w if (w.isupper() and len(w) > 1) or (w[:1].isupper() and (" " + w.lower() + " ") not in self.chunk_lower) else w.lower() for w in hw[1:]])
+            q = " ".join([hw[0]] + [w if (w.isupper() and len(w) > 1) or re.search(r"[a-z,;(] " + re.escape(w.strip("?")) + r"\b", self.chunk_lower) else w.lower() for w in hw[1:]])
             sents = [s for s in self.sents if s.block > bi and s.quote < 0 and not self.blocks[s.block].kind == "item"]
             sents = [s for s in sents if s.block == (sents[0].block if sents else -1)]
             if not sents:
@@ -1197,6 +1203,12 @@ class _Extractor:
             if not picked:
                 continue
             ans = " ".join(picked)
+            stop = {"what", "why", "how", "when", "who", "which", "where", "is", "are", "does", "do", "can", "should", "a", "an", "the", "of", "and", "or", "to", "in", "for", "we", "it"}
+            topic = {w.lower()[:5] for w in _words(h) if w.lower() not in stop}
+            if not topic & {w.lower()[:5] for w in _words(picked[0])}:
+                continue  # the first sentences do not address the heading's question
+            if re.match(r"(?i)(you|we|i)\b", picked[0]):
+                continue
             if not self.question_ok(q) or not _novel_enough(q, ans):
                 continue
             qt = "explanation" if q.lower().startswith(("why", "how")) else "fact"
