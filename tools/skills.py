@@ -16,6 +16,7 @@ Loading never executes code from the folder.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -169,6 +170,22 @@ class CoverageSpec(BaseModel):
         return v
 
 
+def _prompt_env() -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["tojson"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
+    return env
+
+
+_PROMPT_ENV = _prompt_env()
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_prompt(source: str) -> jinja2.Template:
+    """The compiled template of a prompt's Jinja source (compiled once per source text:
+    compiling costs far more than rendering, and every model request renders one)."""
+    return _PROMPT_ENV.from_string(source)
+
+
 @dataclass
 class Skill:
     """A loaded skill.
@@ -220,10 +237,8 @@ class Skill:
         """
         if name not in self.prompts:
             raise SkillError(f"{self.path / 'prompts' / (name + '.md')}: prompt template not found")
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-        env.filters["tojson"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
         try:
-            return env.from_string(self.prompts[name]).render(skill=self, **context)
+            return _compile_prompt(self.prompts[name]).render(skill=self, **context)
         except jinja2.TemplateError as e:
             raise SkillError(f"{self.file('prompts/' + name + '.md')}: {e}") from None
 

@@ -192,6 +192,13 @@ def _bind(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: i
         return bound.bind(max_tokens=max_tokens)
     if mode == "json_schema":
         rf = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+        if chat.provider == "openai":
+            # Same request body, sent as extra_body: given ``response_format`` itself,
+            # langchain-openai calls the SDK's ``completions.parse``, which raises on a reply
+            # cut at max_tokens (so the truncation retry below never ran and the run fell
+            # back to prompt mode for good) and costs about twice the client CPU per request.
+            extra = dict(getattr(model, "extra_body", None) or {})
+            return model.bind(extra_body={**extra, "response_format": rf}, max_tokens=max_tokens)
         return model.bind(response_format=rf, max_tokens=max_tokens)
     return model.bind(max_tokens=max_tokens)
 
