@@ -37,6 +37,9 @@ from prepbench.evaluation import cli_train  # noqa: E402  train config/run, eval
 app.add_typer(cli_train.train_app, name="train")
 app.command("evaluate")(cli_train.evaluate_cmd)
 app.command("pgr")(cli_train.pgr_cmd)
+from prepbench.evaluation import compare as _compare  # noqa: E402  compare (agent families)
+
+app.command("compare")(_compare.compare_cmd)
 # (modules of the scoring, training and comparison backends register here)
 
 
