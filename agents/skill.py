@@ -3,8 +3,11 @@
 Graph (edges top to bottom)::
 
     load_batch ─► triage ─► generate ─► validate ─┬─► repair ─► validate (bounded rounds)
-        ▲                                          └─► record ─┐
-        └──────────────────── more chunks? ◄───────────────────┘ ─► END
+        │                      ▲                   └─► record ─┐
+        │ (no pending chunk)   │ (revisit batch)               │
+        └─► plan_coverage ─────┘─► END (mix met)               │
+        ▲                                                      │
+        └───────────────────── next batch ◄────────────────────┘ ─► END (stopped)
 
 - ``triage``: the generator keeps a chunk or skips it with a reason from the skill's
   vocabulary (``coverage.yaml``).
@@ -15,14 +18,27 @@ Graph (edges top to bottom)::
   (chat models only; the extractive generator cannot repair), then are validated again.
 - ``record``: per chunk, in corpus order, dedup then one ledger transaction with the
   chunk's samples, calls and final status (the exactly-once unit).
+- ``plan_coverage`` (the coverage loop): once every chunk is recorded, sample types below
+  their ``min_share`` in ``coverage.yaml`` get a round of revisits: kept chunks generate
+  that type again (:func:`~prepbench.tools.coverage.plan_revisit_round`), through the same
+  generate → validate → repair → record path. A round's plan is committed to the ledger
+  before it runs, a chunk is revisited at most once per type, and the loop ends when the
+  mix is met or no candidate chunk is left (``--no-revisit`` turns it off).
 
 Triage and generation of the chunks of a batch run concurrently (asyncio, bounded by
 the run's ``concurrency``); validation and recording are sequential in chunk order.
+
+With a chat model the graph runs in two *lanes* (two invocations of the same graph on one
+event loop, taking alternate batches), so one batch's triage overlaps the previous batch's
+generation and repair and the request slots stay full; a chat model's batch holds at least
+``concurrency`` chunks. ``record`` still commits batches strictly in corpus order (a lane
+waits for its turn), so the dedup state, and so the accepted set, is that of one lane.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any, TypedDict
 
@@ -50,6 +66,8 @@ class BatchState(TypedDict, total=False):
     """State of one pass of the graph over a batch of chunks."""
 
     batch: list[Chunk]
+    batch_no: int  # position of the batch in corpus order (record commits in this order)
+    revisit: dict[str, list[str]]  # coverage loop: chunk id -> sample types to add (else empty)
     triage: dict[str, Triage]
     candidates: dict[str, list[CandidateState]]
     calls: dict[str, list[CallRecord]]
@@ -76,6 +94,16 @@ class SkillAgent:
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
         self.todo: list[Chunk] = []
         self.cursor = 0
+        chat = bool(getattr(self.gen, "needs_chat_model", False))
+        #: concurrent invocations of the graph (see the module docstring)
+        self.lanes = 2 if chat else 1
+        #: chunks per batch: a chat model's batch fills the request slots
+        self.batch_size = max(1, self.opts.batch_size, self.opts.concurrency if chat else 1)
+        self.batches_loaded = 0
+        self.batches_recorded = 0
+        self.turn: asyncio.Condition | None = None
+        self.revisit_queue: list[tuple[str, list[str]]] = []
+        self.revisit_cursor = 0
         self.graph = self.build_graph()
 
     # -- graph ----------------------------------------------------------------------
@@ -87,8 +115,10 @@ class SkillAgent:
         g.add_node("validate", self.validate)
         g.add_node("repair", self.repair)
         g.add_node("record", self.record)
+        g.add_node("plan_coverage", self.plan_coverage)
         g.add_edge(START, "load_batch")
-        g.add_conditional_edges("load_batch", self.has_batch, {"yes": "triage", "no": END})
+        g.add_conditional_edges("load_batch", self.has_batch, {"yes": "triage", "no": "plan_coverage"})
+        g.add_conditional_edges("plan_coverage", self.has_batch, {"yes": "generate", "no": END})
         g.add_edge("triage", "generate")
         g.add_edge("generate", "validate")
         g.add_conditional_edges("validate", self.needs_repair, {"repair": "repair", "record": "record"})
@@ -98,11 +128,14 @@ class SkillAgent:
 
     # -- nodes ----------------------------------------------------------------------
     async def load_batch(self, state: BatchState) -> BatchState:
-        size = max(1, self.opts.batch_size)
-        batch = self.todo[self.cursor : self.cursor + size]
+        batch = [] if self.ctx.stopped else self.todo[self.cursor : self.cursor + self.batch_size]
         self.cursor += len(batch)
+        batch_no = self.batches_loaded
+        self.batches_loaded += 1 if batch else 0
         return {
             "batch": batch,
+            "batch_no": batch_no,
+            "revisit": {},
             "triage": {},
             "candidates": {},
             "calls": {},
@@ -113,6 +146,45 @@ class SkillAgent:
 
     def has_batch(self, state: BatchState) -> str:
         return "yes" if state.get("batch") else "no"
+
+    async def plan_coverage(self, state: BatchState) -> BatchState:
+        """The coverage loop: the next batch of revisits (see the module docstring)."""
+        from prepbench.tools.coverage import plan_revisit_round
+
+        empty: BatchState = {"batch": [], "revisit": {}}
+        if self.ctx.stopped or not getattr(self.opts, "revisit", True):
+            return empty
+        assert self.turn is not None
+        if self.revisit_cursor >= len(self.revisit_queue):
+            async with self.turn:  # a round is planned from the committed state of the run
+                await self.turn.wait_for(lambda: self.batches_recorded == self.batches_loaded)
+                if self.revisit_cursor >= len(self.revisit_queue) and not self.ctx.stopped:
+                    ledger = self.ctx.ledger
+                    if not ledger.planned_revisits():  # else: finish the round a killed run started
+                        items = plan_revisit_round(ledger, self.skill)
+                        if items:
+                            ledger.plan_revisits(items)
+                    self.revisit_queue = ledger.planned_revisits()
+                    self.revisit_cursor = 0
+        part = self.revisit_queue[self.revisit_cursor : self.revisit_cursor + self.batch_size]
+        self.revisit_cursor += len(part)
+        if not part or self.ctx.stopped:
+            return empty
+        batch = [self.ctx.ledger.get_chunk(cid) for cid, _ in part]
+        batch_no = self.batches_loaded
+        self.batches_loaded += 1
+        revisit = {cid: types for cid, types in part}
+        return {
+            "batch": batch,
+            "batch_no": batch_no,
+            "revisit": revisit,
+            "triage": {cid: Triage(keep=True, sample_types=types) for cid, types in revisit.items()},
+            "candidates": {},
+            "calls": {cid: [] for cid in revisit},
+            "errors": {},
+            "repair_round": 0,
+            "stopped": False,
+        }
 
     async def _bounded(self, coro):
         async with self.sem:
@@ -149,12 +221,40 @@ class SkillAgent:
         types = [t for t in (decision.sample_types or self.skill.sample_types) if t in self.skill.sample_types]
         return {t: self.skill.target(t).per_chunk for t in types if self.skill.target(t).per_chunk > 0}
 
+    def revisit_targets(self, chunk_id: str, types: list[str]) -> dict[str, int]:
+        """A revisit asks a chat model for ``per_chunk`` samples of each type; the offline
+        generator, which is deterministic, for the chunk's accepted ones plus ``per_chunk``
+        (it gives its earlier samples again, then new ones after them)."""
+        have = {} if getattr(self.gen, "needs_chat_model", False) else self.ctx.ledger.type_counts(chunk_id)
+        return {t: have.get(t, 0) + self.skill.target(t).per_chunk for t in types}
+
+    def new_samples(self, chunk: Chunk, samples: list, types: list[str]) -> list:
+        """Of a revisit's candidates: those of ``types`` not already in the ledger, at most
+        ``per_chunk`` of each type."""
+        seen = self.ctx.ledger.sample_ids(chunk.chunk_id)
+        left = {t: self.skill.target(t).per_chunk for t in types}
+        out = []
+        for s in samples:
+            s = _stamp(s, chunk)
+            t = s.get("sample_type")
+            if left.get(t, 0) <= 0 or sample_id(chunk.chunk_id, t, s) in seen:
+                continue
+            left[t] -= 1
+            out.append(s)
+        return out
+
     async def generate(self, state: BatchState) -> BatchState:
         if state.get("stopped"):
             return {}
         batch = [c for c in state["batch"] if state["triage"].get(c.chunk_id) and state["triage"][c.chunk_id].keep]
+        revisit = state.get("revisit") or {}
+        targets = {
+            c.chunk_id: self.revisit_targets(c.chunk_id, revisit[c.chunk_id]) if c.chunk_id in revisit
+            else self.targets(state["triage"][c.chunk_id])
+            for c in batch
+        }
         results = await asyncio.gather(
-            *(self._bounded(self.gen.agenerate(c, self.skill, self.targets(state["triage"][c.chunk_id]))) for c in batch),
+            *(self._bounded(self.gen.agenerate(c, self.skill, targets[c.chunk_id])) for c in batch),
             return_exceptions=True,
         )
         candidates: dict[str, list[CandidateState]] = {}
@@ -169,6 +269,9 @@ class SkillAgent:
                 errors[c.chunk_id] = _one_line(res)
                 continue
             samples, cs = res
+            if c.chunk_id in revisit:  # the ledger tells a revisit's calls from the main pass's
+                cs = [dataclasses.replace(x, node=f"revisit_{x.node}") for x in cs]
+                samples = self.new_samples(c, samples, revisit[c.chunk_id])
             calls[c.chunk_id].extend(cs)
             candidates[c.chunk_id] = [
                 {"sample": _stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False} for s in samples
@@ -260,11 +363,31 @@ class SkillAgent:
         return {"candidates": state["candidates"], "calls": calls, "repair_round": state.get("repair_round", 0) + 1, "stopped": stopped}
 
     async def record(self, state: BatchState) -> BatchState:
+        """Commit the batch's chunks, once every earlier batch is committed (corpus order)."""
+        assert self.turn is not None
+        async with self.turn:
+            await self.turn.wait_for(lambda: self.batches_recorded == state["batch_no"])
+        try:
+            return self._record(state)
+        finally:
+            async with self.turn:
+                self.batches_recorded += 1
+                self.turn.notify_all()
+
+    def _record(self, state: BatchState) -> BatchState:
         recorded = 0
         fallback = _fallback_reason(self.skill)
+        revisit = state.get("revisit") or {}
         for c in state["batch"]:
             cid = c.chunk_id
             calls = state["calls"].get(cid, [])
+            if cid in revisit:
+                if cid not in state.get("candidates", {}) and cid not in state["errors"]:
+                    continue  # stopped before generation finished: stays planned
+                # an error ends the revisit with no sample (it is not planned again)
+                samples = self._verdicts(cid, state["candidates"].get(cid, []))
+                self.ctx.ledger.record_revisit(ChunkOutcome(cid, "kept", samples=samples, calls=calls), revisit[cid])
+                continue
             if cid in state["errors"]:
                 outcome = ChunkOutcome(cid, "failed", calls=calls, error=state["errors"][cid])
             elif cid not in state["triage"]:
@@ -275,23 +398,7 @@ class SkillAgent:
             elif cid not in state.get("candidates", {}):
                 continue  # stopped before generation finished: stays pending
             else:
-                samples: list[SampleRecord] = []
-                pending_keys: list[tuple[str, dict]] = []
-                for cand in state["candidates"][cid]:
-                    s = cand["sample"]
-                    if cand["verdict_ok"]:
-                        v = self.validator.check_duplicate(s)
-                        if v.ok:
-                            # register at once so a duplicate inside the same chunk is caught
-                            self.validator.add(s, sample_id(cid, s["sample_type"], s))
-                            pending_keys.append((s.get("sample_type", ""), s))
-                            samples.append(SampleRecord(s["sample_type"], s, "accepted", attempts=cand["attempts"]))
-                            continue
-                        samples.append(SampleRecord(s.get("sample_type", "?"), s, "rejected", v.rule, v.detail, cand["attempts"]))
-                    else:
-                        samples.append(
-                            SampleRecord(str(s.get("sample_type", "?")), s, "rejected", cand["rule"], cand["detail"], cand["attempts"])
-                        )
+                samples = self._verdicts(cid, state["candidates"][cid])
                 if any(s.status == "accepted" for s in samples):
                     outcome = ChunkOutcome(cid, "kept", samples=samples, calls=calls)
                 else:
@@ -301,21 +408,52 @@ class SkillAgent:
                 self.ctx.on_recorded(outcome)
         return {"recorded": state.get("recorded", 0) + recorded}
 
+    def _verdicts(self, cid: str, candidates: list[CandidateState]) -> list[SampleRecord]:
+        """Final verdicts of a chunk's candidates: duplicates are checked here, in record
+        order, against every accepted sample of the run."""
+        samples: list[SampleRecord] = []
+        for cand in candidates:
+            s = cand["sample"]
+            if cand["verdict_ok"]:
+                v = self.validator.check_duplicate(s)
+                if v.ok:
+                    # register at once so a duplicate inside the same chunk is caught
+                    self.validator.add(s, sample_id(cid, s["sample_type"], s))
+                    samples.append(SampleRecord(s["sample_type"], s, "accepted", attempts=cand["attempts"]))
+                    continue
+                samples.append(SampleRecord(s.get("sample_type", "?"), s, "rejected", v.rule, v.detail, cand["attempts"]))
+            else:
+                samples.append(
+                    SampleRecord(str(s.get("sample_type", "?")), s, "rejected", cand["rule"], cand["detail"], cand["attempts"])
+                )
+        return samples
+
     def more_work(self, state: BatchState) -> str:
         if state.get("stopped"):
-            self.ctx.stopped = True
+            self.ctx.stopped = True  # the other lane loads no new batch
+        if self.ctx.stopped:
             return "no"
-        return "yes" if self.cursor < len(self.todo) else "no"
+        return "yes"  # load_batch, or the coverage loop once no pending chunk is left
 
     # -- entry ----------------------------------------------------------------------
     async def arun(self, todo: list[Chunk]) -> None:
         self.todo = todo
         self.cursor = 0
-        if not todo:
-            return
-        n_batches = (len(todo) + max(1, self.opts.batch_size) - 1) // max(1, self.opts.batch_size)
-        limit = n_batches * (6 + 2 * self.opts.max_repairs) + 10
-        await self.graph.ainvoke({}, config={"recursion_limit": limit})
+        self.batches_loaded = self.batches_recorded = 0
+        self.turn = asyncio.Condition()
+        self.revisit_queue, self.revisit_cursor = [], 0
+        # a bound on graph steps: every main batch plus, in the coverage loop, at most one
+        # revisit per kept chunk and sample type
+        kept = self.ctx.ledger.counts()["chunks"]["kept"] + len(todo)
+        n_batches = (len(todo) + self.batch_size - 1) // self.batch_size + kept * len(self.skill.sample_types) + 1
+        limit = n_batches * (7 + 2 * self.opts.max_repairs) + 10
+        # a lane that raises cancels the other (which may be waiting for its turn to record)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(self.lanes):
+                    tg.create_task(self.graph.ainvoke({}, config={"recursion_limit": limit}))
+        except BaseExceptionGroup as eg:  # surface the lane's own error, as with one lane
+            raise eg.exceptions[0]
 
 
 def _stamp(sample: Any, chunk: Chunk) -> dict:

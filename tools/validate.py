@@ -295,6 +295,7 @@ class SampleValidator:
 
             self._lsh = MinHashLSH(threshold=max(0.3, d.near_threshold - 0.2), num_perm=d.num_perm)
         self._hashes: dict[str, Any] = {}
+        self._perms = None  # MinHash permutations, drawn once (datasketch redraws them per MinHash)
         self._n = 0
 
     # -- checks ---------------------------------------------------------------------
@@ -327,7 +328,11 @@ class SampleValidator:
         shingles = {" ".join(toks[i : i + k]) for i in range(max(1, len(toks) - k + 1))} or {""}
         from datasketch import MinHash
 
-        m = MinHash(num_perm=self.dedup.num_perm, seed=1)
+        if self._perms is None:
+            m = MinHash(num_perm=self.dedup.num_perm, seed=1)
+            self._perms = (m.permutations, m.scheme)
+        else:
+            m = MinHash(num_perm=self.dedup.num_perm, seed=1, permutations=self._perms[0], scheme=self._perms[1])
         m.update_batch([s.encode("utf-8") for s in sorted(shingles)])
         return m
 
