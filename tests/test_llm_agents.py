@@ -155,7 +155,8 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
     llm_server.add_rule(r"Write 3 `concept_qa`", anchored)
     out = tmp_path / "run"
     opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model", limit=6,
-                      concurrency=4, max_repairs=1, model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "structured": "prompt"})
+                      concurrency=4, max_repairs=1, revisit=False,  # only the main pass's (repaired) samples
+                      model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "structured": "prompt"})
     run_pipeline(opts)
     r = check_run(out)
     repaired = [s for s in r["accepted"] if s["sample_type"] == "concept_qa"]

@@ -26,11 +26,16 @@ def accepted(out: Path) -> list[tuple]:
         db.close()
 
 
-def done_chunks(ledger: Path) -> int:
+def done_count(ledger: Path, what: str = "chunks") -> int:
+    """Chunks recorded, or (``what="revisits"``) revisits of the coverage loop done; -1 when unreadable."""
+    sql = {
+        "chunks": "SELECT COUNT(*) FROM chunks WHERE status != 'pending'",
+        "revisits": "SELECT COUNT(*) FROM revisits WHERE status = 'done'",
+    }[what]
     try:
         db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
         try:
-            return db.execute("SELECT COUNT(*) FROM chunks WHERE status != 'pending'").fetchone()[0]
+            return db.execute(sql).fetchone()[0]
         finally:
             db.close()
     except sqlite3.Error:
@@ -57,16 +62,19 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     out = tmp_path / "run"
     ledger = out / "ledger.sqlite"
     total = sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    kill_points = [0, 5, total // 3, (2 * total) // 3]
+    n_revisits = sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM revisits").fetchone()[0]
+    assert n_revisits >= 10  # the slice under-covers case_application: the coverage loop runs
+    # kill points: chunks recorded, then revisits done in the coverage loop
+    kill_points = [("chunks", 0), ("chunks", 5), ("chunks", total // 3), ("chunks", (2 * total) // 3), ("revisits", n_revisits // 2)]
     killed = 0
-    for point in kill_points:
+    for what, point in kill_points:
         proc = subprocess.Popen(
             prepbench_cmd("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4"),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
-            n = done_chunks(ledger) if ledger.exists() else -1
+            n = done_count(ledger, what) if ledger.exists() else -1
             if (point == 0 and ledger.exists()) or (point > 0 and n >= point):
                 break
             time.sleep(0.002)
@@ -74,7 +82,7 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1
         proc.wait(timeout=30)
-    assert killed >= 3, "the run finished before it could be killed: the test must interrupt it"
+    assert killed >= 4, "the run finished before it could be killed: the test must interrupt it"
     p = run_cli("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4")
     assert p.returncode == 0, p.stderr
     ref, got = accepted(reference), accepted(out)
@@ -82,12 +90,15 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     assert got == ref
     db = sqlite3.connect(ledger)
     assert db.execute("SELECT COUNT(*) FROM chunks WHERE status IN ('pending', 'failed')").fetchone()[0] == 0
-    # no chunk was generated twice: exactly one triage call per chunk, and at most one generate call
+    # no chunk was generated twice: exactly one triage call per chunk, at most one generate call,
+    # and one revisit_generate call per revisit the coverage loop planned for it
     per_chunk = db.execute(
-        "SELECT chunk_id, SUM(node='triage'), SUM(node='generate') FROM calls GROUP BY chunk_id"
+        "SELECT chunk_id, SUM(node='triage'), SUM(node='generate'), SUM(node='revisit_generate'), "
+        "(SELECT COUNT(DISTINCT round) FROM revisits r WHERE r.chunk_id = calls.chunk_id) FROM calls GROUP BY chunk_id"
     ).fetchall()
     assert len(per_chunk) == total
-    assert all(t == 1 and g <= 1 for _, t, g in per_chunk)
+    assert all(t == 1 and g <= 1 and rg == rv for _, t, g, rg, rv in per_chunk)
+    assert db.execute("SELECT COUNT(*) FROM revisits WHERE status = 'done'").fetchone()[0] == n_revisits
     assert db.execute("SELECT MAX(attempts) FROM chunks").fetchone()[0] == 1
     # exports match the reference byte for byte
     for name in ("sharegpt.jsonl", "alpaca.jsonl"):

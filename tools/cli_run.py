@@ -81,6 +81,7 @@ def run_cmd(
     overlap: int = typer.Option(0, "--overlap", help="Overlap between pieces of a split section (chars)."),
     max_attempts: int = typer.Option(3, "--max-attempts", help="Attempts per chunk before it stays failed."),
     max_repairs: int = typer.Option(2, "--max-repairs", help="Repair rounds for rejected samples (chat models)."),
+    revisit: bool = typer.Option(True, "--revisit/--no-revisit", help="Coverage loop (skill agent): revisit kept chunks for sample types below their min_share."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
     rpm: Optional[float] = typer.Option(None, "--rpm", help="Model requests per minute at most."),
     tpm: Optional[float] = typer.Option(None, "--tpm", help="Model tokens (in + out) per minute at most."),
@@ -111,7 +112,7 @@ def run_cmd(
     opts = RunOptions(
         corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
         batch_size=batch_size, limit=limit, exclude=exclude, pdf_engine=pdf_engine, min_chars=min_chars,
-        max_chars=max_chars, overlap=overlap, max_attempts=max_attempts, max_repairs=max_repairs, fresh=fresh,
+        max_chars=max_chars, overlap=overlap, max_attempts=max_attempts, max_repairs=max_repairs, revisit=revisit, fresh=fresh,
         model_options=model_options,
     )
     result = run_pipeline(opts, progress=_progress_factory(quiet or as_json))

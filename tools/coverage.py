@@ -8,9 +8,48 @@ the skill's ``coverage.yaml``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .ledger import Ledger
+
+
+def type_deficits(ledger: Ledger, skill) -> dict[str, int]:
+    """How many more accepted samples each under-covered sample type needs.
+
+    For a type with ``min_share`` s (``coverage.yaml``) and c of T accepted samples, the
+    deficit is the least n with (c + n) / (T + n) >= s, i.e. ceil((s T - c) / (1 - s)).
+
+    Returns:
+        ``{sample_type: n}`` for the types below their share (empty when the mix is met).
+    """
+    counts = ledger.type_counts()
+    total = sum(counts.values())
+    out: dict[str, int] = {}
+    for t, target in skill.coverage.sample_types.items():
+        s, c = target.min_share, counts.get(t, 0)
+        if not s or target.per_chunk <= 0 or (total and c / total >= s):
+            continue
+        out[t] = max(1, math.ceil((s * total - c) / (1 - s))) if s < 1 else max(1, total - c)
+    return out
+
+
+def plan_revisit_round(ledger: Ledger, skill) -> list[tuple[str, str]]:
+    """The next round of the coverage loop: kept chunks to revisit per under-covered type.
+
+    Each under-covered sample type gets as many candidate chunks as it needs samples
+    (:func:`type_deficits`, divided by the type's ``per_chunk``), taken from the kept chunks
+    not yet revisited for it, those with fewest samples of the type first, then corpus order.
+    A chunk is revisited at most once per sample type, so the loop ends.
+
+    Returns:
+        ``[(chunk_id, sample_type)]``; empty when the mix is met or no candidate is left.
+    """
+    items: list[tuple[str, str]] = []
+    for t, need in type_deficits(ledger, skill).items():
+        n = math.ceil(need / max(1, skill.coverage.sample_types[t].per_chunk))
+        items.extend((cid, t) for cid in ledger.revisit_candidates(t, n))
+    return items
 
 
 def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
@@ -23,7 +62,8 @@ def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
 
     Returns:
         ``{"chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
-        "rejections": {...}, "documents": [...], "calls": {...}, "complete": bool, "unmet": [...]}``.
+        "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
+        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`Ledger.revisit_counts`).
     """
     db = ledger.db
     counts = ledger.counts()
@@ -100,6 +140,7 @@ def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
         "rejections": rejections,
         "documents": docs,
         "calls": counts["calls"],
+        "revisits": ledger.revisit_counts(),
         "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
         "unmet": unmet,
     }
@@ -126,6 +167,13 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
         "calls",
         f"{calls['count']} calls, {calls['input_tokens']:,} in / {calls['output_tokens']:,} out tokens, ${calls['cost_usd']:.4f}",
     )
+    rv = report.get("revisits") or {}
+    if rv.get("done") or rv.get("planned"):
+        t.add_row(
+            "coverage loop",
+            f"{rv['rounds']} round(s): {rv['done']} chunk revisits, {rv['accepted']} samples accepted"
+            + (f", {rv['planned']} still planned" if rv["planned"] else ""),
+        )
     t.add_row("complete", "yes" if report["complete"] else "no: " + "; ".join(report["unmet"]))
     console.print(t)
     docs = report["documents"]

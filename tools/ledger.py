@@ -10,11 +10,16 @@ Tables:
 ``samples``    every candidate sample: ``accepted`` | ``rejected`` (+ ``rule``, ``detail``).
 ``calls``      generator / model calls: tokens in/out, cost (USD), latency (s); zeros for the
                offline generator.
+``revisits``   the coverage loop's plan: a kept chunk to revisit for one under-covered sample
+               type, ``planned`` then ``done`` (+ samples accepted/rejected), with its round.
 
 Exactly-once rule: a chunk's samples, its calls and its final status are written by
 :meth:`Ledger.record_chunk` in **one transaction**, guarded so that a chunk that already
 left ``pending``/``failed`` is never written twice. A run killed at any moment resumes
-from the committed state without losing or duplicating a sample.
+from the committed state without losing or duplicating a sample. A revisit of the coverage
+loop is the same unit: :meth:`Ledger.record_revisit` writes its samples, calls and ``done``
+mark in one transaction, and a round's plan is committed before any of it runs, so a resumed
+run finishes the same round the killed one started.
 """
 
 from __future__ import annotations
@@ -199,6 +204,19 @@ class Ledger:
                     "created_at": float,
                 },
                 pk="id",
+            )
+        if "revisits" not in db.table_names():
+            db["revisits"].create(
+                {
+                    "chunk_id": str,
+                    "sample_type": str,
+                    "round": int,
+                    "status": str,  # planned | done
+                    "n_accepted": int,
+                    "n_rejected": int,
+                    "created_at": float,
+                },
+                pk=("chunk_id", "sample_type"),
             )
 
     # -- run config -----------------------------------------------------------------
@@ -387,25 +405,7 @@ class Ledger:
                 "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            conn.executemany(
-                "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
-                "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        outcome.chunk_id,
-                        c.node,
-                        c.model,
-                        c.input_tokens,
-                        c.output_tokens,
-                        c.cost_usd,
-                        c.latency_s,
-                        1 if c.ok else 0,
-                        c.error,
-                        now,
-                    )
-                    for c in outcome.calls
-                ],
-            )
+            self._insert_calls(outcome.calls, outcome.chunk_id, now)
             conn.execute(
                 "UPDATE chunks SET status = ?, skip_reason = ?, error = ?, attempts = ?, n_accepted = ?, "
                 "n_rejected = ?, updated_at = ? WHERE chunk_id = ?",
@@ -422,19 +422,145 @@ class Ledger:
             )
         return True
 
+    # -- coverage loop (revisits) -------------------------------------------------------
+    def type_counts(self, chunk_id: str | None = None) -> dict[str, int]:
+        """Accepted samples per sample type, of the run or of one chunk."""
+        sql = "SELECT sample_type, COUNT(*) FROM samples WHERE status = 'accepted'"
+        params: list[Any] = []
+        if chunk_id is not None:
+            sql += " AND chunk_id = ?"
+            params.append(chunk_id)
+        return dict(self.db.execute(sql + " GROUP BY sample_type", params).fetchall())
+
+    def sample_ids(self, chunk_id: str) -> set[str]:
+        """Ids of every sample row (accepted or rejected) of a chunk."""
+        return {r[0] for r in self.db.execute("SELECT sample_id FROM samples WHERE chunk_id = ?", [chunk_id]).fetchall()}
+
+    def revisit_candidates(self, sample_type: str, limit: int) -> list[str]:
+        """Kept chunks not yet revisited for ``sample_type``: fewest accepted samples of that
+        type first, then corpus order; at most ``limit`` chunk ids."""
+        rows = self.db.execute(
+            """
+            SELECT c.chunk_id FROM chunks c
+            WHERE c.status = 'kept'
+              AND NOT EXISTS (SELECT 1 FROM revisits r WHERE r.chunk_id = c.chunk_id AND r.sample_type = ?)
+            ORDER BY (SELECT COUNT(*) FROM samples s WHERE s.chunk_id = c.chunk_id AND s.status = 'accepted'
+                      AND s.sample_type = ?), c.idx
+            LIMIT ?
+            """,
+            [sample_type, sample_type, limit],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def plan_revisits(self, items: Sequence[tuple[str, str]]) -> int:
+        """Commit a round of the coverage loop: ``(chunk_id, sample_type)`` pairs, ``planned``.
+
+        Returns:
+            The round number (1, 2, ...).
+
+        Raises:
+            LedgerError: planned revisits of an earlier round are still open.
+        """
+        with self.db.atomic():
+            conn = self.db.conn
+            if conn.execute("SELECT COUNT(*) FROM revisits WHERE status = 'planned'").fetchone()[0]:
+                raise LedgerError(f"{self.path}: a coverage round is still open")
+            rnd = conn.execute("SELECT COALESCE(MAX(round), 0) + 1 FROM revisits").fetchone()[0]
+            now = time.time()
+            conn.executemany(
+                "INSERT INTO revisits (chunk_id, sample_type, round, status, n_accepted, n_rejected, created_at) "
+                "VALUES (?,?,?,'planned',0,0,?)",
+                [(cid, t, rnd, now) for cid, t in items],
+            )
+        return rnd
+
+    def planned_revisits(self) -> list[tuple[str, list[str]]]:
+        """The open round: ``[(chunk_id, [sample_type, ...])]`` in corpus order."""
+        out: dict[str, list[str]] = {}
+        for cid, t in self.db.execute(
+            "SELECT r.chunk_id, r.sample_type FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id "
+            "WHERE r.status = 'planned' ORDER BY c.idx, r.sample_type"
+        ).fetchall():
+            out.setdefault(cid, []).append(t)
+        return list(out.items())
+
+    def revisit_counts(self) -> dict[str, int]:
+        """``{"rounds", "planned", "done", "accepted"}`` of the coverage loop."""
+        r = self.db.execute(
+            "SELECT COALESCE(MAX(round), 0), COALESCE(SUM(status = 'planned'), 0), COALESCE(SUM(status = 'done'), 0), "
+            "COALESCE(SUM(n_accepted), 0) FROM revisits"
+        ).fetchone()
+        return {"rounds": r[0], "planned": r[1], "done": r[2], "accepted": r[3]}
+
+    def record_revisit(self, outcome: ChunkOutcome, sample_types: Sequence[str]) -> bool:
+        """Write a revisit's new samples and calls, and mark its planned rows ``done``, in one
+        transaction. The chunk stays ``kept``; its sample counts grow.
+
+        Returns:
+            True when written; False when these revisits were not planned or are already done
+            (nothing is written then).
+
+        Raises:
+            KeyError: unknown chunk id.
+        """
+        now = time.time()
+        conn = self.db.conn
+        with self.db.atomic():
+            row = conn.execute("SELECT idx FROM chunks WHERE chunk_id = ?", [outcome.chunk_id]).fetchone()
+            if row is None:
+                raise KeyError(outcome.chunk_id)
+            idx = row[0]
+            marks = ",".join("?" for _ in sample_types)
+            open_rows = conn.execute(
+                f"SELECT COUNT(*) FROM revisits WHERE chunk_id = ? AND status = 'planned' AND sample_type IN ({marks})",
+                [outcome.chunk_id, *sample_types],
+            ).fetchone()[0]
+            if not sample_types or open_rows != len(sample_types):
+                return False
+            pos0 = conn.execute("SELECT COALESCE(MAX(pos), -1) + 1 FROM samples WHERE chunk_id = ?", [outcome.chunk_id]).fetchone()[0]
+            per_type: dict[str, list[int]] = {t: [0, 0] for t in sample_types}
+            n_acc = n_rej = 0
+            for s in outcome.samples:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
+                    "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (sample_id(outcome.chunk_id, s.sample_type, s.data), outcome.chunk_id, idx, pos0 + n_acc + n_rej, s.sample_type,
+                     s.status, s.rule, s.detail, s.attempts, json.dumps(s.data, ensure_ascii=False), now),
+                )
+                if cur.rowcount != 1:
+                    continue  # the same sample is already recorded for this chunk
+                accepted = s.status == "accepted"
+                n_acc += accepted
+                n_rej += not accepted
+                if s.sample_type in per_type:
+                    per_type[s.sample_type][0 if accepted else 1] += 1
+            self._insert_calls(outcome.calls, outcome.chunk_id, now)
+            conn.executemany(
+                "UPDATE revisits SET status = 'done', n_accepted = ?, n_rejected = ?, created_at = ? "
+                "WHERE chunk_id = ? AND sample_type = ?",
+                [(a, r, now, outcome.chunk_id, t) for t, (a, r) in per_type.items()],
+            )
+            conn.execute(
+                "UPDATE chunks SET n_accepted = n_accepted + ?, n_rejected = n_rejected + ?, updated_at = ? WHERE chunk_id = ?",
+                [n_acc, n_rej, now, outcome.chunk_id],
+            )
+        return True
+
+    def _insert_calls(self, calls: Iterable[CallRecord], chunk_id: str | None, now: float) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
+            "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (chunk_id, c.node, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_s,
+                 1 if c.ok else 0, c.error, now)
+                for c in calls
+            ],
+        )
+
     def record_calls(self, calls: Iterable[CallRecord], chunk_id: str | None = None) -> None:
         """Record calls outside a chunk transaction (e.g. a run-level call)."""
-        now = time.time()
         with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
-                "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (chunk_id, c.node, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_s,
-                     1 if c.ok else 0, c.error, now)
-                    for c in calls
-                ],
-            )
+            self._insert_calls(calls, chunk_id, time.time())
 
     def close(self) -> None:
         self.db.conn.close()

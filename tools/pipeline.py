@@ -50,6 +50,8 @@ class RunOptions:
         min_chars, max_chars, overlap: chunking parameters (characters).
         max_attempts: attempts per chunk before it stays failed.
         max_repairs: repair rounds for rejected candidates (chat models).
+        revisit: the skill agent's coverage loop: revisit kept chunks for sample types below
+            their ``min_share`` (``coverage.yaml``) once every chunk is recorded.
         fresh: discard an existing run in ``out`` and start over.
         formats: export formats.
         model_options: extra keyword options for the model layer (base_url, judge, rpm, tpm, timeout, prices...).
@@ -70,6 +72,7 @@ class RunOptions:
     overlap: int = DEFAULT_OVERLAP
     max_attempts: int = 3
     max_repairs: int = 2
+    revisit: bool = True
     fresh: bool = False
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -246,7 +249,7 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
             for s in corpus.skipped
         ]
         ledger.initialize(config, doc_rows, chunks)
-    if ledger.todo_chunks(max_attempts=options.max_attempts, limit=1):
+    if has_work(ledger, skill, options):
         validator = SampleValidator(skill)
         # rebuild the dedup state from the committed samples, in their canonical order
         validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
@@ -265,6 +268,18 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
     )
 
 
+def has_work(ledger: Ledger, skill: Skill, options: RunOptions) -> bool:
+    """True when the run has something left to do: a chunk to process, or (skill agent) a
+    planned or plannable round of the coverage loop."""
+    if ledger.todo_chunks(max_attempts=options.max_attempts, limit=1):
+        return True
+    if options.agent != "skill" or not options.revisit:
+        return False
+    from .coverage import plan_revisit_round
+
+    return bool(ledger.planned_revisits() or plan_revisit_round(ledger, skill))
+
+
 def _wipe_run(out_dir: Path) -> None:
     for name in (LEDGER_FILE, LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", "coverage.json"):
         p = out_dir / name
@@ -277,7 +292,7 @@ def _wipe_run(out_dir: Path) -> None:
 def run_agent(ctx: RunContext) -> None:
     """Dispatch to the selected agent family."""
     agent = ctx.options.agent
-    if not ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts, limit=1):
+    if not has_work(ctx.ledger, ctx.skill, ctx.options):
         return  # nothing left to do (a finished run): no agent, no model
     if agent == "skill":
         from prepbench.agents.skill import run_skill_agent

@@ -1,0 +1,205 @@
+"""The skill agent's coverage loop: sample types below their ``min_share`` get revisits.
+
+The local test server answers the first ``case_application`` request about each chunk with
+an empty list (a model that under-produces one sample type), and later ones normally. The
+main pass then leaves case_application below the finance skill's 5 % share; the coverage
+loop revisits kept chunks for it, through the real HTTP client, until the mix is met.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import SHARED
+from llm_server import Faults, Reply, smart_reply
+from prepbench.tools.coverage import coverage_report, plan_revisit_round, type_deficits
+from prepbench.tools.ledger import ChunkOutcome, Ledger, SampleRecord
+from prepbench.tools.pipeline import RunOptions, run_pipeline
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import SampleValidator
+
+KEY = "sk-prepbench-coverage-loop-91c2"
+BOOK = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
+CASE_PROMPT = r"Write \d+ `case_application` sample"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("finance_ch10")
+    shutil.copy(BOOK / "10-bonds-and-bond-valuation.md", d)
+    shutil.copy(BOOK / "SOURCE.md", d)
+    return d
+
+
+def first_case_request_is_empty(server):
+    """A rule: the first case_application request per prompt gets ``[]``, later ones the default."""
+    seen: set[str] = set()
+
+    def reply(req):
+        key = hashlib.sha256(req.last_user_text.encode()).hexdigest()
+        if key not in seen:
+            seen.add(key)
+            return Reply(content="[]")
+        return smart_reply(req)
+
+    return reply
+
+
+def options(corpus, out, server, **kw) -> RunOptions:
+    return RunOptions(
+        corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model", limit=kw.pop("limit", 24),
+        concurrency=4, batch_size=8, max_repairs=0,
+        model_options={"base_url": server.url + "/v1", "api_key": KEY, "concurrency": 4, "structured": "prompt", **kw.pop("mo", {})},
+        **kw,
+    )
+
+
+def case_requests(server) -> int:
+    return sum(1 for r in server.requests if "`case_application` sample" in json.dumps(r["body"]))
+
+
+def test_coverage_loop_revisits_until_the_mix_is_met(llm_server, corpus, tmp_path):
+    llm_server.add_rule(CASE_PROMPT, first_case_request_is_empty(llm_server))
+    skill = load_skill("finance")
+    # without the loop: the main pass leaves case_application under its share
+    off = run_pipeline(options(corpus, tmp_path / "off", llm_server, revisit=False))
+    assert off["coverage"]["sample_types"]["case_application"]["accepted"] == 0
+    assert any("case_application" in u for u in off["coverage"]["unmet"])
+    assert off["coverage"]["revisits"]["done"] == 0
+
+    llm_server.reset()
+    llm_server.add_rule(CASE_PROMPT, first_case_request_is_empty(llm_server))
+    out = tmp_path / "on"
+    result = run_pipeline(options(corpus, out, llm_server))
+    cov = result["coverage"]
+    share = cov["sample_types"]["case_application"]["share"]
+    assert share >= skill.coverage.sample_types["case_application"].min_share, cov["sample_types"]
+    assert not any("case_application" in u for u in cov["unmet"])
+    assert cov["revisits"]["rounds"] >= 1 and cov["revisits"]["planned"] == 0
+    led = Ledger(out)
+    try:
+        rows = list(led.db.query("SELECT r.chunk_id, r.sample_type, r.status, r.n_accepted, c.status AS chunk_status "
+                                 "FROM revisits r JOIN chunks c USING (chunk_id)"))
+        assert rows and {r["sample_type"] for r in rows} == {"case_application"}
+        assert all(r["status"] == "done" and r["chunk_status"] == "kept" for r in rows)
+        # at most per_chunk (1) new case per revisit; the counts match the samples table
+        assert all(r["n_accepted"] <= 1 for r in rows)
+        n_case = led.db.execute("SELECT COUNT(*) FROM samples WHERE status='accepted' AND sample_type='case_application'").fetchone()[0]
+        assert n_case == sum(r["n_accepted"] for r in rows) == cov["sample_types"]["case_application"]["accepted"]
+        # the loop stopped as soon as the mix was met: fewer revisits than kept chunks
+        assert len(rows) < cov["chunks"]["kept"]
+        # chunks' sample counters include the revisits'
+        per_chunk = dict(led.db.execute("SELECT chunk_id, COUNT(*) FROM samples WHERE status='accepted' GROUP BY chunk_id").fetchall())
+        for cid, n in led.db.execute("SELECT chunk_id, n_accepted FROM chunks WHERE status='kept'").fetchall():
+            assert per_chunk.get(cid, 0) == n
+        # every accepted sample, revisits included, passes a fresh validator and no two are duplicates
+        fresh = SampleValidator(skill)
+        for s in led.accepted_samples():
+            sample = {k: v for k, v in s.items() if k != "sample_id"}
+            v = fresh.check(sample, led.get_chunk(s["chunk_id"]).text)
+            assert v.ok, (v.rule, sample)
+            fresh.add(sample)
+        assert plan_revisit_round(led, skill) == []
+    finally:
+        led.close()
+    # a finished run does nothing more: no request
+    n = llm_server.count()
+    again = run_pipeline(options(corpus, out, llm_server))
+    assert llm_server.count() == n
+    assert again["coverage"]["samples"] == cov["samples"]
+
+
+def test_a_stopped_round_is_finished_before_a_new_one_is_planned(llm_server, corpus, tmp_path):
+    out = tmp_path / "run"
+    mo = {"max_retries": 1, "timeout": 2, "backoff_base": 0.01, "backoff_max": 0.05, "circuit_threshold": 3}
+    llm_server.add_rule(CASE_PROMPT, first_case_request_is_empty(llm_server))
+    # the server dies for the revisits: every second request for the same case prompt resets
+    calls: dict[str, int] = {}
+
+    def dead_on_revisit(req):
+        if "`case_application` sample" not in req.text:
+            return False
+        key = hashlib.sha256(req.last_user_text.encode()).hexdigest()
+        calls[key] = calls.get(key, 0) + 1
+        return calls[key] > 1
+
+    llm_server.set_faults(Faults(rules=[(dead_on_revisit, "reset")]))
+    first = run_pipeline(options(corpus, out, llm_server, mo=mo))
+    assert first["stopped"]
+    led = Ledger(out)
+    planned = led.planned_revisits()
+    rounds = led.revisit_counts()["rounds"]
+    led.close()
+    assert planned and rounds == 1
+    assert first["coverage"]["chunks"]["pending"] == 0  # the main pass was complete
+
+    # the server is back: the resumed run first finishes round 1 exactly as planned
+    llm_server.set_faults(Faults())
+    second = run_pipeline(options(corpus, out, llm_server, mo=mo))
+    assert not second["stopped"]
+    led = Ledger(out)
+    try:
+        done_r1 = {(r["chunk_id"], r["sample_type"]) for r in led.db.query("SELECT chunk_id, sample_type FROM revisits WHERE round = 1")}
+        assert done_r1 == {(cid, t) for cid, types in planned for t in types}
+        assert led.db.execute("SELECT COUNT(*) FROM revisits WHERE status = 'planned'").fetchone()[0] == 0
+    finally:
+        led.close()
+
+
+def test_ledger_revisit_is_written_once(tmp_path):
+    from prepbench.tools.chunking import chunk_document
+    from prepbench.tools.errors import LedgerError
+    from prepbench.tools.ingest import ingest_corpus
+
+    corpus = ingest_corpus(Path(__file__).resolve().parents[1] / "corpora" / "finance-openstax")
+    doc = corpus.documents[0]
+    chunks = chunk_document(doc)[:3]
+    led = Ledger(tmp_path / "run")
+    led.initialize({"skill_name": "finance"}, [{"doc_id": doc.doc_id, "rel_path": doc.rel_path, "format": "markdown",
+                    "content_hash": doc.content_hash, "chars": doc.chars, "converter": "raw", "n_chunks": 3,
+                    "status": "ingested", "reason": None}], chunks)
+    cid = chunks[0].chunk_id
+
+    def s(q):
+        return SampleRecord("concept_qa", {"sample_type": "concept_qa", "chunk_id": cid, "question": q, "answer": "A."}, "accepted")
+
+    assert led.record_chunk(ChunkOutcome(cid, "kept", samples=[s("Q1?")]))
+    assert led.revisit_candidates("concept_qa", 10) == [cid]  # only kept chunks
+    # not planned: nothing written
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q2?")]), ["concept_qa"]) is False
+    assert led.plan_revisits([(cid, "concept_qa")]) == 1
+    with pytest.raises(LedgerError):
+        led.plan_revisits([(cid, "process_qa")])  # round 1 is still open
+    assert led.planned_revisits() == [(cid, ["concept_qa"])]
+    # a repeated sample (same id) is ignored, the new one gets the next position
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q1?"), s("Q2?")]), ["concept_qa"]) is True
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q3?")]), ["concept_qa"]) is False
+    rows = led.db.execute("SELECT pos, json_extract(data, '$.question') FROM samples WHERE chunk_id = ? ORDER BY pos", [cid]).fetchall()
+    assert rows == [(0, "Q1?"), (1, "Q2?")]
+    assert led.db.execute("SELECT n_accepted FROM chunks WHERE chunk_id = ?", [cid]).fetchone()[0] == 2
+    assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "accepted": 1}
+    assert led.revisit_candidates("concept_qa", 10) == []
+    led.close()
+
+
+def test_type_deficits_formula(tmp_path):
+    """deficit = ceil((s T - c) / (1 - s)): the least n with (c + n) / (T + n) >= s."""
+    skill = load_skill("finance")
+
+    class Counts:
+        def __init__(self, counts):
+            self.counts = counts
+
+        def type_counts(self):
+            return self.counts
+
+    d = type_deficits(Counts({"concept_qa": 123, "process_qa": 9, "case_application": 5}), skill)
+    # case: s = 0.05, T = 137, c = 5 -> ceil((6.85 - 5) / 0.95) = 2; (5 + 2) / 139 = 5.04 %
+    assert d == {"case_application": 2}
+    assert (5 + 2) / (137 + 2) >= 0.05 > (5 + 1) / (137 + 1)
+    assert type_deficits(Counts({"concept_qa": 10, "process_qa": 1, "case_application": 1}), skill) == {}
