@@ -128,3 +128,17 @@ def test_unknown_agent_and_model(tmp_path):
     p = run_on(SLICE, tmp_path / "out", "--model", "nonsense:abc")
     assert_clean_error(p, "nonsense")
     assert no_ledger(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("run", "--bogus"), "No such option: --bogus"),
+        (("skill", "check", "a", "b"), "unexpected extra argument"),
+        (("score", "das"), "Missing argument"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args, says):
+    p = run_cli(*args)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and says in p.stderr

@@ -60,12 +60,18 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.print("interrupted: the ledger keeps everything committed; run the same command again to resume")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
+    except Exception as e:  # usage errors (typer's vendored click, or click itself): one message, exit 2
+        usage = isinstance(e, getattr(typer, "TyperException", ())) and hasattr(e, "show")
+        if not usage:
+            try:
+                import click
 
-        if isinstance(e, click.exceptions.ClickException):
+                usage = isinstance(e, click.exceptions.ClickException)
+            except ImportError:
+                pass
+        if usage:
             e.show()
-            sys.exit(e.exit_code)
+            sys.exit(getattr(e, "exit_code", 2))
         raise
 
 
