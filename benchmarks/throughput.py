@@ -176,6 +176,7 @@ def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: i
     opts = RunOptions(
         corpus=[corpus], skill="finance", out=str(out), agent="skill", model="openai:bench-model",
         concurrency=concurrency, batch_size=batch_size or max(concurrency, 16), limit=limit,
+        revisit=False,  # the main pass only: the coverage loop's small rounds are not a throughput figure
         model_options={"base_url": url + "/v1", "concurrency": concurrency, "timeout": 60.0},
     )
     agent_cpu = []

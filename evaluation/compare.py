@@ -498,7 +498,7 @@ def downstream(records: list, opts: CompareOptions) -> dict[str, Any]:
         "pgr": {family: {"average", "n_used", "rows", "notes"}} | None}``; roles are ``base``,
         ``reference`` and the family names.
     """
-    from .pgr import _select, compute_pgr
+    from .pgr import compute_pgr, select_scores
 
     labels = {s.family: opts.trained.get(s.family, s.family) for s in opts.agents}
     roles: dict[str, str] = {}
@@ -511,7 +511,7 @@ def downstream(records: list, opts: CompareOptions) -> dict[str, Any]:
         mine = [r for r in records if r.model == label]
         if not mine:
             continue
-        for bench, rec in _select(mine, opts.metric, role).items():
+        for bench, rec in select_scores(mine, opts.metric, role).items():
             benches.setdefault(bench, {"metric": rec.metric})[role] = rec.score
     pgr = None
     if opts.base and opts.reference:

@@ -66,8 +66,13 @@ def pgr_value(base: float, reference: float, trained: float, eps: float = DEFAUL
     return (trained - base) / gap * 100.0
 
 
-def _select(records: list[ScoreRecord], metric: str | None, role: str) -> dict[str, ScoreRecord]:
-    """benchmark -> the record used: the given metric, else the benchmark's primary metric."""
+def select_scores(records: list[ScoreRecord], metric: str | None, role: str) -> dict[str, ScoreRecord]:
+    """One model's score per benchmark: ``{benchmark: record}`` with the given metric (full name
+    or its part before ``,``, e.g. ``exact_match``), else the benchmark's primary metric.
+
+    Raises:
+        PrepbenchError: the records hold several models (``role`` names them in the message).
+    """
     models = sorted({r.model for r in records})
     if len(models) > 1:
         raise PrepbenchError(f"{role} score records hold several models ({', '.join(models)}); give one model per file")
@@ -109,9 +114,9 @@ def compute_pgr(
     Raises:
         PrepbenchError: a record set holds several models, or no benchmark has all three scores.
     """
-    b = _select(base, metric, "base")
-    r = _select(reference, metric, "reference")
-    t = _select(trained, metric, "trained")
+    b = select_scores(base, metric, "base")
+    r = select_scores(reference, metric, "reference")
+    t = select_scores(trained, metric, "trained")
     rows: list[PGRRow] = []
     notes: list[str] = []
     for bench in sorted(set(b) | set(r) | set(t)):
