@@ -28,11 +28,13 @@ Graph (edges top to bottom)::
 Triage and generation of the chunks of a batch run concurrently (asyncio, bounded by
 the run's ``concurrency``); validation and recording are sequential in chunk order.
 
-With a chat model the graph runs in two *lanes* (two invocations of the same graph on one
-event loop, taking alternate batches), so one batch's triage overlaps the previous batch's
-generation and repair and the request slots stay full; a chat model's batch holds at least
-``concurrency`` chunks. ``record`` still commits batches strictly in corpus order (a lane
-waits for its turn), so the dedup state, and so the accepted set, is that of one lane.
+With a chat model the chunks *stream*: ``2 × concurrency`` *lanes* (invocations of the same
+graph on one event loop) each take one chunk at a time, so no chunk waits for a batch's
+slowest request and the request slots stay full (the offline generator keeps one lane over
+batches of ``--batch-size`` chunks). ``record`` hands a finished batch to an in-order
+committer: batches commit strictly in corpus order, so the dedup state, and so the accepted
+set, is that of one lane; a lane does not wait for the commit, but no lane runs more than
+``4 × lanes`` batches ahead of the last committed one.
 """
 
 from __future__ import annotations
@@ -96,11 +98,13 @@ class SkillAgent:
         self.cursor = 0
         chat = bool(getattr(self.gen, "needs_chat_model", False))
         #: concurrent invocations of the graph (see the module docstring)
-        self.lanes = 2 if chat else 1
-        #: chunks per batch: a chat model's batch fills the request slots
-        self.batch_size = max(1, self.opts.batch_size, self.opts.concurrency if chat else 1)
+        self.lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 1
+        #: chunks per batch (one pass of a lane over the graph)
+        self.batch_size = 1 if chat else max(1, self.opts.batch_size)
+        self.window = 4 * self.lanes  # batches loaded but not yet committed, at most
         self.batches_loaded = 0
         self.batches_recorded = 0
+        self.finished: dict[int, BatchState] = {}  # batch_no -> finished batch awaiting its commit
         self.turn: asyncio.Condition | None = None
         self.revisit_queue: list[tuple[str, list[str]]] = []
         self.revisit_cursor = 0
@@ -128,6 +132,10 @@ class SkillAgent:
 
     # -- nodes ----------------------------------------------------------------------
     async def load_batch(self, state: BatchState) -> BatchState:
+        assert self.turn is not None
+        if self.batches_loaded - self.batches_recorded >= self.window:
+            async with self.turn:
+                await self.turn.wait_for(lambda: self.batches_loaded - self.batches_recorded < self.window)
         batch = [] if self.ctx.stopped else self.todo[self.cursor : self.cursor + self.batch_size]
         self.cursor += len(batch)
         batch_no = self.batches_loaded
@@ -363,16 +371,19 @@ class SkillAgent:
         return {"candidates": state["candidates"], "calls": calls, "repair_round": state.get("repair_round", 0) + 1, "stopped": stopped}
 
     async def record(self, state: BatchState) -> BatchState:
-        """Commit the batch's chunks, once every earlier batch is committed (corpus order)."""
+        """Hand the batch to the in-order committer: it and every later finished batch commit
+        once every earlier batch has (corpus order); the lane goes on at once."""
         assert self.turn is not None
-        async with self.turn:
-            await self.turn.wait_for(lambda: self.batches_recorded == state["batch_no"])
-        try:
-            return self._record(state)
-        finally:
+        self.finished[state["batch_no"]] = state
+        committed = 0
+        while self.batches_recorded in self.finished:  # no await inside: one commit at a time
+            self._record(self.finished.pop(self.batches_recorded))
+            self.batches_recorded += 1
+            committed += 1
+        if committed:
             async with self.turn:
-                self.batches_recorded += 1
                 self.turn.notify_all()
+        return {}
 
     def _record(self, state: BatchState) -> BatchState:
         recorded = 0
@@ -440,6 +451,7 @@ class SkillAgent:
         self.todo = todo
         self.cursor = 0
         self.batches_loaded = self.batches_recorded = 0
+        self.finished = {}
         self.turn = asyncio.Condition()
         self.revisit_queue, self.revisit_cursor = [], 0
         # a bound on graph steps: every main batch plus, in the coverage loop, at most one
@@ -447,7 +459,7 @@ class SkillAgent:
         kept = self.ctx.ledger.counts()["chunks"]["kept"] + len(todo)
         n_batches = (len(todo) + self.batch_size - 1) // self.batch_size + kept * len(self.skill.sample_types) + 1
         limit = n_batches * (7 + 2 * self.opts.max_repairs) + 10
-        # a lane that raises cancels the other (which may be waiting for its turn to record)
+        # a lane that raises cancels the others (which may be waiting in load_batch or plan_coverage)
         try:
             async with asyncio.TaskGroup() as tg:
                 for _ in range(self.lanes):

@@ -72,7 +72,7 @@ def run_cmd(
     agent: str = typer.Option("skill", "--agent", help="Agent family: skill, direct or react."),
     model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."),
     concurrency: int = typer.Option(8, "--concurrency", help="In-flight model requests."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Chunks per pass of the agent graph."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Chunks per pass of the agent graph (offline generator; chat-model chunks stream, 2 x --concurrency in flight)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N chunks of the corpus."),
     exclude: list[str] = typer.Option([], "--exclude", help="Extra exclude glob (repeatable)."),
     pdf_engine: str = typer.Option("auto", "--pdf-engine", help="PDF converter: auto, pymupdf or mineru."),

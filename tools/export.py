@@ -12,6 +12,7 @@ LlamaFactory's dataset format (``data/README.md`` of LLaMA-Factory): an Alpaca e
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,12 @@ FILE_NAMES = {
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
+@functools.lru_cache(maxsize=256)
+def _template(source: str) -> jinja2.Template:
+    """A compiled ``x-render`` template (compiled once per source text, not per sample)."""
+    return _env.from_string(source)
+
+
 def render_pair(sample: dict, schema: dict | None) -> tuple[str, str]:
     """Render a sample to ``(instruction, output)`` with its schema's ``x-render`` templates.
 
@@ -45,8 +52,8 @@ def render_pair(sample: dict, schema: dict | None) -> tuple[str, str]:
     render = (schema or {}).get("x-render") or {}
     if render.get("instruction") and render.get("output"):
         try:
-            instr = _env.from_string(render["instruction"]).render(**sample)
-            out = _env.from_string(render["output"]).render(**sample)
+            instr = _template(render["instruction"]).render(**sample)
+            out = _template(render["output"]).render(**sample)
         except jinja2.TemplateError as e:
             raise PrepbenchError(
                 f"schema '{sample.get('sample_type')}': field 'x-render': {e} (sample {sample.get('sample_id', '')})"

@@ -43,7 +43,8 @@ class RunOptions:
         agent: ``skill`` | ``direct`` | ``react``.
         model: model spec (``extractive``, ``openai:<model>``, ``anthropic:<model>``, ``vllm:<path>``, ``hf:<path>``).
         concurrency: in-flight generator/model requests.
-        batch_size: chunks per pass of the agent graph.
+        batch_size: chunks per pass of the agent graph (the offline generator; chat-model chunks
+            stream through 2 x concurrency lanes, see :mod:`prepbench.agents.skill`).
         limit: process only the first ``limit`` chunks of the corpus (None = all).
         exclude: extra exclude globs for ingest.
         pdf_engine: ``auto`` | ``pymupdf`` | ``mineru``.
