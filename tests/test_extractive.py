@@ -336,3 +336,35 @@ def test_cleaning_and_sentence_splitting_on_real_lines():
     sents = split_sentences(para)
     assert sents[0] == "By taking the interest earned amount of \\$40 and adding it to the original principal of \\$1,000, you will arrive at a total value of \\$1,040 in the bank account at the end of the year."
     assert all(s in para for s in sents) and len(sents) == 5
+
+
+SHARED_FINANCE = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
+
+
+@pytest.mark.skipif(not SHARED_FINANCE.is_dir(), reason="the shared corpora folder (../shared/corpora) is not on this machine")
+def test_no_noun_read_as_verb_no_pointer_subject_no_cut_answer(skill, targets):
+    """Chapters 8 and 13 of the whole book hold the sentences that once gave broken samples:
+    "The sample mean can be calculated using the following formula:" (-> "What do the sample
+    mean?"), "The following is a summary of ..." (-> "What is the following?"), and steps or
+    answers cut where a formula followed ("... grows to.", "... gives us.")."""
+    from prepbench.tools.extractive import _clean_steps, _verb_is_a_noun
+
+    docs = [d for d in ingest_corpus(SHARED_FINANCE).documents if d.rel_path.startswith(("08-", "13-"))]
+    assert len(docs) == 2
+    g = ExtractiveGenerator()
+    samples = [s for c in chunk_corpus(docs) if g.triage(c, skill).keep for s in g.generate(c, skill, targets)]
+    assert len(samples) >= 40
+    cut = re.compile(r"(?i)(\b(to|of|by|as|the|us|gives)\.|:)\s*$")
+    for s in samples:
+        q = s.get("question", "")
+        assert not re.match(r"What do the \w+ (mean|measure)\?$", q), q
+        assert not re.match(r"(?i)what (is|are) the (following|above|below)\b", q), q
+        assert not cut.search(s.get("answer", "")), s["answer"]
+        for st in s.get("reasoning_steps", []) + s.get("analysis_steps", []):
+            assert not cut.search(st), st
+    assert _verb_is_a_noun("The sample", "mean", " can be calculated using the following formula:")
+    assert _verb_is_a_noun("The arithmetic", "mean", ", median, and mode are all measures of the center")
+    assert not _verb_is_a_noun("Liquidity", "means", " the ability to meet short-term obligations")
+    assert not _verb_is_a_noun("Financial ratios", "measure", " the health of a firm")
+    assert _clean_steps(["Gift = $75,000 / 0.035 = $2,142,857.", "In one year, $2,142,857 grows to.", "A = 1. A = 1."]) == [
+        "Gift = $75,000 / 0.035 = $2,142,857.", "A = 1."]

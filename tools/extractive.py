@@ -539,8 +539,8 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
     content = [w for w in low if w not in ("the", "a", "an")]
-    if not content:
-        return False
+    if not content or content[0] in ("following", "foregoing", "above", "below", "latter", "former", "same"):
+        return False  # "The following is ...": points at text outside the sentence
     if len(content) <= 2 and content[-1] in _GENERIC_HEADS:
         return False
     if re.search(r"\d+\.\d+", subj):
@@ -875,6 +875,8 @@ class _Extractor:
                 subj = re.sub(r"^(?i:the term )", "", subj)
                 if not _valid_subject(subj) or len(_words(rest)) < 3:
                     continue
+                if _verb_is_a_noun(subj, verb, rest):
+                    continue  # "The sample mean can be ...", "The arithmetic mean, median, ..."
                 parts = verb.split(" ")
                 v0 = parts[0]
                 tail = " ".join(parts[1:])
@@ -1829,6 +1831,14 @@ def _fit_schema(sample_type: str, chunk_id: str, cand: Cand, schema: dict) -> di
             sample[k] = next((e for e in wanted if e in enum), enum[0])
     if any(r not in sample for r in required):
         return None
+    if isinstance(sample.get("answer"), str) and _FRAGMENT_END.search(sample["answer"]):
+        return None  # the answer stops where a formula or list began
+    for k in ("reasoning_steps", "analysis_steps", "steps"):
+        if isinstance(sample.get(k), list):
+            sample[k] = _clean_steps(sample[k])
+            lo = ((props.get(k) or {}).get("minItems") if isinstance(props.get(k), dict) else None) or 1
+            if len(sample[k]) < lo:
+                return None
     return {k: sample[k] for k in (["sample_type", "chunk_id", "evidence"] + [k for k in sample if k not in ("sample_type", "chunk_id", "evidence")])}
 
 
@@ -1862,6 +1872,38 @@ def _select(cands: list[Cand], n: int, used: set[str]) -> list[Cand]:
     picked.sort(key=lambda c: order[id(c)])
     used |= keys
     return picked
+
+
+_AUX_START = re.compile(r"(?i)^\s*(?:[,;:)]|(?:can|could|is|are|was|were|will|would|may|might|must|should|shall|has|have|had|does|do|did)\b)")
+
+
+def _verb_is_a_noun(subj: str, verb: str, rest: str) -> bool:
+    """True when the matched 'verb' is the end of a noun phrase: it is followed by a modal,
+    an auxiliary or punctuation, or it is a plural form after a singular subject
+    ("The sample mean can be calculated", "The arithmetic mean, median, and mode are")."""
+    if _AUX_START.match(rest):
+        return True
+    v0 = verb.split(" ")[0]
+    head = subj.split(" (")[0].split()[-1].lower() if subj.split() else ""
+    plural_subject = head.endswith("s") and not head.endswith(("ss", "us", "is")) or " and " in subj or head in ("data", "people")
+    return not v0.endswith("s") and not plural_subject
+
+
+#: a sentence cut where a formula or list followed it ("... grows to.", "... as follows:")
+_FRAGMENT_END = re.compile(
+    r"(?i)(?:\b(?:to|of|by|as|is|are|the|a|an|and|or|with|for|from|in|into|equals?|us|gives|yields|get|gets|becomes|follows)\.|:)\s*$"
+)
+
+
+def _clean_steps(steps: list[str]) -> list[str]:
+    """Steps without fragments cut before a formula, and without a sentence repeated inside a step."""
+    out = []
+    for st in steps:
+        sents = re.split(r"(?<=[.!?])\s+", st.strip())
+        st = " ".join(dict.fromkeys(x for x in sents if x))
+        if st and not _FRAGMENT_END.search(st):
+            out.append(st)
+    return out
 
 
 def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]:
