@@ -368,3 +368,18 @@ def test_no_noun_read_as_verb_no_pointer_subject_no_cut_answer(skill, targets):
     assert not _verb_is_a_noun("Financial ratios", "measure", " the health of a firm")
     assert _clean_steps(["Gift = $75,000 / 0.035 = $2,142,857.", "In one year, $2,142,857 grows to.", "A = 1. A = 1."]) == [
         "Gift = $75,000 / 0.035 = $2,142,857.", "A = 1."]
+
+
+def test_fraction_with_grouped_terms_keeps_its_numerator_and_denominator():
+    # chapter 8 of Principles of Finance, a display formula exactly as MinerU wrote it
+    tex = r"{{FVa}~} & = & {~\$ 1,000~ \times \frac{\left( {1~ + ~0.05} \right)^{30}~ - ~1}{0.05}~ \times ~1.05}"
+    assert latex_to_text(tex) == "FVa = $1,000 × (( 1 + 0.05 )^30 - 1)/(0.05) × 1.05"
+    assert latex_to_text(r"\frac {a}{b} + \text{Interest\ Earned}") == "(a)/(b) + Interest Earned"
+
+
+def test_subject_without_head_noun_is_not_a_topic():
+    from prepbench.tools.extractive import _valid_subject
+
+    assert not _valid_subject("The two most common")
+    assert not _valid_subject("The largest")
+    assert _valid_subject("Compound interest") and _valid_subject("The discounted payback period")

@@ -271,8 +271,12 @@ def latex_to_text(tex: str) -> str:
     s = re.sub(r"\\end\{(?:matrix|array|aligned|align\*?|pmatrix|bmatrix|cases|split)\}", "", s)
     s = s.replace("\\\\", " ; ")
     s = s.replace("&", " ")
-    for _ in range(6):
-        s2 = _TEXT_CMD_RE.sub(r"\1", s)
+    s = re.sub(r"\\left\s*|\\right\s*|\\big[lr]?\s*|\\Big[lr]?\s*", "", s)
+    s = re.sub(r"(\\[A-Za-z]+)\s+\{", r"\1{", s)  # "\frac {a}" -> "\frac{a}"
+    for _ in range(8):
+        # a bare group (not a command's argument, nor a power or index): "( {1 + r} )" -> "( 1 + r )"
+        s2 = re.sub(r"(?<![\w}^_])\{([^{}]*)\}(?!\^)", r"\1", s)
+        s2 = _TEXT_CMD_RE.sub(r"\1", s2)
         s2 = re.sub(r"\^\{([\w.]+)\}", r"^\1", s2)
         s2 = re.sub(r"_\{([\w.]+)\}", r"_\1", s2)
         s2 = re.sub(r"\{([^{}\\^_]*)\}(?=\^)", r"(\1)", s2)
@@ -538,6 +542,10 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
         return False
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
+    if low[-1] in ("common", "important", "main", "major", "popular", "basic", "significant", "first", "last", "next",
+                   "other", "same", "latter", "former", "one", "two", "three", "four", "five", "most", "least", "best",
+                   "largest", "biggest", "smallest", "highest", "lowest", "greatest", "latest"):
+        return False  # no head noun: "The two most common", "The first", "The largest"
     content = [w for w in low if w not in ("the", "a", "an")]
     if not content or content[0] in ("following", "foregoing", "above", "below", "latter", "former", "same"):
         return False  # "The following is ...": points at text outside the sentence
