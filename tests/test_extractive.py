@@ -383,3 +383,13 @@ def test_subject_without_head_noun_is_not_a_topic():
     assert not _valid_subject("The two most common")
     assert not _valid_subject("The largest")
     assert _valid_subject("Compound interest") and _valid_subject("The discounted payback period")
+
+
+@pytest.mark.skipif(not SHARED_FINANCE.is_dir(), reason="the shared corpora folder (../shared/corpora) is not on this machine")
+def test_enumeration_without_head_noun_gives_no_question(skill, targets):
+    # chapter 5: "... several reports. The two most common are the 10-K and quarterly report (10-Q). ..."
+    chunk = _piece(SHARED_FINANCE / "05-financial-statements.md", "### SEC Reporting Requirements", n_chars=1600,
+                   heading=["SEC Reporting Requirements"])
+    assert "The two most common are" in chunk.text
+    qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, skill, targets)]
+    assert qs and "What are the two most common?" not in qs

@@ -520,6 +520,18 @@ def _article_ok(subject: str) -> bool:
     return bool(re.match(r"(?i)(the|a|an)\s", subject))
 
 
+_NOT_HEAD_NOUNS = frozenset(
+    "common important main major popular basic significant first last next other same latter former one two three four "
+    "five most least best largest biggest smallest highest lowest greatest latest".split()
+)
+
+
+def _no_head_noun(phrase: str) -> bool:
+    """True when a noun phrase ends without its noun ("two most common", "the largest")."""
+    ws = _words(phrase)
+    return bool(ws) and ws[-1].lower() in _NOT_HEAD_NOUNS
+
+
 def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bool:
     """A noun phrase usable as the topic of a question: short, no dangling pronoun, not vague."""
     if not subj or len(subj) > 100 or any(c in subj for c in ",;:?!\"“”"):
@@ -542,10 +554,8 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
         return False
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
-    if low[-1] in ("common", "important", "main", "major", "popular", "basic", "significant", "first", "last", "next",
-                   "other", "same", "latter", "former", "one", "two", "three", "four", "five", "most", "least", "best",
-                   "largest", "biggest", "smallest", "highest", "lowest", "greatest", "latest"):
-        return False  # no head noun: "The two most common", "The first", "The largest"
+    if _no_head_noun(subj):
+        return False  # "The two most common", "The first", "The largest"
     content = [w for w in low if w not in ("the", "a", "an")]
     if not content or content[0] in ("following", "foregoing", "above", "below", "latter", "former", "same"):
         return False  # "The following is ...": points at text outside the sentence
@@ -1096,7 +1106,7 @@ class _Extractor:
                     out.append(_concept(q, ans, "enumeration", m.group("subj"), [s.raw], 2.4, s.raw))
                 continue
             m = re.match(rf"^The (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?) (?P<be>are|include)\b:? (?P<list>.{{10,}})$", t)
-            if m and not _has_pronoun(m.group("np")) and s.pos == 0 or (m and not _has_pronoun(m.group("np"))):
+            if m and not _has_pronoun(m.group("np")) and not _no_head_noun(m.group("np")):
                 q = f"What are the {m.group('n')} {m.group('np')}?"
                 ans = self.answer_text(s)
                 if ans and self.question_ok(q) and _novel_enough(q, ans):
