@@ -479,7 +479,6 @@ def _lc_first(phrase: str, chunk_lower: str) -> str:
     if re.search(r"[a-z,;(] " + re.escape(w) + r"\b", chunk_lower):
         return phrase  # written capitalised mid-sentence: a name
     return phrase[0].lower() + phrase[1:]
-    return phrase[0].lower() + phrase[1:]
 
 
 def _cap_first(s: str) -> str:
