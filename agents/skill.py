@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -160,7 +159,7 @@ class SkillAgent:
         from prepbench.tools.coverage import plan_revisit_round
 
         empty: BatchState = {"batch": [], "revisit": {}}
-        if self.ctx.stopped or not getattr(self.opts, "revisit", True):
+        if self.ctx.stopped or not self.opts.revisit:
             return empty
         assert self.turn is not None
         if self.revisit_cursor >= len(self.revisit_queue):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SLICE = REPO / "corpora" / "finance-openstax"
 SHARED = REPO.parent / "shared"
+FINANCE_BOOK = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
+
+
+def book_chapter(dest: Path, chapter: str, book: Path = FINANCE_BOOK) -> Path:
+    """Copy one chapter of a shared book, with the book's SOURCE.md, into ``dest``; returns ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(book / chapter, dest)
+    shutil.copy(book / "SOURCE.md", dest)
+    return dest
 
 
 def prepbench_cmd(*args: str) -> list[str]:

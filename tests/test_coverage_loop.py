@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import SHARED
+from cli_helpers import book_chapter
 from llm_server import Faults, Reply, smart_reply
-from prepbench.tools.coverage import coverage_report, plan_revisit_round, type_deficits
+from prepbench.tools.coverage import plan_revisit_round, type_deficits
 from prepbench.tools.ledger import ChunkOutcome, Ledger, SampleRecord
 from prepbench.tools.pipeline import RunOptions, run_pipeline
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 
 KEY = "sk-prepbench-coverage-loop-91c2"
-BOOK = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
 CASE_PROMPT = r"Write \d+ `case_application` sample"
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("finance_ch10")
-    shutil.copy(BOOK / "10-bonds-and-bond-valuation.md", d)
-    shutil.copy(BOOK / "SOURCE.md", d)
-    return d
+    return book_chapter(tmp_path_factory.mktemp("finance_ch10"), "10-bonds-and-bond-valuation.md")
 
 
 def first_case_request_is_empty(server):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, SHARED
+from cli_helpers import REPO, book_chapter
 from llm_server import Faults
 from prepbench.tools.chunking import chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
@@ -26,16 +25,12 @@ from prepbench.tools.pipeline import RunOptions, run_pipeline
 from prepbench.tools.validate import normalize_text
 
 KEY = "sk-faults-test-0c4f21"
-BOOK = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
 CHUNK_ID_RE = re.compile(r"\b[0-9a-f]{16}\b")
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("finance_faults")
-    shutil.copy(BOOK / "07-time-value-of-money-i-single-payment-value.md", d)
-    shutil.copy(BOOK / "SOURCE.md", d)
-    return d
+    return book_chapter(tmp_path_factory.mktemp("finance_faults"), "07-time-value-of-money-i-single-payment-value.md")
 
 
 def chunk_ids(corpus: Path, limit: int) -> list[str]:

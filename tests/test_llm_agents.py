@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, SHARED
+from cli_helpers import REPO, book_chapter
 from llm_server import Reply
 from prepbench.tools.ledger import Ledger
 from prepbench.tools.pipeline import RunOptions, run_pipeline
@@ -26,16 +25,12 @@ from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 
 KEY = "sk-prepbench-test-key-5b1e0d77"
-BOOK = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """Chapter 10 (bonds) of Principles of Finance, with its SOURCE.md."""
-    d = tmp_path_factory.mktemp("finance_slice")
-    shutil.copy(BOOK / "10-bonds-and-bond-valuation.md", d)
-    shutil.copy(BOOK / "SOURCE.md", d)
-    return d
+    return book_chapter(tmp_path_factory.mktemp("finance_slice"), "10-bonds-and-bond-valuation.md")
 
 
 def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:

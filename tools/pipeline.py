@@ -97,6 +97,7 @@ class RunContext:
     resumed: bool = False
     stopped: bool = False
     corpus_skipped: list[dict] = field(default_factory=list)
+    has_work: bool = True  # chunks or coverage-loop revisits left (see :func:`has_work`)
     on_recorded: Callable[[ChunkOutcome], None] = lambda outcome: None
 
 
@@ -250,7 +251,8 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
             for s in corpus.skipped
         ]
         ledger.initialize(config, doc_rows, chunks)
-    if has_work(ledger, skill, options):
+    work = has_work(ledger, skill, options)
+    if work:
         validator = SampleValidator(skill)
         # rebuild the dedup state from the committed samples, in their canonical order
         validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
@@ -266,6 +268,7 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
         config=config,
         resumed=resumed,
         corpus_skipped=[asdict(s) for s in corpus.skipped],
+        has_work=work,
     )
 
 
@@ -293,7 +296,7 @@ def _wipe_run(out_dir: Path) -> None:
 def run_agent(ctx: RunContext) -> None:
     """Dispatch to the selected agent family."""
     agent = ctx.options.agent
-    if not has_work(ctx.ledger, ctx.skill, ctx.options):
+    if not ctx.has_work:
         return  # nothing left to do (a finished run): no agent, no model
     if agent == "skill":
         from prepbench.agents.skill import run_skill_agent
