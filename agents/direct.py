@@ -27,8 +27,8 @@ from typing import Any
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
-from prepbench.tools.ratelimit import ModelCallError
-from prepbench.tools.structured import StructuredConfig, ainvoke_json
+from prepbench.agents.models.ratelimit import ModelCallError
+from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 
 from .base import StopRun
 
@@ -208,7 +208,7 @@ def run_direct(ctx: Any) -> None:
     """Run the direct baseline over the run's chunks to do (pending, failed with attempts left).
 
     Args:
-        ctx: the pipeline's :class:`~prepbench.tools.pipeline.RunContext`; options read:
+        ctx: the pipeline's :class:`~prepbench.tools.run.RunContext`; options read:
             ``concurrency``, ``batch_size``, ``max_attempts``, and ``direct_mode``
             (``chunk`` | ``book``) and ``context_tokens`` (book mode's context window, tokens)
             from the options or their ``model_options``.

@@ -12,11 +12,11 @@ skill-guided graph calls, with the skill's own Jinja templates (``prompts/*.md``
 - ``ajudge``: the grounded judge, ``judge.md`` → ``(supported, reason)``: the judge sees the
   source chunk and the candidate and rejects claims the chunk does not support.
 
-All calls go through :class:`~prepbench.tools.ratelimit.ResilientChat` (concurrency, rate
-limits, retries, circuit) and :func:`~prepbench.tools.structured.ainvoke_json` (guided
+All calls go through :class:`~prepbench.agents.models.ratelimit.ResilientChat` (concurrency, rate
+limits, retries, circuit) and :func:`~prepbench.agents.models.structured.ainvoke_json` (guided
 output, parse repair, truncation retries). A failed call raises
 :class:`GenerationError` carrying the call records; the circuit raises
-:class:`~prepbench.tools.ratelimit.CircuitOpenError` (a ``StopRun``).
+:class:`~prepbench.agents.models.ratelimit.CircuitOpenError` (a ``StopRun``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
-from prepbench.tools.ratelimit import ModelCallError, ResilientChat
+from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
 from prepbench.tools.skills import Skill
-from prepbench.tools.structured import StructuredConfig, ainvoke_json
+from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 
 from .base import Triage
 
@@ -64,7 +64,7 @@ class LLMGenerator:
     """A :class:`~prepbench.agents.base.Generator` backed by a chat model.
 
     Args:
-        chat: the model behind its call policy (see :func:`prepbench.tools.models.make_resilient_chat`).
+        chat: the model behind its call policy (see :func:`prepbench.agents.models.specs.make_resilient_chat`).
         structured: structured-output settings.
         judge: ask the skill-guided graph to run :meth:`ajudge` on every candidate that
             passes the validators (a rejection is recorded with rule ``grounded_judge``).

@@ -43,7 +43,7 @@ from typing import Any
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
-from prepbench.tools.ratelimit import ModelCallError
+from prepbench.agents.models.ratelimit import ModelCallError
 
 from .base import StopRun
 
@@ -92,7 +92,7 @@ def _policy_model_class():
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
     class PolicyChatModel(BaseChatModel):
-        """Wraps :class:`~prepbench.tools.ratelimit.ResilientChat` (retries, limits, accounting).
+        """Wraps :class:`~prepbench.agents.models.ratelimit.ResilientChat` (retries, limits, accounting).
 
         ``sink`` receives the :class:`CallRecord` list of every request.
         """
@@ -402,7 +402,7 @@ def run_react(ctx: Any) -> None:
     """Run the ReAct agent over the run's chunks to do (pending, failed with attempts left).
 
     Args:
-        ctx: the pipeline's :class:`~prepbench.tools.pipeline.RunContext`; options read:
+        ctx: the pipeline's :class:`~prepbench.tools.run.RunContext`; options read:
             ``concurrency`` (workers at once), ``max_attempts``, and from ``model_options``
             ``react_slice`` (chunks per conversation, default 4) and
             ``react_steps_per_chunk`` (graph step budget per chunk, default 16).

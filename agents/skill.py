@@ -82,7 +82,7 @@ class SkillAgent:
     """Runs the skill-guided graph over a run's pending chunks.
 
     Args:
-        ctx: the pipeline's :class:`~prepbench.tools.pipeline.RunContext` (ledger, skill,
+        ctx: the pipeline's :class:`~prepbench.tools.run.RunContext` (ledger, skill,
             validator, generator, options, progress callback).
     """
 

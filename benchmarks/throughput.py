@@ -1,7 +1,7 @@
 """Benchmark the model layer's throughput: the skill agent against a fixed-latency test server.
 
 Runs the real skill-guided agent (``agent="skill"``, ``model="openai:bench-model"``, through
-:func:`prepbench.tools.pipeline.run_pipeline`, i.e. LangGraph graph → LLMGenerator →
+:func:`prepbench.tools.run.run_pipeline`, i.e. LangGraph graph → LLMGenerator →
 ResilientChat → langchain-openai → HTTP) against the test server of ``tests/llm_server.py``
 answering every request after a fixed latency (default 100 ms), at concurrency 1, 8, 32
 and 64, and prints the achieved requests/s beside the ideal ``concurrency / latency``.
@@ -171,7 +171,7 @@ def start_server(latency: float, max_s: float) -> tuple[subprocess.Popen, str]:
 
 
 def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: int | None) -> dict:
-    from prepbench.tools.pipeline import RunOptions, run_pipeline
+    from prepbench.tools.run import RunOptions, run_pipeline
 
     _call(url + "/bench/reset", "POST")
     out = Path(tempfile.mkdtemp(prefix=f"prepbench-tput-c{concurrency}-")) / "run"
@@ -206,7 +206,7 @@ def run_bare_sdk(url: str, concurrency: int, n: int) -> dict:
 
     import openai
 
-    from prepbench.tools.models import _fresh_async_http_client
+    from prepbench.agents.models.specs import _fresh_async_http_client
 
     text = (SLICE / "01-introduction-to-finance.md").read_text(encoding="utf-8")[:3000]
     messages = [{"role": "user", "content": f"Decide whether the chunk is worth keeping.\n<chunk id=\"c\">\n{text}\n</chunk>"}]

@@ -16,7 +16,7 @@ DVS = mean score over a random subset of the dataset (``random.Random(seed)``), 
 data-verifier rubric of DataChef (scores 0 / 0 / 0 / 0.4 / 1.0 for A-E). Judge answers that
 name no label are retried once, then reported as ``unparsed`` and left out of the mean.
 
-The judge is any LangChain ``BaseChatModel`` (``prepbench.tools.models.make_chat_model``
+The judge is any LangChain ``BaseChatModel`` (``prepbench.agents.models.specs.make_chat_model``
 builds one from a model spec such as ``openai:<model>`` with a base URL).
 """
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cli_helpers import error_lines, run_cli
-from prepbench.evaluation.benchmarks import TASKS_DIR, list_benchmarks, materialise_tasks, resolve_benchmarks
+from prepbench.evaluation.evaluate import TASKS_DIR, list_benchmarks, materialise_tasks, resolve_benchmarks
 from prepbench.evaluation.records import read_records
 from prepbench.tools.errors import PrepbenchError
 from training_fixtures import DATASETS, make_tiny_model

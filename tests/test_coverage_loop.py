@@ -18,7 +18,7 @@ from cli_helpers import book_chapter
 from llm_server import Faults, Reply, smart_reply
 from prepbench.tools.coverage import plan_revisit_round, type_deficits
 from prepbench.tools.ledger import ChunkOutcome, Ledger, SampleRecord
-from prepbench.tools.pipeline import RunOptions, run_pipeline
+from prepbench.tools.run import RunOptions, run_pipeline
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 

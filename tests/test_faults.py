@@ -21,7 +21,7 @@ from llm_server import Faults
 from prepbench.tools.chunking import chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import Ledger
-from prepbench.tools.pipeline import RunOptions, run_pipeline
+from prepbench.tools.run import RunOptions, run_pipeline
 from prepbench.tools.validate import normalize_text
 
 KEY = "sk-faults-test-0c4f21"

@@ -20,7 +20,7 @@ import pytest
 from cli_helpers import REPO, book_chapter
 from llm_server import Reply
 from prepbench.tools.ledger import Ledger
-from prepbench.tools.pipeline import RunOptions, run_pipeline
+from prepbench.tools.run import RunOptions, run_pipeline
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 

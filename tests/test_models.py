@@ -18,10 +18,10 @@ from langchain_core.messages import HumanMessage
 from llm_server import Faults
 from prepbench.agents.base import StopRun
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
-from prepbench.tools.models import make_chat_model, make_generator, make_resilient_chat, parse_spec
-from prepbench.tools.prices import PriceTable
-from prepbench.tools.ratelimit import CircuitOpenError, ModelCallError, RateLimiter, classify, redact, retry_after_seconds
-from prepbench.tools.structured import StructuredConfig, StructuredOutputError, ainvoke_json, extract_json, strip_think
+from prepbench.agents.models.specs import make_chat_model, make_generator, make_resilient_chat, parse_spec
+from prepbench.agents.models.prices import PriceTable
+from prepbench.agents.models.ratelimit import CircuitOpenError, ModelCallError, RateLimiter, classify, redact, retry_after_seconds
+from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json, extract_json, strip_think
 from cli_helpers import SHARED
 
 KEY = "sk-test-models-7f3a9c"

@@ -162,7 +162,7 @@ def _scripted_judge(llm_server, samples, labels):
 
 
 def test_verifier_dvs_end_to_end_through_langchain_openai(llm_server):
-    from prepbench.tools.models import make_chat_model
+    from prepbench.agents.models.specs import make_chat_model
 
     samples = read_samples(f"{DATA}/gsm8k/train.jsonl")[:10]
     labels = ["E", "E", "D", "C", "E", "A", "B", "E", "D", "E"]
@@ -181,7 +181,7 @@ def test_verifier_dvs_end_to_end_through_langchain_openai(llm_server):
 
 
 def test_verifier_random_subset_is_seeded(llm_server):
-    from prepbench.tools.models import make_chat_model
+    from prepbench.agents.models.specs import make_chat_model
 
     samples = read_samples(f"{DATA}/gsm8k/train.jsonl")[:40]
     _scripted_judge(llm_server, samples, ["E" if i % 4 else "C" for i in range(40)])

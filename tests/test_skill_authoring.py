@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from prepbench.tools import cli_skill
+from prepbench.tools.cli import skill as cli_skill
 from prepbench.tools.cli import main
 from prepbench.tools.errors import SkillError
-from prepbench.tools.skill_authoring import list_skills, scaffold_skill, try_skill
+from prepbench.tools.skills.authoring import list_skills, scaffold_skill, try_skill
 from prepbench.tools.skills import check_skill, load_skill
 from cli_helpers import SHARED
 

@@ -15,8 +15,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from llm_server import Faults
-from prepbench.tools.models import make_resilient_chat
-from prepbench.tools.structured import StructuredConfig, StructuredOutputError, ainvoke_json
+from prepbench.agents.models.specs import make_resilient_chat
+from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json
 
 
 def _chat(srv, **opts):

@@ -11,7 +11,7 @@ import yaml
 
 from cli_helpers import SLICE, run_cli
 from prepbench.evaluation import train as T
-from prepbench.evaluation.benchmarks import evaluate
+from prepbench.evaluation.evaluate import evaluate
 from prepbench.evaluation.records import write_records
 from training_fixtures import make_tiny_model
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import PrepbenchError
+from prepbench.tools.errors import PrepbenchError
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
 

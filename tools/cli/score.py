@@ -79,9 +79,9 @@ def das_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the JSON result here"),
 ) -> None:
     """DAS = −MMD between each candidate and the domain proxy (DataPrep-Bench §4)."""
-    from .das import das_score
-    from .embed import EmbeddingCache, make_encoder
-    from .readers import read_samples
+    from prepbench.evaluation.das import das_score
+    from prepbench.evaluation.embed import EmbeddingCache, make_encoder
+    from prepbench.evaluation.readers import read_samples
 
     enc = make_encoder(encoder, base_url=base_url, batch_size=batch_size)
     store = EmbeddingCache(cache)
@@ -129,9 +129,9 @@ def metrics_cmd(
     """Weight-free and model-based dataset metrics (one JSON object, one dict per metric set)."""
     import time
 
-    from .metrics import WEIGHT_FREE_SETS, compute_metrics
-    from .model_metrics import MODEL_METRIC_SETS
-    from .readers import read_samples, subsample
+    from prepbench.evaluation.metrics import WEIGHT_FREE_SETS, compute_metrics
+    from prepbench.evaluation.model_metrics import MODEL_METRIC_SETS
+    from prepbench.evaluation.readers import read_samples, subsample
 
     t0 = time.perf_counter()
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -156,14 +156,14 @@ def metrics_cmd(
     samples = subsample(samples_all, max_samples, seed)
     embed = None
     if "embedding" in names:
-        from .embed import EmbeddingCache, embed_texts, make_encoder
+        from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
 
         enc = make_encoder(encoder, base_url=base_url)
         store = EmbeddingCache(cache)
         embed = lambda texts: embed_texts(texts, enc, store, description="embedding dataset")  # noqa: E731
     res = compute_metrics(samples, [m for m in names if m in WEIGHT_FREE_SETS], embed=embed)
     if models:
-        from .model_metrics import compute_model_metrics
+        from prepbench.evaluation.model_metrics import compute_model_metrics
 
         res["metrics"].update(compute_model_metrics(samples, models, allow_download=allow_download, device=device, max_length=max_length))
     result = {"dataset": str(dataset), "n_total": len(samples_all), "seed": seed, "max_samples": max_samples, **res,
@@ -191,8 +191,8 @@ def verify_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o"),
 ) -> None:
     """LLM data verifier (DataChef rubric A-E) and its DVS."""
-    from .readers import read_samples
-    from .verifier import verify
+    from prepbench.evaluation.readers import read_samples
+    from prepbench.evaluation.verifier import verify
 
     samples = read_samples(dataset, fmt, fields)
     chat = make_judge(model, base_url)
@@ -204,8 +204,8 @@ def verify_cmd(
 
 
 def make_judge(spec: str, base_url: Optional[str] = None):
-    """A LangChain chat model for the judge (temperature 0): via ``prepbench.tools.models.make_chat_model``."""
-    from prepbench.tools.models import make_chat_model
+    """A LangChain chat model for the judge (temperature 0): via ``prepbench.agents.models.specs.make_chat_model``."""
+    from prepbench.agents.models.specs import make_chat_model
 
     return make_chat_model(spec, base_url=base_url, temperature=0.0, max_tokens=256)
 
@@ -219,7 +219,7 @@ def correlate_cmd(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="one scatter plot PNG per metric"),
 ) -> None:
     """Pearson/Spearman of metrics vs downstream performance, per base model and averaged (Tables E/F)."""
-    from .correlate import AVG, correlate, load_records, load_scores, markdown_table, parse_directions, write_outputs
+    from prepbench.evaluation.correlate import AVG, correlate, load_records, load_scores, markdown_table, parse_directions, write_outputs
 
     sc = load_scores(scores)
     rec = load_records(records)

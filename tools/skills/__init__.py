@@ -29,8 +29,8 @@ import jsonschema
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import SkillError
-from .hashing import sha256_bytes, sha256_text
+from prepbench.tools.errors import SkillError
+from prepbench.tools.hashing import sha256_bytes, sha256_text
 
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)\Z", re.S)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -540,7 +540,7 @@ def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill
 
 def sample_context_chunk() -> Any:
     """A small chunk used to render prompt templates in :func:`check_skill`."""
-    from .chunking import Chunk
+    from prepbench.tools.chunking import Chunk
 
     text = "## Bonds\n\nA bond is a debt security that pays periodic interest and returns its face value at maturity."
     return Chunk(
@@ -601,7 +601,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
             raise SkillError(f"{f}: field 'x-prepbench-form': '{form}' is not one of {', '.join(BASE_FORMS)}")
 
     # filters compile
-    from .validate import build_rules
+    from prepbench.tools.validate import build_rules
 
     build_rules(skill)
 
@@ -644,7 +644,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
         )
 
     # examples validate against schema and pass filters
-    from .validate import SampleValidator
+    from prepbench.tools.validate import SampleValidator
 
     validator = SampleValidator(skill, dedup=False)
     for ex, src in zip(skill.examples, skill.example_sources):

@@ -48,8 +48,8 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, Callable
 
-from .errors import SkillError
-from .validate import PASS, RuleFn, Verdict, register_rule_kind
+from prepbench.tools.errors import SkillError
+from prepbench.tools.validate import PASS, RuleFn, Verdict, register_rule_kind
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,

@@ -2,7 +2,7 @@
 
 ``prepbench compare`` runs the selected agent families (``skill``, ``direct``, ``react``) over the
 same corpus and skill, each into its own resumable run folder ``OUT/runs/<family>`` through
-:func:`prepbench.tools.pipeline.run_pipeline`, then collects per family:
+:func:`prepbench.tools.run.run_pipeline`, then collects per family:
 
 - construction (from each run's ledger): chunks kept/skipped/failed, accepted and rejected
   samples, rejection rules, skip reasons, sample-type mix, per-document coverage, model calls,
@@ -128,7 +128,7 @@ class CompareOptions:
         out: the comparison folder; runs go to ``out/runs/<family>``.
         agents: the families and their model specs (:func:`parse_agents`).
         limit, exclude, concurrency, batch_size, max_attempts, max_repairs, fresh: run options
-            passed to every family's :class:`~prepbench.tools.pipeline.RunOptions`.
+            passed to every family's :class:`~prepbench.tools.run.RunOptions`.
         model_options: model-layer options for chat-model families (base_url, prices, timeout, ...).
         proxy, proxy_format, proxy_fields: the domain proxy for DAS (None: no DAS columns).
         encoder, cache: encoder spec and embedding cache file for DAS and embedding metrics.
@@ -227,10 +227,10 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
         is the accumulated generation wall time (s) of the calls that processed chunks.
 
     Raises:
-        PrepbenchError (and subclasses): as :func:`~prepbench.tools.pipeline.run_pipeline`
+        PrepbenchError (and subclasses): as :func:`~prepbench.tools.run.run_pipeline`
         (bad skill or corpus, a run folder holding a different run, ...).
     """
-    from prepbench.tools.pipeline import RunOptions, run_pipeline
+    from prepbench.tools.run import RunOptions, run_pipeline
 
     out = Path(opts.out)
     state = _read_state(out)
@@ -283,7 +283,7 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
         PrepbenchError: not a run folder.
     """
     from prepbench.tools.coverage import coverage_report
-    from prepbench.tools.pipeline import open_run
+    from prepbench.tools.run import open_run
     from prepbench.tools.skills import load_skill
 
     ledger, config = open_run(run_dir)
@@ -358,13 +358,13 @@ class _Scorer:
         self.proxy_texts: list[str] | None = None
         self.chat = None
         if opts.proxy:
-            from .readers import read_samples
+            from prepbench.evaluation.readers import read_samples
 
             self.proxy_texts = [s.text for s in read_samples(opts.proxy, opts.proxy_format, opts.proxy_fields)]
 
     def encoder(self):
         if self._enc is None:
-            from .embed import EmbeddingCache, make_encoder
+            from prepbench.evaluation.embed import EmbeddingCache, make_encoder
 
             self._enc = make_encoder(self.opts.encoder)
             self._store = EmbeddingCache(self.opts.cache)
@@ -379,7 +379,7 @@ class _Scorer:
         """
         import hashlib
 
-        from .readers import read_samples, subsample
+        from prepbench.evaluation.readers import read_samples, subsample
 
         o = self.opts
         cache = {} if cache is None else cache
@@ -401,7 +401,7 @@ class _Scorer:
             proxy_digest = hashlib.sha256("\x00".join(self.proxy_texts).encode("utf-8")).hexdigest()
             key, value = cached("das", [proxy_digest, o.encoder, o.sigma, o.max_samples, o.seed])
             if value is None:
-                from .das import das_score
+                from prepbench.evaluation.das import das_score
 
                 enc, store = self.encoder()
                 try:
@@ -419,8 +419,8 @@ class _Scorer:
                 out["notes"].append("embedding metrics need at least 2 samples")
             key, value = cached("metrics", [sets, o.encoder if "embedding" in sets else None, o.max_samples, o.seed])
             if value is None and sets:
-                from .embed import embed_texts
-                from .metrics import compute_metrics
+                from prepbench.evaluation.embed import embed_texts
+                from prepbench.evaluation.metrics import compute_metrics
 
                 embed = None
                 if "embedding" in sets:
@@ -435,7 +435,7 @@ class _Scorer:
         if o.judge:
             key, value = cached("dvs", [o.judge, task, o.judge_n, o.seed])
             if value is None:
-                from .verifier import verify
+                from prepbench.evaluation.verifier import verify
 
                 try:
                     v = verify(samples, self.judge_model(), task, n=o.judge_n, seed=o.seed,
@@ -452,7 +452,7 @@ class _Scorer:
 
     def judge_model(self):
         if self.chat is None:
-            from prepbench.tools.models import make_chat_model
+            from prepbench.agents.models.specs import make_chat_model
 
             self.chat = make_chat_model(self.opts.judge, base_url=self.opts.judge_base_url, temperature=0.0, max_tokens=256)
         return self.chat
@@ -469,7 +469,7 @@ def _load_records(opts: CompareOptions) -> list | None:
         if opts.base or opts.reference:
             raise PrepbenchError("--base/--reference need --records FILE (score records from `prepbench evaluate`)")
         return None
-    from .records import read_records
+    from prepbench.evaluation.records import read_records
 
     recs = [r for p in opts.records for r in read_records(p)]
     models = sorted({r.model for r in recs})
@@ -498,7 +498,7 @@ def downstream(records: list, opts: CompareOptions) -> dict[str, Any]:
         "pgr": {family: {"average", "n_used", "rows", "notes"}} | None}``; roles are ``base``,
         ``reference`` and the family names.
     """
-    from .pgr import compute_pgr, select_scores
+    from prepbench.evaluation.pgr import compute_pgr, select_scores
 
     labels = {s.family: opts.trained.get(s.family, s.family) for s in opts.agents}
     roles: dict[str, str] = {}
@@ -1006,15 +1006,15 @@ def compare(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any] | N
     if not opts.agents:
         raise PrepbenchError("--agents: name at least one family")
     if opts.metrics:
-        from .metrics import WEIGHT_FREE_SETS, parse_metric_sets
+        from prepbench.evaluation.metrics import WEIGHT_FREE_SETS, parse_metric_sets
 
         opts.metrics = parse_metric_sets(list(opts.metrics), WEIGHT_FREE_SETS)
     _load_records(opts)
     if opts.proxy:
-        from .readers import read_samples
+        from prepbench.evaluation.readers import read_samples
 
         read_samples(opts.proxy, opts.proxy_format, opts.proxy_fields)
-    from prepbench.tools.models import parse_spec
+    from prepbench.agents.models.specs import parse_spec
 
     for spec in opts.agents:
         parse_spec(spec.model)
@@ -1121,7 +1121,7 @@ def compare_cmd(
         records=[r.strip() for x in records for r in x.split(",") if r.strip()], base=base, reference=reference,
         trained=parse_mapping(trained, "--trained"), metric=metric, quiet=quiet,
     )
-    from prepbench.tools.cli_run import _progress_factory
+    from prepbench.tools.cli.run import _progress_factory
 
     def on_family(i: int, spec: FamilySpec) -> None:
         if not quiet:

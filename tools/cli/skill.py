@@ -15,7 +15,7 @@ out = Console()
 @skill_app.command("check")
 def check_cmd(path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill.")) -> None:
     """Validate a skill (resolving `extends`): front matter, schemas, examples, prompts, filters, coverage."""
-    from .skills import check_skill
+    from prepbench.tools.skills import check_skill
 
     summary = check_skill(path)
     table = Table(title=f"skill {summary['name']} OK", show_header=False)
@@ -38,8 +38,8 @@ def new_cmd(
     description: Optional[str] = typer.Option(None, "--description", help="One-sentence description."),
 ) -> None:
     """Scaffold a skill folder with commented templates (it passes `skill check` as created)."""
-    from .skill_authoring import scaffold_skill
-    from .skills import check_skill
+    from prepbench.tools.skills.authoring import scaffold_skill
+    from prepbench.tools.skills import check_skill
 
     parent = None if extends.strip().lower() in ("", "none") else extends
     folder = scaffold_skill(name, directory, extends=parent, domain=domain, description=description)
@@ -55,7 +55,7 @@ def list_cmd(
     directory: list[str] = typer.Option([], "--dir", help="Folder of local skills (repeatable; default ./skills)."),
 ) -> None:
     """List the installed (shipped) and local skills: name, domain, version, sample types."""
-    from .skill_authoring import list_skills
+    from prepbench.tools.skills.authoring import list_skills
 
     rows = list_skills(directory or None)
     table = Table(title="skills")
@@ -79,9 +79,9 @@ def try_cmd(
     keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."),
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
-    from .cli_run import _progress_factory
-    from .coverage import render_coverage
-    from .skill_authoring import headline, try_skill
+    from prepbench.tools.cli.run import _progress_factory
+    from prepbench.tools.coverage import render_coverage
+    from prepbench.tools.skills.authoring import headline, try_skill
 
     options = {"base_url": base_url} if base_url else {}
     res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=_progress_factory(False))

@@ -17,15 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from .chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
-from .coverage import coverage_report
-from .errors import LedgerError, ModelSpecError, PrepbenchError
-from .export import export_samples
-from .ingest import ingest_corpus
-from .ledger import LEDGER_FILE, ChunkOutcome, Ledger
-from .skills import Skill, check_skill, load_skill
-from .validate import SampleValidator
+from prepbench.tools import __version__
+from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
+from prepbench.tools.coverage import coverage_report
+from prepbench.tools.errors import LedgerError, ModelSpecError, PrepbenchError
+from prepbench.tools.export import export_samples
+from prepbench.tools.ingest import ingest_corpus
+from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, Ledger
+from prepbench.tools.skills import Skill, check_skill, load_skill
+from prepbench.tools.validate import SampleValidator
 
 AGENTS = ("skill", "direct", "react")
 #: Config keys that must match for a run to resume.
@@ -102,19 +102,19 @@ class RunContext:
 
 
 def make_generator(spec: str, **options: Any):
-    """Resolve a model spec to a generator (see :mod:`prepbench.tools.models` when installed).
+    """Resolve a model spec to a generator (see :mod:`prepbench.agents.models.specs` when installed).
 
     Raises:
         ModelSpecError: unknown spec.
     """
     try:
-        from .models import make_generator as _make  # the model layer (LLM backends)
+        from prepbench.agents.models.specs import make_generator as _make  # the model layer (LLM backends)
     except ImportError:
         _make = None
     if _make is not None:
         return _make(spec, **options)
     if spec == "extractive":
-        from .extractive import ExtractiveGenerator
+        from prepbench.agents.extractive import ExtractiveGenerator
 
         return ExtractiveGenerator()
     raise ModelSpecError(f"unknown model spec '{spec}' (offline default: extractive)")
@@ -279,7 +279,7 @@ def has_work(ledger: Ledger, skill: Skill, options: RunOptions) -> bool:
         return True
     if options.agent != "skill" or not options.revisit:
         return False
-    from .coverage import plan_revisit_round
+    from prepbench.tools.coverage import plan_revisit_round
 
     return bool(ledger.planned_revisits() or plan_revisit_round(ledger, skill))
 

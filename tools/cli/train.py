@@ -35,7 +35,7 @@ def config_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: <first run>/train/<recipe>)"),
 ) -> None:
     """Write dataset_info.json, mix.yaml (run samples + Dolly-15k) and reference.yaml (Dolly only)."""
-    from .train import load_recipe, write_configs
+    from prepbench.evaluation.train import load_recipe, write_configs
 
     rec = load_recipe(recipe)
     out_dir = out or (runs[0] / "train" / rec["name"])
@@ -59,7 +59,7 @@ def run_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto (LlamaFactory if installed, else CPU), llamafactory, cpu"),
 ) -> None:
     """Train: `llamafactory-cli train CONFIG` where installed, else transformers on CPU."""
-    from .train import parse_overrides, run_training
+    from prepbench.evaluation.train import parse_overrides, run_training
 
     summary = run_training(config, max_steps=max_steps, overrides=parse_overrides(set_), backend=backend)
     if summary["backend"] == "llamafactory":
@@ -91,8 +91,8 @@ def evaluate_cmd(
     append: bool = typer.Option(False, "--append", help="add to an existing records file instead of replacing it"),
 ) -> None:
     """Evaluate a model with lm-evaluation-harness on shipped benchmarks; write score records."""
-    from .benchmarks import evaluate
-    from .records import write_records
+    from prepbench.evaluation.evaluate import evaluate
+    from prepbench.evaluation.records import write_records
 
     recs = evaluate(
         model, benchmarks, limit=limit, backend=backend, data_dir=data_dir, device=device, batch_size=batch_size,
@@ -120,8 +120,8 @@ def pgr_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="write the PGR results as JSON"),
 ) -> None:
     """Performance Gap Recovered per benchmark and averaged (AgoraBench, Kim et al., 2024)."""
-    from .pgr import compute_pgr
-    from .records import read_records
+    from prepbench.evaluation.pgr import compute_pgr
+    from prepbench.evaluation.records import read_records
 
     b, r = read_records(base), read_records(reference)
     files = [p for item in trained for p in item.split(",") if p.strip()]

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .ledger import CallRecord
-from .ratelimit import ModelCallError, ResilientChat
+from prepbench.tools.ledger import CallRecord
+from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
 
 THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
 OPEN_THINK_RE = re.compile(r"^\s*<think(?:ing)?>.*", re.S | re.I)
@@ -167,7 +167,7 @@ class StructuredConfig:
     parse_retries: int = 2
 
     def __post_init__(self) -> None:
-        from .errors import PrepbenchError
+        from prepbench.tools.errors import PrepbenchError
 
         if self.mode not in ("auto", "json_schema", "tools", "prompt"):
             raise PrepbenchError(f"unknown structured-output mode '{self.mode}' (auto, json_schema, tools, prompt)")

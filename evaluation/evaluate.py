@@ -32,8 +32,8 @@ import yaml
 
 from prepbench.tools.errors import PrepbenchError
 
-from .records import ScoreRecord
-from .train import datasets_dir
+from prepbench.evaluation.records import ScoreRecord
+from prepbench.evaluation.train import datasets_dir
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 PLACEHOLDER = "PREPBENCH_DATASETS"

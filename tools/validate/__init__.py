@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable
 
 import jsonschema
 
-from .errors import SkillError
+from prepbench.tools.errors import SkillError
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 STOPWORDS = frozenset(
@@ -378,4 +378,4 @@ class SampleValidator:
 
 
 # domain rule kinds (formula_result, boxed_answer, option_letter, units_consistent, quoted_in)
-from . import rules_domain  # noqa: E402,F401
+from prepbench.tools.validate import rules_domain  # noqa: E402,F401

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .cli import app
-from .errors import PrepbenchError
+from prepbench.tools.cli.app import app
+from prepbench.tools.errors import PrepbenchError
 
 out = Console()
 err = Console(stderr=True)
@@ -98,8 +98,8 @@ def run_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
-    from .coverage import render_coverage
-    from .pipeline import RunOptions, run_pipeline
+    from prepbench.tools.coverage import render_coverage
+    from prepbench.tools.run import RunOptions, run_pipeline
 
     model_options = {}
     if base_url:
@@ -137,9 +137,9 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a run's progress, coverage, rejections and cost."""
-    from .coverage import coverage_report, render_coverage
-    from .pipeline import open_run
-    from .skills import load_skill
+    from prepbench.tools.coverage import coverage_report, render_coverage
+    from prepbench.tools.run import open_run
+    from prepbench.tools.skills import load_skill
 
     ledger, config = open_run(run)
     try:
@@ -166,8 +166,8 @@ def export_cmd(
     dest: Optional[str] = typer.Option(None, "--out", "-o", help="Export folder (default RUN/export)."),
 ) -> None:
     """Export a run's accepted samples (ShareGPT / Alpaca / OpenAI JSONL + LlamaFactory dataset_info.json)."""
-    from .pipeline import export_run, open_run
-    from .skills import load_skill
+    from prepbench.tools.run import export_run, open_run
+    from prepbench.tools.skills import load_skill
 
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
     ledger, config = open_run(run)
@@ -178,7 +178,7 @@ def export_cmd(
         except PrepbenchError:
             schemas = {}
             skill = None
-        from .export import export_samples
+        from prepbench.tools.export import export_samples
 
         if skill is not None:
             res = export_run(ledger, skill, Path(run), formats, Path(dest) if dest else None)

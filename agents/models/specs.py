@@ -2,7 +2,7 @@
 
 A model spec is a string:
 
-``extractive``         the offline rule-based generator (no LLM; :mod:`prepbench.tools.extractive`).
+``extractive``         the offline rule-based generator (no LLM; :mod:`prepbench.agents.extractive`).
 ``openai:<model>``     any OpenAI-compatible server through ``langchain-openai`` (OpenAI, vLLM,
                        SGLang, Ollama, LM Studio); base URL from ``base_url=`` (``--base-url``)
                        or ``OPENAI_BASE_URL``; key from ``OPENAI_API_KEY`` (optional: local
@@ -14,8 +14,8 @@ A model spec is a string:
 ``hf:<path>``          a local transformers chat model (CPU or GPU), one request at a time.
 
 :func:`make_chat_model` returns a LangChain chat model with its own retries switched off;
-:func:`make_resilient_chat` puts it behind the call policy of :mod:`prepbench.tools.ratelimit`
-(concurrency, RPM/TPM, retries, circuit) with the price table of :mod:`prepbench.tools.prices`;
+:func:`make_resilient_chat` puts it behind the call policy of :mod:`prepbench.agents.models.ratelimit`
+(concurrency, RPM/TPM, retries, circuit) with the price table of :mod:`prepbench.agents.models.prices`;
 :func:`make_generator` is what the pipeline calls.
 """
 
@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelSpecError, PrepbenchError
+from prepbench.tools.errors import ModelSpecError, PrepbenchError
 
 PROVIDERS = ("openai", "anthropic", "vllm", "hf")
 LOCAL_PLACEHOLDER_KEY = "not-needed"
@@ -168,7 +168,7 @@ def _fresh_anthropic_client(model: Any) -> None:
 
 
 def make_resilient_chat(spec: str, **opts: Any) -> Any:
-    """``make_chat_model(spec)`` behind a :class:`~prepbench.tools.ratelimit.CallPolicy`.
+    """``make_chat_model(spec)`` behind a :class:`~prepbench.agents.models.ratelimit.CallPolicy`.
 
     Options (all optional): ``base_url``, ``api_key``, ``api_key_env``, ``timeout`` (s),
     ``temperature``, ``max_tokens``, ``concurrency``, ``rpm``, ``tpm``, ``max_retries``,
@@ -178,8 +178,8 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     Raises:
         ModelSpecError, PrepbenchError: bad spec or option.
     """
-    from .prices import PriceTable
-    from .ratelimit import CallPolicy, ResilientChat
+    from prepbench.agents.models.prices import PriceTable
+    from prepbench.agents.models.ratelimit import CallPolicy, ResilientChat
 
     provider, _ = parse_spec(spec)
     timeout = float(opts.get("timeout") or 120.0)
@@ -220,7 +220,7 @@ GENERATOR_OPTIONS = ("structured", "judge", "parse_retries", "max_tokens_cap", "
 def make_generator(spec: str, **opts: Any) -> Any:
     """Resolve a model spec to a :class:`~prepbench.agents.base.Generator`.
 
-    ``extractive`` gives the offline :class:`~prepbench.tools.extractive.ExtractiveGenerator`;
+    ``extractive`` gives the offline :class:`~prepbench.agents.extractive.ExtractiveGenerator`;
     any other spec an :class:`~prepbench.agents.llm.LLMGenerator` over
     :func:`make_resilient_chat` (options as there, plus ``structured`` (mode), ``judge``
     (bool), ``parse_retries``, ``max_tokens_cap``, ``examples_per_prompt``).
@@ -230,12 +230,12 @@ def make_generator(spec: str, **opts: Any) -> Any:
     """
     provider, _ = parse_spec(spec)
     if provider == "extractive":
-        from .extractive import ExtractiveGenerator
+        from prepbench.agents.extractive import ExtractiveGenerator
 
         return ExtractiveGenerator()
     from prepbench.agents.llm import LLMGenerator
 
-    from .structured import StructuredConfig
+    from prepbench.agents.models.structured import StructuredConfig
 
     gen_opts = {k: opts.pop(k) for k in GENERATOR_OPTIONS if k in opts}
     chat = make_resilient_chat(spec, **opts)

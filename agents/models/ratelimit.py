@@ -35,8 +35,8 @@ from typing import Any, Sequence
 
 from prepbench.agents.base import StopRun
 
-from .errors import PrepbenchError
-from .ledger import CallRecord
+from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.ledger import CallRecord
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
@@ -255,7 +255,7 @@ class ResilientChat:
         model: a LangChain chat model (``BaseChatModel``), created with its own retries off.
         spec: the model spec, recorded as ``CallRecord.model``.
         policy: limits and retry settings.
-        prices: a :class:`~prepbench.tools.prices.PriceTable` (None = zero cost).
+        prices: a :class:`~prepbench.agents.models.prices.PriceTable` (None = zero cost).
         secrets: strings to redact from error texts (API keys).
         provider: ``openai`` | ``anthropic`` | ``vllm`` | ``hf`` (structured-output strategy).
     """

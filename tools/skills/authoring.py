@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SkillError
-from .skills import NAME_RE, installed_skills_dir, load_skill
+from prepbench.tools.errors import SkillError
+from prepbench.tools.skills import NAME_RE, installed_skills_dir, load_skill
 
 # ---------------------------------------------------------------------------------------
 # skill new
@@ -294,7 +294,7 @@ def try_skill(
 ) -> TryResult:
     """Run a skill on the first ``limit`` chunks of a corpus into a throwaway run folder.
 
-    It is the real main job (:func:`prepbench.tools.pipeline.run_pipeline`: ingest, chunk,
+    It is the real main job (:func:`prepbench.tools.run.run_pipeline`: ingest, chunk,
     ledger, skill agent, validation, coverage, export) with ``--limit``, in a temporary
     folder that is deleted afterwards (unless ``keep_dir`` is given).
 
@@ -306,7 +306,7 @@ def try_skill(
         model_options: options for the model layer (``base_url``, ...).
         generator: a ready generator object (tests).
         keep_dir: run into this folder (new or empty) and keep it, instead of a temporary one.
-        progress: progress factory passed to :func:`~prepbench.tools.pipeline.run_pipeline` (the CLI's bar).
+        progress: progress factory passed to :func:`~prepbench.tools.run.run_pipeline` (the CLI's bar).
 
     Returns:
         A :class:`TryResult` with every chunk's accepted and rejected samples and the coverage.
@@ -315,9 +315,9 @@ def try_skill(
         PrepbenchError: a broken skill, corpus or model spec (as ``prepbench run``), a
             ``limit`` below 1, or a ``keep_dir`` that already holds files.
     """
-    from .errors import PrepbenchError
-    from .ledger import LEDGER_FILE, Ledger
-    from .pipeline import RunOptions, run_pipeline
+    from prepbench.tools.errors import PrepbenchError
+    from prepbench.tools.ledger import LEDGER_FILE, Ledger
+    from prepbench.tools.run import RunOptions, run_pipeline
 
     if limit < 1:
         raise PrepbenchError("--limit must be at least 1")

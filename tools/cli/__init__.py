@@ -1,0 +1,29 @@
+"""The ``prepbench`` command line (Typer + rich): the top of the stack.
+
+The only package that imports all three of ``prepbench.tools``, ``prepbench.agents`` and
+``prepbench.evaluation``. One module per command group; each registers on
+:data:`prepbench.tools.cli.app.app`:
+
+``run``      run, status, export          ``skill``    skill check/new/try/list
+``score``    score das/metrics/verify, correlate
+``train``    train config/run, evaluate, pgr
+``compare``  compare (agent families)
+
+User mistakes raise :class:`~prepbench.tools.errors.PrepbenchError`, printed by
+:func:`~prepbench.tools.cli.app.main` as one line ``error: ...`` (no traceback).
+"""
+
+from __future__ import annotations
+
+from prepbench.tools.cli import compare, run, score, skill, train  # noqa: F401  (register their commands)
+from prepbench.tools.cli.app import app, main
+
+app.add_typer(skill.skill_app, name="skill")
+app.add_typer(score.score_app, name="score")
+app.command("correlate")(score.correlate_cmd)
+app.add_typer(train.train_app, name="train")
+app.command("evaluate")(train.evaluate_cmd)
+app.command("pgr")(train.pgr_cmd)
+app.command("compare")(compare.compare_cmd)
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""``python -m prepbench.tools.cli``."""
+
+from prepbench.tools.cli import main
+
+main()

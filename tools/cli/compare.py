@@ -1,0 +1,5 @@
+"""``prepbench compare``: every agent family on one corpus, then one report."""
+
+from __future__ import annotations
+
+from prepbench.evaluation.compare import compare_cmd  # noqa: F401
