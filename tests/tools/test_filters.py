@@ -8,7 +8,7 @@ import pytest
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHUNK = (
     "A bond is a debt security that pays periodic interest and returns its face value at maturity. "
     "When market interest rates rise, the prices of existing bonds fall. "

@@ -8,7 +8,7 @@ import pytest
 from prepbench.tools.chunking import chunk_document, split_sections
 from prepbench.tools.ingest import ingest_corpus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SLICE = REPO / "corpora" / "finance-openstax"
 SHARED = REPO.parent / "shared" / "corpora"
 

@@ -25,7 +25,7 @@ from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 from cli_helpers import SHARED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SLICE = ROOT / "corpora" / "finance-openstax"
 SHARED_ALGEBRA = SHARED / "corpora" / "math" / "abstract-algebra-judson" / "03-groups.md"
 

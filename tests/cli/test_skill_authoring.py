@@ -21,8 +21,8 @@ from prepbench.tools.skills.authoring import list_skills, scaffold_skill, try_sk
 from prepbench.tools.skills import check_skill, load_skill
 from cli_helpers import SHARED
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "broken_skills"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "broken_skills"
 GUIDE = REPO / "skills" / "README.md"
 CORPORA = SHARED / "corpora"
 NURSING_BOOK = CORPORA / "medical" / "openstax-pharmacology-for-nurses"

@@ -30,7 +30,7 @@ from prepbench.tools.skills import BASE_FORMS, check_skill, load_skill
 from prepbench.tools.validate import RULE_KINDS, SampleValidator
 from cli_helpers import SHARED
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPORA = SHARED / "corpora"
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared book corpora are not on this machine")
 

@@ -151,7 +151,7 @@ def test_ledger_revisit_is_written_once(tmp_path):
     from prepbench.tools.errors import LedgerError
     from prepbench.tools.ingest import ingest_corpus
 
-    corpus = ingest_corpus(Path(__file__).resolve().parents[1] / "corpora" / "finance-openstax")
+    corpus = ingest_corpus(Path(__file__).resolve().parents[2] / "corpora" / "finance-openstax")
     doc = corpus.documents[0]
     chunks = chunk_document(doc)[:3]
     led = Ledger(tmp_path / "run")

@@ -11,7 +11,7 @@ from prepbench.tools.ledger import CallRecord, ChunkOutcome, Ledger, SampleRecor
 
 from pathlib import Path
 
-SLICE = Path(__file__).resolve().parents[1] / "corpora" / "finance-openstax"
+SLICE = Path(__file__).resolve().parents[2] / "corpora" / "finance-openstax"
 
 
 @pytest.fixture()

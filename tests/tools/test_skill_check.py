@@ -12,7 +12,7 @@ import pytest
 from prepbench.tools.errors import SkillError
 from prepbench.tools.skills import check_skill
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FINANCE = REPO / "skills" / "finance"
 
 
