@@ -13,9 +13,10 @@ transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from prepbench.tools.chunking import Chunk
+from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import Skill
 
@@ -76,3 +77,70 @@ class StopRun(Exception):
     """Raised by a generator when the run must stop cleanly (e.g. the model server is down
     for good and the circuit breaker opened). Chunks not yet recorded stay ``pending`` so a
     later run picks them up; nothing is marked failed."""
+
+
+# ---------------------------------------------------------------------------------------
+# agent families: the registry the runner and ``compare`` dispatch through
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentFamily:
+    """One agent family, as the runner sees it.
+
+    Attributes:
+        name: ``skill`` | ``direct`` | ``react`` (what ``--agent`` takes).
+        run: ``run(ctx)``: process the run context's chunks to do, recording each through the
+            ledger (see :class:`~prepbench.tools.run.RunContext`); sets ``ctx.stopped`` when it
+            stopped early with chunks left pending.
+        needs_chat_model: the family cannot run on the offline ``extractive`` generator.
+        coverage_loop: the family runs the coverage loop (revisits) once every chunk is recorded.
+        summary: one line for help texts and reports.
+    """
+
+    name: str
+    run: Callable[[Any], None]
+    needs_chat_model: bool
+    coverage_loop: bool = False
+    summary: str = ""
+
+
+FAMILIES: dict[str, AgentFamily] = {}
+
+
+def register_family(family: AgentFamily) -> AgentFamily:
+    """Add ``family`` to :data:`FAMILIES` (a later registration of the same name replaces it)."""
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> AgentFamily:
+    """The registered family ``name``; the three shipped families are imported on first use.
+
+    Raises:
+        PrepbenchError: unknown family (the message lists the known ones).
+    """
+    if not FAMILIES:
+        import prepbench.agents.direct  # noqa: F401  (each module registers its family)
+        import prepbench.agents.react  # noqa: F401
+        import prepbench.agents.skill  # noqa: F401
+    if name not in FAMILIES:
+        raise PrepbenchError(f"unknown agent '{name}' (choose {', '.join(FAMILIES)})")
+    return FAMILIES[name]
+
+
+def family_names() -> list[str]:
+    """Names of the registered families, in registration order (skill, direct, react)."""
+    get_family("skill")
+    return list(FAMILIES)
+
+
+def require_chat_model(family: str, generator: Any, model: str | None = None) -> None:
+    """Refuse a chat-model family on the offline generator.
+
+    Raises:
+        ModelSpecError: ``generator`` is not a chat model.
+    """
+    if not getattr(generator, "needs_chat_model", False):
+        what = model or getattr(generator, "name", generator)
+        raise ModelSpecError(f"agent '{family}' needs a chat model (e.g. --model openai:<model>); '{what}' is the offline generator")

@@ -30,18 +30,11 @@ from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
 from prepbench.agents.models.ratelimit import ModelCallError
 from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 
-from .base import StopRun
+from .base import AgentFamily, StopRun, register_family
 
 DIRECT_MODES = ("chunk", "book")
 CHARS_PER_TOKEN = 4
 PROMPT_OVERHEAD_TOKENS = 1500
-
-
-def _option(ctx: Any, name: str, default: Any) -> Any:
-    v = getattr(ctx.options, name, None)
-    if v is None:
-        v = (getattr(ctx.options, "model_options", None) or {}).get(name)
-    return default if v is None else v
 
 
 def _schemas(skill) -> dict[str, dict]:
@@ -109,10 +102,10 @@ class DirectAgent:
         self.chat = gen.chat
         self.skill = ctx.skill
         self.validator = ctx.validator
-        self.mode = str(_option(ctx, "direct_mode", "chunk"))
+        self.mode = ctx.options.model_options.direct_mode
         if self.mode not in DIRECT_MODES:
             raise PrepbenchError(f"unknown --direct-mode '{self.mode}' (choose {', '.join(DIRECT_MODES)})")
-        self.context_tokens = int(_option(ctx, "context_tokens", 128_000))
+        self.context_tokens = int(ctx.options.model_options.context_tokens)
         self.per_chunk = max(1, sum(self.skill.target(t).per_chunk for t in self.skill.sample_types))
         self.concurrency = max(1, int(getattr(ctx.options, "concurrency", 8)))
         base = getattr(gen, "structured", None) or StructuredConfig()
@@ -218,3 +211,7 @@ def run_direct(ctx: Any) -> None:
         PrepbenchError: unknown direct mode.
     """
     asyncio.run(DirectAgent(ctx).arun())
+
+
+register_family(AgentFamily("direct", run_direct, needs_chat_model=True,
+                            summary="plain-LLM baseline: one prompt per chunk (or per book) in the skill's output format"))

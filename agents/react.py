@@ -45,7 +45,7 @@ from prepbench.tools.errors import ModelSpecError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
 from prepbench.agents.models.ratelimit import ModelCallError
 
-from .base import StopRun
+from .base import AgentFamily, StopRun, register_family
 
 TRACE_FILE = "react_trace.jsonl"
 
@@ -344,9 +344,8 @@ class ReactAgent:
         self.skill = ctx.skill
         self.validator = ctx.validator
         opts = ctx.options
-        mo = getattr(opts, "model_options", None) or {}
-        self.slice = max(1, int(mo.get("react_slice") or getattr(opts, "react_slice", None) or 4))
-        self.steps_per_chunk = int(mo.get("react_steps_per_chunk") or 16)
+        self.slice = max(1, int(opts.model_options.react_slice))
+        self.steps_per_chunk = int(opts.model_options.react_steps_per_chunk)
         self.concurrency = max(1, int(getattr(opts, "concurrency", 8)))
         self.reasons = list(self.skill.coverage.skip_reasons)
         self.fallback = "low_information" if "low_information" in self.reasons else self.reasons[0]
@@ -411,3 +410,7 @@ def run_react(ctx: Any) -> None:
         ModelSpecError: the generator is not a chat model (e.g. ``extractive``).
     """
     asyncio.run(ReactAgent(ctx).arun())
+
+
+register_family(AgentFamily("react", run_react, needs_chat_model=True,
+                            summary="generic ReAct agent with corpus tools only (list, read, search, save, mark)"))

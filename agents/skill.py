@@ -48,7 +48,7 @@ from langgraph.graph import END, START, StateGraph
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord, sample_id
 
-from .base import StopRun, Triage
+from .base import AgentFamily, StopRun, Triage, register_family
 
 #: Rejections that a repair cannot fix (the sample is fine, it is just not new).
 UNREPAIRABLE_RULES = {"exact_duplicate", "near_duplicate"}
@@ -494,3 +494,7 @@ def run_skill_agent(ctx) -> None:
     """
     todo = ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts)
     asyncio.run(SkillAgent(ctx).arun(todo))
+
+
+register_family(AgentFamily("skill", run_skill_agent, needs_chat_model=False, coverage_loop=True,
+                            summary="skill-guided graph: triage, generate per sample type, gate, repair, record; coverage loop"))

@@ -12,7 +12,6 @@ measures get these word lists directly.
 from __future__ import annotations
 
 import gzip
-import math
 import re
 import statistics
 import time

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .ledger import Ledger
+from .ledger import RunFolder
 
 
-def type_deficits(ledger: Ledger, skill) -> dict[str, int]:
+def type_deficits(ledger: RunFolder, skill) -> dict[str, int]:
     """How many more accepted samples each under-covered sample type needs.
 
     For a type with ``min_share`` s (``coverage.yaml``) and c of T accepted samples, the
@@ -34,7 +34,7 @@ def type_deficits(ledger: Ledger, skill) -> dict[str, int]:
     return out
 
 
-def plan_revisit_round(ledger: Ledger, skill) -> list[tuple[str, str]]:
+def plan_revisit_round(ledger: RunFolder, skill) -> list[tuple[str, str]]:
     """The next round of the coverage loop: kept chunks to revisit per under-covered type.
 
     Each under-covered sample type gets as many candidate chunks as it needs samples
@@ -52,7 +52,7 @@ def plan_revisit_round(ledger: Ledger, skill) -> list[tuple[str, str]]:
     return items
 
 
-def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
+def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     """Build the coverage report of a run.
 
     Args:
@@ -63,7 +63,7 @@ def coverage_report(ledger: Ledger, skill=None) -> dict[str, Any]:
     Returns:
         ``{"chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
         "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
-        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`Ledger.revisit_counts`).
+        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`).
     """
     db = ledger.db
     counts = ledger.counts()

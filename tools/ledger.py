@@ -14,10 +14,10 @@ Tables:
                type, ``planned`` then ``done`` (+ samples accepted/rejected), with its round.
 
 Exactly-once rule: a chunk's samples, its calls and its final status are written by
-:meth:`Ledger.record_chunk` in **one transaction**, guarded so that a chunk that already
+:meth:`RunFolder.record_chunk` in **one transaction**, guarded so that a chunk that already
 left ``pending``/``failed`` is never written twice. A run killed at any moment resumes
 from the committed state without losing or duplicating a sample. A revisit of the coverage
-loop is the same unit: :meth:`Ledger.record_revisit` writes its samples, calls and ``done``
+loop is the same unit: :meth:`RunFolder.record_revisit` writes its samples, calls and ``done``
 mark in one transaction, and a round's plan is committed before any of it runs, so a resumed
 run finishes the same round the killed one started.
 """
@@ -103,8 +103,8 @@ def sample_id(chunk_id: str, sample_type: str, data: dict) -> str:
     return short_id(chunk_id, sample_type, canonical_json(data))
 
 
-class Ledger:
-    """A run's SQLite ledger.
+class RunFolder:
+    """A run folder's SQLite ledger: the only code that knows the ledger's tables.
 
     Args:
         path: the ledger file, or a run folder (then ``<folder>/ledger.sqlite``).
@@ -346,6 +346,87 @@ class Ledger:
                 "latency_s": round(float(calls[4]), 3),
             },
         }
+
+    # -- the run-folder read API (readers, compare, status, the ReAct tools, tests) ------
+    @classmethod
+    def open(cls, run_dir: str | Path) -> "RunFolder":
+        """Open an existing run folder.
+
+        Raises:
+            LedgerError: the folder holds no ledger (not a prepbench run folder).
+        """
+        p = Path(run_dir)
+        ledger = p if p.suffix == ".sqlite" else p / LEDGER_FILE
+        if not ledger.is_file():
+            raise LedgerError(f"{run_dir}: not a prepbench run folder (no {LEDGER_FILE})")
+        return cls(ledger)
+
+    def chunk_rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Chunk rows in corpus order (``heading_path`` as a list); only ``status`` when given."""
+        sql = "SELECT * FROM chunks" + (" WHERE status = ?" if status else "") + " ORDER BY idx"
+        rows = []
+        for r in self.db.query(sql, [status] if status else []):
+            r = dict(r)
+            r["heading_path"] = json.loads(r["heading_path"] or "[]")
+            rows.append(r)
+        return rows
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk of the run, in corpus order."""
+        return [self.row_to_chunk(r) for r in self.db.query("SELECT * FROM chunks ORDER BY idx")]
+
+    def sample_rows(self, status: str | None = None, chunk_id: str | None = None) -> list[dict[str, Any]]:
+        """Sample rows (accepted and rejected) in canonical order, ``data`` parsed; filtered by
+        ``status`` and/or ``chunk_id`` when given."""
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if chunk_id:
+            where.append("chunk_id = ?")
+            params.append(chunk_id)
+        sql = "SELECT * FROM samples" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY chunk_idx, pos"
+        rows = []
+        for r in self.db.query(sql, params):
+            r = dict(r)
+            r["data"] = json.loads(r["data"])
+            rows.append(r)
+        return rows
+
+    def call_rows(self, ok: bool | None = None) -> list[dict[str, Any]]:
+        """Model/generator call rows in the order written; only failed (``ok=False``) or
+        successful (``ok=True``) ones when given."""
+        sql = "SELECT * FROM calls" + ("" if ok is None else " WHERE ok = ?") + " ORDER BY rowid"
+        return [dict(r) for r in self.db.query(sql, [] if ok is None else [int(ok)])]
+
+    def revisit_rows(self, round: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The coverage loop's revisit rows, by round then corpus order; filtered when given."""
+        where, params = [], []
+        if round is not None:
+            where.append("r.round = ?")
+            params.append(round)
+        if status:
+            where.append("r.status = ?")
+            params.append(status)
+        sql = ("SELECT r.*, c.status AS chunk_status FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.round, c.idx, r.sample_type")
+        return [dict(r) for r in self.db.query(sql, params)]
+
+    def calls_by_node(self) -> list[dict[str, Any]]:
+        """Calls grouped by graph node: ``[{node, count, input_tokens, output_tokens, cost_usd}]``, by node name."""
+        rows = self.db.execute(
+            "SELECT node, COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
+            "COALESCE(SUM(cost_usd),0) FROM calls GROUP BY node ORDER BY node"
+        ).fetchall()
+        return [{"node": r[0], "count": r[1], "input_tokens": r[2], "output_tokens": r[3], "cost_usd": round(float(r[4]), 6)} for r in rows]
+
+    def attempts_total(self) -> int:
+        """Attempts summed over every chunk (retries of failed chunks included)."""
+        return int(self.db.execute("SELECT COALESCE(SUM(attempts), 0) FROM chunks").fetchone()[0])
+
+    def journal_mode(self) -> str:
+        """SQLite journal mode of the ledger (``wal``)."""
+        return self.db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # -- writing --------------------------------------------------------------------
     def record_chunk(self, outcome: ChunkOutcome) -> bool:

@@ -4,32 +4,100 @@
 *before* anything is written, then opens the run's ledger: a new run is initialized in one
 transaction; an existing run resumes when its skill, corpus, model, agent and chunking are
 unchanged, and is refused with a message that says what changed otherwise (``fresh=True``
-starts over). :func:`run_pipeline` drives the selected agent family and finishes with the
-coverage report and the export.
+starts over). :func:`finish_run` writes the coverage report and the export. Which agent family
+runs in between, and on which generator, is decided above this module
+(:func:`prepbench.agents.runner.run_pipeline`): the stages know nothing of agents.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from prepbench.tools import __version__
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
 from prepbench.tools.coverage import coverage_report
-from prepbench.tools.errors import LedgerError, ModelSpecError, PrepbenchError
+from prepbench.tools.errors import LedgerError, PrepbenchError
 from prepbench.tools.export import export_samples
 from prepbench.tools.ingest import ingest_corpus
-from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, Ledger
+from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder
 from prepbench.tools.skills import Skill, check_skill, load_skill
 from prepbench.tools.validate import SampleValidator
 
-AGENTS = ("skill", "direct", "react")
 #: Config keys that must match for a run to resume.
 GUARDED_KEYS = ("skill_name", "skill_hash", "corpus_hashes", "model", "agent", "generator_version", "chunking", "limit")
+
+
+#: ModelOptions fields read by the agent families themselves, not by the model layer.
+FAMILY_OPTIONS = ("direct_mode", "context_tokens", "react_slice", "react_steps_per_chunk")
+
+
+@dataclass
+class ModelOptions:
+    """Options of the model layer and of the chat-model agent families (``prepbench run``'s
+    chat-model flags). ``None`` means the layer's default. API keys come from the environment
+    (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``); ``api_key`` is for tests and library use.
+
+    Attributes:
+        base_url: OpenAI/Anthropic-compatible server URL.
+        concurrency: in-flight model requests; rpm, tpm: requests / tokens per minute at most.
+        timeout: seconds per request; max_retries: retries of a failed request;
+            backoff_base, backoff_max: retry backoff (s); circuit_threshold: failures in a row
+            before the run stops.
+        max_tokens: output token limit per request; max_tokens_cap: its ceiling when doubled.
+        prices: YAML price table merged over the shipped one (USD per 1M tokens).
+        structured: ``auto`` | ``json_schema`` | ``tools`` | ``prompt``; parse_retries: re-asks of
+            an unparsable reply; examples_per_prompt: worked examples shown per generate prompt.
+        judge: grounded LLM judge on every candidate; temperature: sampling temperature.
+        direct_mode: ``chunk`` | ``book`` (direct agent); context_tokens: context window for book mode.
+        react_slice: chunks per ReAct conversation; react_steps_per_chunk: its step budget per chunk.
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    concurrency: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    circuit_threshold: int | None = None
+    max_tokens: int | None = None
+    max_tokens_cap: int | None = None
+    prices: str | None = None
+    structured: str | None = None
+    parse_retries: int | None = None
+    examples_per_prompt: int | None = None
+    judge: bool = False
+    temperature: float | None = None
+    direct_mode: str = "chunk"
+    context_tokens: int = 128_000
+    react_slice: int = 4
+    react_steps_per_chunk: int = 16
+
+    @classmethod
+    def coerce(cls, value: "ModelOptions | dict[str, Any] | None") -> "ModelOptions":
+        """A ModelOptions from itself, a dict of its fields, or None.
+
+        Raises:
+            PrepbenchError: a key that is not a model option.
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        unknown = sorted(set(value) - {f.name for f in fields(cls)})
+        if unknown:
+            raise PrepbenchError(f"unknown model option {unknown[0]!r} (known: {', '.join(f.name for f in fields(cls))})")
+        return cls(**{k: v for k, v in value.items() if v is not None})
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """The options for :func:`prepbench.agents.models.make_generator` (set ones only)."""
+        return {k: v for k, v in asdict(self).items() if k not in FAMILY_OPTIONS and v not in (None, False)}
 
 
 @dataclass
@@ -55,7 +123,7 @@ class RunOptions:
             their ``min_share`` (``coverage.yaml``) once every chunk is recorded.
         fresh: discard an existing run in ``out`` and start over.
         formats: export formats.
-        model_options: extra keyword options for the model layer (base_url, judge, rpm, tpm, timeout, prices...).
+        model_options: the chat-model options (:class:`ModelOptions`; a dict of its fields is accepted).
     """
 
     corpus: list[str]
@@ -76,7 +144,10 @@ class RunOptions:
     revisit: bool = True
     fresh: bool = False
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
-    model_options: dict[str, Any] = field(default_factory=dict)
+    model_options: ModelOptions = field(default_factory=ModelOptions)
+
+    def __post_init__(self) -> None:
+        self.model_options = ModelOptions.coerce(self.model_options)
 
 
 @dataclass
@@ -89,7 +160,7 @@ class RunContext:
 
     options: RunOptions
     out_dir: Path
-    ledger: Ledger
+    ledger: RunFolder
     skill: Skill
     validator: SampleValidator
     generator: Any
@@ -99,25 +170,6 @@ class RunContext:
     corpus_skipped: list[dict] = field(default_factory=list)
     has_work: bool = True  # chunks or coverage-loop revisits left (see :func:`has_work`)
     on_recorded: Callable[[ChunkOutcome], None] = lambda outcome: None
-
-
-def make_generator(spec: str, **options: Any):
-    """Resolve a model spec to a generator (see :mod:`prepbench.agents.models.specs` when installed).
-
-    Raises:
-        ModelSpecError: unknown spec.
-    """
-    try:
-        from prepbench.agents.models.specs import make_generator as _make  # the model layer (LLM backends)
-    except ImportError:
-        _make = None
-    if _make is not None:
-        return _make(spec, **options)
-    if spec == "extractive":
-        from prepbench.agents.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator()
-    raise ModelSpecError(f"unknown model spec '{spec}' (offline default: extractive)")
 
 
 def _diff_config(old: dict, new: dict) -> list[str]:
@@ -145,27 +197,19 @@ def _diff_config(old: dict, new: dict) -> list[str]:
     return changes
 
 
-def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
+def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False) -> RunContext:
     """Validate inputs, then create or resume the run's ledger.
 
     Raises:
         SkillError, CorpusError, ModelSpecError: before anything is written.
         LedgerError: the run folder holds a run with a different skill/corpus/model (names what changed).
     """
-    if options.agent not in AGENTS:
-        raise PrepbenchError(f"unknown agent '{options.agent}' (choose {', '.join(AGENTS)})")
     if options.concurrency < 1 or options.batch_size < 1:
         raise PrepbenchError("--concurrency and --batch-size must be at least 1")
     if options.limit is not None and options.limit < 1:
         raise PrepbenchError("--limit must be at least 1")
     check_skill(options.skill)  # full check: nothing runs on a broken skill
     skill = load_skill(options.skill)
-    if generator is None:
-        generator = make_generator(options.model, **options.model_options)
-    if options.agent in ("direct", "react") and not getattr(generator, "needs_chat_model", False):
-        raise ModelSpecError(
-            f"agent '{options.agent}' needs a chat model (e.g. --model openai:<model>); '{options.model}' is the offline generator"
-        )
     corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
     config = {
         "skill_name": skill.name,
@@ -186,9 +230,9 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
     out_dir = Path(options.out)
     ledger_path = out_dir / LEDGER_FILE
     resumed = False
-    ledger: Ledger | None = None
+    ledger: RunFolder | None = None
     if ledger_path.exists():
-        ledger = Ledger(ledger_path)
+        ledger = RunFolder(ledger_path)
         if ledger.initialized:
             changes = _diff_config(ledger.get_config(), config)
             if changes and not options.fresh:
@@ -222,7 +266,7 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
         if ledger is None:
             if options.fresh and out_dir.exists():
                 _wipe_run(out_dir)
-            ledger = Ledger(ledger_path)
+            ledger = RunFolder(ledger_path)
         doc_rows = [
             {
                 "doc_id": d.doc_id,
@@ -251,7 +295,7 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
             for s in corpus.skipped
         ]
         ledger.initialize(config, doc_rows, chunks)
-    work = has_work(ledger, skill, options)
+    work = has_work(ledger, skill, options, coverage_loop)
     if work:
         validator = SampleValidator(skill)
         # rebuild the dedup state from the committed samples, in their canonical order
@@ -272,12 +316,12 @@ def prepare_run(options: RunOptions, generator: Any = None) -> RunContext:
     )
 
 
-def has_work(ledger: Ledger, skill: Skill, options: RunOptions) -> bool:
+def has_work(ledger: RunFolder, skill: Skill, options: RunOptions, coverage_loop: bool = False) -> bool:
     """True when the run has something left to do: a chunk to process, or (skill agent) a
     planned or plannable round of the coverage loop."""
     if ledger.todo_chunks(max_attempts=options.max_attempts, limit=1):
         return True
-    if options.agent != "skill" or not options.revisit:
+    if not coverage_loop or not options.revisit:
         return False
     from prepbench.tools.coverage import plan_revisit_round
 
@@ -293,25 +337,6 @@ def _wipe_run(out_dir: Path) -> None:
         shutil.rmtree(out_dir / "export")
 
 
-def run_agent(ctx: RunContext) -> None:
-    """Dispatch to the selected agent family."""
-    agent = ctx.options.agent
-    if not ctx.has_work:
-        return  # nothing left to do (a finished run): no agent, no model
-    if agent == "skill":
-        from prepbench.agents.skill import run_skill_agent
-
-        run_skill_agent(ctx)
-    elif agent == "direct":
-        from prepbench.agents.direct import run_direct
-
-        run_direct(ctx)
-    elif agent == "react":
-        from prepbench.agents.react import run_react
-
-        run_react(ctx)
-
-
 def finish_run(ctx: RunContext) -> dict[str, Any]:
     """Write ``coverage.json`` and the export; return ``{"coverage": ..., "export": ...}``."""
     report = coverage_report(ctx.ledger, ctx.skill)
@@ -320,47 +345,7 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     return {"coverage": report, "export": export}
 
 
-def export_run(ledger: Ledger, skill: Skill, out_dir: Path, formats=("sharegpt", "alpaca", "openai", "samples"), export_dir: Path | None = None) -> dict[str, Any]:
+def export_run(ledger: RunFolder, skill: Skill, out_dir: Path, formats=("sharegpt", "alpaca", "openai", "samples"), export_dir: Path | None = None) -> dict[str, Any]:
     """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``)."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
     return export_samples(ledger.accepted_samples(), skill.schemas, export_dir or (Path(out_dir) / "export"), formats, name=name)
-
-
-def run_pipeline(options: RunOptions, progress: Callable[[RunContext], Any] | None = None, generator: Any = None) -> dict[str, Any]:
-    """Run (or resume) the main job end to end.
-
-    Args:
-        options: the run options.
-        progress: optional factory called with the context before the agent runs; it may set
-            ``ctx.on_recorded`` and return a context manager (the CLI's rich progress bar).
-        generator: a ready generator object (tests; default: resolved from ``options.model``).
-
-    Returns:
-        ``{"coverage": report, "export": {...}, "resumed": bool, "stopped": bool, "seconds": float}``.
-    """
-    t0 = time.perf_counter()
-    ctx = prepare_run(options, generator=generator)
-    try:
-        if progress is not None:
-            with progress(ctx):
-                run_agent(ctx)
-        else:
-            run_agent(ctx)
-        result = finish_run(ctx)
-    finally:
-        ctx.ledger.close()
-    result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
-    return result
-
-
-def open_run(run_dir: str | Path) -> tuple[Ledger, dict[str, Any]]:
-    """Open an existing run folder's ledger.
-
-    Raises:
-        PrepbenchError: no ledger in the folder.
-    """
-    p = Path(run_dir) / LEDGER_FILE
-    if not p.is_file():
-        raise PrepbenchError(f"{run_dir}: not a prepbench run folder (no {LEDGER_FILE})")
-    ledger = Ledger(p)
-    return ledger, ledger.get_config()

@@ -1594,7 +1594,7 @@ class _Extractor:
             answer_ev = [ln.strip() for ln in self.blocks[nb].lines if len(ln.strip()) >= 3][:8]
             if len(steps) < 2:
                 parts = [p.strip() for p in re.split(r";\s+|, and then |, then ", steps[0]) if p.strip()]
-                steps = [_finish(_cap_first(p)) for p in parts] if len(parts) >= 2 else steps + [f"Write the relationship as a formula."]
+                steps = [_finish(_cap_first(p)) for p in parts] if len(parts) >= 2 else steps + ["Write the relationship as a formula."]
                 if len(parts) < 2:
                     continue
             q = f"How do you {goal[0].lower() + goal[1:]}?"

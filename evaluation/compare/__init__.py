@@ -200,11 +200,11 @@ def _write_state(out: Path, state: dict) -> None:
 
 def _ledger_progress(run_dir: Path) -> tuple[int, Any]:
     """(sum of chunk attempts, ledger ``created_at``) of a run folder; (0, None) without a ledger."""
-    from prepbench.tools.ledger import LEDGER_FILE, Ledger
+    from prepbench.tools.ledger import LEDGER_FILE, RunFolder
 
     if not (run_dir / LEDGER_FILE).is_file():
         return 0, None
-    led = Ledger(run_dir)
+    led = RunFolder(run_dir)
     try:
         if not led.initialized:
             return 0, None
@@ -230,7 +230,8 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
         PrepbenchError (and subclasses): as :func:`~prepbench.tools.run.run_pipeline`
         (bad skill or corpus, a run folder holding a different run, ...).
     """
-    from prepbench.tools.run import RunOptions, run_pipeline
+    from prepbench.agents.runner import run_pipeline
+    from prepbench.tools.run import RunOptions
 
     out = Path(opts.out)
     state = _read_state(out)
@@ -242,7 +243,7 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
             corpus=list(opts.corpus), skill=opts.skill, out=str(run_dir), agent=spec.family, model=spec.model,
             concurrency=opts.concurrency, batch_size=opts.batch_size, limit=opts.limit, exclude=list(opts.exclude),
             max_attempts=opts.max_attempts, max_repairs=opts.max_repairs, fresh=opts.fresh,
-            model_options=dict(opts.model_options) if spec.model != "extractive" else {},
+            model_options=opts.model_options if spec.model != "extractive" else None,
         )
         res = run_pipeline(ro, progress=progress(spec.family, spec) if progress else None)
         after, created = _ledger_progress(run_dir)
@@ -283,10 +284,12 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
         PrepbenchError: not a run folder.
     """
     from prepbench.tools.coverage import coverage_report
-    from prepbench.tools.run import open_run
+    from prepbench.tools.ledger import RunFolder
     from prepbench.tools.skills import load_skill
 
-    ledger, config = open_run(run_dir)
+    ledger = RunFolder.open(run_dir)
+
+    config = ledger.get_config()
     try:
         try:
             skill = load_skill(config.get("skill_path") or config.get("skill_name"))
@@ -1121,13 +1124,13 @@ def compare_cmd(
         records=[r.strip() for x in records for r in x.split(",") if r.strip()], base=base, reference=reference,
         trained=parse_mapping(trained, "--trained"), metric=metric, quiet=quiet,
     )
-    from prepbench.tools.cli.run import _progress_factory
+    from prepbench.tools.cli.progress import progress_factory
 
     def on_family(i: int, spec: FamilySpec) -> None:
         if not quiet:
             err.print(f"[bold][{i + 1}/{len(specs)}] {spec.family}[/] ({spec.model}) → {Path(out_dir) / 'runs' / spec.family}")
 
-    res = compare(opts, progress=lambda fam, spec: _progress_factory(quiet), on_family=on_family)
+    res = compare(opts, progress=lambda fam, spec: progress_factory(quiet), on_family=on_family)
     rep = res["report"]
     from rich.table import Table as RichTable
 

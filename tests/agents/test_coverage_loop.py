@@ -17,8 +17,9 @@ import pytest
 from cli_helpers import book_chapter
 from llm_server import Faults, Reply, smart_reply
 from prepbench.tools.coverage import plan_revisit_round, type_deficits
-from prepbench.tools.ledger import ChunkOutcome, Ledger, SampleRecord
-from prepbench.tools.run import RunOptions, run_pipeline
+from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
+from prepbench.agents.runner import run_pipeline
+from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 
@@ -76,7 +77,7 @@ def test_coverage_loop_revisits_until_the_mix_is_met(llm_server, corpus, tmp_pat
     assert share >= skill.coverage.sample_types["case_application"].min_share, cov["sample_types"]
     assert not any("case_application" in u for u in cov["unmet"])
     assert cov["revisits"]["rounds"] >= 1 and cov["revisits"]["planned"] == 0
-    led = Ledger(out)
+    led = RunFolder(out)
     try:
         rows = list(led.db.query("SELECT r.chunk_id, r.sample_type, r.status, r.n_accepted, c.status AS chunk_status "
                                  "FROM revisits r JOIN chunks c USING (chunk_id)"))
@@ -126,7 +127,7 @@ def test_a_stopped_round_is_finished_before_a_new_one_is_planned(llm_server, cor
     llm_server.set_faults(Faults(rules=[(dead_on_revisit, "reset")]))
     first = run_pipeline(options(corpus, out, llm_server, mo=mo))
     assert first["stopped"]
-    led = Ledger(out)
+    led = RunFolder(out)
     planned = led.planned_revisits()
     rounds = led.revisit_counts()["rounds"]
     led.close()
@@ -137,7 +138,7 @@ def test_a_stopped_round_is_finished_before_a_new_one_is_planned(llm_server, cor
     llm_server.set_faults(Faults())
     second = run_pipeline(options(corpus, out, llm_server, mo=mo))
     assert not second["stopped"]
-    led = Ledger(out)
+    led = RunFolder(out)
     try:
         done_r1 = {(r["chunk_id"], r["sample_type"]) for r in led.db.query("SELECT chunk_id, sample_type FROM revisits WHERE round = 1")}
         assert done_r1 == {(cid, t) for cid, types in planned for t in types}
@@ -154,7 +155,7 @@ def test_ledger_revisit_is_written_once(tmp_path):
     corpus = ingest_corpus(Path(__file__).resolve().parents[2] / "corpora" / "finance-openstax")
     doc = corpus.documents[0]
     chunks = chunk_document(doc)[:3]
-    led = Ledger(tmp_path / "run")
+    led = RunFolder(tmp_path / "run")
     led.initialize({"skill_name": "finance"}, [{"doc_id": doc.doc_id, "rel_path": doc.rel_path, "format": "markdown",
                     "content_hash": doc.content_hash, "chars": doc.chars, "converter": "raw", "n_chunks": 3,
                     "status": "ingested", "reason": None}], chunks)

@@ -20,8 +20,9 @@ from cli_helpers import REPO, book_chapter
 from llm_server import Faults
 from prepbench.tools.chunking import chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
-from prepbench.tools.ledger import Ledger
-from prepbench.tools.run import RunOptions, run_pipeline
+from prepbench.tools.ledger import RunFolder
+from prepbench.agents.runner import run_pipeline
+from prepbench.tools.run import RunOptions
 from prepbench.tools.validate import normalize_text
 
 KEY = "sk-faults-test-0c4f21"
@@ -40,7 +41,7 @@ def chunk_ids(corpus: Path, limit: int) -> list[str]:
 
 def ledger_state(out: Path) -> tuple[dict, dict, list]:
     """``({chunk_id: (status, skip_reason, error, attempts)}, {chunk_id: [sample ids]}, accepted samples)``."""
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     try:
         chunks = {r["chunk_id"]: (r["status"], r["skip_reason"], r["error"], r["attempts"]) for r in ledger.db.query("SELECT * FROM chunks")}
         samples: dict[str, list] = {}
@@ -88,7 +89,7 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
     # the faults really happened, and were absorbed by retries
     seen = [r["fault"] for r in llm_server.requests]
     assert seen.count("429") >= 3 and seen.count("malformed") >= 1 and seen.count("slow") >= 1
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     errors = [r["error"] for r in ledger.db.query("SELECT error FROM calls WHERE ok = 0")]
     ledger.close()
     assert any("RateLimit" in e for e in errors) and any("Timeout" in e for e in errors)

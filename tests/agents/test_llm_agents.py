@@ -19,8 +19,9 @@ import pytest
 
 from cli_helpers import REPO, book_chapter
 from llm_server import Reply
-from prepbench.tools.ledger import Ledger
-from prepbench.tools.run import RunOptions, run_pipeline
+from prepbench.tools.ledger import RunFolder
+from prepbench.agents.runner import run_pipeline
+from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import SampleValidator
 
@@ -40,7 +41,7 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 240) -> su
 
 def check_run(out: Path, min_accepted: int = 1) -> dict:
     """Every chunk resolved; every accepted sample passes a fresh validator; returns counts."""
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     try:
         counts = ledger.counts()
         assert counts["chunks"]["pending"] == 0, counts
@@ -124,7 +125,7 @@ def test_skill_agent_with_anthropic_and_the_grounded_judge(llm_server, corpus, t
     assert "case_application" not in r["types"] and r["types"]["concept_qa"] > 0
     assert {x["api"] for x in llm_server.requests} == {"anthropic"}
     assert all(x["auth"] in (KEY, f"Bearer {KEY}") for x in llm_server.requests)  # the key reached the server
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     rejected = list(ledger.db.query("SELECT rule, detail, sample_type FROM samples WHERE status = 'rejected'"))
     nodes = Counter(row["node"] for row in ledger.db.query("SELECT node FROM calls"))
     ledger.close()
@@ -156,7 +157,7 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
     r = check_run(out)
     repaired = [s for s in r["accepted"] if s["sample_type"] == "concept_qa"]
     assert repaired, "repaired concept_qa samples must be accepted"
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     attempts = {row["attempts"] for row in ledger.db.query("SELECT attempts FROM samples WHERE status='accepted' AND sample_type='concept_qa'")}
     ledger.close()
     assert attempts == {2}
@@ -233,7 +234,7 @@ def test_react_tools_refuse_bad_actions(llm_server, corpus, tmp_path):
     marks = [t for t in trace if t["tool"] == "mark_chunk"]
     assert "no accepted sample yet" in marks[0]["result"]
     assert "skip_reason must be one of" in marks[1]["result"]
-    ledger = Ledger(out)
+    ledger = RunFolder(out)
     rows = list(ledger.db.query("SELECT status, skip_reason FROM chunks"))
     ledger.close()
     assert all(r["status"] == "skipped" and r["skip_reason"] == "noisy" for r in rows)

@@ -17,7 +17,8 @@ from rich.console import Console
 from prepbench.tools.cli import skill as cli_skill
 from prepbench.tools.cli import main
 from prepbench.tools.errors import SkillError
-from prepbench.tools.skills.authoring import list_skills, scaffold_skill, try_skill
+from prepbench.agents.runner import try_skill
+from prepbench.tools.skills.authoring import list_skills, scaffold_skill
 from prepbench.tools.skills import check_skill, load_skill
 from cli_helpers import SHARED
 

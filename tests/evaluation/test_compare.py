@@ -20,7 +20,7 @@ import pytest
 
 from cli_helpers import REPO, SHARED, SLICE
 from llm_server import Reply
-from prepbench.tools.ledger import Ledger
+from prepbench.tools.ledger import RunFolder
 
 KEY = "sk-prepbench-compare-key-8c2f41"
 FAMILIES = ("skill", "direct", "react")
@@ -74,7 +74,7 @@ class _Tables(HTMLParser):
 
 def _ledger_totals(run: Path) -> dict:
     """Accepted samples and call totals straight from the ledger's tables."""
-    led = Ledger(run)
+    led = RunFolder(run)
     try:
         acc = led.db.execute("SELECT COUNT(*) FROM samples WHERE status = 'accepted'").fetchone()[0]
         n, tin, tout, cost = led.db.execute(

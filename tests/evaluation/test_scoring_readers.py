@@ -81,11 +81,11 @@ def test_field_mapping(tmp_path, gsm_rows):
 
 def test_run_folder_reads_export_else_accepted_ledger_rows(tmp_path):
     from prepbench.tools.chunking import Chunk
-    from prepbench.tools.ledger import ChunkOutcome, Ledger, SampleRecord
+    from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
 
     ex = [json.loads(x) for x in open(FIN_EXAMPLES).read().split("\n") if x.strip()][:4]
     run = tmp_path / "run"
-    led = Ledger(run)
+    led = RunFolder(run)
     chunk = Chunk(chunk_id=ex[0]["chunk_id"], doc_id="d1", doc_path="ch7.md", index=0, heading_path=["7"],
                   start_line=1, end_line=9, text=" ".join(ex[0]["evidence"]))
     led.initialize({"skill": "finance"}, [{"doc_id": "d1", "rel_path": "ch7.md"}], [chunk])

@@ -7,7 +7,7 @@ import pytest
 
 from prepbench.tools.chunking import chunk_document
 from prepbench.tools.ingest import ingest_corpus
-from prepbench.tools.ledger import CallRecord, ChunkOutcome, Ledger, SampleRecord
+from prepbench.tools.ledger import CallRecord, ChunkOutcome, RunFolder, SampleRecord
 
 from pathlib import Path
 
@@ -19,7 +19,7 @@ def ledger(tmp_path):
     corpus = ingest_corpus(SLICE)
     doc = corpus.documents[0]
     chunks = chunk_document(doc)[:6]
-    led = Ledger(tmp_path / "run")
+    led = RunFolder(tmp_path / "run")
     led.initialize(
         {"skill_name": "finance"},
         [{"doc_id": doc.doc_id, "rel_path": doc.rel_path, "format": "markdown", "content_hash": doc.content_hash,

@@ -251,7 +251,7 @@ def test_domain_rule_config_errors_name_the_rule(tmp_path):
 @needs_corpora
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_offline_run_on_domain_slice_accepts_samples(name):
-    from prepbench.tools.skills.authoring import try_skill
+    from prepbench.agents.runner import try_skill
 
     _, corpus = DOMAINS[name]
     res = try_skill(name, CORPORA / corpus, limit=12)
@@ -290,7 +290,7 @@ def _scripted(llm_server, targets: dict[str, list[dict]]):
 @needs_corpora
 @pytest.mark.parametrize("name", [n for n in sorted(DOMAINS) if DOMAINS[n][0]])
 def test_chat_model_produces_validates_and_exports_each_domain_type(name, llm_server, tmp_path):
-    from prepbench.tools.skills.authoring import try_skill
+    from prepbench.agents.runner import try_skill
 
     domain_types, corpus = DOMAINS[name]
     sk = load_skill(name)

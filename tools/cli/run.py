@@ -4,64 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from prepbench.tools.cli.app import app
+from prepbench.tools.cli.progress import progress_factory
 from prepbench.tools.errors import PrepbenchError
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _progress_factory(quiet: bool):
-    def factory(ctx):
-        counts = ctx.ledger.counts()
-        total = counts["chunks"]["total"]
-        done0 = total - counts["chunks"]["pending"] - counts["chunks"]["failed"]
-        state = {
-            "accepted": counts["samples"]["accepted"],
-            "cost": counts["calls"]["cost_usd"],
-            "tokens": counts["calls"]["input_tokens"] + counts["calls"]["output_tokens"],
-            "t0": time.perf_counter(),
-            "new": 0,
-        }
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("chunks"),
-            TextColumn("· {task.fields[accepted]} samples"),
-            TextColumn("· {task.fields[rate]}"),
-            TextColumn("· {task.fields[cost]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=quiet,
-            transient=False,
-        )
-        task = progress.add_task(
-            "resuming" if ctx.resumed else "running", total=total, completed=done0,
-            accepted=state["accepted"], rate="-", cost=f"${state['cost']:.4f}",
-        )
-
-        def on_recorded(outcome):
-            state["new"] += 1
-            state["accepted"] += sum(1 for s in outcome.samples if s.status == "accepted")
-            state["cost"] += sum(c.cost_usd for c in outcome.calls)
-            state["tokens"] += sum(c.input_tokens + c.output_tokens for c in outcome.calls)
-            dt = max(time.perf_counter() - state["t0"], 1e-6)
-            cost = f"${state['cost']:.4f}" + (f" ({state['tokens']:,} tok)" if state["tokens"] else "")
-            progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} chunks/s", cost=cost)
-
-        ctx.on_recorded = on_recorded
-        return progress if not quiet else contextlib.nullcontext()
-
-    return factory
 
 
 @app.command("run")
@@ -99,15 +53,15 @@ def run_cmd(
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
     from prepbench.tools.coverage import render_coverage
-    from prepbench.tools.run import RunOptions, run_pipeline
+    from prepbench.agents.runner import run_pipeline
+    from prepbench.tools.run import ModelOptions, RunOptions
 
-    model_options = {}
-    if base_url:
-        model_options["base_url"] = base_url
+    model_options = ModelOptions(base_url=base_url)
     if model != "extractive":  # the model layer's options (API keys come from the environment only)
-        model_options.update(
-            concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries, max_tokens=max_tokens,
-            prices=prices, structured=structured, judge=judge, direct_mode=direct_mode, context_tokens=context_tokens,
+        model_options = ModelOptions(
+            base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
+            max_tokens=max_tokens, prices=prices, structured=structured, judge=judge, direct_mode=direct_mode,
+            context_tokens=context_tokens,
         )
     opts = RunOptions(
         corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
@@ -115,7 +69,7 @@ def run_cmd(
         max_chars=max_chars, overlap=overlap, max_attempts=max_attempts, max_repairs=max_repairs, revisit=revisit, fresh=fresh,
         model_options=model_options,
     )
-    result = run_pipeline(opts, progress=_progress_factory(quiet or as_json))
+    result = run_pipeline(opts, progress=progress_factory(quiet or as_json))
     if as_json:
         out.print_json(json.dumps(result["coverage"]))
         return
@@ -138,10 +92,12 @@ def status_cmd(
 ) -> None:
     """Show a run's progress, coverage, rejections and cost."""
     from prepbench.tools.coverage import coverage_report, render_coverage
-    from prepbench.tools.run import open_run
+    from prepbench.tools.ledger import RunFolder
     from prepbench.tools.skills import load_skill
 
-    ledger, config = open_run(run)
+    ledger = RunFolder.open(run)
+
+    config = ledger.get_config()
     try:
         skill = None
         with contextlib.suppress(PrepbenchError):
@@ -166,11 +122,13 @@ def export_cmd(
     dest: Optional[str] = typer.Option(None, "--out", "-o", help="Export folder (default RUN/export)."),
 ) -> None:
     """Export a run's accepted samples (ShareGPT / Alpaca / OpenAI JSONL + LlamaFactory dataset_info.json)."""
-    from prepbench.tools.run import export_run, open_run
+    from prepbench.tools.ledger import RunFolder
+    from prepbench.tools.run import export_run
     from prepbench.tools.skills import load_skill
 
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
-    ledger, config = open_run(run)
+    ledger = RunFolder.open(run)
+    config = ledger.get_config()
     try:
         try:
             skill = load_skill(config.get("skill_path") or config.get("skill_name"))

@@ -79,12 +79,13 @@ def try_cmd(
     keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."),
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
-    from prepbench.tools.cli.run import _progress_factory
+    from prepbench.tools.cli.progress import progress_factory
     from prepbench.tools.coverage import render_coverage
-    from prepbench.tools.skills.authoring import headline, try_skill
+    from prepbench.agents.runner import try_skill
+    from prepbench.tools.skills.authoring import headline
 
     options = {"base_url": base_url} if base_url else {}
-    res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=_progress_factory(False))
+    res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False))
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
     table.add_column("chunk", overflow="fold", max_width=34)
     table.add_column("accepted", overflow="fold", style="green")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -247,129 +245,8 @@ def list_skills(local_dirs: list[str | Path] | None = None) -> list[dict[str, An
 
 
 # ---------------------------------------------------------------------------------------
-# skill try
+# sample headlines (skill try's table)
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class TryResult:
-    """What :func:`try_skill` found on the first chunks of a corpus.
-
-    Attributes:
-        skill: the skill name.
-        chunks: per chunk in corpus order: ``{"idx", "chunk_id", "doc_path", "heading", "status",
-            "skip_reason", "error", "text", "accepted": [sample...], "rejected": [sample...]}``
-            where a rejected sample has ``rule`` and ``detail``.
-        coverage: the coverage report (see :func:`prepbench.tools.coverage.coverage_report`).
-        exported: number of samples the export wrote (ShareGPT/Alpaca/OpenAI), in the throwaway run.
-        seconds: wall time of the run.
-    """
-
-    skill: str
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    coverage: dict[str, Any] = field(default_factory=dict)
-    exported: int = 0
-    seconds: float = 0.0
-
-    @property
-    def accepted(self) -> list[dict]:
-        """Every accepted sample, in corpus order."""
-        return [s for c in self.chunks for s in c["accepted"]]
-
-    @property
-    def rejected(self) -> list[dict]:
-        """Every rejected sample (with ``rule`` and ``detail``), in corpus order."""
-        return [s for c in self.chunks for s in c["rejected"]]
-
-
-def try_skill(
-    skill: str | Path,
-    corpus: list[str | Path] | str | Path,
-    limit: int = 5,
-    model: str = "extractive",
-    model_options: dict[str, Any] | None = None,
-    generator: Any = None,
-    keep_dir: str | Path | None = None,
-    progress: Any = None,
-) -> TryResult:
-    """Run a skill on the first ``limit`` chunks of a corpus into a throwaway run folder.
-
-    It is the real main job (:func:`prepbench.tools.run.run_pipeline`: ingest, chunk,
-    ledger, skill agent, validation, coverage, export) with ``--limit``, in a temporary
-    folder that is deleted afterwards (unless ``keep_dir`` is given).
-
-    Args:
-        skill: a skill folder or shipped skill name.
-        corpus: corpus folder(s) or file(s).
-        limit: number of chunks (from the corpus start) to process (>= 1).
-        model: model spec (``extractive`` offline, ``openai:<model>``, ...).
-        model_options: options for the model layer (``base_url``, ...).
-        generator: a ready generator object (tests).
-        keep_dir: run into this folder (new or empty) and keep it, instead of a temporary one.
-        progress: progress factory passed to :func:`~prepbench.tools.run.run_pipeline` (the CLI's bar).
-
-    Returns:
-        A :class:`TryResult` with every chunk's accepted and rejected samples and the coverage.
-
-    Raises:
-        PrepbenchError: a broken skill, corpus or model spec (as ``prepbench run``), a
-            ``limit`` below 1, or a ``keep_dir`` that already holds files.
-    """
-    from prepbench.tools.errors import PrepbenchError
-    from prepbench.tools.ledger import LEDGER_FILE, Ledger
-    from prepbench.tools.run import RunOptions, run_pipeline
-
-    if limit < 1:
-        raise PrepbenchError("--limit must be at least 1")
-    if keep_dir is not None and Path(keep_dir).exists() and any(Path(keep_dir).iterdir()):
-        raise PrepbenchError(f"{keep_dir}: --keep needs a new or empty folder (skill try never overwrites a run)")
-    if isinstance(corpus, (str, Path)):
-        corpus = [corpus]
-    with tempfile.TemporaryDirectory(prefix="prepbench-try-") as tmp:
-        out = Path(keep_dir) if keep_dir else Path(tmp) / "run"
-        opts = RunOptions(
-            corpus=[str(c) for c in corpus], skill=str(skill), out=str(out), model=model, limit=limit,
-            fresh=True, model_options=dict(model_options or {}),
-        )
-        result = run_pipeline(opts, progress=progress, generator=generator)
-        ledger = Ledger(out / LEDGER_FILE)
-        try:
-            rows = list(ledger.db.query("SELECT * FROM chunks ORDER BY idx"))
-            samples: dict[str, list[dict]] = {}
-            for s in ledger.db.query("SELECT * FROM samples ORDER BY chunk_idx, pos"):
-                d = json.loads(s["data"])
-                d.setdefault("sample_type", s["sample_type"])
-                d["_status"], d["_rule"], d["_detail"] = s["status"], s["rule"], s["detail"]
-                samples.setdefault(s["chunk_id"], []).append(d)
-        finally:
-            ledger.close()
-    tr = TryResult(skill=load_skill(skill).name, coverage=result["coverage"],
-                   exported=int(result["export"].get("count", 0)), seconds=float(result["seconds"]))
-    for r in rows:
-        try:
-            heading = " > ".join(json.loads(r["heading_path"] or "[]"))
-        except json.JSONDecodeError:
-            heading = r["heading_path"] or ""
-        mine = samples.get(r["chunk_id"], [])
-        tr.chunks.append(
-            {
-                "idx": r["idx"],
-                "chunk_id": r["chunk_id"],
-                "doc_path": r["doc_path"],
-                "heading": heading,
-                "status": r["status"],
-                "skip_reason": r["skip_reason"],
-                "error": r["error"],
-                "text": r["text"],
-                "accepted": [_public(s) for s in mine if s["_status"] == "accepted"],
-                "rejected": [dict(_public(s), rule=s["_rule"], detail=s["_detail"]) for s in mine if s["_status"] != "accepted"],
-            }
-        )
-    return tr
-
-
-def _public(sample: dict) -> dict:
-    return {k: v for k, v in sample.items() if not k.startswith("_")}
 
 
 #: Fields shown as a sample's headline in ``skill try`` (first present wins).

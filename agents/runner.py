@@ -1,0 +1,176 @@
+"""The main job end to end: resolve the generator, prepare the run, run the agent family, finish.
+
+The stages (:mod:`prepbench.tools.run`: ingest, chunk, ledger, coverage, export) know nothing
+of agents; this module is where a family from the registry (:mod:`prepbench.agents.base`)
+meets them, so ``prepbench run``, ``prepbench skill try`` and ``prepbench compare`` all run
+the same code.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.ledger import RunFolder
+from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
+from prepbench.tools.skills import load_skill
+
+from prepbench.agents.base import get_family, require_chat_model
+
+
+def make_generator(spec: str, model_options: ModelOptions | dict | None = None) -> Any:
+    """The generator for a model spec (``extractive`` or a chat model behind the call policy).
+
+    Raises:
+        ModelSpecError: unknown spec or missing backend.
+    """
+    from prepbench.agents.models import make_generator as _make
+
+    return _make(spec, **ModelOptions.coerce(model_options).layer_kwargs())
+
+
+def run_pipeline(options: RunOptions, progress: Callable[[RunContext], Any] | None = None, generator: Any = None) -> dict[str, Any]:
+    """Run (or resume) the main job end to end.
+
+    Args:
+        options: the run options.
+        progress: optional factory called with the context before the agent runs; it may set
+            ``ctx.on_recorded`` and return a context manager (the CLI's rich progress bar).
+        generator: a ready generator object (tests; default: resolved from ``options.model``).
+
+    Returns:
+        ``{"coverage": report, "export": {...}, "resumed": bool, "stopped": bool, "seconds": float, "out": str}``.
+
+    Raises:
+        PrepbenchError: unknown agent family, a chat-model family on the offline generator, or
+            anything :func:`~prepbench.tools.run.prepare_run` refuses (nothing is written then).
+    """
+    t0 = time.perf_counter()
+    family = get_family(options.agent)
+    if generator is None:
+        generator = make_generator(options.model, options.model_options)
+    if family.needs_chat_model:
+        require_chat_model(family.name, generator, options.model)
+    ctx = prepare_run(options, generator, coverage_loop=family.coverage_loop)
+    try:
+        if ctx.has_work:  # a finished run calls no agent and no model
+            if progress is not None:
+                with progress(ctx):
+                    family.run(ctx)
+            else:
+                family.run(ctx)
+        result = finish_run(ctx)
+    finally:
+        ctx.ledger.close()
+    result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
+    return result
+
+
+@dataclass
+class TryResult:
+    """What :func:`try_skill` found on the first chunks of a corpus.
+
+    Attributes:
+        skill: the skill name.
+        chunks: per chunk in corpus order: ``{"idx", "chunk_id", "doc_path", "heading", "status",
+            "skip_reason", "error", "text", "accepted": [sample...], "rejected": [sample...]}``
+            where a rejected sample has ``rule`` and ``detail``.
+        coverage: the coverage report (see :func:`prepbench.tools.coverage.coverage_report`).
+        exported: number of samples the export wrote (ShareGPT/Alpaca/OpenAI), in the throwaway run.
+        seconds: wall time of the run.
+    """
+
+    skill: str
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    exported: int = 0
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> list[dict]:
+        """Every accepted sample, in corpus order."""
+        return [s for c in self.chunks for s in c["accepted"]]
+
+    @property
+    def rejected(self) -> list[dict]:
+        """Every rejected sample (with ``rule`` and ``detail``), in corpus order."""
+        return [s for c in self.chunks for s in c["rejected"]]
+
+
+def try_skill(
+    skill: str | Path,
+    corpus: list[str | Path] | str | Path,
+    limit: int = 5,
+    model: str = "extractive",
+    model_options: ModelOptions | dict[str, Any] | None = None,
+    generator: Any = None,
+    keep_dir: str | Path | None = None,
+    progress: Any = None,
+) -> TryResult:
+    """Run a skill on the first ``limit`` chunks of a corpus into a throwaway run folder.
+
+    It is the real main job (:func:`run_pipeline`: ingest, chunk, ledger, skill agent,
+    validation, coverage, export) with ``--limit``, in a temporary folder that is deleted
+    afterwards (unless ``keep_dir`` is given).
+
+    Args:
+        skill: a skill folder or shipped skill name.
+        corpus: corpus folder(s) or file(s).
+        limit: number of chunks (from the corpus start) to process (>= 1).
+        model: model spec (``extractive`` offline, ``openai:<model>``, ...).
+        model_options: options for the model layer (``base_url``, ...).
+        generator: a ready generator object (tests).
+        keep_dir: run into this folder (new or empty) and keep it, instead of a temporary one.
+        progress: progress factory passed to :func:`run_pipeline` (the CLI's bar).
+
+    Returns:
+        A :class:`TryResult` with every chunk's accepted and rejected samples and the coverage.
+
+    Raises:
+        PrepbenchError: a broken skill, corpus or model spec (as ``prepbench run``), a
+            ``limit`` below 1, or a ``keep_dir`` that already holds files.
+    """
+    if limit < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    if keep_dir is not None and Path(keep_dir).exists() and any(Path(keep_dir).iterdir()):
+        raise PrepbenchError(f"{keep_dir}: --keep needs a new or empty folder (skill try never overwrites a run)")
+    if isinstance(corpus, (str, Path)):
+        corpus = [corpus]
+    with tempfile.TemporaryDirectory(prefix="prepbench-try-") as tmp:
+        out = Path(keep_dir) if keep_dir else Path(tmp) / "run"
+        opts = RunOptions(
+            corpus=[str(c) for c in corpus], skill=str(skill), out=str(out), model=model, limit=limit,
+            fresh=True, model_options=ModelOptions.coerce(model_options),
+        )
+        result = run_pipeline(opts, progress=progress, generator=generator)
+        run = RunFolder.open(out)
+        try:
+            rows = run.chunk_rows()
+            samples: dict[str, list[dict]] = {}
+            for s in run.sample_rows():
+                d = dict(s["data"])
+                d.setdefault("sample_type", s["sample_type"])
+                d["_status"], d["_rule"], d["_detail"] = s["status"], s["rule"], s["detail"]
+                samples.setdefault(s["chunk_id"], []).append(d)
+        finally:
+            run.close()
+    tr = TryResult(skill=load_skill(skill).name, coverage=result["coverage"],
+                   exported=int(result["export"].get("count", 0)), seconds=float(result["seconds"]))
+    for r in rows:
+        mine = samples.get(r["chunk_id"], [])
+        tr.chunks.append({
+            "idx": r["idx"], "chunk_id": r["chunk_id"], "doc_path": r["doc_path"],
+            "heading": " > ".join(r["heading_path"]), "status": r["status"], "skip_reason": r["skip_reason"],
+            "error": r["error"], "text": r["text"],
+            "accepted": [_public(s) for s in mine if s["_status"] == "accepted"],
+            "rejected": [dict(_public(s), rule=s["_rule"], detail=s["_detail"]) for s in mine if s["_status"] != "accepted"],
+        })
+    return tr
+
+
+def _public(sample: dict) -> dict:
+    return {k: v for k, v in sample.items() if not k.startswith("_")}
