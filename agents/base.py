@@ -1,4 +1,4 @@
-"""The generator interface shared by the agent families.
+"""What the agent families share: the generator interface, the family registry, the chunk recorder.
 
 A *generator* is what turns a chunk into candidate samples: the offline ``extractive``
 generator (rule-based, no LLM) or a chat model. The skill-guided graph
@@ -17,8 +17,9 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
-from prepbench.tools.ledger import CallRecord
+from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
+from prepbench.tools.validate import Candidate
 
 
 @dataclass
@@ -144,3 +145,95 @@ def require_chat_model(family: str, generator: Any, model: str | None = None) ->
     if not getattr(generator, "needs_chat_model", False):
         what = model or getattr(generator, "name", generator)
         raise ModelSpecError(f"agent '{family}' needs a chat model (e.g. --model openai:<model>); '{what}' is the offline generator")
+
+
+# ---------------------------------------------------------------------------------------
+# the shared chunk recorder: gate -> outcome -> ledger -> progress, written once
+# ---------------------------------------------------------------------------------------
+
+
+def fallback_reason(skill: Skill) -> str:
+    """The skip reason of a chunk none of whose candidates was accepted: ``low_information``
+    when the skill has it, else its first reason."""
+    reasons = list(skill.coverage.skip_reasons)
+    return "low_information" if "low_information" in reasons else reasons[0]
+
+
+def public_schemas(skill: Skill) -> dict[str, dict]:
+    """The sample types' JSON Schemas as shown to a model: prepbench's ``x-`` keys and ``$`` keys dropped."""
+    return {t: {k: v for k, v in skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in skill.sample_types}
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, at most 300 characters (the ledger's error column)."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}"[:300]
+
+
+def stamp(sample: Any, chunk: Chunk) -> dict:
+    """A candidate as a dict carrying its chunk id (a non-dict reply becomes ``{"sample_type": "?", "value": ...}``)."""
+    if not isinstance(sample, dict):
+        sample = {"sample_type": "?", "value": sample}
+    s = dict(sample)
+    s["chunk_id"] = chunk.chunk_id
+    return s
+
+
+class ChunkRecorder:
+    """Records each chunk's fate the same way for every agent family.
+
+    The family screens candidates with :meth:`screen` (the gate's schema and filter rules) as
+    soon as it has them; once a chunk is done it calls :meth:`decided` (kept, or skipped with
+    the fallback reason when nothing was accepted), :meth:`skipped` or :meth:`failed`. Each
+    builds the :class:`~prepbench.tools.ledger.ChunkOutcome` (duplicates decided by the gate,
+    in commit order), writes it in one ledger transaction and advances the progress bar.
+
+    Args:
+        ctx: the run context (:class:`~prepbench.tools.run.RunContext`: ledger, gate, skill, progress callback).
+    """
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+        self.gate = ctx.validator
+        self.fallback = fallback_reason(ctx.skill)
+
+    def screen(self, sample: dict, chunk_text: str | None, attempts: int = 1) -> Candidate:
+        """A :class:`~prepbench.tools.validate.Candidate` with the gate's screening verdict."""
+        return Candidate(sample, self.gate.screen(sample, chunk_text), attempts)
+
+    def commit(self, outcome: ChunkOutcome) -> bool:
+        """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded."""
+        if self.ctx.ledger.record_chunk(outcome):
+            self.ctx.on_recorded(outcome)
+            return True
+        return False
+
+    def decide(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord],
+               status: str | None = None, skip_reason: str | None = None) -> ChunkOutcome:
+        """The outcome of a chunk whose candidates are all screened (duplicates decided and the
+        accepted ones registered now): ``kept`` when one is accepted, else ``skipped`` with the
+        fallback reason; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
+        samples = self.gate.admit_chunk(chunk_id, candidates)
+        if status == "skipped" and skip_reason:
+            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=skip_reason)
+        if any(s.status == "accepted" for s in samples):
+            return ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
+        return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=self.fallback)
+
+    def decided(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord],
+                status: str | None = None, skip_reason: str | None = None) -> bool:
+        """:meth:`decide`, then :meth:`commit`."""
+        return self.commit(self.decide(chunk_id, candidates, calls, status, skip_reason))
+
+    def skipped(self, chunk_id: str, calls: list[CallRecord], reason: str | None) -> bool:
+        """Record a chunk triage skipped, with its reason from the skill's vocabulary."""
+        return self.commit(ChunkOutcome(chunk_id, "skipped", calls=calls, skip_reason=reason))
+
+    def failed(self, chunk_id: str, calls: list[CallRecord], error: str) -> bool:
+        """Record a chunk whose model calls failed for good (the next run retries it)."""
+        return self.commit(ChunkOutcome(chunk_id, "failed", calls=calls, error=error[:300]))
+
+    def revisit(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord], sample_types: list[str]) -> bool:
+        """Record one revisit of the coverage loop (new samples of ``sample_types``, the chunk stays kept)."""
+        samples = self.gate.admit_chunk(chunk_id, candidates)
+        return self.ctx.ledger.record_revisit(ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls), sample_types)

@@ -25,20 +25,18 @@ import json
 from typing import Any
 
 from prepbench.tools.chunking import Chunk
-from prepbench.tools.errors import ModelSpecError, PrepbenchError
-from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
+from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.ledger import CallRecord
 from prepbench.agents.models.ratelimit import ModelCallError
 from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 
-from .base import AgentFamily, StopRun, register_family
+from prepbench.tools.validate import Candidate, Verdict
+
+from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
 
 DIRECT_MODES = ("chunk", "book")
 CHARS_PER_TOKEN = 4
 PROMPT_OVERHEAD_TOKENS = 1500
-
-
-def _schemas(skill) -> dict[str, dict]:
-    return {t: {k: v for k, v in skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in skill.sample_types}
 
 
 def direct_prompt(skill, chunks: list[Chunk], per_chunk: int) -> str:
@@ -56,7 +54,7 @@ def direct_prompt(skill, chunks: list[Chunk], per_chunk: int) -> str:
         f"Write up to {per_chunk} samples per text. Output a JSON array; every element is one sample, a JSON "
         'object that validates against one of these JSON Schemas (its "sample_type" field names which):',
     ]
-    for t, schema in _schemas(skill).items():
+    for t, schema in public_schemas(skill).items():
         parts += ["", f"### {t}", "```json", json.dumps(schema, ensure_ascii=False), "```"]
     parts += [
         "",
@@ -94,23 +92,19 @@ class DirectAgent:
 
     def __init__(self, ctx: Any):
         gen = ctx.generator
-        if not getattr(gen, "needs_chat_model", False) or not hasattr(gen, "chat"):
-            raise ModelSpecError(
-                f"agent 'direct' needs a chat model (e.g. --model openai:<model>); '{getattr(gen, 'name', gen)}' is not one"
-            )
+        require_chat_model("direct", gen)
         self.ctx = ctx
         self.chat = gen.chat
         self.skill = ctx.skill
-        self.validator = ctx.validator
+        self.recorder = ChunkRecorder(ctx)
         self.mode = ctx.options.model_options.direct_mode
         if self.mode not in DIRECT_MODES:
             raise PrepbenchError(f"unknown --direct-mode '{self.mode}' (choose {', '.join(DIRECT_MODES)})")
         self.context_tokens = int(ctx.options.model_options.context_tokens)
         self.per_chunk = max(1, sum(self.skill.target(t).per_chunk for t in self.skill.sample_types))
-        self.concurrency = max(1, int(getattr(ctx.options, "concurrency", 8)))
+        self.concurrency = max(1, int(ctx.options.concurrency))
         base = getattr(gen, "structured", None) or StructuredConfig()
         self.structured = base
-        self.fallback = "low_information" if "low_information" in self.skill.coverage.skip_reasons else next(iter(self.skill.coverage.skip_reasons))
 
     async def _call(self, group: list[Chunk]) -> tuple[list[Any], list[CallRecord]]:
         from langchain_core.messages import HumanMessage
@@ -123,61 +117,39 @@ class DirectAgent:
         return await ainvoke_json(self.chat, [HumanMessage(content=prompt)], node="direct", expect="array", schema=None, name="samples", config=cfg)
 
     def _record_group(self, group: list[Chunk], items: list[Any], calls: list[CallRecord]) -> int:
+        """Screen a reply's samples, assign each to its chunk, and record the group's chunks in order."""
         by_id = {c.chunk_id: c for c in group}
-        per_chunk: dict[str, list[SampleRecord]] = {c.chunk_id: [] for c in group}
+        per_chunk: dict[str, list[Candidate]] = {c.chunk_id: [] for c in group}
         for it in items:
             if not isinstance(it, dict):
-                per_chunk[group[0].chunk_id].append(SampleRecord("?", {"value": it}, "rejected", "schema", "not a JSON object"))
+                per_chunk[group[0].chunk_id].append(Candidate({"value": it}, Verdict(False, "schema", "not a JSON object")))
                 continue
             s = dict(it)
             cid = s.get("chunk_id") if len(group) > 1 else group[0].chunk_id
             if cid not in by_id:
-                per_chunk[group[0].chunk_id].append(
-                    SampleRecord(str(s.get("sample_type", "?")), s, "rejected", "unknown_chunk", f"chunk_id {cid!r} is not one of the prompt's chunks")
-                )
+                why = Verdict(False, "unknown_chunk", f"chunk_id {cid!r} is not one of the prompt's chunks")
+                per_chunk[group[0].chunk_id].append(Candidate(s, why))
                 continue
             s["chunk_id"] = cid
-            per_chunk[cid].append(SampleRecord(str(s.get("sample_type", "?")), s, "candidate"))
+            per_chunk[cid].append(self.recorder.screen(s, by_id[cid].text))
         recorded = 0
-        for i, c in enumerate(group):
-            records: list[SampleRecord] = []
-            for r in per_chunk[c.chunk_id]:
-                if r.status == "candidate":
-                    v = self.validator.check(r.data, c.text)
-                    if v.ok:
-                        self.validator.add(r.data)
-                        r = SampleRecord(r.sample_type, r.data, "accepted")
-                    else:
-                        r = SampleRecord(r.sample_type, r.data, "rejected", v.rule, v.detail)
-                records.append(r)
-            kept = any(r.status == "accepted" for r in records)
-            outcome = ChunkOutcome(
-                c.chunk_id,
-                "kept" if kept else "skipped",
-                samples=records,
-                calls=calls if i == 0 else [],  # the group's calls are accounted once
-                skip_reason=None if kept else self.fallback,
-            )
-            if self.ctx.ledger.record_chunk(outcome):
-                recorded += 1
-                self.ctx.on_recorded(outcome)
+        for i, c in enumerate(group):  # the group's calls are accounted once, with its first chunk
+            recorded += int(self.recorder.decided(c.chunk_id, per_chunk[c.chunk_id], calls if i == 0 else []))
         return recorded
 
     def _record_failed(self, group: list[Chunk], err: ModelCallError) -> None:
         for i, c in enumerate(group):
-            outcome = ChunkOutcome(c.chunk_id, "failed", calls=err.calls if i == 0 else [], error=str(err)[:300])
-            if self.ctx.ledger.record_chunk(outcome):
-                self.ctx.on_recorded(outcome)
+            self.recorder.failed(c.chunk_id, err.calls if i == 0 else [], str(err))
 
     async def arun(self) -> None:
-        todo = self.ctx.ledger.todo_chunks(max_attempts=getattr(self.ctx.options, "max_attempts", 3))
+        todo = self.ctx.ledger.todo_chunks(max_attempts=self.ctx.options.max_attempts)
         if self.mode == "book":
             out_budget = min(self.structured.max_tokens_cap, self.context_tokens // 4)
             budget_chars = max(2000, (self.context_tokens - out_budget - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN)
             groups = pack_book(todo, budget_chars)
         else:
             groups = [[c] for c in todo]
-        window = max(self.concurrency * 2, int(getattr(self.ctx.options, "batch_size", 16)))
+        window = max(self.concurrency * 2, int(self.ctx.options.batch_size))
         for start in range(0, len(groups), window):
             batch = groups[start : start + window]
             results = await asyncio.gather(*(self._call(g) for g in batch), return_exceptions=True)

@@ -34,18 +34,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from prepbench.tools.chunking import Chunk
-from prepbench.tools.errors import ModelSpecError
-from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord
+from prepbench.tools.corpus import Corpus
+from prepbench.tools.ledger import CallRecord
 from prepbench.agents.models.ratelimit import ModelCallError
 
-from .base import AgentFamily, StopRun, register_family
+from prepbench.tools.validate import Candidate, Verdict
+
+from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
 
 TRACE_FILE = "react_trace.jsonl"
 
@@ -58,31 +58,6 @@ Work through the chunks that list_pending_chunks returns, one at a time:
 3. mark_chunk it: "kept" once at least one sample was accepted, otherwise "skipped" with one of
    these reasons: {reasons}.
 Continue until list_pending_chunks returns no chunks, then reply with a one-line summary."""
-
-
-class FTSIndex:
-    """SQLite FTS5 full-text index over the run's chunks (in memory, BM25 ranking).
-
-    Args:
-        rows: ``(chunk_id, heading_path, text)`` triples.
-    """
-
-    def __init__(self, rows: list[tuple[str, str, str]]):
-        self.db = sqlite3.connect(":memory:", check_same_thread=False)
-        self.db.execute("CREATE VIRTUAL TABLE fts USING fts5(chunk_id UNINDEXED, heading, text, tokenize='porter unicode61')")
-        self.db.executemany("INSERT INTO fts (chunk_id, heading, text) VALUES (?, ?, ?)", rows)
-
-    def search(self, query: str, limit: int = 5) -> list[dict]:
-        """Chunks matching any word of ``query``, best first: ``[{chunk_id, heading, snippet}]``."""
-        words = re.findall(r"\w+", query.lower())[:16]
-        if not words:
-            return []
-        match = " OR ".join(f'"{w}"' for w in words)
-        rows = self.db.execute(
-            "SELECT chunk_id, heading, snippet(fts, 2, '[', ']', ' … ', 24) FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
-            (match, max(1, min(int(limit), 20))),
-        ).fetchall()
-        return [{"chunk_id": r[0], "heading": r[1], "snippet": r[2]} for r in rows]
 
 
 def _policy_model_class():
@@ -155,7 +130,7 @@ class Worker:
         self.wid = wid
         self.assigned = list(chunk_ids)
         self.open: set[str] = set(chunk_ids)
-        self.staged: dict[str, list[SampleRecord]] = {}
+        self.staged: dict[str, list[Candidate]] = {}
         self.calls: list[CallRecord] = []
         self.current: str | None = None
         self.last_error: str | None = None
@@ -189,7 +164,7 @@ class Worker:
 
         async def search_corpus(query: str, limit: int = 5) -> str:
             """Full-text search over every chunk of the corpus; returns chunk ids, headings and snippets, best match first."""
-            return self._trace("search_corpus", {"query": query, "limit": limit}, {"results": a.index.search(query, limit)})
+            return self._trace("search_corpus", {"query": query, "limit": limit}, {"results": a.corpus.search(query, limit)})
 
         async def save_samples(chunk_id: str, samples: list[dict]) -> str:
             return self._trace("save_samples", {"chunk_id": chunk_id, "n": len(samples or [])}, self._save(chunk_id, samples))
@@ -219,6 +194,8 @@ class Worker:
         return text
 
     def _save(self, chunk_id: str, samples: Any) -> dict:
+        """Screen a chunk's samples at once (the gate, and duplicates of what is already accepted)
+        and stage them until the chunk is marked; the verdicts go back to the model."""
         a = self.agent
         if chunk_id not in self.open:
             return {"chunk_id": chunk_id, "error": "not one of your pending chunks (see list_pending_chunks)", "accepted": 0}
@@ -229,66 +206,50 @@ class Worker:
         accepted, rejected = 0, []
         for i, s in enumerate(samples):
             if not isinstance(s, dict):
-                staged.append(SampleRecord("?", {"value": s}, "rejected", "schema", "not a JSON object"))
-                rejected.append({"index": i, "rule": "schema", "detail": "not a JSON object"})
-                continue
-            s = dict(s)
-            s["chunk_id"] = chunk_id
-            v = a.validator.check(s, chunk.text)
-            if v.ok:
-                dup = any(r.status == "accepted" and a.validator.dedup_text(r.data) == a.validator.dedup_text(s) for r in staged)
-                if dup:
-                    v = type(v)(False, "exact_duplicate", "same as a sample already saved for this chunk")
-            st = str(s.get("sample_type", "?"))
-            if v.ok:
-                staged.append(SampleRecord(st, s, "accepted"))
+                cand = Candidate({"value": s}, Verdict(False, "schema", "not a JSON object"))
+            else:
+                s = dict(s)
+                s["chunk_id"] = chunk_id
+                cand = a.recorder.screen(s, chunk.text)
+                if cand.verdict.ok:
+                    cand.verdict = a.gate.check_duplicate(s)
+                if cand.verdict.ok and any(c.verdict.ok and a.gate.dedup_text(c.sample) == a.gate.dedup_text(s) for c in staged):
+                    cand.verdict = Verdict(False, "exact_duplicate", "same as a sample already saved for this chunk")
+            staged.append(cand)
+            if cand.verdict.ok:
                 accepted += 1
             else:
-                staged.append(SampleRecord(st, s, "rejected", v.rule, v.detail))
-                rejected.append({"index": i, "rule": v.rule, "detail": v.detail})
+                rejected.append({"index": i, "rule": cand.verdict.rule, "detail": cand.verdict.detail})
         return {"chunk_id": chunk_id, "accepted": accepted, "rejected": rejected,
-                "accepted_total": sum(1 for r in staged if r.status == "accepted")}
+                "accepted_total": sum(1 for c in staged if c.verdict.ok)}
 
     def _mark(self, chunk_id: str, status: str, skip_reason: str | None) -> dict:
+        """Record a chunk as the model marked it (duplicates across chunks decided now, in mark order)."""
         a = self.agent
         if chunk_id not in self.open:
             return {"ok": False, "error": "not one of your pending chunks (see list_pending_chunks)"}
         staged = self.staged.get(chunk_id, [])
-        n_acc = sum(1 for r in staged if r.status == "accepted")
-        if status == "kept" and n_acc == 0:
+        if status == "kept" and not any(c.verdict.ok for c in staged):
             return {"ok": False, "error": "no accepted sample yet: save samples first, or mark it skipped with a reason"}
         if status == "skipped" and skip_reason not in a.reasons:
             return {"ok": False, "error": f"skip_reason must be one of: {', '.join(a.reasons)}"}
         if status not in ("kept", "skipped"):
             return {"ok": False, "error": "status must be 'kept' or 'skipped'"}
-        # duplicates across chunks are decided at record time, in the order chunks are marked
-        records: list[SampleRecord] = []
-        for r in staged:
-            if r.status == "accepted":
-                v = a.validator.check_duplicate(r.data)
-                if v.ok:
-                    a.validator.add(r.data)
-                else:
-                    r = SampleRecord(r.sample_type, r.data, "rejected", v.rule, v.detail)
-            records.append(r)
-        kept = any(r.status == "accepted" for r in records)
-        if status == "kept" and not kept:
-            status, skip_reason = "skipped", a.fallback
-        outcome = ChunkOutcome(chunk_id, status, samples=records, calls=self.take_calls(), skip_reason=skip_reason if status == "skipped" else None)
-        a.record(outcome)
+        outcome = a.recorder.decide(chunk_id, staged, self.take_calls(), status=status, skip_reason=skip_reason)
+        a.recorder.commit(outcome)
         self.open.discard(chunk_id)
         self.staged.pop(chunk_id, None)
         if self.current == chunk_id:
             self.current = None
-        return {"ok": True, "chunk_id": chunk_id, "status": status, "accepted": sum(1 for r in records if r.status == "accepted")}
+        return {"ok": True, "chunk_id": chunk_id, "status": outcome.status,
+                "accepted": sum(1 for s in outcome.samples if s.status == "accepted")}
 
     def take_calls(self) -> list[CallRecord]:
         calls, self.calls = self.calls, []
         return calls
 
     def fail(self, chunk_id: str, error: str) -> None:
-        outcome = ChunkOutcome(chunk_id, "failed", samples=[], calls=self.take_calls(), error=error[:300])
-        self.agent.record(outcome)
+        self.agent.recorder.failed(chunk_id, self.take_calls(), error)
         self.open.discard(chunk_id)
         self.staged.pop(chunk_id, None)
 
@@ -335,47 +296,34 @@ class ReactAgent:
 
     def __init__(self, ctx: Any):
         gen = ctx.generator
-        if not getattr(gen, "needs_chat_model", False) or not hasattr(gen, "chat"):
-            raise ModelSpecError(
-                f"agent 'react' needs a chat model with tool calling (e.g. --model openai:<model>); '{getattr(gen, 'name', gen)}' is not one"
-            )
+        require_chat_model("react", gen)
         self.ctx = ctx
         self.chat = gen.chat
         self.skill = ctx.skill
-        self.validator = ctx.validator
+        self.recorder = ChunkRecorder(ctx)
+        self.gate = ctx.validator
         opts = ctx.options
         self.slice = max(1, int(opts.model_options.react_slice))
         self.steps_per_chunk = int(opts.model_options.react_steps_per_chunk)
-        self.concurrency = max(1, int(getattr(opts, "concurrency", 8)))
+        self.concurrency = max(1, int(opts.concurrency))
         self.reasons = list(self.skill.coverage.skip_reasons)
-        self.fallback = "low_information" if "low_information" in self.reasons else self.reasons[0]
-        self.schemas = {t: {k: v for k, v in self.skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in self.skill.sample_types}
+        self.schemas = public_schemas(self.skill)
         self.task_prompt = TASK_PROMPT.format(reasons=", ".join(self.reasons))
         self.model_cls = _policy_model_class()
-        self._chunks: dict[str, Chunk] = {}
-        rows = []
-        for r in ctx.ledger.db.query("SELECT * FROM chunks ORDER BY idx"):
-            c = ctx.ledger.row_to_chunk(r)
-            self._chunks[c.chunk_id] = c
-            rows.append((c.chunk_id, " > ".join(c.heading_path), c.text))
-        self.index = FTSIndex(rows)
+        self.corpus = Corpus(ctx.ledger.chunks())
         out_dir = Path(getattr(ctx, "out_dir", None) or ctx.ledger.path.parent)
         self.trace_path = out_dir / TRACE_FILE
         self._trace_fh = self.trace_path.open("a", encoding="utf-8")
 
     def chunk(self, chunk_id: str) -> Chunk:
-        return self._chunks[chunk_id]
+        return self.corpus.chunk(chunk_id)
 
     def trace(self, entry: dict) -> None:
         self._trace_fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._trace_fh.flush()
 
-    def record(self, outcome: ChunkOutcome) -> None:
-        if self.ctx.ledger.record_chunk(outcome):
-            self.ctx.on_recorded(outcome)
-
     async def arun(self) -> None:
-        todo = self.ctx.ledger.todo_chunks(max_attempts=getattr(self.ctx.options, "max_attempts", 3))
+        todo = self.ctx.ledger.todo_chunks(max_attempts=self.ctx.options.max_attempts)
         slices = [[c.chunk_id for c in todo[i : i + self.slice]] for i in range(0, len(todo), self.slice)]
         sem = asyncio.Semaphore(self.concurrency)
         stop = asyncio.Event()

@@ -41,14 +41,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
 from prepbench.tools.chunking import Chunk
-from prepbench.tools.ledger import CallRecord, ChunkOutcome, SampleRecord, sample_id
+from prepbench.tools.ledger import CallRecord, sample_id
 
-from .base import AgentFamily, StopRun, Triage, register_family
+from prepbench.tools.validate import Candidate, Verdict
+
+from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
 
 #: Rejections that a repair cannot fix (the sample is fine, it is just not new).
 UNREPAIRABLE_RULES = {"exact_duplicate", "near_duplicate"}
@@ -90,7 +92,7 @@ class SkillAgent:
         self.ctx = ctx
         self.gen = ctx.generator
         self.skill = ctx.skill
-        self.validator = ctx.validator
+        self.recorder = ChunkRecorder(ctx)
         self.opts = ctx.options
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
         self.todo: list[Chunk] = []
@@ -211,14 +213,14 @@ class SkillAgent:
                 stopped = True
                 continue
             if isinstance(res, BaseException):
-                errors[c.chunk_id] = _one_line(res)
+                errors[c.chunk_id] = one_line(res)
                 continue
             decision, cs = res
             calls[c.chunk_id].extend(cs)
             if not decision.keep and decision.skip_reason not in self.skill.coverage.skip_reasons:
                 decision = Triage(
                     keep=False,
-                    skip_reason=_fallback_reason(self.skill),
+                    skip_reason=fallback_reason(self.skill),
                     detail=f"unknown skip reason {decision.skip_reason!r}: {decision.detail}",
                 )
             triage[c.chunk_id] = decision
@@ -242,7 +244,7 @@ class SkillAgent:
         left = {t: self.skill.target(t).per_chunk for t in types}
         out = []
         for s in samples:
-            s = _stamp(s, chunk)
+            s = stamp(s, chunk)
             t = s.get("sample_type")
             if left.get(t, 0) <= 0 or sample_id(chunk.chunk_id, t, s) in seen:
                 continue
@@ -273,7 +275,7 @@ class SkillAgent:
                 stopped = True
                 continue
             if isinstance(res, BaseException):
-                errors[c.chunk_id] = _one_line(res)
+                errors[c.chunk_id] = one_line(res)
                 continue
             samples, cs = res
             if c.chunk_id in revisit:  # the ledger tells a revisit's calls from the main pass's
@@ -281,7 +283,7 @@ class SkillAgent:
                 samples = self.new_samples(c, samples, revisit[c.chunk_id])
             calls[c.chunk_id].extend(cs)
             candidates[c.chunk_id] = [
-                {"sample": _stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False} for s in samples
+                {"sample": stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False} for s in samples
             ]
         return {"candidates": candidates, "calls": calls, "errors": errors, "stopped": stopped}
 
@@ -296,9 +298,7 @@ class SkillAgent:
             for cand in cands:
                 if cand["checked"]:
                     continue
-                v = self.validator.check_schema(cand["sample"])
-                if v.ok:
-                    v = self.validator.check_rules(cand["sample"], text)
+                v = self.recorder.gate.screen(cand["sample"], text)
                 cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
                 if v.ok:
                     passed.append((cid, cand))
@@ -364,7 +364,7 @@ class SkillAgent:
             fixed, cs = res
             calls[cid].extend(cs)
             if fixed is not None:
-                cand["sample"] = _stamp(fixed, by_id[cid])
+                cand["sample"] = stamp(fixed, by_id[cid])
                 cand["attempts"] += 1
                 cand["checked"] = False
         return {"candidates": state["candidates"], "calls": calls, "repair_round": state.get("repair_round", 0) + 1, "stopped": stopped}
@@ -385,58 +385,32 @@ class SkillAgent:
         return {}
 
     def _record(self, state: BatchState) -> BatchState:
+        """Commit a finished batch through the shared recorder, chunk by chunk in corpus order."""
         recorded = 0
-        fallback = _fallback_reason(self.skill)
+        rec = self.recorder
         revisit = state.get("revisit") or {}
+        candidates = state.get("candidates", {})
         for c in state["batch"]:
             cid = c.chunk_id
             calls = state["calls"].get(cid, [])
             if cid in revisit:
-                if cid not in state.get("candidates", {}) and cid not in state["errors"]:
+                if cid not in candidates and cid not in state["errors"]:
                     continue  # stopped before generation finished: stays planned
                 # an error ends the revisit with no sample (it is not planned again)
-                samples = self._verdicts(cid, state["candidates"].get(cid, []))
-                self.ctx.ledger.record_revisit(ChunkOutcome(cid, "kept", samples=samples, calls=calls), revisit[cid])
+                rec.revisit(cid, _candidates(candidates.get(cid, [])), calls, revisit[cid])
                 continue
             if cid in state["errors"]:
-                outcome = ChunkOutcome(cid, "failed", calls=calls, error=state["errors"][cid])
+                done = rec.failed(cid, calls, state["errors"][cid])
             elif cid not in state["triage"]:
                 continue  # stopped before triage finished: stays pending
             elif not state["triage"][cid].keep:
-                t = state["triage"][cid]
-                outcome = ChunkOutcome(cid, "skipped", calls=calls, skip_reason=t.skip_reason)
-            elif cid not in state.get("candidates", {}):
+                done = rec.skipped(cid, calls, state["triage"][cid].skip_reason)
+            elif cid not in candidates:
                 continue  # stopped before generation finished: stays pending
             else:
-                samples = self._verdicts(cid, state["candidates"][cid])
-                if any(s.status == "accepted" for s in samples):
-                    outcome = ChunkOutcome(cid, "kept", samples=samples, calls=calls)
-                else:
-                    outcome = ChunkOutcome(cid, "skipped", samples=samples, calls=calls, skip_reason=fallback)
-            if self.ctx.ledger.record_chunk(outcome):
-                recorded += 1
-                self.ctx.on_recorded(outcome)
+                done = rec.decided(cid, _candidates(candidates[cid]), calls)
+            recorded += int(done)
         return {"recorded": state.get("recorded", 0) + recorded}
-
-    def _verdicts(self, cid: str, candidates: list[CandidateState]) -> list[SampleRecord]:
-        """Final verdicts of a chunk's candidates: duplicates are checked here, in record
-        order, against every accepted sample of the run."""
-        samples: list[SampleRecord] = []
-        for cand in candidates:
-            s = cand["sample"]
-            if cand["verdict_ok"]:
-                v = self.validator.check_duplicate(s)
-                if v.ok:
-                    # register at once so a duplicate inside the same chunk is caught
-                    self.validator.add(s, sample_id(cid, s["sample_type"], s))
-                    samples.append(SampleRecord(s["sample_type"], s, "accepted", attempts=cand["attempts"]))
-                    continue
-                samples.append(SampleRecord(s.get("sample_type", "?"), s, "rejected", v.rule, v.detail, cand["attempts"]))
-            else:
-                samples.append(
-                    SampleRecord(str(s.get("sample_type", "?")), s, "rejected", cand["rule"], cand["detail"], cand["attempts"])
-                )
-        return samples
 
     def more_work(self, state: BatchState) -> str:
         if state.get("stopped"):
@@ -467,23 +441,9 @@ class SkillAgent:
             raise eg.exceptions[0]
 
 
-def _stamp(sample: Any, chunk: Chunk) -> dict:
-    """Make sure a candidate is a dict carrying its chunk id."""
-    if not isinstance(sample, dict):
-        sample = {"sample_type": "?", "value": sample}
-    s = dict(sample)
-    s["chunk_id"] = chunk.chunk_id
-    return s
-
-
-def _fallback_reason(skill) -> str:
-    reasons = list(skill.coverage.skip_reasons)
-    return "low_information" if "low_information" in reasons else reasons[0]
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {msg}"[:300]
+def _candidates(states: list[CandidateState]) -> list[Candidate]:
+    """The graph's candidate states as the gate's candidates (screening verdict, attempts)."""
+    return [Candidate(c["sample"], Verdict(c["verdict_ok"], c["rule"], c["detail"]), c["attempts"]) for c in states]
 
 
 def run_skill_agent(ctx) -> None:

@@ -25,7 +25,7 @@ from prepbench.tools.export import export_samples
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder
 from prepbench.tools.skills import Skill, check_skill, load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 
 #: Config keys that must match for a run to resume.
 GUARDED_KEYS = ("skill_name", "skill_hash", "corpus_hashes", "model", "agent", "generator_version", "chunking", "limit")
@@ -162,7 +162,7 @@ class RunContext:
     out_dir: Path
     ledger: RunFolder
     skill: Skill
-    validator: SampleValidator
+    validator: Gate
     generator: Any
     config: dict[str, Any]
     resumed: bool = False
@@ -297,11 +297,11 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         ledger.initialize(config, doc_rows, chunks)
     work = has_work(ledger, skill, options, coverage_loop)
     if work:
-        validator = SampleValidator(skill)
+        validator = Gate(skill)
         # rebuild the dedup state from the committed samples, in their canonical order
         validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
     else:  # nothing left to do: no dedup state needed
-        validator = SampleValidator(skill, dedup=False)
+        validator = Gate(skill, dedup=False)
     return RunContext(
         options=options,
         out_dir=out_dir,

@@ -21,7 +21,7 @@ from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
 from prepbench.agents.runner import run_pipeline
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 
 KEY = "sk-prepbench-coverage-loop-91c2"
 CASE_PROMPT = r"Write \d+ `case_application` sample"
@@ -94,7 +94,7 @@ def test_coverage_loop_revisits_until_the_mix_is_met(llm_server, corpus, tmp_pat
         for cid, n in led.db.execute("SELECT chunk_id, n_accepted FROM chunks WHERE status='kept'").fetchall():
             assert per_chunk.get(cid, 0) == n
         # every accepted sample, revisits included, passes a fresh validator and no two are duplicates
-        fresh = SampleValidator(skill)
+        fresh = Gate(skill)
         for s in led.accepted_samples():
             sample = {k: v for k, v in s.items() if k != "sample_id"}
             v = fresh.check(sample, led.get_chunk(s["chunk_id"]).text)

@@ -22,7 +22,7 @@ from prepbench.agents.extractive.generator import ExtractiveGenerator, clean_inl
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 from cli_helpers import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ def test_markup_is_cleaned_from_questions_and_answers(results):
 
 
 def test_candidates_pass_the_finance_validator(results, skill):
-    v = SampleValidator(skill)
+    v = Gate(skill)
     fails: dict[str, int] = {}
     total = 0
     for c, s in _all(results):

@@ -23,7 +23,7 @@ from prepbench.tools.ledger import RunFolder
 from prepbench.agents.runner import run_pipeline
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 
 KEY = "sk-prepbench-test-key-5b1e0d77"
 
@@ -50,7 +50,7 @@ def check_run(out: Path, min_accepted: int = 1) -> dict:
             assert row["status"] != "skipped" or row["skip_reason"]
             assert row["status"] != "failed" or row["error"]
         skill = load_skill("finance")
-        fresh = SampleValidator(skill)
+        fresh = Gate(skill)
         accepted = list(ledger.accepted_samples())
         assert len(accepted) >= min_accepted
         for s in accepted:

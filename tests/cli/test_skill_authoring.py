@@ -263,14 +263,14 @@ def test_guide_walkthrough_scaffold_edit_check_try(tmp_path, monkeypatch, screen
     # the guide's example is a real chunk of the book, and passes the skill with that chunk's text
     from prepbench.tools.chunking import chunk_document
     from prepbench.tools.ingest import load_document
-    from prepbench.tools.validate import SampleValidator
+    from prepbench.tools.validate import Gate
 
     ex = next(e for e in sk.examples if e["sample_type"] == "nursing_intervention")
     doc = NURSING_BOOK / "07-anti-infective-drugs.md"
     chunk = next(c for c in chunk_document(load_document(doc, doc.name)) if c.chunk_id == ex["chunk_id"])
-    assert SampleValidator(sk, dedup=False).check(ex, chunk.text).ok
+    assert Gate(sk, dedup=False).check(ex, chunk.text).ok
     bad = dict(ex, interventions=ex["interventions"][:1])
-    v = SampleValidator(sk, dedup=False).check(bad, chunk.text)
+    v = Gate(sk, dedup=False).check(bad, chunk.text)
     assert v.rule in ("schema", "intervention_items")
-    v = SampleValidator(sk, dedup=False).check(dict(ex, question="What should be done for a client who is taking antibiotics?"), chunk.text)
+    v = Gate(sk, dedup=False).check(dict(ex, question="What should be done for a client who is taking antibiotics?"), chunk.text)
     assert v.rule == "question_names_the_nurse"

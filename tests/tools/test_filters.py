@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 
 REPO = Path(__file__).resolve().parents[2]
 CHUNK = (
@@ -27,7 +27,7 @@ GOOD = {
 
 @pytest.fixture(scope="module")
 def validator():
-    return SampleValidator(load_skill(REPO / "skills" / "finance"))
+    return Gate(load_skill(REPO / "skills" / "finance"))
 
 
 def variant(**changes):
@@ -108,7 +108,7 @@ def test_process_qa_step_bounds(validator):
 
 
 def test_exact_and_near_duplicates(validator):
-    v = SampleValidator(validator.skill)
+    v = Gate(validator.skill)
     assert v.check(GOOD, CHUNK).ok
     v.add(GOOD, "a")
     exact = variant(question="What is a BOND?")

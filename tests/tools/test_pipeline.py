@@ -10,7 +10,7 @@ import pytest
 
 from cli_helpers import SLICE, run_cli
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import SampleValidator
+from prepbench.tools.validate import Gate
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_every_chunk_resolved_and_all_types_accepted(run):
 def test_no_accepted_sample_breaks_a_filter_rule(run):
     out, _ = run
     skill = load_skill("finance")
-    v = SampleValidator(skill)
+    v = Gate(skill)
     db = sqlite3.connect(out / "ledger.sqlite")
     texts = dict(db.execute("SELECT chunk_id, text FROM chunks").fetchall())
     rows = db.execute("SELECT sample_id, chunk_id, data FROM samples WHERE status='accepted' ORDER BY chunk_idx, pos").fetchall()

@@ -27,7 +27,7 @@ from prepbench.tools.errors import SkillError
 from prepbench.tools.ingest import load_document
 from prepbench.tools.validate.rules_domain import FormulaError, boxed_contents, safe_eval
 from prepbench.tools.skills import BASE_FORMS, check_skill, load_skill
-from prepbench.tools.validate import RULE_KINDS, SampleValidator
+from prepbench.tools.validate import Gate, known_kinds
 from cli_helpers import SHARED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def example(skill_name: str, sample_type: str) -> dict:
 
 
 def verdict(skill_name: str, sample: dict, chunk_text: str | None = None):
-    return SampleValidator(load_skill(skill_name), dedup=False).check(sample, chunk_text)
+    return Gate(load_skill(skill_name), dedup=False).check(sample, chunk_text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_examples_are_real_sentences_of_the_domain_corpus(name):
 
 
 def test_domain_rule_kinds_are_registered():
-    assert {"formula_result", "boxed_answer", "option_letter", "units_consistent", "quoted_in"} <= set(RULE_KINDS)
+    assert {"formula_result", "boxed_answer", "option_letter", "units_consistent", "quoted_in"} <= set(known_kinds())
 
 
 def test_safe_eval_is_arithmetic_only():
@@ -259,7 +259,7 @@ def test_offline_run_on_domain_slice_accepts_samples(name):
     assert all(c["status"] in ("kept", "skipped") for c in res.chunks)
     assert all(c["skip_reason"] in load_skill(name).coverage.skip_reasons for c in res.chunks if c["status"] == "skipped")
     assert len(res.accepted) >= 3 and res.exported == len(res.accepted)
-    validator = SampleValidator(load_skill(name), dedup=False)
+    validator = Gate(load_skill(name), dedup=False)
     texts = {c["chunk_id"]: c["text"] for c in res.chunks}
     for s in res.accepted:  # no accepted sample breaks a rule of the skill
         v = validator.check(s, texts[s["chunk_id"]])

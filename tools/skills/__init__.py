@@ -644,9 +644,9 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
         )
 
     # examples validate against schema and pass filters
-    from prepbench.tools.validate import SampleValidator
+    from prepbench.tools.validate import Gate
 
-    validator = SampleValidator(skill, dedup=False)
+    validator = Gate(skill, dedup=False)
     for ex, src in zip(skill.examples, skill.example_sources):
         t = ex.get("sample_type")
         if t not in skill.schemas:

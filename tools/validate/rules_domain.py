@@ -1,6 +1,7 @@
 """Domain filter rule kinds: checks a domain allows beyond the generic ones.
 
-Each kind registers with :func:`prepbench.tools.validate.register_rule_kind` and is used
+Each kind registers with :func:`prepbench.tools.validate.register_rule_kind` (this module is
+loaded through the ``prepbench.rule_kinds`` entry points in ``pyproject.toml``) and is used
 from a skill's ``filters.yaml`` like the generic kinds (``name``, ``kind``, optional
 ``sample_types``). A rule whose fields are absent from a sample passes it, so a rule can
 be restricted with ``sample_types`` or simply name the fields of the types it checks.
@@ -49,7 +50,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from prepbench.tools.errors import SkillError
-from prepbench.tools.validate import PASS, RuleFn, Verdict, register_rule_kind
+from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -218,7 +219,7 @@ def _field_name(spec: dict, name: str, key: str, default: str | None) -> str | N
 
 
 @register_rule_kind("formula_result")
-def _formula_result_rule(spec: dict, name: str) -> RuleFn:
+def formula_result_rule(spec: dict, name: str) -> RuleFn:
     ff = _field_name(spec, name, "formula_field", "formula")
     inf = _field_name(spec, name, "inputs_field", "inputs")
     rf = _field_name(spec, name, "result_field", "result")
@@ -280,7 +281,7 @@ def _squash(text: str) -> str:
 
 
 @register_rule_kind("boxed_answer")
-def _boxed_rule(spec: dict, name: str) -> RuleFn:
+def boxed_answer_rule(spec: dict, name: str) -> RuleFn:
     fields = spec.get("fields", spec.get("field", ["final_answer"]))
     if isinstance(fields, str):
         fields = [fields]
@@ -312,7 +313,7 @@ def _boxed_rule(spec: dict, name: str) -> RuleFn:
 
 
 @register_rule_kind("option_letter")
-def _option_rule(spec: dict, name: str) -> RuleFn:
+def option_letter_rule(spec: dict, name: str) -> RuleFn:
     of = _field_name(spec, name, "options_field", "options")
     af = _field_name(spec, name, "answer_field", "answer")
     letters = spec.get("letters", "ABCDE")
@@ -386,7 +387,7 @@ def _parse_unit(ureg, unit: Any) -> Any:
 
 
 @register_rule_kind("units_consistent")
-def _units_rule(spec: dict, name: str) -> RuleFn:
+def units_consistent_rule(spec: dict, name: str) -> RuleFn:
     ff = _field_name(spec, name, "formula_field", "formula")
     gf = _field_name(spec, name, "given_field", "given")
     vf = _field_name(spec, name, "answer_value_field", "answer_value")
@@ -435,7 +436,7 @@ def _units_rule(spec: dict, name: str) -> RuleFn:
 
 
 @register_rule_kind("quoted_in")
-def _quoted_rule(spec: dict, name: str) -> RuleFn:
+def quoted_in_rule(spec: dict, name: str) -> RuleFn:
     qf = _field_name(spec, name, "field", None)
     if not qf:
         raise SkillError(f"filters.yaml: rule '{name}': field 'field' (the quote) is required")

@@ -1,0 +1,140 @@
+"""The gate: the one way every agent family and mode decides a candidate sample's fate.
+
+Order (first failure wins, its rule is stored with the rejection):
+
+1. **screen** (:meth:`Gate.screen`): the sample type's JSON Schema, then the skill's filter
+   rules (``filters.yaml``) against the chunk text. Families screen as soon as a candidate
+   exists, so a chat model can be asked to repair it or told why it was refused.
+2. **admit** (:meth:`Gate.admit_chunk`): at record time, in corpus order, each screened
+   candidate is checked for duplicates against every accepted sample of the run (and the
+   chunk's earlier ones) and registered when accepted. Because admission follows the ledger's
+   commit order, a resumed run that re-registers the committed samples in their canonical
+   order (:meth:`Gate.add_many`) rebuilds exactly the same dedup state.
+
+The optional grounded LLM judge (``--judge``) runs between the two in the skill family, as a
+rule named ``grounded_judge``: it needs the model, which this layer does not know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import jsonschema
+
+from prepbench.tools.ledger import SampleRecord, sample_id
+from prepbench.tools.validate.dedup import Deduplicator
+from prepbench.tools.validate.rules import PASS, Verdict, build_rules
+from prepbench.tools.validate.text import as_texts
+
+
+@dataclass
+class Candidate:
+    """A candidate sample with its screening verdict.
+
+    Attributes:
+        sample: the sample dict (``sample_type``, ``chunk_id``, ``evidence`` and its type's fields).
+        verdict: the :meth:`Gate.screen` verdict (None: not screened yet).
+        attempts: 1, plus one per repair.
+    """
+
+    sample: dict
+    verdict: Verdict | None = None
+    attempts: int = 1
+
+
+class Gate:
+    """A skill's gate: schema, filter rules, duplicates.
+
+    Args:
+        skill: the loaded skill (schemas, ``filters.yaml``).
+        dedup: keep duplicate state (False for one-off checks such as ``skill check``'s examples).
+
+    Raises:
+        SkillError: a filter rule that does not compile (unknown kind, bad regex, ...).
+    """
+
+    def __init__(self, skill, dedup: bool = True):
+        self.skill = skill
+        self.rules = build_rules(skill)
+        self.validators = {t: jsonschema.Draft202012Validator(s) for t, s in skill.schemas.items()}
+        self.dedup_enabled = dedup
+        self.dedup = skill.filters.dedup
+        self._dups = Deduplicator(self.dedup) if dedup else None
+
+    # -- screening ------------------------------------------------------------------
+    def check_schema(self, sample: dict) -> Verdict:
+        """The sample type's JSON Schema: PASS or rule ``schema`` with the first error's path."""
+        t = sample.get("sample_type")
+        if t not in self.validators:
+            return Verdict(False, "schema", f"unknown sample_type {t!r}")
+        err = next(iter(sorted(self.validators[t].iter_errors(sample), key=lambda e: list(e.path))), None)
+        if err is not None:
+            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            return Verdict(False, "schema", f"{where}: {err.message[:200]}")
+        return PASS
+
+    def check_rules(self, sample: dict, chunk_text: str | None) -> Verdict:
+        """The skill's filter rules that apply to the sample's type, in ``filters.yaml`` order."""
+        t = sample.get("sample_type")
+        for rule in self.rules:
+            if rule.sample_types is not None and t not in rule.sample_types:
+                continue
+            v = rule.check(sample, chunk_text)
+            if not v.ok:
+                return v
+        return PASS
+
+    def screen(self, sample: dict, chunk_text: str | None) -> Verdict:
+        """Schema, then filter rules (``chunk_text`` None skips the chunk-bound rules)."""
+        v = self.check_schema(sample)
+        return self.check_rules(sample, chunk_text) if v.ok else v
+
+    # -- duplicates -----------------------------------------------------------------
+    def dedup_text(self, sample: dict) -> str:
+        """The text compared for duplicates (the skill's ``dedup.fields``)."""
+        return " ".join(t for f in self.dedup.fields for t in as_texts(sample.get(f)))
+
+    def check_duplicate(self, sample: dict) -> Verdict:
+        """PASS or ``exact_duplicate`` / ``near_duplicate`` of an accepted sample; registers nothing."""
+        return self._dups.check(sample) if self._dups is not None else PASS
+
+    def add(self, sample: dict, key: str | None = None) -> None:
+        """Register an accepted sample (key: its sample id) so later duplicates are caught."""
+        if self._dups is not None:
+            self._dups.add(sample, key)
+
+    def add_many(self, samples: Iterable[tuple[str, dict]]) -> None:
+        """Register committed samples ``(sample_id, sample)`` in their canonical order (resume)."""
+        for key, s in samples:
+            self.add(s, key)
+
+    def check(self, sample: dict, chunk_text: str | None) -> Verdict:
+        """Screen, then the duplicate check, without registering: a one-off verdict."""
+        v = self.screen(sample, chunk_text)
+        return self.check_duplicate(sample) if v.ok else v
+
+    # -- the chunk's final verdicts -------------------------------------------------------
+    def admit_chunk(self, chunk_id: str, candidates: Iterable[Candidate]) -> list[SampleRecord]:
+        """Final verdicts of a chunk's screened candidates, in order.
+
+        A candidate that passed screening is checked for duplicates and, when accepted,
+        registered at once (a duplicate inside the same chunk is caught); one that failed keeps
+        its screening rule. Call it once per chunk, in commit order.
+
+        Returns:
+            One :class:`~prepbench.tools.ledger.SampleRecord` per candidate (accepted or rejected).
+        """
+        records: list[SampleRecord] = []
+        for cand in candidates:
+            s, v = cand.sample, cand.verdict or Verdict(False, "schema", "not screened")
+            st = str(s.get("sample_type", "?"))
+            if v.ok:
+                v = self.check_duplicate(s)
+                if v.ok:
+                    self.add(s, sample_id(chunk_id, s["sample_type"], s))
+                    records.append(SampleRecord(st, s, "accepted", attempts=cand.attempts))
+                    continue
+            records.append(SampleRecord(st, s, "rejected", v.rule, v.detail, cand.attempts))
+        return records
+

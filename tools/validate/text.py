@@ -1,0 +1,43 @@
+"""Text normalisation shared by the gate's rules and duplicate detection."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+STOPWORDS = frozenset(
+    "a an the of to in on for and or is are was were be been being by with as at from that this these those "
+    "it its what which who whom how why when where does do did can could should would will may might".split()
+)
+
+
+
+
+def normalize_text(text: str) -> str:
+    """Lowercase, NFKC, punctuation dropped, whitespace collapsed (for exact dedup)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(_WORD_RE.findall(text))
+
+
+def words(text: str) -> list[str]:
+    """Lowercase word tokens."""
+    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def as_texts(value: Any) -> list[str]:
+    """A field value as a list of strings (None -> [], a list item by item, anything else str())."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else str(v) for v in value]
+    return [str(value)]
+
+
+
+def squash(text: str) -> str:
+    """NFKC, whitespace collapsed, lowercase (for substring checks against a chunk)."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
