@@ -107,6 +107,8 @@ class AgentFamily:
 
 
 FAMILIES: dict[str, AgentFamily] = {}
+#: the entry-point group through which families are found (prepbench's three, or a package's own)
+ENTRY_POINT_GROUP = "prepbench.agent_families"
 
 
 def register_family(family: AgentFamily) -> AgentFamily:
@@ -115,25 +117,32 @@ def register_family(family: AgentFamily) -> AgentFamily:
     return family
 
 
+def _entry_points() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def get_family(name: str) -> AgentFamily:
-    """The registered family ``name``; the three shipped families are imported on first use.
+    """The family ``name``: registered, else loaded from its ``prepbench.agent_families`` entry point.
 
     Raises:
         PrepbenchError: unknown family (the message lists the known ones).
     """
-    if not FAMILIES:
-        import prepbench.agents.direct  # noqa: F401  (each module registers its family)
-        import prepbench.agents.react  # noqa: F401
-        import prepbench.agents.skill  # noqa: F401
     if name not in FAMILIES:
-        raise PrepbenchError(f"unknown agent '{name}' (choose {', '.join(FAMILIES)})")
+        ep = _entry_points().get(name)
+        if ep is not None:
+            register_family(ep.load())
+    if name not in FAMILIES:
+        raise PrepbenchError(f"unknown agent '{name}' (choose {', '.join(family_names())})")
     return FAMILIES[name]
 
 
 def family_names() -> list[str]:
-    """Names of the registered families, in registration order (skill, direct, react)."""
-    get_family("skill")
-    return list(FAMILIES)
+    """Names of the known families: prepbench's three first (skill, direct, react), then others."""
+    names = list(dict.fromkeys([*FAMILIES, *_entry_points()]))
+    order = {"skill": 0, "direct": 1, "react": 2}
+    return sorted(names, key=lambda n: (order.get(n, 3), n))
 
 
 def require_chat_model(family: str, generator: Any, model: str | None = None) -> None:

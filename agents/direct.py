@@ -185,5 +185,6 @@ def run_direct(ctx: Any) -> None:
     asyncio.run(DirectAgent(ctx).arun())
 
 
-register_family(AgentFamily("direct", run_direct, needs_chat_model=True,
+#: the entry point of ``prepbench.agent_families`` (pyproject.toml)
+FAMILY = register_family(AgentFamily("direct", run_direct, needs_chat_model=True,
                             summary="plain-LLM baseline: one prompt per chunk (or per book) in the skill's output format"))

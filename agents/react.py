@@ -360,5 +360,6 @@ def run_react(ctx: Any) -> None:
     asyncio.run(ReactAgent(ctx).arun())
 
 
-register_family(AgentFamily("react", run_react, needs_chat_model=True,
+#: the entry point of ``prepbench.agent_families`` (pyproject.toml)
+FAMILY = register_family(AgentFamily("react", run_react, needs_chat_model=True,
                             summary="generic ReAct agent with corpus tools only (list, read, search, save, mark)"))

@@ -456,5 +456,6 @@ def run_skill_agent(ctx) -> None:
     asyncio.run(SkillAgent(ctx).arun(todo))
 
 
-register_family(AgentFamily("skill", run_skill_agent, needs_chat_model=False, coverage_loop=True,
+#: the entry point of ``prepbench.agent_families`` (pyproject.toml)
+FAMILY = register_family(AgentFamily("skill", run_skill_agent, needs_chat_model=False, coverage_loop=True,
                             summary="skill-guided graph: triage, generate per sample type, gate, repair, record; coverage loop"))

@@ -172,7 +172,7 @@ def start_server(latency: float, max_s: float) -> tuple[subprocess.Popen, str]:
 
 def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: int | None) -> dict:
     from prepbench.agents.runner import run_pipeline
-from prepbench.tools.run import RunOptions
+    from prepbench.tools.run import RunOptions
 
     _call(url + "/bench/reset", "POST")
     out = Path(tempfile.mkdtemp(prefix=f"prepbench-tput-c{concurrency}-")) / "run"

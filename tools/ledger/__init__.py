@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -51,56 +50,14 @@ def _import_sqlite_utils():
 
 sqlite_utils = _import_sqlite_utils()
 
-from .chunking import Chunk
-from .errors import LedgerError
-from .hashing import canonical_json, short_id
+from prepbench.tools.chunking import Chunk  # noqa: E402
+from prepbench.tools.errors import LedgerError  # noqa: E402
+from prepbench.tools.ledger.records import CallRecord, ChunkOutcome, SampleRecord, sample_id  # noqa: E402,F401
+from prepbench.tools.ledger.schema import create_tables  # noqa: E402
 
 LEDGER_FILE = "ledger.sqlite"
 SCHEMA_VERSION = 1
 CHUNK_STATUSES = ("pending", "kept", "skipped", "failed")
-
-
-@dataclass
-class SampleRecord:
-    """A candidate sample with its verdict, as written to the ledger."""
-
-    sample_type: str
-    data: dict
-    status: str  # accepted | rejected
-    rule: str | None = None
-    detail: str = ""
-    attempts: int = 1
-
-
-@dataclass
-class CallRecord:
-    """One generator/model call (tokens, USD cost, seconds)."""
-
-    node: str
-    model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    ok: bool = True
-    error: str | None = None
-
-
-@dataclass
-class ChunkOutcome:
-    """Everything recorded for one chunk in one transaction."""
-
-    chunk_id: str
-    status: str  # kept | skipped | failed
-    samples: list[SampleRecord] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
-    skip_reason: str | None = None
-    error: str | None = None
-
-
-def sample_id(chunk_id: str, sample_type: str, data: dict) -> str:
-    """Stable id of a sample: hash of its chunk, type and canonical JSON content."""
-    return short_id(chunk_id, sample_type, canonical_json(data))
 
 
 class RunFolder:
@@ -125,99 +82,7 @@ class RunFolder:
 
     # -- schema ---------------------------------------------------------------------
     def _ensure_tables(self) -> None:
-        db = self.db
-        if "run" not in db.table_names():
-            db["run"].create({"key": str, "value": str}, pk="key")
-        if "documents" not in db.table_names():
-            db["documents"].create(
-                {
-                    "doc_id": str,
-                    "rel_path": str,
-                    "format": str,
-                    "content_hash": str,
-                    "chars": int,
-                    "converter": str,
-                    "n_chunks": int,
-                    "status": str,
-                    "reason": str,
-                },
-                pk="doc_id",
-            )
-        if "chunks" not in db.table_names():
-            db["chunks"].create(
-                {
-                    "chunk_id": str,
-                    "idx": int,
-                    "doc_id": str,
-                    "doc_path": str,
-                    "doc_index": int,
-                    "heading_path": str,
-                    "start_line": int,
-                    "end_line": int,
-                    "chars": int,
-                    "text": str,
-                    "status": str,
-                    "skip_reason": str,
-                    "error": str,
-                    "attempts": int,
-                    "n_accepted": int,
-                    "n_rejected": int,
-                    "updated_at": float,
-                },
-                pk="chunk_id",
-            )
-            db["chunks"].create_index(["status"])
-            db["chunks"].create_index(["idx"], unique=True)
-        if "samples" not in db.table_names():
-            db["samples"].create(
-                {
-                    "sample_id": str,
-                    "chunk_id": str,
-                    "chunk_idx": int,
-                    "pos": int,
-                    "sample_type": str,
-                    "status": str,
-                    "rule": str,
-                    "detail": str,
-                    "attempts": int,
-                    "data": str,
-                    "created_at": float,
-                },
-                pk="sample_id",
-                foreign_keys=[("chunk_id", "chunks", "chunk_id")],
-            )
-            db["samples"].create_index(["chunk_idx", "pos"], unique=True)
-            db["samples"].create_index(["status"])
-        if "calls" not in db.table_names():
-            db["calls"].create(
-                {
-                    "id": int,
-                    "chunk_id": str,
-                    "node": str,
-                    "model": str,
-                    "input_tokens": int,
-                    "output_tokens": int,
-                    "cost_usd": float,
-                    "latency_s": float,
-                    "ok": int,
-                    "error": str,
-                    "created_at": float,
-                },
-                pk="id",
-            )
-        if "revisits" not in db.table_names():
-            db["revisits"].create(
-                {
-                    "chunk_id": str,
-                    "sample_type": str,
-                    "round": int,
-                    "status": str,  # planned | done
-                    "n_accepted": int,
-                    "n_rejected": int,
-                    "created_at": float,
-                },
-                pk=("chunk_id", "sample_type"),
-            )
+        create_tables(self.db)
 
     # -- run config -----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
