@@ -46,7 +46,9 @@ def _imports(name: str, file: Path) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(here[: len(here) - node.level + 1] + ([base] if base else []))
-            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            # ``from pkg import submodule`` depends on the submodule; ``from pkg import name`` on pkg
+            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES]
+            targets = subs if len(subs) == len(node.names) else [*subs, base]
         for t in targets:
             while t and t not in MODULES:
                 t = t.rpartition(".")[0]

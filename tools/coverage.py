@@ -65,85 +65,51 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
         "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
         "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`).
     """
-    db = ledger.db
     counts = ledger.counts()
-    skip_reasons = {
-        r: n
-        for r, n in db.execute(
-            "SELECT skip_reason, COUNT(*) FROM chunks WHERE status='skipped' GROUP BY skip_reason ORDER BY 2 DESC"
-        ).fetchall()
-    }
-    failed_errors = {
-        (e or "")[:80]: n
-        for e, n in db.execute(
-            "SELECT error, COUNT(*) FROM chunks WHERE status='failed' GROUP BY error ORDER BY 2 DESC LIMIT 10"
-        ).fetchall()
-    }
-    type_counts = {
-        t: n
-        for t, n in db.execute(
-            "SELECT sample_type, COUNT(*) FROM samples WHERE status='accepted' GROUP BY sample_type"
-        ).fetchall()
-    }
-    rejections = {
-        r: n
-        for r, n in db.execute(
-            "SELECT rule, COUNT(*) FROM samples WHERE status='rejected' GROUP BY rule ORDER BY 2 DESC"
-        ).fetchall()
-    }
+    type_counts = ledger.type_counts()
     total_acc = sum(type_counts.values())
     types = list(skill.sample_types) if skill is not None else sorted(type_counts)
     sample_types = {
         t: {"accepted": type_counts.get(t, 0), "share": (type_counts.get(t, 0) / total_acc) if total_acc else 0.0}
         for t in types
     }
-    docs = []
-    for row in db.query(
-        """
-        SELECT d.rel_path AS document, d.status AS doc_status, d.reason AS reason,
-               COUNT(c.chunk_id) AS chunks,
-               SUM(c.status='kept') AS kept, SUM(c.status='skipped') AS skipped,
-               SUM(c.status='failed') AS failed, SUM(c.status='pending') AS pending,
-               COALESCE(SUM(c.n_accepted), 0) AS accepted
-        FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id
-        GROUP BY d.doc_id ORDER BY d.rel_path
-        """
-    ):
-        docs.append({k: (v if v is not None else 0) if k not in ("reason",) else v for k, v in row.items()})
-
+    docs = ledger.document_rows()
     ch = counts["chunks"]
-    unmet: list[str] = []
-    if skill is not None:
-        comp = skill.coverage.completion
-        if comp.require_all_resolved and (ch["pending"] or ch["failed"]):
-            unmet.append(f"{ch['pending']} chunk(s) pending and {ch['failed']} failed (all must end kept or skipped)")
-        kept_share = ch["kept"] / ch["total"] if ch["total"] else 0.0
-        if kept_share < comp.min_kept_share:
-            unmet.append(f"kept share {kept_share:.1%} < required {comp.min_kept_share:.0%}")
-        if comp.per_document_min_kept:
-            low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < comp.per_document_min_kept]
-            if low:
-                unmet.append(
-                    f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}"
-                )
-        for t, target in skill.coverage.sample_types.items():
-            share = sample_types.get(t, {}).get("share", 0.0)
-            if target.min_share and share < target.min_share:
-                unmet.append(f"sample type {t} share {share:.1%} < required {target.min_share:.0%}")
+    unmet = _unmet(skill, ch, docs, sample_types) if skill is not None else []
     return {
         "chunks": ch,
         "kept_share": (ch["kept"] / ch["total"]) if ch["total"] else 0.0,
-        "skip_reasons": skip_reasons,
-        "failed_errors": failed_errors,
+        "skip_reasons": ledger.skip_reason_counts(),
+        "failed_errors": ledger.failed_error_counts(),
         "samples": counts["samples"],
         "sample_types": sample_types,
-        "rejections": rejections,
+        "rejections": ledger.rejection_counts(),
         "documents": docs,
         "calls": counts["calls"],
         "revisits": ledger.revisit_counts(),
         "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
         "unmet": unmet,
     }
+
+
+def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict) -> list[str]:
+    """What keeps the run from meeting the skill's completion rule (``coverage.yaml``), one line each."""
+    unmet: list[str] = []
+    comp = skill.coverage.completion
+    if comp.require_all_resolved and (ch["pending"] or ch["failed"]):
+        unmet.append(f"{ch['pending']} chunk(s) pending and {ch['failed']} failed (all must end kept or skipped)")
+    kept_share = ch["kept"] / ch["total"] if ch["total"] else 0.0
+    if kept_share < comp.min_kept_share:
+        unmet.append(f"kept share {kept_share:.1%} < required {comp.min_kept_share:.0%}")
+    if comp.per_document_min_kept:
+        low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < comp.per_document_min_kept]
+        if low:
+            unmet.append(f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}")
+    for t, target in skill.coverage.sample_types.items():
+        share = sample_types.get(t, {}).get("share", 0.0)
+        if target.min_share and share < target.min_share:
+            unmet.append(f"sample type {t} share {share:.1%} < required {target.min_share:.0%}")
+    return unmet
 
 
 def render_coverage(report: dict[str, Any], console=None) -> None:

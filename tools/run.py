@@ -197,21 +197,9 @@ def _diff_config(old: dict, new: dict) -> list[str]:
     return changes
 
 
-def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False) -> RunContext:
-    """Validate inputs, then create or resume the run's ledger.
-
-    Raises:
-        SkillError, CorpusError, ModelSpecError: before anything is written.
-        LedgerError: the run folder holds a run with a different skill/corpus/model (names what changed).
-    """
-    if options.concurrency < 1 or options.batch_size < 1:
-        raise PrepbenchError("--concurrency and --batch-size must be at least 1")
-    if options.limit is not None and options.limit < 1:
-        raise PrepbenchError("--limit must be at least 1")
-    check_skill(options.skill)  # full check: nothing runs on a broken skill
-    skill = load_skill(options.skill)
-    corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
-    config = {
+def _run_config(options: RunOptions, skill: Skill, corpus: Any, generator: Any) -> dict[str, Any]:
+    """The config stored in a new run's ledger; :data:`GUARDED_KEYS` of it must match to resume."""
+    return {
         "skill_name": skill.name,
         "skill_version": skill.version,
         "skill_hash": skill.content_hash,
@@ -227,92 +215,111 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         "limit": options.limit,
         "prepbench_version": __version__,
     }
+
+
+def _open_existing(options: RunOptions, config: dict[str, Any]) -> tuple[RunFolder | None, bool]:
+    """The run folder's ledger and whether it resumes; ``(None, False)`` when a new run starts.
+
+    Raises:
+        LedgerError: the folder holds a different run and ``fresh`` is not set (names what changed).
+    """
     out_dir = Path(options.out)
     ledger_path = out_dir / LEDGER_FILE
-    resumed = False
-    ledger: RunFolder | None = None
-    if ledger_path.exists():
-        ledger = RunFolder(ledger_path)
-        if ledger.initialized:
-            changes = _diff_config(ledger.get_config(), config)
-            if changes and not options.fresh:
-                ledger.close()
-                raise LedgerError(
-                    f"{out_dir}: this run folder holds a different run ({'; '.join(changes)}); "
-                    "use --fresh to discard it and start over, or choose another --out"
-                )
-            if changes or options.fresh:
-                ledger.close()
-                ledger = None
-            else:
-                resumed = True
-        elif options.fresh:
+    if not ledger_path.exists():
+        return None, False
+    ledger = RunFolder(ledger_path)
+    if ledger.initialized:
+        changes = _diff_config(ledger.get_config(), config)
+        if changes and not options.fresh:
             ledger.close()
-            ledger = None
-    if not resumed:
-        # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
-        try:
-            chunks = list(
-                chunk_corpus(
-                    corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap
-                )
+            raise LedgerError(
+                f"{out_dir}: this run folder holds a different run ({'; '.join(changes)}); "
+                "use --fresh to discard it and start over, or choose another --out"
             )
-        except ValueError as e:
-            if ledger is not None:
-                ledger.close()
-            raise PrepbenchError(f"chunking: {e}") from None
-        if options.limit:
-            chunks = chunks[: options.limit]
-        if ledger is None:
-            if options.fresh and out_dir.exists():
-                _wipe_run(out_dir)
-            ledger = RunFolder(ledger_path)
-        doc_rows = [
-            {
-                "doc_id": d.doc_id,
-                "rel_path": d.rel_path,
-                "format": d.format,
-                "content_hash": d.content_hash,
-                "chars": d.chars,
-                "converter": d.converter,
-                "n_chunks": sum(1 for c in chunks if c.doc_id == d.doc_id),
-                "status": "ingested",
-                "reason": None,
-            }
-            for d in corpus.documents
-        ] + [
-            {
-                "doc_id": f"skipped:{s.rel_path}",
-                "rel_path": s.rel_path,
-                "format": Path(s.rel_path).suffix.lstrip("."),
-                "content_hash": None,
-                "chars": 0,
-                "converter": None,
-                "n_chunks": 0,
-                "status": "skipped",
-                "reason": s.reason,
-            }
-            for s in corpus.skipped
-        ]
-        ledger.initialize(config, doc_rows, chunks)
+        if not changes and not options.fresh:
+            return ledger, True
+        ledger.close()
+        return None, False
+    if options.fresh:
+        ledger.close()
+        return None, False
+    return ledger, False
+
+
+def _document_rows(corpus: Any, chunks: list) -> list[dict[str, Any]]:
+    """One ``documents`` row per ingested file (with its chunk count) and per skipped file (with its reason)."""
+    n_chunks: dict[str, int] = {}
+    for c in chunks:
+        n_chunks[c.doc_id] = n_chunks.get(c.doc_id, 0) + 1
+    ingested = [
+        {"doc_id": d.doc_id, "rel_path": d.rel_path, "format": d.format, "content_hash": d.content_hash,
+         "chars": d.chars, "converter": d.converter, "n_chunks": n_chunks.get(d.doc_id, 0), "status": "ingested", "reason": None}
+        for d in corpus.documents
+    ]
+    skipped = [
+        {"doc_id": f"skipped:{s.rel_path}", "rel_path": s.rel_path, "format": Path(s.rel_path).suffix.lstrip("."),
+         "content_hash": None, "chars": 0, "converter": None, "n_chunks": 0, "status": "skipped", "reason": s.reason}
+        for s in corpus.skipped
+    ]
+    return ingested + skipped
+
+
+def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger: RunFolder | None) -> RunFolder:
+    """Chunk the corpus and write a new run's config, documents and chunks in one transaction.
+
+    Raises:
+        PrepbenchError: the chunking parameters are invalid (nothing written).
+    """
+    out_dir = Path(options.out)
+    try:
+        chunks = list(chunk_corpus(corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap))
+    except ValueError as e:
+        if ledger is not None:
+            ledger.close()
+        raise PrepbenchError(f"chunking: {e}") from None
+    if options.limit:
+        chunks = chunks[: options.limit]
+    if ledger is None:
+        if options.fresh and out_dir.exists():
+            _wipe_run(out_dir)
+        ledger = RunFolder(out_dir / LEDGER_FILE)
+    ledger.initialize(config, _document_rows(corpus, chunks), chunks)
+    return ledger
+
+
+def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False) -> RunContext:
+    """Validate inputs, then create or resume the run's ledger.
+
+    Args:
+        options: the run options.
+        generator: the generator the agent family will use (its name and version go into the config).
+        coverage_loop: the family runs the coverage loop (so planned revisits count as work left).
+
+    Raises:
+        SkillError, CorpusError, ModelSpecError: before anything is written.
+        LedgerError: the run folder holds a run with a different skill/corpus/model (names what changed).
+    """
+    if options.concurrency < 1 or options.batch_size < 1:
+        raise PrepbenchError("--concurrency and --batch-size must be at least 1")
+    if options.limit is not None and options.limit < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    check_skill(options.skill)  # full check: nothing runs on a broken skill
+    skill = load_skill(options.skill)
+    corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
+    config = _run_config(options, skill, corpus, generator)
+    ledger, resumed = _open_existing(options, config)
+    if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
+        ledger = _initialize(options, corpus, config, ledger)
     work = has_work(ledger, skill, options, coverage_loop)
     if work:
-        validator = Gate(skill)
+        gate = Gate(skill)
         # rebuild the dedup state from the committed samples, in their canonical order
-        validator.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
+        gate.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
     else:  # nothing left to do: no dedup state needed
-        validator = Gate(skill, dedup=False)
+        gate = Gate(skill, dedup=False)
     return RunContext(
-        options=options,
-        out_dir=out_dir,
-        ledger=ledger,
-        skill=skill,
-        validator=validator,
-        generator=generator,
-        config=config,
-        resumed=resumed,
-        corpus_skipped=[asdict(s) for s in corpus.skipped],
-        has_work=work,
+        options=options, out_dir=Path(options.out), ledger=ledger, skill=skill, validator=gate, generator=generator,
+        config=config, resumed=resumed, corpus_skipped=[asdict(s) for s in corpus.skipped], has_work=work,
     )
 
 

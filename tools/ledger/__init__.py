@@ -285,6 +285,34 @@ class RunFolder:
         ).fetchall()
         return [{"node": r[0], "count": r[1], "input_tokens": r[2], "output_tokens": r[3], "cost_usd": round(float(r[4]), 6)} for r in rows]
 
+    def skip_reason_counts(self) -> dict[str, int]:
+        """Skipped chunks per skip reason, most frequent first."""
+        sql = "SELECT skip_reason, COUNT(*) FROM chunks WHERE status='skipped' GROUP BY skip_reason ORDER BY 2 DESC"
+        return dict(self.db.execute(sql).fetchall())
+
+    def failed_error_counts(self, limit: int = 10) -> dict[str, int]:
+        """Failed chunks per error (first 80 characters), most frequent first, at most ``limit``."""
+        sql = "SELECT error, COUNT(*) FROM chunks WHERE status='failed' GROUP BY error ORDER BY 2 DESC LIMIT ?"
+        return {(e or "")[:80]: n for e, n in self.db.execute(sql, [limit]).fetchall()}
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Rejected samples per rule, most frequent first."""
+        sql = "SELECT rule, COUNT(*) FROM samples WHERE status='rejected' GROUP BY rule ORDER BY 2 DESC"
+        return dict(self.db.execute(sql).fetchall())
+
+    def document_rows(self) -> list[dict[str, Any]]:
+        """Per document (by path): ``{document, doc_status, reason, chunks, kept, skipped, failed, pending, accepted}``."""
+        sql = """
+            SELECT d.rel_path AS document, d.status AS doc_status, d.reason AS reason,
+                   COUNT(c.chunk_id) AS chunks,
+                   SUM(c.status='kept') AS kept, SUM(c.status='skipped') AS skipped,
+                   SUM(c.status='failed') AS failed, SUM(c.status='pending') AS pending,
+                   COALESCE(SUM(c.n_accepted), 0) AS accepted
+            FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id
+            GROUP BY d.doc_id ORDER BY d.rel_path
+        """
+        return [{k: (v if v is not None else 0) if k != "reason" else v for k, v in row.items()} for row in self.db.query(sql)]
+
     def attempts_total(self) -> int:
         """Attempts summed over every chunk (retries of failed chunks included)."""
         return int(self.db.execute("SELECT COALESCE(SUM(attempts), 0) FROM chunks").fetchone()[0])
