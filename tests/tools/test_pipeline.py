@@ -4,7 +4,6 @@ breaks a filter rule, and the exports are valid ShareGPT / Alpaca / LlamaFactory
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """`prepbench skill check`: the finance skill passes; each kind of breakage gives a one-line
 error naming the file (and field or line) and exit code 2, no traceback."""
 
-import json
 import shutil
 import subprocess
 import sys
