@@ -46,10 +46,12 @@ from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from prepbench.tools.chunking import Chunk
+from prepbench.tools.coverage import plan_revisit_round
 from prepbench.tools.ledger import CallRecord, sample_id
 
 from prepbench.tools.validate import Candidate, Verdict
 
+from .scheduler import Scheduler
 from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
 
 #: Rejections that a repair cannot fix (the sample is fine, it is just not new).
@@ -95,20 +97,10 @@ class SkillAgent:
         self.recorder = ChunkRecorder(ctx)
         self.opts = ctx.options
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
-        self.todo: list[Chunk] = []
-        self.cursor = 0
         chat = bool(getattr(self.gen, "needs_chat_model", False))
-        #: concurrent invocations of the graph (see the module docstring)
-        self.lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 1
-        #: chunks per batch (one pass of a lane over the graph)
-        self.batch_size = 1 if chat else max(1, self.opts.batch_size)
-        self.window = 4 * self.lanes  # batches loaded but not yet committed, at most
-        self.batches_loaded = 0
-        self.batches_recorded = 0
-        self.finished: dict[int, BatchState] = {}  # batch_no -> finished batch awaiting its commit
-        self.turn: asyncio.Condition | None = None
-        self.revisit_queue: list[tuple[str, list[str]]] = []
-        self.revisit_cursor = 0
+        # chat models stream one chunk per batch through 2 x concurrency lanes (module docstring)
+        lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 1
+        self.scheduler = Scheduler(lanes, 1 if chat else self.opts.batch_size, commit=self._record)
         self.graph = self.build_graph()
 
     # -- graph ----------------------------------------------------------------------
@@ -133,14 +125,7 @@ class SkillAgent:
 
     # -- nodes ----------------------------------------------------------------------
     async def load_batch(self, state: BatchState) -> BatchState:
-        assert self.turn is not None
-        if self.batches_loaded - self.batches_recorded >= self.window:
-            async with self.turn:
-                await self.turn.wait_for(lambda: self.batches_loaded - self.batches_recorded < self.window)
-        batch = [] if self.ctx.stopped else self.todo[self.cursor : self.cursor + self.batch_size]
-        self.cursor += len(batch)
-        batch_no = self.batches_loaded
-        self.batches_loaded += 1 if batch else 0
+        batch, batch_no = await self.scheduler.next_batch(self.ctx.stopped)
         return {
             "batch": batch,
             "batch_no": batch_no,
@@ -158,30 +143,13 @@ class SkillAgent:
 
     async def plan_coverage(self, state: BatchState) -> BatchState:
         """The coverage loop: the next batch of revisits (see the module docstring)."""
-        from prepbench.tools.coverage import plan_revisit_round
-
         empty: BatchState = {"batch": [], "revisit": {}}
         if self.ctx.stopped or not self.opts.revisit:
             return empty
-        assert self.turn is not None
-        if self.revisit_cursor >= len(self.revisit_queue):
-            async with self.turn:  # a round is planned from the committed state of the run
-                await self.turn.wait_for(lambda: self.batches_recorded == self.batches_loaded)
-                if self.revisit_cursor >= len(self.revisit_queue) and not self.ctx.stopped:
-                    ledger = self.ctx.ledger
-                    if not ledger.planned_revisits():  # else: finish the round a killed run started
-                        items = plan_revisit_round(ledger, self.skill)
-                        if items:
-                            ledger.plan_revisits(items)
-                    self.revisit_queue = ledger.planned_revisits()
-                    self.revisit_cursor = 0
-        part = self.revisit_queue[self.revisit_cursor : self.revisit_cursor + self.batch_size]
-        self.revisit_cursor += len(part)
-        if not part or self.ctx.stopped:
+        part, batch_no = await self.scheduler.next_revisits(self._plan_round, lambda: self.ctx.stopped)
+        if not part:
             return empty
         batch = [self.ctx.ledger.get_chunk(cid) for cid, _ in part]
-        batch_no = self.batches_loaded
-        self.batches_loaded += 1
         revisit = {cid: types for cid, types in part}
         return {
             "batch": batch,
@@ -194,6 +162,16 @@ class SkillAgent:
             "repair_round": 0,
             "stopped": False,
         }
+
+    def _plan_round(self) -> list[tuple[str, list[str]]]:
+        """The coverage loop's next round, committed to the ledger before it runs (a killed run's
+        open round is finished first)."""
+        ledger = self.ctx.ledger
+        if not ledger.planned_revisits():
+            items = plan_revisit_round(ledger, self.skill)
+            if items:
+                ledger.plan_revisits(items)
+        return ledger.planned_revisits()
 
     async def _bounded(self, coro):
         async with self.sem:
@@ -372,16 +350,7 @@ class SkillAgent:
     async def record(self, state: BatchState) -> BatchState:
         """Hand the batch to the in-order committer: it and every later finished batch commit
         once every earlier batch has (corpus order); the lane goes on at once."""
-        assert self.turn is not None
-        self.finished[state["batch_no"]] = state
-        committed = 0
-        while self.batches_recorded in self.finished:  # no await inside: one commit at a time
-            self._record(self.finished.pop(self.batches_recorded))
-            self.batches_recorded += 1
-            committed += 1
-        if committed:
-            async with self.turn:
-                self.turn.notify_all()
+        await self.scheduler.finish(state["batch_no"], state)
         return {}
 
     def _record(self, state: BatchState) -> BatchState:
@@ -421,21 +390,17 @@ class SkillAgent:
 
     # -- entry ----------------------------------------------------------------------
     async def arun(self, todo: list[Chunk]) -> None:
-        self.todo = todo
-        self.cursor = 0
-        self.batches_loaded = self.batches_recorded = 0
-        self.finished = {}
-        self.turn = asyncio.Condition()
-        self.revisit_queue, self.revisit_cursor = [], 0
+        self.scheduler.start(todo)
+        size = self.scheduler.batch_size
         # a bound on graph steps: every main batch plus, in the coverage loop, at most one
         # revisit per kept chunk and sample type
         kept = self.ctx.ledger.counts()["chunks"]["kept"] + len(todo)
-        n_batches = (len(todo) + self.batch_size - 1) // self.batch_size + kept * len(self.skill.sample_types) + 1
+        n_batches = (len(todo) + size - 1) // size + kept * len(self.skill.sample_types) + 1
         limit = n_batches * (7 + 2 * self.opts.max_repairs) + 10
         # a lane that raises cancels the others (which may be waiting in load_batch or plan_coverage)
         try:
             async with asyncio.TaskGroup() as tg:
-                for _ in range(self.lanes):
+                for _ in range(self.scheduler.lanes):
                     tg.create_task(self.graph.ainvoke({}, config={"recursion_limit": limit}))
         except BaseExceptionGroup as eg:  # surface the lane's own error, as with one lane
             raise eg.exceptions[0]
