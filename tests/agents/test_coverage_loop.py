@@ -9,6 +9,7 @@ loop revisits kept chunks for it, through the real HTTP client, until the mix is
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 from pathlib import Path
 
@@ -79,20 +80,19 @@ def test_coverage_loop_revisits_until_the_mix_is_met(llm_server, corpus, tmp_pat
     assert cov["revisits"]["rounds"] >= 1 and cov["revisits"]["planned"] == 0
     led = RunFolder(out)
     try:
-        rows = list(led.db.query("SELECT r.chunk_id, r.sample_type, r.status, r.n_accepted, c.status AS chunk_status "
-                                 "FROM revisits r JOIN chunks c USING (chunk_id)"))
+        rows = led.revisit_rows()
         assert rows and {r["sample_type"] for r in rows} == {"case_application"}
         assert all(r["status"] == "done" and r["chunk_status"] == "kept" for r in rows)
         # at most per_chunk (1) new case per revisit; the counts match the samples table
         assert all(r["n_accepted"] <= 1 for r in rows)
-        n_case = led.db.execute("SELECT COUNT(*) FROM samples WHERE status='accepted' AND sample_type='case_application'").fetchone()[0]
+        n_case = led.type_counts().get("case_application", 0)
         assert n_case == sum(r["n_accepted"] for r in rows) == cov["sample_types"]["case_application"]["accepted"]
         # the loop stopped as soon as the mix was met: fewer revisits than kept chunks
         assert len(rows) < cov["chunks"]["kept"]
         # chunks' sample counters include the revisits'
-        per_chunk = dict(led.db.execute("SELECT chunk_id, COUNT(*) FROM samples WHERE status='accepted' GROUP BY chunk_id").fetchall())
-        for cid, n in led.db.execute("SELECT chunk_id, n_accepted FROM chunks WHERE status='kept'").fetchall():
-            assert per_chunk.get(cid, 0) == n
+        per_chunk = Counter(r["chunk_id"] for r in led.sample_rows(status="accepted"))
+        for r in led.chunk_rows(status="kept"):
+            assert per_chunk.get(r["chunk_id"], 0) == r["n_accepted"]
         # every accepted sample, revisits included, passes a fresh validator and no two are duplicates
         fresh = Gate(skill)
         for s in led.accepted_samples():
@@ -140,9 +140,9 @@ def test_a_stopped_round_is_finished_before_a_new_one_is_planned(llm_server, cor
     assert not second["stopped"]
     led = RunFolder(out)
     try:
-        done_r1 = {(r["chunk_id"], r["sample_type"]) for r in led.db.query("SELECT chunk_id, sample_type FROM revisits WHERE round = 1")}
+        done_r1 = {(r["chunk_id"], r["sample_type"]) for r in led.revisit_rows(round=1)}
         assert done_r1 == {(cid, t) for cid, types in planned for t in types}
-        assert led.db.execute("SELECT COUNT(*) FROM revisits WHERE status = 'planned'").fetchone()[0] == 0
+        assert led.revisit_rows(status="planned") == []
     finally:
         led.close()
 
@@ -175,9 +175,9 @@ def test_ledger_revisit_is_written_once(tmp_path):
     # a repeated sample (same id) is ignored, the new one gets the next position
     assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q1?"), s("Q2?")]), ["concept_qa"]) is True
     assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q3?")]), ["concept_qa"]) is False
-    rows = led.db.execute("SELECT pos, json_extract(data, '$.question') FROM samples WHERE chunk_id = ? ORDER BY pos", [cid]).fetchall()
+    rows = [(r["pos"], r["data"]["question"]) for r in led.sample_rows(chunk_id=cid)]
     assert rows == [(0, "Q1?"), (1, "Q2?")]
-    assert led.db.execute("SELECT n_accepted FROM chunks WHERE chunk_id = ?", [cid]).fetchone()[0] == 2
+    assert next(r["n_accepted"] for r in led.chunk_rows() if r["chunk_id"] == cid) == 2
     assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "accepted": 1}
     assert led.revisit_candidates("concept_qa", 10) == []
     led.close()

@@ -43,9 +43,9 @@ def ledger_state(out: Path) -> tuple[dict, dict, list]:
     """``({chunk_id: (status, skip_reason, error, attempts)}, {chunk_id: [sample ids]}, accepted samples)``."""
     ledger = RunFolder(out)
     try:
-        chunks = {r["chunk_id"]: (r["status"], r["skip_reason"], r["error"], r["attempts"]) for r in ledger.db.query("SELECT * FROM chunks")}
+        chunks = {r["chunk_id"]: (r["status"], r["skip_reason"], r["error"], r["attempts"]) for r in ledger.chunk_rows()}
         samples: dict[str, list] = {}
-        for r in ledger.db.query("SELECT chunk_id, sample_id FROM samples ORDER BY chunk_idx, pos"):
+        for r in ledger.sample_rows():
             samples.setdefault(r["chunk_id"], []).append(r["sample_id"])
         return chunks, samples, list(ledger.accepted_samples())
     finally:
@@ -90,7 +90,7 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
     seen = [r["fault"] for r in llm_server.requests]
     assert seen.count("429") >= 3 and seen.count("malformed") >= 1 and seen.count("slow") >= 1
     ledger = RunFolder(out)
-    errors = [r["error"] for r in ledger.db.query("SELECT error FROM calls WHERE ok = 0")]
+    errors = [r["error"] for r in ledger.call_rows(ok=False)]
     ledger.close()
     assert any("RateLimit" in e for e in errors) and any("Timeout" in e for e in errors)
     # no duplicate samples: unique ids and unique question+answer among accepted samples

@@ -45,7 +45,7 @@ def check_run(out: Path, min_accepted: int = 1) -> dict:
     try:
         counts = ledger.counts()
         assert counts["chunks"]["pending"] == 0, counts
-        for row in ledger.db.query("SELECT status, skip_reason, error FROM chunks"):
+        for row in ledger.chunk_rows():
             assert row["status"] in ("kept", "skipped", "failed")
             assert row["status"] != "skipped" or row["skip_reason"]
             assert row["status"] != "failed" or row["error"]
@@ -126,8 +126,8 @@ def test_skill_agent_with_anthropic_and_the_grounded_judge(llm_server, corpus, t
     assert {x["api"] for x in llm_server.requests} == {"anthropic"}
     assert all(x["auth"] in (KEY, f"Bearer {KEY}") for x in llm_server.requests)  # the key reached the server
     ledger = RunFolder(out)
-    rejected = list(ledger.db.query("SELECT rule, detail, sample_type FROM samples WHERE status = 'rejected'"))
-    nodes = Counter(row["node"] for row in ledger.db.query("SELECT node FROM calls"))
+    rejected = ledger.sample_rows(status="rejected")
+    nodes = Counter(row["node"] for row in ledger.call_rows())
     ledger.close()
     assert any(x["rule"] == "grounded_judge" and x["sample_type"] == "case_application" for x in rejected)
     assert nodes["judge"] > 0 and nodes["triage"] == 8
@@ -158,7 +158,7 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
     repaired = [s for s in r["accepted"] if s["sample_type"] == "concept_qa"]
     assert repaired, "repaired concept_qa samples must be accepted"
     ledger = RunFolder(out)
-    attempts = {row["attempts"] for row in ledger.db.query("SELECT attempts FROM samples WHERE status='accepted' AND sample_type='concept_qa'")}
+    attempts = {row["attempts"] for row in ledger.sample_rows(status="accepted") if row["sample_type"] == "concept_qa"}
     ledger.close()
     assert attempts == {2}
     repair_prompts = [x for x in llm_server.requests if "was rejected: source_anchored_phrasing" in json.dumps(x["body"])]
@@ -235,7 +235,7 @@ def test_react_tools_refuse_bad_actions(llm_server, corpus, tmp_path):
     assert "no accepted sample yet" in marks[0]["result"]
     assert "skip_reason must be one of" in marks[1]["result"]
     ledger = RunFolder(out)
-    rows = list(ledger.db.query("SELECT status, skip_reason FROM chunks"))
+    rows = ledger.chunk_rows()
     ledger.close()
     assert all(r["status"] == "skipped" and r["skip_reason"] == "noisy" for r in rows)
 

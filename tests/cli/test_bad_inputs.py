@@ -4,12 +4,12 @@ recorded reason and the run goes on."""
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from cli_helpers import REPO, SLICE, error_lines, run_cli
+from prepbench.tools.ledger import RunFolder
 
 CHAPTER = SLICE / "07-time-value-of-money-i-single-payment-value.md"
 
@@ -79,12 +79,13 @@ def test_bad_files_inside_good_corpus_are_skipped_with_reason(tmp_path):
     out = tmp_path / "out"
     p = run_on(corpus, out, "--limit", "12")
     assert p.returncode == 0, p.stderr
-    db = sqlite3.connect(out / "ledger.sqlite")
-    skipped = dict(db.execute("SELECT rel_path, reason FROM documents WHERE status='skipped'").fetchall())
+    led = RunFolder.open(out)
+    skipped = {d["document"]: d["reason"] for d in led.document_rows() if d["doc_status"] == "skipped"}
     assert set(skipped) == set(BAD_FILES)
     for name, (_, needle) in BAD_FILES.items():
         assert needle in skipped[name]
-    assert db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 12
+    assert led.counts()["chunks"]["total"] == 12
+    led.close()
     cov = json.loads((out / "coverage.json").read_text())
     assert cov["chunks"]["pending"] == 0
 

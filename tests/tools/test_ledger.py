@@ -1,7 +1,5 @@
 """The ledger's exactly-once rule: a chunk's samples, calls and status in one transaction."""
 
-import json
-import sqlite3
 
 import pytest
 
@@ -36,7 +34,7 @@ def sample(i, chunk_id):
 
 def test_initialize_is_wal_and_all_pending(ledger):
     led, chunks = ledger
-    assert led.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert led.journal_mode() == "wal"
     assert led.counts()["chunks"] == {"total": 6, "pending": 6, "kept": 0, "skipped": 0, "failed": 0}
     assert [c.chunk_id for c in led.todo_chunks()] == [c.chunk_id for c in chunks]
     with pytest.raises(Exception):
@@ -80,9 +78,9 @@ def test_skip_needs_reason_and_failed_is_retried(ledger):
     assert cid in todo and chunks[2].chunk_id not in todo
     # the retry replaces the failed attempt's rows and counts the attempt
     assert led.record_chunk(ChunkOutcome(cid, "kept", samples=[sample(9, cid)]))
-    row = led.db.execute("SELECT status, attempts FROM chunks WHERE chunk_id=?", [cid]).fetchone()
-    assert row == ("kept", 2)
-    assert led.db.execute("SELECT COUNT(*) FROM samples WHERE chunk_id=?", [cid]).fetchone()[0] == 1
+    row = next(r for r in led.chunk_rows() if r["chunk_id"] == cid)
+    assert (row["status"], row["attempts"]) == ("kept", 2)
+    assert len(led.sample_rows(chunk_id=cid)) == 1
     # a chunk that failed max_attempts times is no longer retried
     cid2 = chunks[4].chunk_id
     for _ in range(2):
@@ -97,7 +95,7 @@ def test_accepted_samples_in_canonical_order(ledger, tmp_path):
     got = [s["question"] for s in led.accepted_samples()]
     assert got == ["Q0?", "Q1?", "Q5?"]
     # a second connection (another process) sees committed rows
-    other = sqlite3.connect(str(led.path))
-    assert other.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 3
-    data = json.loads(other.execute("SELECT data FROM samples LIMIT 1").fetchone()[0])
-    assert data["sample_type"] == "concept_qa"
+    other = RunFolder.open(led.path, readonly=True)
+    assert len(other.sample_rows()) == 3
+    assert other.sample_rows()[0]["data"]["sample_type"] == "concept_qa"
+    other.close()

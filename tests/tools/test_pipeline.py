@@ -3,11 +3,12 @@ skipped with a reason, all three finance sample types are accepted, no accepted 
 breaks a filter rule, and the exports are valid ShareGPT / Alpaca / LlamaFactory files."""
 
 import json
-import sqlite3
+from collections import Counter
 
 import pytest
 
 from cli_helpers import SLICE, run_cli
+from prepbench.tools.ledger import RunFolder
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
 
@@ -22,19 +23,20 @@ def run(tmp_path_factory):
 
 def test_every_chunk_resolved_and_all_types_accepted(run):
     out, p = run
-    db = sqlite3.connect(out / "ledger.sqlite")
-    statuses = dict(db.execute("SELECT status, COUNT(*) FROM chunks GROUP BY status").fetchall())
+    led = RunFolder.open(out)
+    statuses = Counter(r["status"] for r in led.chunk_rows())
     assert set(statuses) <= {"kept", "skipped"}
     assert statuses["kept"] > 0.5 * sum(statuses.values())
-    assert db.execute("SELECT COUNT(*) FROM chunks WHERE status='skipped' AND (skip_reason IS NULL OR skip_reason='')").fetchone()[0] == 0
-    reasons = {r for (r,) in db.execute("SELECT DISTINCT skip_reason FROM chunks WHERE status='skipped'")}
+    assert all(r["skip_reason"] for r in led.chunk_rows(status="skipped"))
+    reasons = {r["skip_reason"] for r in led.chunk_rows(status="skipped")}
     assert reasons <= set(load_skill("finance").coverage.skip_reasons)
-    types = dict(db.execute("SELECT sample_type, COUNT(*) FROM samples WHERE status='accepted' GROUP BY sample_type").fetchall())
+    types = led.type_counts()
     assert set(types) == {"concept_qa", "process_qa", "case_application"}
     assert all(n >= 3 for n in types.values()), types
     # offline generator: calls recorded with zero tokens and cost
-    tokens, cost, n = db.execute("SELECT SUM(input_tokens + output_tokens), SUM(cost_usd), COUNT(*) FROM calls").fetchone()
-    assert n > 0 and tokens == 0 and cost == 0
+    calls = led.counts()["calls"]
+    assert calls["count"] > 0 and calls["input_tokens"] + calls["output_tokens"] == 0 and calls["cost_usd"] == 0
+    led.close()
     assert "coverage" in p.stdout and "kept" in p.stdout
 
 
@@ -42,24 +44,26 @@ def test_no_accepted_sample_breaks_a_filter_rule(run):
     out, _ = run
     skill = load_skill("finance")
     v = Gate(skill)
-    db = sqlite3.connect(out / "ledger.sqlite")
-    texts = dict(db.execute("SELECT chunk_id, text FROM chunks").fetchall())
-    rows = db.execute("SELECT sample_id, chunk_id, data FROM samples WHERE status='accepted' ORDER BY chunk_idx, pos").fetchall()
+    led = RunFolder.open(out)
+    texts = {r["chunk_id"]: r["text"] for r in led.chunk_rows()}
+    rows = [(r["sample_id"], r["chunk_id"], r["data"]) for r in led.sample_rows(status="accepted")]
     assert rows
-    for sid, cid, data in rows:
-        s = json.loads(data)
+    for sid, cid, s in rows:
         verdict = v.check(s, texts[cid])
         assert verdict.ok, (sid, verdict, s)
         v.add(s, sid)
         assert s["chunk_id"] == cid and s["evidence"]
-    rejected = dict(db.execute("SELECT rule, COUNT(*) FROM samples WHERE status='rejected' GROUP BY rule").fetchall())
+    rejected = led.rejection_counts()
+    led.close()
     assert None not in rejected, "every rejection names its rule"
 
 
 def test_exports_are_valid(run):
     out, _ = run
     exp = out / "export"
-    n = sqlite3.connect(out / "ledger.sqlite").execute("SELECT COUNT(*) FROM samples WHERE status='accepted'").fetchone()[0]
+    led = RunFolder.open(out)
+    n = led.counts()["samples"]["accepted"]
+    led.close()
     share = [json.loads(l) for l in (exp / "sharegpt.jsonl").read_text().splitlines()]
     alpaca = [json.loads(l) for l in (exp / "alpaca.jsonl").read_text().splitlines()]
     openai_rows = [json.loads(l) for l in (exp / "openai.jsonl").read_text().splitlines()]

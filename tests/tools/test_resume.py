@@ -14,32 +14,39 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import REPO, SLICE, error_lines, prepbench_cmd, run_cli
+from prepbench.tools.errors import LedgerError
+from prepbench.tools.ledger import RunFolder
 
 
 def accepted(out: Path) -> list[tuple]:
-    db = sqlite3.connect(out / "ledger.sqlite")
+    run = RunFolder.open(out)
     try:
-        return db.execute(
-            "SELECT sample_id, chunk_id, pos, data FROM samples WHERE status='accepted' ORDER BY chunk_idx, pos"
-        ).fetchall()
+        return [(s["sample_id"], s["chunk_id"], s["pos"], s["data"]) for s in run.sample_rows(status="accepted")]
     finally:
-        db.close()
+        run.close()
 
 
 def done_count(ledger: Path, what: str = "chunks") -> int:
     """Chunks recorded, or (``what="revisits"``) revisits of the coverage loop done; -1 when unreadable."""
-    sql = {
-        "chunks": "SELECT COUNT(*) FROM chunks WHERE status != 'pending'",
-        "revisits": "SELECT COUNT(*) FROM revisits WHERE status = 'done'",
-    }[what]
     try:
-        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+        run = RunFolder.open(ledger, readonly=True)
         try:
-            return db.execute(sql).fetchone()[0]
+            if what == "revisits":
+                return run.revisit_counts()["done"]
+            chunks = run.counts()["chunks"]
+            return chunks["total"] - chunks["pending"]
         finally:
-            db.close()
-    except sqlite3.Error:
+            run.close()
+    except (sqlite3.Error, LedgerError):
         return -1
+
+
+def _n_calls(out: Path) -> int:
+    run = RunFolder.open(out)
+    try:
+        return run.counts()["calls"]["count"]
+    finally:
+        run.close()
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +68,9 @@ def reference(corpus, tmp_path_factory):
 def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     out = tmp_path / "run"
     ledger = out / "ledger.sqlite"
-    total = sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    n_revisits = sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM revisits").fetchone()[0]
+    ref = RunFolder.open(reference)
+    total, n_revisits = ref.counts()["chunks"]["total"], len(ref.revisit_rows())
+    ref.close()
     assert n_revisits >= 10  # the slice under-covers case_application: the coverage loop runs
     # kill points: chunks recorded, then revisits done in the coverage loop
     kill_points = [("chunks", 0), ("chunks", 5), ("chunks", total // 3), ("chunks", (2 * total) // 3), ("revisits", n_revisits // 2)]
@@ -88,18 +96,17 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     ref, got = accepted(reference), accepted(out)
     assert [r[0] for r in got] == [r[0] for r in ref]
     assert got == ref
-    db = sqlite3.connect(ledger)
-    assert db.execute("SELECT COUNT(*) FROM chunks WHERE status IN ('pending', 'failed')").fetchone()[0] == 0
+    run = RunFolder.open(ledger)
+    counts = run.counts()["chunks"]
+    assert counts["pending"] == counts["failed"] == 0
     # no chunk was generated twice: exactly one triage call per chunk, at most one generate call,
     # and one revisit_generate call per revisit the coverage loop planned for it
-    per_chunk = db.execute(
-        "SELECT chunk_id, SUM(node='triage'), SUM(node='generate'), SUM(node='revisit_generate'), "
-        "(SELECT COUNT(DISTINCT round) FROM revisits r WHERE r.chunk_id = calls.chunk_id) FROM calls GROUP BY chunk_id"
-    ).fetchall()
+    per_chunk = run.calls_per_chunk()
     assert len(per_chunk) == total
-    assert all(t == 1 and g <= 1 and rg == rv for _, t, g, rg, rv in per_chunk)
-    assert db.execute("SELECT COUNT(*) FROM revisits WHERE status = 'done'").fetchone()[0] == n_revisits
-    assert db.execute("SELECT MAX(attempts) FROM chunks").fetchone()[0] == 1
+    assert all(r["triage"] == 1 and r["generate"] <= 1 and r["revisit_generate"] == r["revisit_rounds"] for r in per_chunk)
+    assert run.revisit_counts()["done"] == n_revisits
+    assert max(r["attempts"] for r in run.chunk_rows()) == 1
+    run.close()
     # exports match the reference byte for byte
     for name in ("sharegpt.jsonl", "alpaca.jsonl"):
         assert (out / "export" / name).read_bytes() == (reference / "export" / name).read_bytes()
@@ -107,7 +114,7 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
 
 def test_rerun_of_finished_run_processes_nothing(corpus, reference):
     before = accepted(reference)
-    calls = sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    calls = _n_calls(reference)
     p = run_cli("run", "--corpus", str(corpus), "--out", str(reference), "--quiet", "--batch-size", "4")
     assert p.returncode == 0, p.stderr
     p = run_cli("status", str(reference), "--json")
@@ -115,7 +122,7 @@ def test_rerun_of_finished_run_processes_nothing(corpus, reference):
     status = json.loads(p.stdout)
     assert status["coverage"]["chunks"]["pending"] == 0
     assert accepted(reference) == before
-    assert sqlite3.connect(reference / "ledger.sqlite").execute("SELECT COUNT(*) FROM calls").fetchone()[0] == calls
+    assert _n_calls(reference) == calls
 
 
 def test_changed_corpus_or_skill_is_refused(corpus, tmp_path):

@@ -65,14 +65,19 @@ class RunFolder:
 
     Args:
         path: the ledger file, or a run folder (then ``<folder>/ledger.sqlite``).
+        readonly: open an existing ledger for reading only (a monitor beside a running run).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
         p = Path(path)
         if p.suffix != ".sqlite":
             p = p / LEDGER_FILE
-        p.parent.mkdir(parents=True, exist_ok=True)
         self.path = p
+        if readonly:
+            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=1)
+            self.db = sqlite_utils.Database(conn)
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self.db.enable_wal()
@@ -214,8 +219,8 @@ class RunFolder:
 
     # -- the run-folder read API (readers, compare, status, the ReAct tools, tests) ------
     @classmethod
-    def open(cls, run_dir: str | Path) -> "RunFolder":
-        """Open an existing run folder.
+    def open(cls, run_dir: str | Path, readonly: bool = False) -> "RunFolder":
+        """Open an existing run folder (``readonly``: no write, not even the WAL switch).
 
         Raises:
             LedgerError: the folder holds no ledger (not a prepbench run folder).
@@ -224,7 +229,7 @@ class RunFolder:
         ledger = p if p.suffix == ".sqlite" else p / LEDGER_FILE
         if not ledger.is_file():
             raise LedgerError(f"{run_dir}: not a prepbench run folder (no {LEDGER_FILE})")
-        return cls(ledger)
+        return cls(ledger, readonly=readonly)
 
     def chunk_rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """Chunk rows in corpus order (``heading_path`` as a list); only ``status`` when given."""
@@ -312,6 +317,15 @@ class RunFolder:
             GROUP BY d.doc_id ORDER BY d.rel_path
         """
         return [{k: (v if v is not None else 0) if k != "reason" else v for k, v in row.items()} for row in self.db.query(sql)]
+
+    def calls_per_chunk(self) -> list[dict[str, Any]]:
+        """Per chunk with calls: ``{chunk_id, triage, generate, revisit_generate, revisit_rounds}``
+        (call counts by node; rounds of the coverage loop that revisited it)."""
+        sql = ("SELECT chunk_id, SUM(node='triage') AS triage, SUM(node='generate') AS generate, "
+               "SUM(node='revisit_generate') AS revisit_generate, "
+               "(SELECT COUNT(DISTINCT round) FROM revisits r WHERE r.chunk_id = calls.chunk_id) AS revisit_rounds "
+               "FROM calls GROUP BY chunk_id")
+        return [dict(r) for r in self.db.query(sql)]
 
     def attempts_total(self) -> int:
         """Attempts summed over every chunk (retries of failed chunks included)."""
