@@ -4,25 +4,9 @@ Modules: ``gate`` (the entry point, :class:`Gate`), ``rules`` (registry, verdict
 ``filters.yaml``), ``rules_generic`` (the kinds below), ``rules_domain`` (domain kinds, found
 through the ``prepbench.rule_kinds`` entry-point group), ``dedup``, ``text``.
 
-Rule kinds (``kind:`` in ``filters.yaml``), each rule also takes ``name`` (stored with
-every rejection) and optional ``sample_types`` (restrict the rule to those types):
-
-``length``
-    ``fields``, ``min_chars``, ``max_chars``; for list fields also ``min_items``, ``max_items``
-    (string bounds then apply to each item).
-``forbid_regex``
-    ``fields``, ``patterns`` (Python regexes), ``ignore_case`` (default true): reject when any
-    pattern matches. Used for source-anchored phrasing ("according to the text", "in this
-    section"), citation-led questions ("Section 3.2", "Figure 4"), placeholder questions and
-    meta answers.
-``require_regex``
-    ``fields``, ``pattern``, ``ignore_case``: reject when the pattern does not match.
-``answer_repeats_question``
-    ``question_field``, ``answer_field``, ``min_novelty`` (default 0.25): reject an answer
-    whose share of new content words (not in the question) is below ``min_novelty``.
-``evidence_in_chunk``
-    ``field`` (default ``evidence``): every evidence span must occur in the chunk text
-    (whitespace- and case-insensitively). Skipped when no chunk text is given.
+Every rule in ``filters.yaml`` has a ``name`` (stored with every rejection), a ``kind`` (the
+generic kinds are documented in :mod:`.rules_generic`, the domain kinds in :mod:`.rules_domain`)
+and optional ``sample_types`` (restrict the rule to those types).
 
 Duplicates (``dedup:`` in ``filters.yaml``): exact duplicates of normalised text, and near
 duplicates by MinHash LSH (datasketch) over word shingles with the skill's Jaccard
