@@ -311,7 +311,7 @@ class ReactAgent:
         self.task_prompt = TASK_PROMPT.format(reasons=", ".join(self.reasons))
         self.model_cls = _policy_model_class()
         self.corpus = Corpus(ctx.ledger.chunks())
-        out_dir = Path(getattr(ctx, "out_dir", None) or ctx.ledger.path.parent)
+        out_dir = Path(ctx.out_dir)
         self.trace_path = out_dir / TRACE_FILE
         self._trace_fh = self.trace_path.open("a", encoding="utf-8")
 

@@ -97,7 +97,7 @@ class SkillAgent:
         self.recorder = ChunkRecorder(ctx)
         self.opts = ctx.options
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
-        chat = bool(getattr(self.gen, "needs_chat_model", False))
+        chat = bool(self.gen.needs_chat_model)
         # chat models stream one chunk per batch through 2 x concurrency lanes (module docstring)
         lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 1
         self.scheduler = Scheduler(lanes, 1 if chat else self.opts.batch_size, commit=self._record)
@@ -212,7 +212,7 @@ class SkillAgent:
         """A revisit asks a chat model for ``per_chunk`` samples of each type; the offline
         generator, which is deterministic, for the chunk's accepted ones plus ``per_chunk``
         (it gives its earlier samples again, then new ones after them)."""
-        have = {} if getattr(self.gen, "needs_chat_model", False) else self.ctx.ledger.type_counts(chunk_id)
+        have = {} if self.gen.needs_chat_model else self.ctx.ledger.type_counts(chunk_id)
         return {t: have.get(t, 0) + self.skill.target(t).per_chunk for t in types}
 
     def new_samples(self, chunk: Chunk, samples: list, types: list[str]) -> list:
@@ -306,7 +306,7 @@ class SkillAgent:
         return {"candidates": state["candidates"], "calls": calls, "stopped": stopped}
 
     def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
-        if state.get("stopped") or not getattr(self.gen, "needs_chat_model", False):
+        if state.get("stopped") or not self.gen.needs_chat_model:
             return []
         if state.get("repair_round", 0) >= self.opts.max_repairs:
             return []
