@@ -29,7 +29,7 @@ adds nothing), keyed by the ledger's ``created_at`` so a run started over resets
 Modules: :mod:`.run` (options, ``--agents``, running the families), :mod:`.collect` (each
 run's figures through :class:`~prepbench.tools.ledger.RunFolder`, scores and their cache),
 :mod:`.report` (tables, plots, Markdown, HTML). The ``prepbench compare`` command itself lives
-in :mod:`prepbench.tools.cli.compare`.
+in the CLI package (``tools/cli/compare.py``).
 
 Family models: ``--agents skill=extractive,direct,react --model openai:M`` -- a family takes
 the model after its ``=``, else ``--model``; the skill family alone falls back to the offline

@@ -16,7 +16,7 @@ from typing import Any
 
 from prepbench.tools.errors import PrepbenchError
 
-from .run import CompareOptions, _read_state, _write_state
+from .run import CompareOptions, read_state, write_state
 
 def collect_run(run_dir: str | Path) -> dict[str, Any]:
     """Construction figures of one run, read from its ledger (no model, no network).
@@ -299,14 +299,14 @@ def collect(opts: CompareOptions, runs: dict[str, dict]) -> dict[str, Any]:
     skill = load_skill(opts.skill)
     task = opts.task or f"{skill.domain} question-answer SFT data: {skill.description}".strip()
     scorer = _Scorer(opts)
-    state = _read_state(Path(opts.out))
+    state = read_state(Path(opts.out))
     score_cache = state.setdefault("scores", {})
     fams = []
     for spec in opts.agents:
         r = runs[spec.family]
         c = collect_run(r["run"])
         sc = scorer.score(Path(r["run"]), task, score_cache.setdefault(spec.family, {}))
-        _write_state(Path(opts.out), state)
+        write_state(Path(opts.out), state)
         acc = c["samples"]["accepted"]
         cand = acc + c["samples"]["rejected"]
         wall = r["seconds"]

@@ -190,7 +190,8 @@ class CompareOptions:
 # ---------------------------------------------------------------------------------------
 
 
-def _read_state(out: Path) -> dict:
+def read_state(out: Path) -> dict:
+    """``OUT/compare.json`` (wall times per family, score cache); ``{"families": {}}`` when absent."""
     p = out / STATE_FILE
     if not p.is_file():
         return {"families": {}}
@@ -202,7 +203,8 @@ def _read_state(out: Path) -> dict:
     return state
 
 
-def _write_state(out: Path, state: dict) -> None:
+def write_state(out: Path, state: dict) -> None:
+    """Write ``OUT/compare.json`` atomically (temp file + rename)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -245,7 +247,7 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
     from prepbench.agents.runner import run_pipeline
 
     out = Path(opts.out)
-    state = _read_state(out)
+    state = read_state(out)
     results: dict[str, dict] = {}
     for spec in opts.agents:
         run_dir = out / "runs" / spec.family
@@ -263,7 +265,7 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
                  "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             )
         state["families"][spec.family] = fam
-        _write_state(out, state)
+        write_state(out, state)
         results[spec.family] = {
             "model": spec.model, "run": str(run_dir), "seconds": fam["seconds"], "sessions": list(fam["sessions"]),
             "resumed": res["resumed"], "stopped": res["stopped"],
