@@ -8,7 +8,8 @@ Supported inputs (auto-detected where unambiguous, else pass ``fmt``):
 ``fields``    plain JSONL/JSON with a field mapping, e.g. Dolly ``instruction=instruction+context,
               response=response`` or GSM8K ``instruction=question,response=answer``
 ``run``       a prepbench run folder: accepted samples from ``<run>/export/sharegpt.jsonl`` when
-              present, else from ``<run>/ledger.sqlite`` (table ``samples``, status ``accepted``)
+              present, else from its ledger through :class:`~prepbench.tools.ledger.RunFolder`
+              (rendered by the run's skill, as the export renders them)
 ``hf``        a Hugging Face ``datasets`` folder written by ``save_to_disk``; its rows are read
               with the same row formats as above
 
@@ -314,31 +315,33 @@ def _read_run(folder: Path) -> list[ScoredSample]:
     exp = folder / "export" / "sharegpt.jsonl"
     if exp.is_file():
         return _samples_from_records(_iter_json_records(exp), str(exp), "sharegpt", None)
-    ledger = folder / "ledger.sqlite"
-    import sqlite3
+    return _read_ledger(folder)
 
-    try:
-        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
-        rows = conn.execute(
-            "SELECT sample_id, sample_type, data FROM samples WHERE status = 'accepted' ORDER BY rowid"
-        ).fetchall()
-        conn.close()
-    except sqlite3.Error as e:
-        raise PrepbenchError(f"{ledger}: cannot read table 'samples' ({e})") from None
+
+def _read_ledger(folder: Path) -> list[ScoredSample]:
+    """Accepted samples through :class:`~prepbench.tools.ledger.RunFolder`, rendered by the run's
+    skill as the export renders them; without a loadable skill, question/answer (or
+    instruction[+input]/output) fields."""
+    from prepbench.evaluation.run_samples import accepted_samples, run_skill
+    from prepbench.tools.export import render_pair
+
+    ledger = folder / "ledger.sqlite"
+    config, samples = accepted_samples(folder)
+    skill = run_skill(config)
     out = []
-    for i, (sid, stype, data) in enumerate(rows, 1):
-        try:
-            d = json.loads(data)
-        except json.JSONDecodeError as e:
-            raise PrepbenchError(f"{ledger}: samples row {i} ({sid}): data is not JSON ({e.msg})") from None
-        inst = d.get("instruction") or d.get("question")
-        resp = d.get("output") or d.get("answer") or d.get("response")
+    for i, d in enumerate(samples, 1):
+        sid, stype = d["sample_id"], d.get("sample_type")
+        if skill is not None:
+            inst, resp = render_pair(d, skill.schemas.get(stype))
+        else:
+            inst = d.get("instruction") or d.get("question")
+            resp = d.get("output") or d.get("answer") or d.get("response")
+            if d.get("input") and inst:
+                inst = f"{inst}\n{d['input']}"
         if not inst or not resp:
             raise PrepbenchError(
                 f"{ledger}: samples row {i} ({sid}, {stype}): no question/answer or instruction/output fields"
             )
-        if d.get("input"):
-            inst = f"{inst}\n{d['input']}"
         out.append(ScoredSample(id=str(sid), turns=[("user", _flatten(inst)), ("assistant", _flatten(resp))]))
     if not out:
         raise PrepbenchError(f"{ledger}: no accepted samples")

@@ -124,10 +124,36 @@ def verify(
     if n is not None and n < len(samples):
         idx = sorted(random.Random(seed).sample(idx, n))
     subset = [samples[i] for i in idx]
+    answers, errors = _judge_all(subset, chat_model, task, max_concurrency, progress)
+    if all(a is None for a in answers):
+        raise PrepbenchError(f"verify: every judge call failed ({errors[0] if errors else 'no answer'})")
+    counts, labels, scores = _tally(subset, answers)
+    scored = len(scores)
+    return {
+        "dvs": (sum(scores) / scored) if scored else None,
+        "n": len(subset),
+        "n_total": len(samples),
+        "n_scored": scored,
+        "n_unparsed": len(subset) - scored,
+        "n_errors": len(errors),
+        "counts": counts,
+        "shares": {k: (v / scored if scored else None) for k, v in counts.items()},
+        "label_names": {k: v[0] for k, v in LABELS.items()},
+        "labels": labels,
+        "task": task,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
+
+
+def _judge_all(subset: Sequence[ScoredSample], chat_model: Any, task: str, max_concurrency: int,
+               progress: bool) -> tuple[list[str | None], list[str]]:
+    """The judge's answer per sample (None where the call failed) and the errors; answers naming no
+    label are asked once more."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     answers: list[str | None] = [None] * len(subset)
     errors: list[str] = []
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     def run(positions: list[int], bar, task_id) -> None:
         step = max(1, max_concurrency * 2)
@@ -154,9 +180,11 @@ def verify(
     retry = [p for p, a in enumerate(answers) if parse_label(a or "") is None]
     if retry:
         run(retry, None, None)
-    if all(a is None for a in answers):
-        raise PrepbenchError(f"verify: every judge call failed ({errors[0] if errors else 'no answer'})")
+    return answers, errors
 
+
+def _tally(subset: Sequence[ScoredSample], answers: list[str | None]) -> tuple[dict[str, int], list[dict], list[float]]:
+    """``(label counts, per-sample labels, scores of the parsed ones)``."""
     counts = {k: 0 for k in LABELS}
     labels, scores = [], []
     for s, a in zip(subset, answers):
@@ -168,19 +196,4 @@ def verify(
         sc = LABELS[lab][1]
         scores.append(sc)
         labels.append({"id": s.id, "label": lab, "score": sc, "reason": _reason(a or "")})
-    scored = len(scores)
-    return {
-        "dvs": (sum(scores) / scored) if scored else None,
-        "n": len(subset),
-        "n_total": len(samples),
-        "n_scored": scored,
-        "n_unparsed": len(subset) - scored,
-        "n_errors": len(errors),
-        "counts": counts,
-        "shares": {k: (v / scored if scored else None) for k, v in counts.items()},
-        "label_names": {k: v[0] for k, v in LABELS.items()},
-        "labels": labels,
-        "task": task,
-        "seed": seed,
-        "seconds": round(time.perf_counter() - t0, 4),
-    }
+    return counts, labels, scores

@@ -73,15 +73,16 @@ class _Tables(HTMLParser):
 
 
 def _ledger_totals(run: Path) -> dict:
-    """Accepted samples and call totals straight from the ledger's tables."""
-    led = RunFolder(run)
+    """Accepted samples and call totals summed here from the ledger's rows (RunFolder's row readers)."""
+    led = RunFolder.open(run)
     try:
-        acc = led.db.execute("SELECT COUNT(*) FROM samples WHERE status = 'accepted'").fetchone()[0]
-        n, tin, tout, cost = led.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) FROM calls"
-        ).fetchone()
-        attempts = led.db.execute("SELECT SUM(attempts) FROM chunks").fetchone()[0]
-        return {"accepted": acc, "calls": n, "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "attempts": attempts}
+        acc = len(led.sample_rows(status="accepted"))
+        calls = led.call_rows()
+        tin = sum(c["input_tokens"] or 0 for c in calls)
+        tout = sum(c["output_tokens"] or 0 for c in calls)
+        cost = sum(c["cost_usd"] or 0.0 for c in calls)
+        attempts = sum(c["attempts"] for c in led.chunk_rows())
+        return {"accepted": acc, "calls": len(calls), "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "attempts": attempts}
     finally:
         led.close()
 

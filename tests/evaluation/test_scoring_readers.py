@@ -92,7 +92,7 @@ def test_run_folder_reads_export_else_accepted_ledger_rows(tmp_path):
     led.record_chunk(ChunkOutcome(chunk.chunk_id, "kept", samples=[
         SampleRecord(e["sample_type"], {**e, "chunk_id": chunk.chunk_id}, "accepted") for e in ex[:3]
     ] + [SampleRecord(ex[3]["sample_type"], {**ex[3], "chunk_id": chunk.chunk_id}, "rejected", rule="length")]))
-    led.db.conn.close()
+    led.close()
     got = read_samples(run)
     assert [s.instruction for s in got] == [e["question"] for e in ex[:3]]
     assert [s.response for s in got] == [e["answer"] for e in ex[:3]]

@@ -1,5 +1,146 @@
-"""``prepbench compare``: every agent family on one corpus, then one report."""
+"""``prepbench compare``: every agent family on one corpus, then one report.
+
+The run and chat-model flags are ``prepbench run``'s (:mod:`prepbench.tools.cli.options`);
+``--judge`` here names the verifier's judge model (DVS), so the run's grounded candidate
+judge is ``--grounded-judge``.
+"""
 
 from __future__ import annotations
 
-from prepbench.evaluation.compare import compare_cmd  # noqa: F401
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from prepbench.evaluation.compare import DEFAULT_METRIC_SETS, CompareOptions, FamilySpec, compare, dig, fmt_value, parse_agents, parse_mapping
+from prepbench.tools.cli import options as o
+from prepbench.tools.cli.progress import progress_factory
+from prepbench.tools.errors import PrepbenchError
+
+AGENTS_HELP = (
+    "Families to compare, comma-separated, each optionally with its own model: FAMILY[=MODEL]. "
+    "E.g. skill=extractive,direct,react (skill on the offline generator, direct and react on --model). "
+    "A family without '=' uses --model; skill alone falls back to extractive. direct/react need a chat model."
+)
+
+
+def compare_cmd(
+    agents: str = typer.Option("skill,direct,react", "--agents", "-a", help=AGENTS_HELP),
+    corpus: o.Corpus = ...,
+    skill: o.Skill = o.SKILL,
+    out_dir: str = typer.Option(..., "--out", "-o", help="Comparison folder: runs/<family>, compare.json, report.md/html/json, plots."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec for families without FAMILY=MODEL (e.g. openai:<m>)."),
+    limit: o.Limit = None,
+    exclude: o.Exclude = [],
+    pdf_engine: o.PdfEngine = o.PDF_ENGINE,
+    min_chars: o.MinChars = o.MIN_CHARS,
+    max_chars: o.MaxChars = o.MAX_CHARS,
+    overlap: o.Overlap = o.OVERLAP,
+    concurrency: o.Concurrency = o.CONCURRENCY,
+    batch_size: o.BatchSize = o.BATCH_SIZE,
+    max_attempts: o.MaxAttempts = o.MAX_ATTEMPTS,
+    max_repairs: o.MaxRepairs = o.MAX_REPAIRS,
+    revisit: o.Revisit = o.REVISIT,
+    base_url: o.BaseUrl = None,
+    rpm: o.Rpm = None,
+    tpm: o.Tpm = None,
+    timeout: o.Timeout = o.TIMEOUT,
+    max_retries: o.MaxRetries = o.MAX_RETRIES,
+    max_tokens: o.MaxTokens = o.MAX_TOKENS,
+    prices: o.Prices = None,
+    structured: o.Structured = o.STRUCTURED,
+    grounded_judge: o.GroundedJudgeCompare = False,
+    direct_mode: o.DirectMode = o.DIRECT_MODE,
+    context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
+    proxy: Optional[str] = typer.Option(None, "--proxy", help="Domain proxy dataset for DAS (JSONL/JSON, run or datasets folder); no DAS without it."),
+    proxy_format: Optional[str] = typer.Option(None, "--proxy-format", help="Format of the proxy (default: detect)."),
+    proxy_fields: Optional[str] = typer.Option(None, "--proxy-fields", help="Field mapping of the proxy, e.g. instruction=question,response=answer."),
+    encoder: str = typer.Option("minilm", "--encoder", help="Encoder for DAS and embedding metrics (minilm is offline)."),
+    cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)."),
+    sigma: str = typer.Option("1.0", "--sigma", help="DAS RBF bandwidth, or 'median'."),
+    max_samples: int = typer.Option(5000, "--max-samples", help="At most this many samples per side for DAS and metrics."),
+    seed: int = typer.Option(42, "--seed", help="Subsampling seed."),
+    metrics: str = typer.Option(",".join(DEFAULT_METRIC_SETS), "--metrics", help="Weight-free metric sets (or 'none')."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge chat model for the verifier DVS, e.g. openai:<m>; no DVS without it."),
+    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge server URL (default: --base-url)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Target task for the judge (default: from the skill's domain and description)."),
+    judge_n: int = typer.Option(200, "--judge-n", help="Samples per family the judge labels (seeded subset)."),
+    records: list[str] = typer.Option([], "--records", help="Score records .jsonl/.csv from `prepbench evaluate` (repeatable)."),
+    base: Optional[str] = typer.Option(None, "--base", help="Model name of the base model in the records (for PGR)."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Model name of the reference (Dolly-only) model in the records."),
+    trained: Optional[str] = typer.Option(None, "--trained", help="Record model names of the families, e.g. skill=mix-skill (default: the family name)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Benchmark metric (default: each benchmark's primary one)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start every family's run over (and its wall-time record)."),
+    quiet: o.Quiet = False,
+) -> None:
+    """Run agent families on the same corpus and compare them: report.md + self-contained report.html.
+
+    Each family runs into OUT/runs/<family> and resumes like `prepbench run` (a finished run does nothing; its recorded wall time is kept in OUT/compare.json).
+    """
+    opts = _compare_options(**locals())
+    err = Console(stderr=True)
+
+    def on_family(i: int, spec: FamilySpec) -> None:
+        if not quiet:
+            err.print(f"[bold][{i + 1}/{len(opts.agents)}] {spec.family}[/] ({spec.model}) → {Path(out_dir) / 'runs' / spec.family}")
+
+    res = compare(opts, progress=lambda fam, spec: progress_factory(quiet), on_family=on_family)
+    _print_summary(res, show_das=bool(proxy), show_dvs=bool(judge))
+    for n in res["report"]["notes"]:
+        err.print(f"[yellow]note:[/] {n}", highlight=False)
+    p = res["paths"]
+    err.print(f"wrote {p['markdown']}, {p['html']} and {p['json']}")
+    if any(f["stopped"] for f in res["report"]["families"]):
+        raise typer.Exit(3)
+
+
+def _compare_options(*, agents: str, model: str | None, sigma: str, metrics: str, records: list[str], trained: str | None,
+                     judge_base_url: str | None, **flags: Any) -> CompareOptions:
+    """Check the flags and build the :class:`CompareOptions` (the chat-model flags become its ModelOptions).
+
+    Raises:
+        PrepbenchError: a bad ``--agents``, ``--trained``, ``--sigma`` or an out-of-range number.
+    """
+    specs = parse_agents(agents, model)
+    if flags["concurrency"] < 1 or flags["batch_size"] < 1:
+        raise PrepbenchError("--concurrency and --batch-size must be at least 1")
+    if flags["limit"] is not None and flags["limit"] < 1:
+        raise PrepbenchError("--limit must be at least 1")
+    if flags["judge_n"] < 1:
+        raise PrepbenchError("--judge-n must be at least 1")
+    try:
+        sig: float | str = "median" if sigma == "median" else float(sigma)
+    except ValueError:
+        raise PrepbenchError(f"--sigma {sigma!r}: use a positive number or 'median'") from None
+    chat = {k: flags.pop(k) for k in ("base_url", "rpm", "tpm", "timeout", "max_retries", "max_tokens", "prices", "structured",
+                                      "direct_mode", "context_tokens")}
+    model_options = o.model_options(chat=True, concurrency=flags["concurrency"], judge=flags.pop("grounded_judge"), **chat)
+    return CompareOptions(
+        agents=specs, out=flags.pop("out_dir"), model_options=model_options, sigma=sig,
+        metrics=[] if metrics.strip().lower() in ("", "none") else [m.strip() for m in metrics.split(",") if m.strip()],
+        judge_base_url=judge_base_url or chat["base_url"],
+        records=[r.strip() for x in records for r in x.split(",") if r.strip()],
+        trained=parse_mapping(trained, "--trained"), **flags,
+    )
+
+
+def _print_summary(res: dict[str, Any], show_das: bool, show_dvs: bool) -> None:
+    """One row per family on stdout: accepted, kept share, tokens, cost, wall time (and DAS/DVS when scored)."""
+    from rich.table import Table as RichTable
+
+    t = RichTable(title=f"compare ({res['seconds']:.1f}s)")
+    cols = ["family", "model", "accepted", "kept share", "tokens", "cost", "wall s"]
+    cols += ["DAS"] if show_das else []
+    cols += ["DVS"] if show_dvs else []
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("family", "model") else "right")
+    for f in res["report"]["families"]:
+        cells = [
+            f["family"], f["model"], str(f["samples"]["accepted"]), f"{f['kept_share']:.0%}",
+            f"{f['calls']['input_tokens'] + f['calls']['output_tokens']:,}", f"${f['calls']['cost_usd']:.4f}", f"{f['wall_s']:.1f}",
+        ]
+        cells += [fmt_value(dig(f["scores"]["das"], "das"))] if show_das else []
+        cells += [fmt_value(dig(f["scores"]["dvs"], "dvs"))] if show_dvs else []
+        t.add_row(*cells)
+    Console().print(t)

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from prepbench.tools.cli import options as o
 from prepbench.tools.cli.app import app
 from prepbench.tools.cli.progress import progress_factory
 from prepbench.tools.errors import PrepbenchError
@@ -20,49 +21,47 @@ err = Console(stderr=True)
 
 @app.command("run")
 def run_cmd(
-    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
-    skill: str = typer.Option("finance", "--skill", "-s", help="Skill folder or shipped skill name."),
+    corpus: o.Corpus = ...,
+    skill: o.Skill = o.SKILL,
     out_dir: str = typer.Option(..., "--out", "-o", help="Run folder (ledger, export, coverage)."),
     agent: str = typer.Option("skill", "--agent", help="Agent family: skill, direct or react."),
     model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."),
-    concurrency: int = typer.Option(8, "--concurrency", help="In-flight model requests."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Chunks per pass of the agent graph (offline generator; chat-model chunks stream, 2 x --concurrency in flight)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N chunks of the corpus."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Extra exclude glob (repeatable)."),
-    pdf_engine: str = typer.Option("auto", "--pdf-engine", help="PDF converter: auto, pymupdf or mineru."),
-    min_chars: int = typer.Option(1200, "--min-chars", help="Merge sections shorter than this (chars)."),
-    max_chars: int = typer.Option(3000, "--max-chars", help="Maximum chunk size (chars)."),
-    overlap: int = typer.Option(0, "--overlap", help="Overlap between pieces of a split section (chars)."),
-    max_attempts: int = typer.Option(3, "--max-attempts", help="Attempts per chunk before it stays failed."),
-    max_repairs: int = typer.Option(2, "--max-repairs", help="Repair rounds for rejected samples (chat models)."),
-    revisit: bool = typer.Option(True, "--revisit/--no-revisit", help="Coverage loop (skill agent): revisit kept chunks for sample types below their min_share."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
-    rpm: Optional[float] = typer.Option(None, "--rpm", help="Model requests per minute at most."),
-    tpm: Optional[float] = typer.Option(None, "--tpm", help="Model tokens (in + out) per minute at most."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Timeout of one model request (seconds)."),
-    max_retries: int = typer.Option(5, "--max-retries", help="Retries of a failed model request (429/5xx/timeouts)."),
-    max_tokens: int = typer.Option(2048, "--max-tokens", help="Output token limit of a model request (doubled when a reply is cut)."),
-    prices: Optional[str] = typer.Option(None, "--prices", help="YAML price table merged over the shipped one (USD per 1M tokens)."),
-    structured: str = typer.Option("auto", "--structured", help="Structured output: auto, json_schema, tools or prompt."),
-    judge: bool = typer.Option(False, "--judge", help="Grounded LLM judge on every candidate (chat models)."),
-    direct_mode: str = typer.Option("chunk", "--direct-mode", help="Agent direct: one prompt per chunk, or per book (as much as the context holds)."),
-    context_tokens: int = typer.Option(128000, "--context-tokens", help="Model context window (tokens), for --direct-mode book."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard an existing run in --out and start over."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    concurrency: o.Concurrency = o.CONCURRENCY,
+    batch_size: o.BatchSize = o.BATCH_SIZE,
+    limit: o.Limit = None,
+    exclude: o.Exclude = [],
+    pdf_engine: o.PdfEngine = o.PDF_ENGINE,
+    min_chars: o.MinChars = o.MIN_CHARS,
+    max_chars: o.MaxChars = o.MAX_CHARS,
+    overlap: o.Overlap = o.OVERLAP,
+    max_attempts: o.MaxAttempts = o.MAX_ATTEMPTS,
+    max_repairs: o.MaxRepairs = o.MAX_REPAIRS,
+    revisit: o.Revisit = o.REVISIT,
+    base_url: o.BaseUrl = None,
+    rpm: o.Rpm = None,
+    tpm: o.Tpm = None,
+    timeout: o.Timeout = o.TIMEOUT,
+    max_retries: o.MaxRetries = o.MAX_RETRIES,
+    max_tokens: o.MaxTokens = o.MAX_TOKENS,
+    prices: o.Prices = None,
+    structured: o.Structured = o.STRUCTURED,
+    judge: o.GroundedJudge = False,
+    direct_mode: o.DirectMode = o.DIRECT_MODE,
+    context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
+    fresh: o.Fresh = False,
+    quiet: o.Quiet = False,
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
     from prepbench.tools.coverage import render_coverage
     from prepbench.agents.runner import run_pipeline
-    from prepbench.tools.run import ModelOptions, RunOptions
+    from prepbench.tools.run import RunOptions
 
-    model_options = ModelOptions(base_url=base_url)
-    if model != "extractive":  # the model layer's options (API keys come from the environment only)
-        model_options = ModelOptions(
-            base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
-            max_tokens=max_tokens, prices=prices, structured=structured, judge=judge, direct_mode=direct_mode,
-            context_tokens=context_tokens,
-        )
+    model_options = o.model_options(  # the model layer's options (API keys come from the environment only)
+        chat=model != "extractive", base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout,
+        max_retries=max_retries, max_tokens=max_tokens, prices=prices, structured=structured, judge=judge,
+        direct_mode=direct_mode, context_tokens=context_tokens,
+    )
     opts = RunOptions(
         corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
         batch_size=batch_size, limit=limit, exclude=exclude, pdf_engine=pdf_engine, min_chars=min_chars,

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from prepbench.tools.cli import options as o
+
 skill_app = typer.Typer(help="Check and author skill packages.", no_args_is_help=True)
 out = Console()
 
@@ -75,7 +77,16 @@ def try_cmd(
     corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
     limit: int = typer.Option(5, "--limit", help="Number of chunks from the start of the corpus."),
     model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI/Anthropic-compatible server URL."),
+    base_url: o.BaseUrl = None,
+    concurrency: o.Concurrency = o.CONCURRENCY,
+    rpm: o.Rpm = None,
+    tpm: o.Tpm = None,
+    timeout: o.Timeout = o.TIMEOUT,
+    max_retries: o.MaxRetries = o.MAX_RETRIES,
+    max_tokens: o.MaxTokens = o.MAX_TOKENS,
+    prices: o.Prices = None,
+    structured: o.Structured = o.STRUCTURED,
+    judge: o.GroundedJudge = False,
     keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."),
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
@@ -84,7 +95,10 @@ def try_cmd(
     from prepbench.agents.runner import try_skill
     from prepbench.tools.skills.authoring import headline
 
-    options = {"base_url": base_url} if base_url else {}
+    options = o.model_options(
+        chat=model != "extractive", base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout,
+        max_retries=max_retries, max_tokens=max_tokens, prices=prices, structured=structured, judge=judge,
+    )
     res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False))
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
     table.add_column("chunk", overflow="fold", max_width=34)

@@ -1,0 +1,66 @@
+"""A run folder's accepted samples for scoring and training, read through
+:class:`~prepbench.tools.ledger.RunFolder` (never the ledger's tables directly).
+
+:func:`rendered_samples` renders each accepted sample to its (instruction, output) pair with
+the run's skill (its schemas' ``x-render`` templates), exactly as the exporter writes
+``export/sharegpt.jsonl``; :func:`sharegpt_rows` gives those rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.ledger import LEDGER_FILE, RunFolder
+
+
+def has_ledger(run_dir: str | Path) -> bool:
+    """The folder holds a prepbench ledger (``ledger.sqlite``)."""
+    return (Path(run_dir) / LEDGER_FILE).is_file()
+
+
+def accepted_samples(run_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
+    """``(run config, accepted samples in canonical order)`` of a run folder.
+
+    Raises:
+        LedgerError: the folder holds no ledger.
+    """
+    led = RunFolder.open(run_dir)
+    try:
+        return led.get_config(), list(led.accepted_samples())
+    finally:
+        led.close()
+
+
+def run_skill(config: dict[str, Any]):
+    """The run's skill (from its config's ``skill_path`` or ``skill_name``), or None when it cannot be loaded."""
+    from prepbench.tools.skills import load_skill
+
+    ref = config.get("skill_path") or config.get("skill_name")
+    if not ref:
+        return None
+    with contextlib.suppress(PrepbenchError):
+        return load_skill(ref)
+    return None
+
+
+def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
+    """``(sample, instruction, output)`` for each accepted sample, rendered as the export renders it
+    (the run skill's schemas; the default rendering when the skill cannot be loaded).
+
+    Raises:
+        LedgerError: no ledger; PrepbenchError: a render template error.
+    """
+    from prepbench.tools.export import render_pair
+
+    config, samples = accepted_samples(run_dir)
+    skill = run_skill(config)
+    schemas = skill.schemas if skill is not None else {}
+    return [(s, *render_pair(s, schemas.get(s.get("sample_type")))) for s in samples]
+
+
+def sharegpt_rows(run_dir: str | Path) -> list[dict]:
+    """The run's accepted samples as the exporter's ShareGPT rows (``export/sharegpt.jsonl``)."""
+    return [{"conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}]} for _, i, r in rendered_samples(run_dir)]

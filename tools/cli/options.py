@@ -1,0 +1,108 @@
+"""Command-line options shared by ``run``, ``compare`` and ``skill try``, declared once.
+
+Each option is a ``typing.Annotated`` alias (type + ``typer.Option`` with its flag and help);
+its default is the constant next to it, so a command declares ``concurrency: Concurrency =
+CONCURRENCY``. :func:`model_options` turns the chat-model flags into a
+:class:`~prepbench.tools.run.ModelOptions`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP
+from prepbench.tools.run import ModelOptions
+
+# -- corpus, skill and chunking --------------------------------------------------------
+Corpus = Annotated[list[str], typer.Option("--corpus", "-c", help="Corpus folder or files (repeatable).")]
+Skill = Annotated[str, typer.Option("--skill", "-s", help="Skill folder or shipped skill name.")]
+SKILL = "finance"
+Limit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N chunks of the corpus.")]
+Exclude = Annotated[list[str], typer.Option("--exclude", help="Extra exclude glob (repeatable).")]
+PdfEngine = Annotated[str, typer.Option("--pdf-engine", help="PDF converter: auto, pymupdf or mineru.")]
+PDF_ENGINE = "auto"
+MinChars = Annotated[int, typer.Option("--min-chars", help="Merge sections shorter than this (chars).")]
+MIN_CHARS = DEFAULT_MIN_CHARS
+MaxChars = Annotated[int, typer.Option("--max-chars", help="Maximum chunk size (chars).")]
+MAX_CHARS = DEFAULT_MAX_CHARS
+Overlap = Annotated[int, typer.Option("--overlap", help="Overlap between pieces of a split section (chars).")]
+OVERLAP = DEFAULT_OVERLAP
+
+# -- the run loop ----------------------------------------------------------------------
+Concurrency = Annotated[int, typer.Option("--concurrency", help="In-flight model requests.")]
+CONCURRENCY = 8
+BatchSize = Annotated[int, typer.Option(
+    "--batch-size",
+    help="Chunks per pass of the agent graph (offline generator; chat-model chunks stream, 2 x --concurrency in flight).",
+)]
+BATCH_SIZE = 16
+MaxAttempts = Annotated[int, typer.Option("--max-attempts", help="Attempts per chunk before it stays failed.")]
+MAX_ATTEMPTS = 3
+MaxRepairs = Annotated[int, typer.Option("--max-repairs", help="Repair rounds for rejected samples (chat models).")]
+MAX_REPAIRS = 2
+Revisit = Annotated[bool, typer.Option(
+    "--revisit/--no-revisit",
+    help="Coverage loop (skill agent): revisit kept chunks for sample types below their min_share.",
+)]
+REVISIT = True
+Fresh = Annotated[bool, typer.Option("--fresh", help="Discard an existing run in --out and start over.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+# -- the chat-model flags (ModelOptions) -----------------------------------------------
+BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI/Anthropic-compatible server URL.")]
+Rpm = Annotated[Optional[float], typer.Option("--rpm", help="Model requests per minute at most.")]
+Tpm = Annotated[Optional[float], typer.Option("--tpm", help="Model tokens (in + out) per minute at most.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Timeout of one model request (seconds).")]
+TIMEOUT = 120.0
+MaxRetries = Annotated[int, typer.Option("--max-retries", help="Retries of a failed model request (429/5xx/timeouts).")]
+MAX_RETRIES = 5
+MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Output token limit of a model request (doubled when a reply is cut).")]
+MAX_TOKENS = 2048
+Prices = Annotated[Optional[str], typer.Option("--prices", help="YAML price table merged over the shipped one (USD per 1M tokens).")]
+Structured = Annotated[str, typer.Option("--structured", help="Structured output: auto, json_schema, tools or prompt.")]
+STRUCTURED = "auto"
+GROUNDED_JUDGE_HELP = "Grounded LLM judge on every candidate (chat models)."
+GroundedJudge = Annotated[bool, typer.Option("--judge", help=GROUNDED_JUDGE_HELP)]
+#: ``compare`` spends ``--judge`` on the verifier's judge model (DVS); there the grounded judge is this flag
+GroundedJudgeCompare = Annotated[bool, typer.Option("--grounded-judge", help=GROUNDED_JUDGE_HELP)]
+DirectMode = Annotated[str, typer.Option(
+    "--direct-mode", help="Agent direct: one prompt per chunk, or per book (as much as the context holds).",
+)]
+DIRECT_MODE = "chunk"
+ContextTokens = Annotated[int, typer.Option("--context-tokens", help="Model context window (tokens), for --direct-mode book.")]
+CONTEXT_TOKENS = 128000
+
+
+def model_options(
+    *,
+    chat: bool,
+    base_url: str | None = None,
+    concurrency: int = CONCURRENCY,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    timeout: float = TIMEOUT,
+    max_retries: int = MAX_RETRIES,
+    max_tokens: int = MAX_TOKENS,
+    prices: str | None = None,
+    structured: str = STRUCTURED,
+    judge: bool = False,
+    direct_mode: str = DIRECT_MODE,
+    context_tokens: int = CONTEXT_TOKENS,
+) -> ModelOptions:
+    """The :class:`~prepbench.tools.run.ModelOptions` of the chat-model flags.
+
+    Args:
+        chat: the run uses a chat model; else (the offline ``extractive`` generator) only
+            ``base_url`` is kept, the other flags mean nothing to it.
+        the rest: the flags of the same names (API keys come from the environment only).
+    """
+    if not chat:
+        return ModelOptions(base_url=base_url)
+    values: dict[str, Any] = dict(
+        base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
+        max_tokens=max_tokens, prices=prices, structured=structured, judge=judge, direct_mode=direct_mode,
+        context_tokens=context_tokens,
+    )
+    return ModelOptions(**values)
