@@ -7,9 +7,9 @@ Supported inputs (auto-detected where unambiguous, else pass ``fmt``):
 ``alpaca``    JSONL/JSON rows ``{"instruction", "input"?, "output", "system"?, "history"?}``
 ``fields``    plain JSONL/JSON with a field mapping, e.g. Dolly ``instruction=instruction+context,
               response=response`` or GSM8K ``instruction=question,response=answer``
-``run``       a prepbench run folder: accepted samples from ``<run>/export/sharegpt.jsonl`` when
-              present, else from its ledger through :class:`~prepbench.tools.ledger.RunFolder`
-              (rendered by the run's skill, as the export renders them)
+``run``       a prepbench run folder: accepted samples from its ledger through
+              :class:`~prepbench.tools.ledger.RunFolder` (rendered by the run's skill, as the
+              export renders them); a folder with only ``export/sharegpt.jsonl``, from that file
 ``hf``        a Hugging Face ``datasets`` folder written by ``save_to_disk``; its rows are read
               with the same row formats as above
 
@@ -312,10 +312,12 @@ def _samples_from_records(
 
 
 def _read_run(folder: Path) -> list[ScoredSample]:
+    """A run folder: its ledger is the one source of truth; a folder with only an export (a
+    copied dataset) is read from ``export/sharegpt.jsonl``."""
+    if (folder / "ledger.sqlite").is_file():
+        return _read_ledger(folder)
     exp = folder / "export" / "sharegpt.jsonl"
-    if exp.is_file():
-        return _samples_from_records(_iter_json_records(exp), str(exp), "sharegpt", None)
-    return _read_ledger(folder)
+    return _samples_from_records(_iter_json_records(exp), str(exp), "sharegpt", None)
 
 
 def _read_ledger(folder: Path) -> list[ScoredSample]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_field_mapping(tmp_path, gsm_rows):
         read_samples(_write(tmp_path / "g.jsonl", gsm_rows), fields="instruction=question,response=solution")
 
 
-def test_run_folder_reads_export_else_accepted_ledger_rows(tmp_path):
+def test_run_folder_reads_its_ledger_else_a_copied_export(tmp_path):
     from prepbench.tools.chunking import Chunk
     from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
 
@@ -96,11 +97,15 @@ def test_run_folder_reads_export_else_accepted_ledger_rows(tmp_path):
     got = read_samples(run)
     assert [s.instruction for s in got] == [e["question"] for e in ex[:3]]
     assert [s.response for s in got] == [e["answer"] for e in ex[:3]]
-    # with an export present, the export is what is scored
+    # the ledger is the one source of truth: a stale export beside it is not what is scored
     (run / "export").mkdir()
     _write(run / "export" / "sharegpt.jsonl", [{"conversations": [{"from": "human", "value": ex[1]["question"]},
                                                                   {"from": "gpt", "value": ex[1]["answer"]}]}])
-    got = read_samples(run)
+    assert [s.response for s in read_samples(run)] == [e["answer"] for e in ex[:3]]
+    # a copied export without its ledger is read from the export
+    copy = tmp_path / "copy"
+    shutil.copytree(run / "export", copy / "export")
+    got = read_samples(copy, fmt="run")
     assert len(got) == 1 and got[0].response == ex[1]["answer"]
 
 
