@@ -92,36 +92,8 @@ def _generation_requests(server) -> int:
     return sum(1 for r in server.requests if "strict data verifier" not in json.dumps(r["body"]))
 
 
-def test_compare_three_families(llm_server, tmp_path):
-    # the verifier's judge passes every sample: DVS must come out 1.0
-    llm_server.add_rule("strict data verifier", lambda req: Reply(content="Label: E\nReason: correct and on task."))
-    prices = tmp_path / "prices.yaml"
-    prices.write_text(f"models:\n  test-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
-    proxy = tmp_path / "proxy.jsonl"  # 24 FinanceBench questions as the finance domain proxy (question/answer)
-    rows = [json.loads(line) for line in FINANCEBENCH.read_text(encoding="utf-8").splitlines()[:24]]
-    proxy.write_text("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n" for r in rows))
-    # downstream records (made up for the test): base, reference and one trained model per family
-    scores = {"base": (0.30, 0.50), "dolly": (0.40, 0.60), "skill": (0.45, 0.55), "direct": (0.35, 0.70), "react": (0.40, 0.50)}
-    records = tmp_path / "scores.jsonl"
-    records.write_text("".join(
-        json.dumps({"model": m, "benchmark": b, "metric": "acc", "score": s[i], "n": 100, "primary": True}) + "\n"
-        for m, s in scores.items() for i, b in enumerate(("arc_challenge", "mmlu_finance"))
-    ))
-    out = tmp_path / "cmp"
-    args = (
-        "compare", "--agents", "skill=extractive,direct,react", "--model", "openai:test-model",
-        "--base-url", llm_server.url + "/v1", "--prices", str(prices), "--skill", "finance", "--corpus", str(SLICE),
-        "--limit", "6", "--concurrency", "4", "--out", str(out), "--proxy", str(proxy), "--cache", str(tmp_path / "emb.sqlite"),
-        "--judge", "openai:test-model", "--judge-n", "5", "--records", str(records), "--base", "base", "--reference", "dolly", "-q",
-    )
-    p = run_cli(*args)
-    assert p.returncode == 0, p.stderr + p.stdout
-    report = json.loads((out / "report.json").read_text())
-    fams = {f["family"]: f for f in report["families"]}
-    assert list(fams) == list(FAMILIES)
-    assert fams["skill"]["model"] == "extractive" and fams["direct"]["model"] == fams["react"]["model"] == "openai:test-model"
-
-    # construction figures equal the ledgers'
+def _check_construction_figures(out, fams: dict) -> dict:
+    """Each family's construction figures and scores equal its ledger's; returns the ledger totals."""
     totals = {}
     for fam in FAMILIES:
         run = out / "runs" / fam
@@ -144,14 +116,12 @@ def test_compare_three_families(llm_server, tmp_path):
         t = totals[fam]
         assert t["input_tokens"] > 0 and t["cost_usd"] == pytest.approx((t["input_tokens"] * PRICE_IN + t["output_tokens"] * PRICE_OUT) / 1e6, rel=1e-3)
 
-    # PGR per family from the records: (T - B) / (R - B) * 100, averaged over the two benchmarks
-    pgr = report["downstream"]["pgr"]
-    for fam in FAMILIES:
-        want = [(scores[fam][i] - scores["base"][i]) / (scores["dolly"][i] - scores["base"][i]) * 100 for i in range(2)]
-        assert pgr[fam]["average"] == pytest.approx(sum(want) / 2)
-        assert report["downstream"]["benchmarks"]["arc_challenge"][fam] == scores[fam][0]
+    return totals
 
-    # the HTML: self-contained, one row per family with the ledger's numbers, plots inline
+
+def _check_report_files(out, totals: dict) -> None:
+    """The HTML is self-contained with one row per family holding the ledger's numbers and the
+    plots inline; the Markdown links the PNGs written next to it."""
     page = (out / "report.html").read_text(encoding="utf-8")
     parser = _Tables()
     parser.feed(page)
@@ -181,6 +151,46 @@ def test_compare_three_families(llm_server, tmp_path):
     for fam in FAMILIES:
         assert f"| {fam} (" in md
 
+
+
+def test_compare_three_families(llm_server, tmp_path):
+    # the verifier's judge passes every sample: DVS must come out 1.0
+    llm_server.add_rule("strict data verifier", lambda req: Reply(content="Label: E\nReason: correct and on task."))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(f"models:\n  test-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
+    proxy = tmp_path / "proxy.jsonl"  # 24 FinanceBench questions as the finance domain proxy (question/answer)
+    rows = [json.loads(line) for line in FINANCEBENCH.read_text(encoding="utf-8").splitlines()[:24]]
+    proxy.write_text("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n" for r in rows))
+    # downstream records (made up for the test): base, reference and one trained model per family
+    scores = {"base": (0.30, 0.50), "dolly": (0.40, 0.60), "skill": (0.45, 0.55), "direct": (0.35, 0.70), "react": (0.40, 0.50)}
+    records = tmp_path / "scores.jsonl"
+    records.write_text("".join(
+        json.dumps({"model": m, "benchmark": b, "metric": "acc", "score": s[i], "n": 100, "primary": True}) + "\n"
+        for m, s in scores.items() for i, b in enumerate(("arc_challenge", "mmlu_finance"))
+    ))
+    out = tmp_path / "cmp"
+    args = (
+        "compare", "--agents", "skill=extractive,direct,react", "--model", "openai:test-model",
+        "--base-url", llm_server.url + "/v1", "--prices", str(prices), "--skill", "finance", "--corpus", str(SLICE),
+        "--limit", "6", "--concurrency", "4", "--out", str(out), "--proxy", str(proxy), "--cache", str(tmp_path / "emb.sqlite"),
+        "--judge", "openai:test-model", "--judge-n", "5", "--records", str(records), "--base", "base", "--reference", "dolly", "-q",
+    )
+    p = run_cli(*args)
+    assert p.returncode == 0, p.stderr + p.stdout
+    report = json.loads((out / "report.json").read_text())
+    fams = {f["family"]: f for f in report["families"]}
+    assert list(fams) == list(FAMILIES)
+    assert fams["skill"]["model"] == "extractive" and fams["direct"]["model"] == fams["react"]["model"] == "openai:test-model"
+
+    totals = _check_construction_figures(out, fams)
+    # PGR per family from the records: (T - B) / (R - B) * 100, averaged over the two benchmarks
+    pgr = report["downstream"]["pgr"]
+    for fam in FAMILIES:
+        want = [(scores[fam][i] - scores["base"][i]) / (scores["dolly"][i] - scores["base"][i]) * 100 for i in range(2)]
+        assert pgr[fam]["average"] == pytest.approx(sum(want) / 2)
+        assert report["downstream"]["benchmarks"]["arc_challenge"][fam] == scores[fam][0]
+
+    _check_report_files(out, totals)
     # a second compare resumes every run: no generation request, same ledgers, same wall times
     state = json.loads((out / "compare.json").read_text())
     n = _generation_requests(llm_server)
