@@ -57,9 +57,7 @@ class Generator(Protocol):
         """Decide whether to keep ``chunk``; a skip carries a reason from the skill's vocabulary."""
         ...
 
-    async def agenerate(
-        self, chunk: Chunk, skill: Skill, targets: dict[str, int]
-    ) -> tuple[list[dict], list[CallRecord]]:
+    async def agenerate(self, chunk: Chunk, skill: Skill, targets: dict[str, int]) -> tuple[list[dict], list[CallRecord]]:
         """Candidate samples for ``chunk``: up to ``targets[sample_type]`` of each type.
 
         Each candidate is a dict with ``sample_type``, ``chunk_id``, ``evidence`` (verbatim
@@ -67,9 +65,7 @@ class Generator(Protocol):
         """
         ...
 
-    async def arepair(
-        self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str
-    ) -> tuple[dict | None, list[CallRecord]]:
+    async def arepair(self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str) -> tuple[dict | None, list[CallRecord]]:
         """A corrected candidate given validator ``feedback``, or None when it cannot repair."""
         ...
 
@@ -153,7 +149,9 @@ def require_chat_model(family: str, generator: Any, model: str | None = None) ->
     """
     if not getattr(generator, "needs_chat_model", False):
         what = model or getattr(generator, "name", generator)
-        raise ModelSpecError(f"agent '{family}' needs a chat model (e.g. --model openai:<model>); '{what}' is the offline generator")
+        raise ModelSpecError(
+            f"agent '{family}' needs a chat model (e.g. --model openai:<model>); '{what}' is the offline generator"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,8 +215,14 @@ class ChunkRecorder:
             return True
         return False
 
-    def decide(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord],
-               status: str | None = None, skip_reason: str | None = None) -> ChunkOutcome:
+    def decide(
+        self,
+        chunk_id: str,
+        candidates: list[Candidate],
+        calls: list[CallRecord],
+        status: str | None = None,
+        skip_reason: str | None = None,
+    ) -> ChunkOutcome:
         """The outcome of a chunk whose candidates are all screened (duplicates decided and the
         accepted ones registered now): ``kept`` when one is accepted, else ``skipped`` with the
         fallback reason; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
@@ -229,8 +233,14 @@ class ChunkRecorder:
             return ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
         return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=self.fallback)
 
-    def decided(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord],
-                status: str | None = None, skip_reason: str | None = None) -> bool:
+    def decided(
+        self,
+        chunk_id: str,
+        candidates: list[Candidate],
+        calls: list[CallRecord],
+        status: str | None = None,
+        skip_reason: str | None = None,
+    ) -> bool:
         """:meth:`decide`, then :meth:`commit`."""
         return self.commit(self.decide(chunk_id, candidates, calls, status, skip_reason))
 

@@ -24,12 +24,11 @@ import asyncio
 import json
 from typing import Any
 
+from prepbench.agents.models.ratelimit import ModelCallError
+from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import CallRecord
-from prepbench.agents.models.ratelimit import ModelCallError
-from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
-
 from prepbench.tools.validate import Candidate, Verdict
 
 from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
@@ -48,8 +47,7 @@ def direct_prompt(skill, chunks: list[Chunk], per_chunk: int) -> str:
         per_chunk: how many samples to ask for per chunk.
     """
     parts = [
-        "Create question-answer training samples from the text below, for fine-tuning a model "
-        f"on {skill.domain}.",
+        f"Create question-answer training samples from the text below, for fine-tuning a model on {skill.domain}.",
         "",
         f"Write up to {per_chunk} samples per text. Output a JSON array; every element is one sample, a JSON "
         'object that validates against one of these JSON Schemas (its "sample_type" field names which):',
@@ -112,9 +110,13 @@ class DirectAgent:
         cfg = self.structured
         if len(group) > 1:  # book mode: room for every chunk's samples
             want = min(cfg.max_tokens_cap, max(cfg.max_tokens, 400 * self.per_chunk * len(group) // 2))
-            cfg = StructuredConfig(mode=cfg.mode, max_tokens=want, max_tokens_cap=max(want, cfg.max_tokens_cap), parse_retries=cfg.parse_retries)
+            cfg = StructuredConfig(
+                mode=cfg.mode, max_tokens=want, max_tokens_cap=max(want, cfg.max_tokens_cap), parse_retries=cfg.parse_retries
+            )
         prompt = direct_prompt(self.skill, group, self.per_chunk)
-        return await ainvoke_json(self.chat, [HumanMessage(content=prompt)], node="direct", expect="array", schema=None, name="samples", config=cfg)
+        return await ainvoke_json(
+            self.chat, [HumanMessage(content=prompt)], node="direct", expect="array", schema=None, name="samples", config=cfg
+        )
 
     def _record_group(self, group: list[Chunk], items: list[Any], calls: list[CallRecord]) -> int:
         """Screen a reply's samples, assign each to its chunk, and record the group's chunks in order."""
@@ -186,5 +188,11 @@ def run_direct(ctx: Any) -> None:
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)
-FAMILY = register_family(AgentFamily("direct", run_direct, needs_chat_model=True,
-                            summary="plain-LLM baseline: one prompt per chunk (or per book) in the skill's output format"))
+FAMILY = register_family(
+    AgentFamily(
+        "direct",
+        run_direct,
+        needs_chat_model=True,
+        summary="plain-LLM baseline: one prompt per chunk (or per book) in the skill's output format",
+    )
+)

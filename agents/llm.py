@@ -25,11 +25,11 @@ import asyncio
 import json
 from typing import Any
 
+from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
+from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
-from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
 from prepbench.tools.skills import Skill
-from prepbench.agents.models.structured import StructuredConfig, ainvoke_json
 
 from .base import Triage
 
@@ -76,7 +76,9 @@ class LLMGenerator:
 
     needs_chat_model = True
 
-    def __init__(self, chat: ResilientChat, structured: StructuredConfig | None = None, judge: bool = False, examples_per_prompt: int = 2):
+    def __init__(
+        self, chat: ResilientChat, structured: StructuredConfig | None = None, judge: bool = False, examples_per_prompt: int = 2
+    ):
         from langchain_core.messages import HumanMessage
 
         self._human = HumanMessage
@@ -91,7 +93,13 @@ class LLMGenerator:
     async def _json(self, prompt: str, node: str, expect: str, schema: dict | None, name: str) -> tuple[Any, list[CallRecord]]:
         try:
             return await ainvoke_json(
-                self.chat, [self._human(content=prompt)], node=node, expect=expect, schema=schema, name=name, config=self.structured
+                self.chat,
+                [self._human(content=prompt)],
+                node=node,
+                expect=expect,
+                schema=schema,
+                name=name,
+                config=self.structured,
             )
         except ModelCallError as e:
             raise GenerationError(str(e), e.kind, e.calls) from None
@@ -195,7 +203,9 @@ class LLMGenerator:
             count=1,
         )
         try:
-            value, calls = await self._json(prompt, "repair", "object", _schema_for_guidance(schema) if schema else None, "repaired_sample")
+            value, calls = await self._json(
+                prompt, "repair", "object", _schema_for_guidance(schema) if schema else None, "repaired_sample"
+            )
         except GenerationError as e:
             if e.kind == "parse":
                 return None, e.calls

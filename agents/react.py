@@ -38,11 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prepbench.agents.models.ratelimit import ModelCallError
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.corpus import Corpus
 from prepbench.tools.ledger import CallRecord
-from prepbench.agents.models.ratelimit import ModelCallError
-
 from prepbench.tools.validate import Candidate, Verdict
 
 from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
@@ -145,10 +144,17 @@ class Worker:
             """List chunks still to process (not yet marked): id, document, heading path, size in characters."""
             ids = [c for c in self.assigned if c in self.open][: max(1, min(int(limit), 20))]
             chunks = [a.chunk(c) for c in ids]
-            return self._trace("list_pending_chunks", {"limit": limit}, {
-                "chunks": [{"chunk_id": c.chunk_id, "doc_path": c.doc_path, "heading_path": c.heading_path, "chars": c.chars} for c in chunks],
-                "remaining": len(self.open),
-            })
+            return self._trace(
+                "list_pending_chunks",
+                {"limit": limit},
+                {
+                    "chunks": [
+                        {"chunk_id": c.chunk_id, "doc_path": c.doc_path, "heading_path": c.heading_path, "chars": c.chars}
+                        for c in chunks
+                    ],
+                    "remaining": len(self.open),
+                },
+            )
 
         async def read_chunk(chunk_id: str) -> str:
             """Read one chunk of the corpus: its full text, document and heading path."""
@@ -158,9 +164,16 @@ class Worker:
                 return self._trace("read_chunk", {"chunk_id": chunk_id}, {"error": f"unknown chunk id {chunk_id!r}"})
             if chunk_id in self.open:
                 self.current = chunk_id
-            return self._trace("read_chunk", {"chunk_id": chunk_id}, {
-                "chunk_id": c.chunk_id, "doc_path": c.doc_path, "heading_path": c.heading_path, "text": c.text,
-            })
+            return self._trace(
+                "read_chunk",
+                {"chunk_id": chunk_id},
+                {
+                    "chunk_id": c.chunk_id,
+                    "doc_path": c.doc_path,
+                    "heading_path": c.heading_path,
+                    "text": c.text,
+                },
+            )
 
         async def search_corpus(query: str, limit: int = 5) -> str:
             """Full-text search over every chunk of the corpus; returns chunk ids, headings and snippets, best match first."""
@@ -171,13 +184,17 @@ class Worker:
 
         async def mark_chunk(chunk_id: str, status: str, skip_reason: str | None = None) -> str:
             """Finish a chunk: status "kept" (needs at least one accepted sample) or "skipped" with a skip_reason."""
-            return self._trace("mark_chunk", {"chunk_id": chunk_id, "status": status, "skip_reason": skip_reason},
-                               self._mark(chunk_id, status, skip_reason))
+            return self._trace(
+                "mark_chunk",
+                {"chunk_id": chunk_id, "status": status, "skip_reason": skip_reason},
+                self._mark(chunk_id, status, skip_reason),
+            )
 
         save_doc = (
-            "Save question-answer samples for a chunk. Each sample is a JSON object with \"sample_type\" one of "
-            f"{', '.join(a.skill.sample_types)}, \"chunk_id\", \"evidence\" (sentences copied verbatim from the chunk) "
-            "and the fields of its type. JSON Schemas: " + json.dumps(a.schemas, ensure_ascii=False)
+            'Save question-answer samples for a chunk. Each sample is a JSON object with "sample_type" one of '
+            f'{", ".join(a.skill.sample_types)}, "chunk_id", "evidence" (sentences copied verbatim from the chunk) '
+            "and the fields of its type. JSON Schemas: "
+            + json.dumps(a.schemas, ensure_ascii=False)
             + " Returns how many were accepted and why others were rejected."
         )
         return [
@@ -220,8 +237,12 @@ class Worker:
                 accepted += 1
             else:
                 rejected.append({"index": i, "rule": cand.verdict.rule, "detail": cand.verdict.detail})
-        return {"chunk_id": chunk_id, "accepted": accepted, "rejected": rejected,
-                "accepted_total": sum(1 for c in staged if c.verdict.ok)}
+        return {
+            "chunk_id": chunk_id,
+            "accepted": accepted,
+            "rejected": rejected,
+            "accepted_total": sum(1 for c in staged if c.verdict.ok),
+        }
 
     def _mark(self, chunk_id: str, status: str, skip_reason: str | None) -> dict:
         """Record a chunk as the model marked it (duplicates across chunks decided now, in mark order)."""
@@ -241,8 +262,12 @@ class Worker:
         self.staged.pop(chunk_id, None)
         if self.current == chunk_id:
             self.current = None
-        return {"ok": True, "chunk_id": chunk_id, "status": outcome.status,
-                "accepted": sum(1 for s in outcome.samples if s.status == "accepted")}
+        return {
+            "ok": True,
+            "chunk_id": chunk_id,
+            "status": outcome.status,
+            "accepted": sum(1 for s in outcome.samples if s.status == "accepted"),
+        }
 
     def take_calls(self) -> list[CallRecord]:
         calls, self.calls = self.calls, []
@@ -361,5 +386,11 @@ def run_react(ctx: Any) -> None:
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)
-FAMILY = register_family(AgentFamily("react", run_react, needs_chat_model=True,
-                            summary="generic ReAct agent with corpus tools only (list, read, search, save, mark)"))
+FAMILY = register_family(
+    AgentFamily(
+        "react",
+        run_react,
+        needs_chat_model=True,
+        summary="generic ReAct agent with corpus tools only (list, read, search, save, mark)",
+    )
+)

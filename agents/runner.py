@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from prepbench.agents.base import get_family, require_chat_model
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
 from prepbench.tools.skills import load_skill
-
-from prepbench.agents.base import get_family, require_chat_model
 
 
 def make_generator(spec: str, model_options: ModelOptions | dict | None = None) -> Any:
@@ -33,7 +32,9 @@ def make_generator(spec: str, model_options: ModelOptions | dict | None = None) 
     return _make(spec, **ModelOptions.coerce(model_options).layer_kwargs())
 
 
-def run_pipeline(options: RunOptions, progress: Callable[[RunContext], Any] | None = None, generator: Any = None) -> dict[str, Any]:
+def run_pipeline(
+    options: RunOptions, progress: Callable[[RunContext], Any] | None = None, generator: Any = None
+) -> dict[str, Any]:
     """Run (or resume) the main job end to end.
 
     Args:
@@ -143,8 +144,13 @@ def try_skill(
     with tempfile.TemporaryDirectory(prefix="prepbench-try-") as tmp:
         out = Path(keep_dir) if keep_dir else Path(tmp) / "run"
         opts = RunOptions(
-            corpus=[str(c) for c in corpus], skill=str(skill), out=str(out), model=model, limit=limit,
-            fresh=True, model_options=ModelOptions.coerce(model_options),
+            corpus=[str(c) for c in corpus],
+            skill=str(skill),
+            out=str(out),
+            model=model,
+            limit=limit,
+            fresh=True,
+            model_options=ModelOptions.coerce(model_options),
         )
         result = run_pipeline(opts, progress=progress, generator=generator)
         run = RunFolder.open(out)
@@ -158,17 +164,28 @@ def try_skill(
                 samples.setdefault(s["chunk_id"], []).append(d)
         finally:
             run.close()
-    tr = TryResult(skill=load_skill(skill).name, coverage=result["coverage"],
-                   exported=int(result["export"].get("count", 0)), seconds=float(result["seconds"]))
+    tr = TryResult(
+        skill=load_skill(skill).name,
+        coverage=result["coverage"],
+        exported=int(result["export"].get("count", 0)),
+        seconds=float(result["seconds"]),
+    )
     for r in rows:
         mine = samples.get(r["chunk_id"], [])
-        tr.chunks.append({
-            "idx": r["idx"], "chunk_id": r["chunk_id"], "doc_path": r["doc_path"],
-            "heading": " > ".join(r["heading_path"]), "status": r["status"], "skip_reason": r["skip_reason"],
-            "error": r["error"], "text": r["text"],
-            "accepted": [_public(s) for s in mine if s["_status"] == "accepted"],
-            "rejected": [dict(_public(s), rule=s["_rule"], detail=s["_detail"]) for s in mine if s["_status"] != "accepted"],
-        })
+        tr.chunks.append(
+            {
+                "idx": r["idx"],
+                "chunk_id": r["chunk_id"],
+                "doc_path": r["doc_path"],
+                "heading": " > ".join(r["heading_path"]),
+                "status": r["status"],
+                "skip_reason": r["skip_reason"],
+                "error": r["error"],
+                "text": r["text"],
+                "accepted": [_public(s) for s in mine if s["_status"] == "accepted"],
+                "rejected": [dict(_public(s), rule=s["_rule"], detail=s["_detail"]) for s in mine if s["_status"] != "accepted"],
+            }
+        )
     return tr
 
 

@@ -58,7 +58,9 @@ class Scheduler:
         self.taken += 1 if batch else 0
         return batch, number
 
-    async def next_revisits(self, plan: Callable[[], list[tuple[str, list[str]]]], stopped: Callable[[], bool]) -> tuple[list, int]:
+    async def next_revisits(
+        self, plan: Callable[[], list[tuple[str, list[str]]]], stopped: Callable[[], bool]
+    ) -> tuple[list, int]:
         """The next batch of the coverage loop's revisits ``[(chunk_id, [sample_type])]`` and its number.
 
         When the current round is used up, waits until every taken batch is committed, then calls

@@ -48,11 +48,10 @@ from langgraph.graph import END, START, StateGraph
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.coverage import plan_revisit_round
 from prepbench.tools.ledger import CallRecord, sample_id
-
 from prepbench.tools.validate import Candidate, Verdict
 
-from .scheduler import Scheduler
 from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
+from .scheduler import Scheduler
 
 #: Rejections that a repair cannot fix (the sample is fine, it is just not new).
 UNREPAIRABLE_RULES = {"exact_duplicate", "near_duplicate"}
@@ -179,9 +178,7 @@ class SkillAgent:
 
     async def triage(self, state: BatchState) -> BatchState:
         batch = state["batch"]
-        results = await asyncio.gather(
-            *(self._bounded(self.gen.atriage(c, self.skill)) for c in batch), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._bounded(self.gen.atriage(c, self.skill)) for c in batch), return_exceptions=True)
         triage: dict[str, Triage] = {}
         calls: dict[str, list[CallRecord]] = {c.chunk_id: [] for c in batch}
         errors: dict[str, str] = {}
@@ -236,7 +233,8 @@ class SkillAgent:
         batch = [c for c in state["batch"] if state["triage"].get(c.chunk_id) and state["triage"][c.chunk_id].keep]
         revisit = state.get("revisit") or {}
         targets = {
-            c.chunk_id: self.revisit_targets(c.chunk_id, revisit[c.chunk_id]) if c.chunk_id in revisit
+            c.chunk_id: self.revisit_targets(c.chunk_id, revisit[c.chunk_id])
+            if c.chunk_id in revisit
             else self.targets(state["triage"][c.chunk_id])
             for c in batch
         }
@@ -261,7 +259,8 @@ class SkillAgent:
                 samples = self.new_samples(c, samples, revisit[c.chunk_id])
             calls[c.chunk_id].extend(cs)
             candidates[c.chunk_id] = [
-                {"sample": stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False} for s in samples
+                {"sample": stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False}
+                for s in samples
             ]
         return {"candidates": candidates, "calls": calls, "errors": errors, "stopped": stopped}
 
@@ -302,7 +301,11 @@ class SkillAgent:
             (supported, reason), cs = res
             calls[cid].extend(cs)
             if not supported:
-                cand["verdict_ok"], cand["rule"], cand["detail"] = False, "grounded_judge", (reason or "not supported by the chunk")[:200]
+                cand["verdict_ok"], cand["rule"], cand["detail"] = (
+                    False,
+                    "grounded_judge",
+                    (reason or "not supported by the chunk")[:200],
+                )
         return {"candidates": state["candidates"], "calls": calls, "stopped": stopped}
 
     def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
@@ -314,7 +317,9 @@ class SkillAgent:
             (cid, cand)
             for cid, cands in state.get("candidates", {}).items()
             for cand in cands
-            if not cand["verdict_ok"] and cand["rule"] not in UNREPAIRABLE_RULES and cand["attempts"] == state.get("repair_round", 0) + 1
+            if not cand["verdict_ok"]
+            and cand["rule"] not in UNREPAIRABLE_RULES
+            and cand["attempts"] == state.get("repair_round", 0) + 1
             and cand["checked"]
         ]
 
@@ -345,7 +350,12 @@ class SkillAgent:
                 cand["sample"] = stamp(fixed, by_id[cid])
                 cand["attempts"] += 1
                 cand["checked"] = False
-        return {"candidates": state["candidates"], "calls": calls, "repair_round": state.get("repair_round", 0) + 1, "stopped": stopped}
+        return {
+            "candidates": state["candidates"],
+            "calls": calls,
+            "repair_round": state.get("repair_round", 0) + 1,
+            "stopped": stopped,
+        }
 
     async def record(self, state: BatchState) -> BatchState:
         """Hand the batch to the in-order committer: it and every later finished batch commit
@@ -422,5 +432,12 @@ def run_skill_agent(ctx) -> None:
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)
-FAMILY = register_family(AgentFamily("skill", run_skill_agent, needs_chat_model=False, coverage_loop=True,
-                            summary="skill-guided graph: triage, generate per sample type, gate, repair, record; coverage loop"))
+FAMILY = register_family(
+    AgentFamily(
+        "skill",
+        run_skill_agent,
+        needs_chat_model=False,
+        coverage_loop=True,
+        summary="skill-guided graph: triage, generate per sample type, gate, repair, record; coverage loop",
+    )
+)

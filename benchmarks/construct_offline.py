@@ -29,8 +29,21 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="run folder (default: a temp dir)")
     args = ap.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="prepbench-bench-")) / "run"
-    cmd = [sys.executable, "-m", "prepbench.tools.cli", "run", "--corpus", args.corpus, "--skill", args.skill,
-           "--out", str(out), "--quiet", "--fresh", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "prepbench.tools.cli",
+        "run",
+        "--corpus",
+        args.corpus,
+        "--skill",
+        args.skill,
+        "--out",
+        str(out),
+        "--quiet",
+        "--fresh",
+        "--json",
+    ]
 
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -51,10 +64,14 @@ def main() -> None:
         sys.exit(f"resume failed: {p.stderr.strip()}")
 
     print(f"corpus:        {args.corpus}")
-    print(f"chunks:        {chunks} ({cov['chunks']['kept']} kept, {cov['chunks']['skipped']} skipped, "
-          f"{cov['chunks']['failed']} failed, {cov['chunks']['pending']} pending)")
-    print(f"samples:       {samples} accepted, {cov['samples']['rejected']} rejected; "
-          + ", ".join(f"{k} {v['accepted']}" for k, v in cov["sample_types"].items()))
+    print(
+        f"chunks:        {chunks} ({cov['chunks']['kept']} kept, {cov['chunks']['skipped']} skipped, "
+        f"{cov['chunks']['failed']} failed, {cov['chunks']['pending']} pending)"
+    )
+    print(
+        f"samples:       {samples} accepted, {cov['samples']['rejected']} rejected; "
+        + ", ".join(f"{k} {v['accepted']}" for k, v in cov["sample_types"].items())
+    )
     print(f"fresh run:     {fresh:.2f} s wall (target < 60 s), {chunks / fresh:.1f} chunks/s, {samples / fresh:.1f} samples/s")
     print(f"resume (done): {resume:.2f} s wall (target < 2 s)")
     print(f"run folder:    {out}")

@@ -61,18 +61,31 @@ def main() -> None:
     gsm_a, gsm_b = [gsm[i] for i in order[:half]], [gsm[i] for i in order[half:]]
 
     experiments = [
-        ("math proxy = GSM8K train half A", gsm_a,
-         [("GSM8K train half B", gsm_b), ("MATH (test file)", load("math")), ("Dolly-15k", load("dolly")), ("Alpaca (5k)", load("alpaca"))],
-         "GSM8K half B > MATH > Dolly-15k and Alpaca"),
-        ("medical proxy = PubMedQA PQA-L train_dev", load("pubmedqa"),
-         [("MedQA-USMLE", load("medqa")), ("Dolly-15k", load("dolly")), ("Alpaca (5k)", load("alpaca"))],
-         "MedQA > Dolly-15k"),
+        (
+            "math proxy = GSM8K train half A",
+            gsm_a,
+            [
+                ("GSM8K train half B", gsm_b),
+                ("MATH (test file)", load("math")),
+                ("Dolly-15k", load("dolly")),
+                ("Alpaca (5k)", load("alpaca")),
+            ],
+            "GSM8K half B > MATH > Dolly-15k and Alpaca",
+        ),
+        (
+            "medical proxy = PubMedQA PQA-L train_dev",
+            load("pubmedqa"),
+            [("MedQA-USMLE", load("medqa")), ("Dolly-15k", load("dolly")), ("Alpaca (5k)", load("alpaca"))],
+            "MedQA > Dolly-15k",
+        ),
     ]
     print(f"encoder {enc.encoder_id}; n <= {a.n} per side, seed 42; cache {cache.path}")
     outcomes = {}
     for title, proxy, cands, expect in experiments:
         print(f"\n== {title} (n_total = {len(proxy)})")
-        print(f"{'candidate':<22} {'n':>5} {'MMD^2 (biased)':>15} {'DAS (sigma=1)':>14} {'DAS unbiased':>13} {'DAS median-σ':>13}")
+        print(
+            f"{'candidate':<22} {'n':>5} {'MMD^2 (biased)':>15} {'DAS (sigma=1)':>14} {'DAS unbiased':>13} {'DAS median-σ':>13}"
+        )
         rows = {}
         for name, texts in cands:
             r = das_score(texts, proxy, enc, cache, max_samples=a.n, seed=42)

@@ -41,8 +41,11 @@ def scipy_reference(X: np.ndarray, Y: np.ndarray, sigma: float = 1.0) -> float:
     X = X.astype(np.float64)
     Y = Y.astype(np.float64)
     g = 1.0 / (2 * sigma * sigma)
-    return float(np.exp(-g * cdist(X, X, "sqeuclidean")).mean() + np.exp(-g * cdist(Y, Y, "sqeuclidean")).mean()
-                 - 2 * np.exp(-g * cdist(X, Y, "sqeuclidean")).mean())
+    return float(
+        np.exp(-g * cdist(X, X, "sqeuclidean")).mean()
+        + np.exp(-g * cdist(Y, Y, "sqeuclidean")).mean()
+        - 2 * np.exp(-g * cdist(X, Y, "sqeuclidean")).mean()
+    )
 
 
 def bench_mmd(n: int) -> None:
@@ -97,8 +100,10 @@ def bench_memory(n: int) -> None:
     r = json.loads(out.stdout.strip().splitlines()[-1])
     delta = (r["peak_rss"] - r["base_rss"]) / 2**20
     print(f"[2] MMD {n}x{n}, 384-d: {r['seconds']:.1f} s, MMD^2 = {r['mmd2']:.9f}")
-    print(f"    peak RSS increase during MMD: {delta:,.0f} MiB (target < 2048 MiB); "
-          f"process peak {r['peak_rss'] / 2**20:,.0f} MiB incl. inputs {r['inputs'] / 2**20:,.0f} MiB (float32)")
+    print(
+        f"    peak RSS increase during MMD: {delta:,.0f} MiB (target < 2048 MiB); "
+        f"process peak {r['peak_rss'] / 2**20:,.0f} MiB incl. inputs {r['inputs'] / 2**20:,.0f} MiB (float32)"
+    )
 
 
 def bench_embedding(n_texts: int) -> None:

@@ -86,6 +86,7 @@ def serve(port: int, latency: float, max_s: float) -> None:
     """Run the test server with ``latency`` and a timing log (``GET /bench/stats``, ``POST /bench/reset``)."""
     sys.path.insert(0, str(REPO / "tests"))
     import uvicorn
+
     from llm_server import Faults, LLMServer
 
     srv = LLMServer(port=port, faults=Faults(latency_s=latency))
@@ -177,8 +178,14 @@ def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: i
     _call(url + "/bench/reset", "POST")
     out = Path(tempfile.mkdtemp(prefix=f"prepbench-tput-c{concurrency}-")) / "run"
     opts = RunOptions(
-        corpus=[corpus], skill="finance", out=str(out), agent="skill", model="openai:bench-model",
-        concurrency=concurrency, batch_size=batch_size or 16, limit=limit,
+        corpus=[corpus],
+        skill="finance",
+        out=str(out),
+        agent="skill",
+        model="openai:bench-model",
+        concurrency=concurrency,
+        batch_size=batch_size or 16,
+        limit=limit,
         revisit=False,  # the main pass only: the coverage loop's small rounds are not a throughput figure
         model_options={"base_url": url + "/v1", "concurrency": concurrency, "timeout": 60.0},
     )
@@ -197,7 +204,14 @@ def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: i
     wall = time.perf_counter() - t0
     st = _call(url + "/bench/stats")
     cov = result["coverage"]
-    return {**st, "wall": wall, "client_cpu_s": sum(agent_cpu), "chunks": cov["chunks"], "accepted": cov["samples"]["accepted"], "out": str(out)}
+    return {
+        **st,
+        "wall": wall,
+        "client_cpu_s": sum(agent_cpu),
+        "chunks": cov["chunks"],
+        "accepted": cov["samples"]["accepted"],
+        "out": str(out),
+    }
 
 
 def run_bare_sdk(url: str, concurrency: int, n: int) -> dict:
@@ -210,16 +224,20 @@ def run_bare_sdk(url: str, concurrency: int, n: int) -> dict:
     from prepbench.agents.models.specs import _fresh_async_http_client
 
     text = (SLICE / "01-introduction-to-finance.md").read_text(encoding="utf-8")[:3000]
-    messages = [{"role": "user", "content": f"Decide whether the chunk is worth keeping.\n<chunk id=\"c\">\n{text}\n</chunk>"}]
+    messages = [{"role": "user", "content": f'Decide whether the chunk is worth keeping.\n<chunk id="c">\n{text}\n</chunk>'}]
     rf = {"type": "json_schema", "json_schema": {"name": "triage", "schema": {"type": "object"}, "strict": False}}
 
     async def go() -> float:
-        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="not-needed", max_retries=0, http_client=_fresh_async_http_client(60.0))
+        client = openai.AsyncOpenAI(
+            base_url=url + "/v1", api_key="not-needed", max_retries=0, http_client=_fresh_async_http_client(60.0)
+        )
         sem = asyncio.Semaphore(concurrency)
 
         async def one() -> None:
             async with sem:
-                await client.chat.completions.create(model="bench-model", messages=messages, max_tokens=256, extra_body={"response_format": rf})
+                await client.chat.completions.create(
+                    model="bench-model", messages=messages, max_tokens=256, extra_body={"response_format": rf}
+                )
 
         c0 = time.process_time()
         await asyncio.gather(*(one() for _ in range(n)))
@@ -258,9 +276,12 @@ def main() -> None:
             ideal = c / args.latency
             achieved = r["requests"] / r["seconds"] if r["seconds"] else 0.0
             rows.append((c, r, achieved, ideal))
-            print(f"  c={c}: {r['requests']} requests in {r['seconds']:.2f} s (run {r['wall']:.1f} s wall, "
-                  f"{r['chunks']['total']} chunks, {r['accepted']} samples accepted, max in flight {r['max_inflight']})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  c={c}: {r['requests']} requests in {r['seconds']:.2f} s (run {r['wall']:.1f} s wall, "
+                f"{r['chunks']['total']} chunks, {r['accepted']} samples accepted, max in flight {r['max_inflight']})",
+                file=sys.stderr,
+                flush=True,
+            )
         bare = None
         if not args.no_calibration and TARGET_LEVEL in levels:
             bare = run_bare_sdk(url, TARGET_LEVEL, 400)
@@ -271,21 +292,29 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             srv.kill()
 
-    print(f"corpus: {args.corpus}; latency {args.latency * 1000:.0f} ms; agent skill, model openai:bench-model; "
-          f"{os.cpu_count()} CPU cores")
-    print(f"{'concurrency':>11} {'requests':>9} {'seconds':>8} {'achieved/s':>11} {'ideal/s':>8} {'ratio':>6}"
-          f" {'agent cpu ms/req':>17} {'server cpu ms/req':>18}")
+    print(
+        f"corpus: {args.corpus}; latency {args.latency * 1000:.0f} ms; agent skill, model openai:bench-model; "
+        f"{os.cpu_count()} CPU cores"
+    )
+    print(
+        f"{'concurrency':>11} {'requests':>9} {'seconds':>8} {'achieved/s':>11} {'ideal/s':>8} {'ratio':>6}"
+        f" {'agent cpu ms/req':>17} {'server cpu ms/req':>18}"
+    )
     for c, r, achieved, ideal in rows:
         n = max(1, r["requests"])
-        print(f"{c:>11} {r['requests']:>9} {r['seconds']:>8.2f} {achieved:>11.1f} {ideal:>8.1f} {achieved / ideal:>6.2f}"
-              f" {1000 * r['client_cpu_s'] / n:>17.1f} {1000 * r['server_cpu_s'] / n:>18.1f}")
+        print(
+            f"{c:>11} {r['requests']:>9} {r['seconds']:>8.2f} {achieved:>11.1f} {ideal:>8.1f} {achieved / ideal:>6.2f}"
+            f" {1000 * r['client_cpu_s'] / n:>17.1f} {1000 * r['server_cpu_s'] / n:>18.1f}"
+        )
     if bare is not None:
         b_rate = bare["requests"] / bare["seconds"]
         n = max(1, bare["requests"])
-        print(f"{'bare SDK ' + str(TARGET_LEVEL):>11} {bare['requests']:>9} {bare['seconds']:>8.2f} {b_rate:>11.1f}"
-              f" {TARGET_LEVEL / args.latency:>8.1f} {b_rate * args.latency / TARGET_LEVEL:>6.2f}"
-              f" {1000 * bare['client_cpu_s'] / n:>17.1f} {1000 * bare['server_cpu_s'] / n:>18.1f}"
-              "   (calibration: openai SDK alone, no LangChain/agent)")
+        print(
+            f"{'bare SDK ' + str(TARGET_LEVEL):>11} {bare['requests']:>9} {bare['seconds']:>8.2f} {b_rate:>11.1f}"
+            f" {TARGET_LEVEL / args.latency:>8.1f} {b_rate * args.latency / TARGET_LEVEL:>6.2f}"
+            f" {1000 * bare['client_cpu_s'] / n:>17.1f} {1000 * bare['server_cpu_s'] / n:>18.1f}"
+            "   (calibration: openai SDK alone, no LangChain/agent)"
+        )
     for c, r, achieved, ideal in rows:
         if c == TARGET_LEVEL:
             ratio = achieved / ideal

@@ -124,7 +124,9 @@ def load_records(path: str | Path) -> list[tuple[str, str, str, float]]:
         for k in ("candidate", "base_model", "benchmark", "score"):
             if r.get(k) in (None, ""):
                 raise PrepbenchError(f"{p}: row {i} has no {k!r} field")
-        out.append((str(r["candidate"]), str(r["base_model"]), str(r["benchmark"]), _num(r["score"], f"{p}: row {i}, field 'score'")))
+        out.append(
+            (str(r["candidate"]), str(r["base_model"]), str(r["benchmark"]), _num(r["score"], f"{p}: row {i}, field 'score'"))
+        )
     if not out:
         raise PrepbenchError(f"{p}: no usable rows (candidate, base_model, benchmark, score)")
     return out
@@ -267,16 +269,49 @@ def write_outputs(cells: list[Cell], scores: dict, records: list, out_dir: str |
     csv_path = out / "correlations.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["metric", "base_model", "benchmark", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p",
-                    "expected_sign", "pearson_flag", "spearman_flag"])
+        w.writerow(
+            [
+                "metric",
+                "base_model",
+                "benchmark",
+                "n",
+                "pearson_r",
+                "pearson_p",
+                "spearman_rho",
+                "spearman_p",
+                "expected_sign",
+                "pearson_flag",
+                "spearman_flag",
+            ]
+        )
         for c in cells:
-            w.writerow([c.metric, c.group, c.benchmark, c.n, c.pearson_r, c.pearson_p, c.spearman_rho, c.spearman_p,
-                        c.expected, int(c.flag("pearson")), int(c.flag("spearman"))])
+            w.writerow(
+                [
+                    c.metric,
+                    c.group,
+                    c.benchmark,
+                    c.n,
+                    c.pearson_r,
+                    c.pearson_p,
+                    c.spearman_rho,
+                    c.spearman_p,
+                    c.expected,
+                    int(c.flag("pearson")),
+                    int(c.flag("spearman")),
+                ]
+            )
     benches = [b for b in dict.fromkeys(c.benchmark for c in cells) if b != AVG]
-    md = ["# Metric–performance correlations", "",
-          f"Pearson r and Spearman ρ with two-sided p-values across candidates; **bold†** = p < {cells[0].alpha if cells else 0.05} "
-          "and in the expected direction (exp.).", "",
-          "## Performance averaged over benchmarks", "", markdown_table(cells, AVG), ""]
+    md = [
+        "# Metric–performance correlations",
+        "",
+        f"Pearson r and Spearman ρ with two-sided p-values across candidates; **bold†** = p < {cells[0].alpha if cells else 0.05} "
+        "and in the expected direction (exp.).",
+        "",
+        "## Performance averaged over benchmarks",
+        "",
+        markdown_table(cells, AVG),
+        "",
+    ]
     for b in benches:
         md += [f"## Benchmark: {b}", "", markdown_table(cells, b), ""]
     md_path = out / "correlations.md"

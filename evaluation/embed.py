@@ -117,9 +117,7 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(
-                    self.name, device=self.device, local_files_only=not self.allow_download
-                )
+                self._model = SentenceTransformer(self.name, device=self.device, local_files_only=not self.allow_download)
             except (OSError, ValueError) as e:
                 raise PrepbenchError(
                     f"sentence-transformers model {self.name!r} is not available offline "
@@ -130,8 +128,11 @@ class SentenceTransformerEncoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                   else self.model.get_sentence_embedding_dimension())
+        return int(
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` -> float32 ``(n, dim)``."""
@@ -197,9 +198,7 @@ class OpenAIEmbeddingEncoder:
                 raise PrepbenchError(f"embeddings request to {self.base_url} failed: {type(e).__name__}: {e}") from None
             data = sorted(resp.data, key=lambda d: d.index)
             if len(data) != len(batch):
-                raise PrepbenchError(
-                    f"embeddings server {self.base_url} returned {len(data)} vectors for {len(batch)} texts"
-                )
+                raise PrepbenchError(f"embeddings server {self.base_url} returned {len(data)} vectors for {len(batch)} texts")
             out.extend(d.embedding for d in data)
         return np.asarray(out, dtype=np.float32)
 
@@ -331,9 +330,7 @@ def embed_texts(
                 ks = order[i : i + chunk_size]
                 vecs = encoder.encode([todo[k] for k in ks])
                 if vecs.ndim != 2 or vecs.shape[0] != len(ks):
-                    raise PrepbenchError(
-                        f"encoder {encoder.encoder_id} returned shape {vecs.shape} for {len(ks)} texts"
-                    )
+                    raise PrepbenchError(f"encoder {encoder.encoder_id} returned shape {vecs.shape} for {len(ks)} texts")
                 if cache is not None:
                     cache.put(encoder.encoder_id, ks, vecs)
                 for k, v in zip(ks, vecs):
@@ -342,7 +339,9 @@ def embed_texts(
     allv = {**found, **new}
     dims = {v.shape[0] for v in allv.values()}
     if len(dims) != 1:
-        raise PrepbenchError(f"embedding cache {getattr(cache, 'path', '')}: mixed dimensions {sorted(dims)} for {encoder.encoder_id}")
+        raise PrepbenchError(
+            f"embedding cache {getattr(cache, 'path', '')}: mixed dimensions {sorted(dims)} for {encoder.encoder_id}"
+        )
     X = np.stack([allv[k] for k in keys]).astype(np.float32, copy=False)
     return X, {
         "n": len(texts),

@@ -30,10 +30,9 @@ from typing import Any, Sequence
 
 import yaml
 
-from prepbench.tools.errors import PrepbenchError
-
 from prepbench.evaluation.records import ScoreRecord
 from prepbench.evaluation.train import datasets_dir
+from prepbench.tools.errors import PrepbenchError
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 PLACEHOLDER = "PREPBENCH_DATASETS"
@@ -68,8 +67,13 @@ def list_benchmarks() -> dict[str, dict[str, Any]]:
         cfg = _task_yaml(path)
         meta = cfg.get("metadata") or {}
         if "group" in cfg:
-            out[cfg["group"]] = {"kind": "group", "file": path.name, "primary_metric": meta.get("primary_metric"),
-                                 "subtasks": list(cfg.get("task") or []), "data_files": []}
+            out[cfg["group"]] = {
+                "kind": "group",
+                "file": path.name,
+                "primary_metric": meta.get("primary_metric"),
+                "subtasks": list(cfg.get("task") or []),
+                "data_files": [],
+            }
         elif "task" in cfg:
             files = ((cfg.get("dataset_kwargs") or {}).get("data_files") or {}).values()
             out[cfg["task"]] = {
@@ -114,7 +118,9 @@ def materialise_tasks(data_dir: str | os.PathLike, dest: str | os.PathLike, benc
     for name in benchmarks or []:
         for rel in _data_files_of(name, index):
             if not (data / rel).is_file():
-                raise PrepbenchError(f"benchmark '{name}': data file {data / rel} not found (set --data-dir or PREPBENCH_DATASETS)")
+                raise PrepbenchError(
+                    f"benchmark '{name}': data file {data / rel} not found (set --data-dir or PREPBENCH_DATASETS)"
+                )
     for src in TASKS_DIR.iterdir():
         if src.suffix == ".yaml":
             text = src.read_text(encoding="utf-8").replace(PLACEHOLDER, data.as_posix())
@@ -200,21 +206,23 @@ def records_from_results(
             metric = key[:-5] if key.endswith(",none") else key
             stderr = res.get(key.replace(",", "_stderr,", 1)) if "," in key else res.get(f"{key}_stderr")
             stderr = float(stderr) if isinstance(stderr, (int, float)) else None
-            out.append(ScoreRecord(
-                model=model_label,
-                benchmark=name,
-                metric=metric,
-                score=float(value),
-                n=n_of(name),
-                stderr=stderr,
-                primary=(metric == primary),
-                model_path=model_path,
-                base_model=base_model,
-                candidate=candidate,
-                backend=backend,
-                limit=limit,
-                created=created,
-            ))
+            out.append(
+                ScoreRecord(
+                    model=model_label,
+                    benchmark=name,
+                    metric=metric,
+                    score=float(value),
+                    n=n_of(name),
+                    stderr=stderr,
+                    primary=(metric == primary),
+                    model_path=model_path,
+                    base_model=base_model,
+                    candidate=candidate,
+                    backend=backend,
+                    limit=limit,
+                    created=created,
+                )
+            )
     return out
 
 
@@ -297,4 +305,3 @@ def summary_table(records: Sequence[ScoreRecord]) -> list[dict[str, Any]]:
     """Rows ``{benchmark, metric, score, n}`` of the primary records (all records if none is primary)."""
     prim = [r for r in records if r.primary] or list(records)
     return [{"benchmark": r.benchmark, "metric": r.metric, "score": r.score, "n": r.n} for r in prim]
-

@@ -97,8 +97,14 @@ def load_classifier(name_or_path: str, allow_download: bool = False, device: str
 def _progress(total: int, description: str, enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   disable=not enabled, transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
     return bar, bar.add_task(description, total=total)
 
 
@@ -173,13 +179,17 @@ def target_nll(
     return nll, cnt
 
 
-def perplexity(samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True) -> dict:
+def perplexity(
+    samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True
+) -> dict:
     """Perplexity of each sample's whole text under a causal LM.
 
     Returns ``ppl`` (mean/median/std of per-sample exp(mean token NLL)) and ``corpus_ppl`` =
     exp(total NLL / total tokens).
     """
-    nll, cnt = target_nll(tok, model, [""] * len(samples), [s.text for s in samples], max_length, batch_size, progress, "perplexity")
+    nll, cnt = target_nll(
+        tok, model, [""] * len(samples), [s.text for s in samples], max_length, batch_size, progress, "perplexity"
+    )
     ok = cnt > 0
     per = np.where(ok, np.exp(nll / np.maximum(cnt, 1)), np.nan)
     return {
@@ -198,8 +208,16 @@ def ifd(samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, bat
     :data:`IFD_PROMPT`. IFD > 1 means the instruction does not help predict the answer.
     """
     resp = [s.response for s in samples]
-    c_nll, c_cnt = target_nll(tok, model, [IFD_PROMPT.format(instruction=s.instruction) for s in samples], resp,
-                              max_length, batch_size, progress, "IFD: answer | instruction")
+    c_nll, c_cnt = target_nll(
+        tok,
+        model,
+        [IFD_PROMPT.format(instruction=s.instruction) for s in samples],
+        resp,
+        max_length,
+        batch_size,
+        progress,
+        "IFD: answer | instruction",
+    )
     a_nll, a_cnt = target_nll(tok, model, [""] * len(samples), resp, max_length, batch_size, progress, "IFD: answer alone")
     ok = (c_cnt > 0) & (a_cnt > 0)
     c_loss = np.where(ok, c_nll / np.maximum(c_cnt, 1), np.nan)
@@ -214,15 +232,20 @@ def ifd(samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, bat
 
 def _chat_text(tok, s: ScoredSample) -> str:
     if getattr(tok, "chat_template", None):
-        msgs = ([{"role": "system", "content": s.system}] if s.system else []) + [
-            {"role": r, "content": t} for r, t in s.turns
-        ]
+        msgs = ([{"role": "system", "content": s.system}] if s.system else []) + [{"role": r, "content": t} for r, t in s.turns]
         return tok.apply_chat_template(msgs, tokenize=False)
     return "\n\n".join(f"{'User' if r == 'user' else 'Assistant'}: {t}" for r, t in s.turns)
 
 
-def classifier_scores(texts: Sequence[str], tok, model, max_length: int = 512, batch_size: int = 8,
-                      progress: bool = True, description: str = "classifier") -> np.ndarray:
+def classifier_scores(
+    texts: Sequence[str],
+    tok,
+    model,
+    max_length: int = 512,
+    batch_size: int = 8,
+    progress: bool = True,
+    description: str = "classifier",
+) -> np.ndarray:
     """One score per text from a sequence-classification head.
 
     ``num_labels == 1`` (reward models, the FineWeb-Edu regression head): the logit; otherwise the
@@ -244,7 +267,9 @@ def classifier_scores(texts: Sequence[str], tok, model, max_length: int = 512, b
     return out
 
 
-def reward(samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True) -> dict:
+def reward(
+    samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True
+) -> dict:
     """Reward-model score of each conversation (chat template of the reward model's tokenizer when it has one)."""
     v = classifier_scores([_chat_text(tok, s) for s in samples], tok, model, max_length, batch_size, progress, "reward model")
     return {"reward": _summary(v.tolist())}
@@ -276,8 +301,15 @@ def score_token_ids(tok, labels: Sequence[str] = ("1", "2", "3", "4", "5", "6"))
     return ids
 
 
-def deita_scores(prompts: Sequence[str], tok, model, max_length: int = 2048, batch_size: int = 4,
-                 progress: bool = True, description: str = "Deita") -> np.ndarray:
+def deita_scores(
+    prompts: Sequence[str],
+    tok,
+    model,
+    max_length: int = 2048,
+    batch_size: int = 4,
+    progress: bool = True,
+    description: str = "Deita",
+) -> np.ndarray:
     """Expected Deita score per prompt: softmax over the next-token logits of "1".."6", then sum_i i * p_i.
 
     Liu et al. (2024), ICLR, "What Makes Good Data for Alignment?" §2.2-2.3 (the released scorers
@@ -307,16 +339,26 @@ def deita_scores(prompts: Sequence[str], tok, model, max_length: int = 2048, bat
     return out
 
 
-def deita_quality(samples: Sequence[ScoredSample], tok, model, max_length: int = 2048, batch_size: int = 4, progress: bool = True) -> dict:
+def deita_quality(
+    samples: Sequence[ScoredSample], tok, model, max_length: int = 2048, batch_size: int = 4, progress: bool = True
+) -> dict:
     """Deita quality score of each (instruction, response) pair, prompted with :data:`DEITA_QUALITY_TEMPLATE`."""
     prompts = [DEITA_QUALITY_TEMPLATE.format(instruction=s.instruction, output=s.response) for s in samples]
-    return {"deita_quality": _summary(deita_scores(prompts, tok, model, max_length, batch_size, progress, "Deita quality").tolist())}
+    return {
+        "deita_quality": _summary(deita_scores(prompts, tok, model, max_length, batch_size, progress, "Deita quality").tolist())
+    }
 
 
-def deita_complexity(samples: Sequence[ScoredSample], tok, model, max_length: int = 2048, batch_size: int = 4, progress: bool = True) -> dict:
+def deita_complexity(
+    samples: Sequence[ScoredSample], tok, model, max_length: int = 2048, batch_size: int = 4, progress: bool = True
+) -> dict:
     """Deita complexity score of each instruction, prompted with :data:`DEITA_COMPLEXITY_TEMPLATE`."""
     prompts = [DEITA_COMPLEXITY_TEMPLATE.format(instruction=s.instruction) for s in samples]
-    return {"deita_complexity": _summary(deita_scores(prompts, tok, model, max_length, batch_size, progress, "Deita complexity").tolist())}
+    return {
+        "deita_complexity": _summary(
+            deita_scores(prompts, tok, model, max_length, batch_size, progress, "Deita complexity").tolist()
+        )
+    }
 
 
 _CAUSAL = {"perplexity": perplexity, "ifd": ifd, "deita_quality": deita_quality, "deita_complexity": deita_complexity}
@@ -355,8 +397,11 @@ def compute_model_metrics(
         kind = "causal" if name in _CAUSAL else "cls"
         key = (kind, str(path))
         if key not in loaded:
-            loaded[key] = (load_causal_lm(str(path), allow_download, device) if kind == "causal"
-                           else load_classifier(str(path), allow_download, device))
+            loaded[key] = (
+                load_causal_lm(str(path), allow_download, device)
+                if kind == "causal"
+                else load_classifier(str(path), allow_download, device)
+            )
         tok, model = loaded[key]
         fn = _CAUSAL.get(name) or _CLASSIFIER[name]
         res = fn(samples, tok, model, max_length=max_length, batch_size=batch_size, progress=progress)

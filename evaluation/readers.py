@@ -341,9 +341,7 @@ def _read_ledger(folder: Path) -> list[ScoredSample]:
             if d.get("input") and inst:
                 inst = f"{inst}\n{d['input']}"
         if not inst or not resp:
-            raise PrepbenchError(
-                f"{ledger}: samples row {i} ({sid}, {stype}): no question/answer or instruction/output fields"
-            )
+            raise PrepbenchError(f"{ledger}: samples row {i} ({sid}, {stype}): no question/answer or instruction/output fields")
         out.append(ScoredSample(id=str(sid), turns=[("user", _flatten(inst)), ("assistant", _flatten(resp))]))
     if not out:
         raise PrepbenchError(f"{ledger}: no accepted samples")

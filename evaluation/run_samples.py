@@ -63,4 +63,6 @@ def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
 
 def sharegpt_rows(run_dir: str | Path) -> list[dict]:
     """The run's accepted samples as the exporter's ShareGPT rows (``export/sharegpt.jsonl``)."""
-    return [{"conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}]} for _, i, r in rendered_samples(run_dir)]
+    return [
+        {"conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}]} for _, i, r in rendered_samples(run_dir)
+    ]

@@ -35,10 +35,29 @@ from typing import Any
 from prepbench.tools.errors import PrepbenchError
 
 from .train_config import (  # noqa: F401  (re-exported)
-    ARGS_FILE, DEEPSPEED_CONFIGS, DOLLY_DATASET, DOLLY_FILE, HERE, RECIPE_KEYS, RECIPES_DIR, REQUIRED_KEYS, TEMPLATES_FILE,
-    chat_templates, datasets_dir, dolly_to_alpaca, list_recipes, llamafactory_arg_names, llamafactory_schema,
-    load_recipe, load_training_config, parse_overrides, read_run_export, template_for, validate_dataset_info,
-    validate_training_config, write_configs,
+    ARGS_FILE,
+    DEEPSPEED_CONFIGS,
+    DOLLY_DATASET,
+    DOLLY_FILE,
+    HERE,
+    RECIPE_KEYS,
+    RECIPES_DIR,
+    REQUIRED_KEYS,
+    TEMPLATES_FILE,
+    chat_templates,
+    datasets_dir,
+    dolly_to_alpaca,
+    list_recipes,
+    llamafactory_arg_names,
+    llamafactory_schema,
+    load_recipe,
+    load_training_config,
+    parse_overrides,
+    read_run_export,
+    template_for,
+    validate_dataset_info,
+    validate_training_config,
+    write_configs,
 )
 from .train_cpu import encode_conversation, infer_seqlen, load_conversations, train_cpu  # noqa: F401  (re-exported)
 

@@ -144,7 +144,9 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = RECIPES_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise PrepbenchError(f"unknown recipe '{name_or_path}' (choose from {', '.join(list_recipes())}, or give a YAML path)")
+            raise PrepbenchError(
+                f"unknown recipe '{name_or_path}' (choose from {', '.join(list_recipes())}, or give a YAML path)"
+            )
     try:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -257,7 +259,9 @@ def read_run_export(run_dir: str | os.PathLike) -> tuple[str, list[dict]]:
     elif alp.is_file():
         fmt, rows = "alpaca", _read_alpaca_export(alp)
     else:
-        raise PrepbenchError(f"{run}: no export/sharegpt.jsonl or export/alpaca.jsonl (run `prepbench run` to the export step first)")
+        raise PrepbenchError(
+            f"{run}: no export/sharegpt.jsonl or export/alpaca.jsonl (run `prepbench run` to the export step first)"
+        )
     if not rows:
         raise PrepbenchError(f"{run}: the export holds no accepted samples")
     return fmt, rows
@@ -294,7 +298,13 @@ def _dataset_entry(file_name: str, fmt: str, has_system: bool) -> dict[str, Any]
             "file_name": file_name,
             "formatting": "sharegpt",
             "columns": {"messages": "conversations"},
-            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "assistant_tag": "gpt",
+                "system_tag": "system",
+            },
         }
     else:
         entry = {"file_name": file_name, "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
@@ -416,8 +426,9 @@ def _write_run_dataset(run: str | os.PathLike, data: Path, info: dict[str, Any])
     return {"run": str(Path(run).resolve()), "dataset": name, "format": fmt, "rows": n}
 
 
-def _write_training_yamls(rec: dict[str, Any], base_model: str, tname: str, out: Path, data: Path,
-                          run_names: list[str]) -> dict[str, str]:
+def _write_training_yamls(
+    rec: dict[str, Any], base_model: str, tname: str, out: Path, data: Path, run_names: list[str]
+) -> dict[str, str]:
     """Write ``mix.yaml`` (runs + Dolly) and ``reference.yaml`` (Dolly only), plus the DeepSpeed
     config when the recipe asks for one. Returns ``{"mix": path, "reference": path}``."""
     common: dict[str, Any] = {"model_name_or_path": base_model, "template": tname}

@@ -54,8 +54,14 @@ def load_conversations(cfg: dict[str, Any], where: str = "config") -> list[list[
             if cap is not None and taken >= int(cap):
                 break
             if entry.get("formatting", "alpaca") == "sharegpt":
-                tags = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                        "system_tag": "system", **(entry.get("tags") or {})}
+                tags = {
+                    "role_tag": "from",
+                    "content_tag": "value",
+                    "user_tag": "human",
+                    "assistant_tag": "gpt",
+                    "system_tag": "system",
+                    **(entry.get("tags") or {}),
+                }
                 roles = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["system_tag"]: "system"}
                 msgs = []
                 for m in row.get(cols.get("messages", "conversations")) or []:
@@ -103,7 +109,9 @@ def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int
     return new_source, new_target
 
 
-def encode_conversation(tokenizer, messages: list[dict[str, str]], cutoff_len: int, train_on_prompt: bool = False) -> dict[str, list[int]]:
+def encode_conversation(
+    tokenizer, messages: list[dict[str, str]], cutoff_len: int, train_on_prompt: bool = False
+) -> dict[str, list[int]]:
     """Tokenise one conversation with the tokenizer's chat template, LlamaFactory style.
 
     Each assistant turn's tokens are learned; everything else (system, user turns and the
@@ -127,7 +135,7 @@ def encode_conversation(tokenizer, messages: list[dict[str, str]], cutoff_len: i
         upto = tokenizer.apply_chat_template(messages[: k + 1], tokenize=False)
         if not prompt.startswith(done) or not upto.startswith(prompt):
             raise PrepbenchError("the chat template does not render conversations prefix-stably; cannot mask prompts")
-        turns.append((prompt[len(done):], upto[len(prompt):]))
+        turns.append((prompt[len(done) :], upto[len(prompt) :]))
         done = upto
     ids: list[int] = []
     labels: list[int] = []
@@ -229,7 +237,9 @@ def _load_model(cfg: dict[str, Any], config: str | os.PathLike):
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     except (OSError, ValueError) as e:
-        raise PrepbenchError(f"{config}: field 'model_name_or_path': cannot load '{model_path}' ({str(e).splitlines()[0]})") from None
+        raise PrepbenchError(
+            f"{config}: field 'model_name_or_path': cannot load '{model_path}' ({str(e).splitlines()[0]})"
+        ) from None
     used_template = _setup_tokenizer(tokenizer, str(cfg["template"]))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -146,8 +146,9 @@ def verify(
     }
 
 
-def _judge_all(subset: Sequence[ScoredSample], chat_model: Any, task: str, max_concurrency: int,
-               progress: bool) -> tuple[list[str | None], list[str]]:
+def _judge_all(
+    subset: Sequence[ScoredSample], chat_model: Any, task: str, max_concurrency: int, progress: bool
+) -> tuple[list[str | None], list[str]]:
     """The judge's answer per sample (None where the call failed) and the errors; answers naming no
     label are asked once more."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -173,8 +174,14 @@ def _judge_all(subset: Sequence[ScoredSample], chat_model: Any, task: str, max_c
             if bar is not None:
                 bar.advance(task_id, len(part))
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=True,
+    ) as bar:
         tid = bar.add_task("verifying samples", total=len(subset))
         run(list(range(len(subset))), bar, tid)
     retry = [p for p, a in enumerate(answers) if parse_label(a or "") is None]

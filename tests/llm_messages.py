@@ -8,11 +8,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-
 # ---------------------------------------------------------------------------------------
 # request / reply model
 # ---------------------------------------------------------------------------------------
-
 
 
 @dataclass
@@ -94,6 +92,8 @@ def matches(match: Matcher, req: Request) -> bool:
     if isinstance(match, (str, re.Pattern)):
         return re.search(match, req.text) is not None
     return bool(match(req))
+
+
 Responder = str | Callable[[Request], "Reply | str"]
 
 
@@ -174,14 +174,22 @@ def parse_openai(body: dict) -> Request:
                 args = {}
             calls.append({"id": tc.get("id"), "name": fn.get("name"), "args": args})
             id_to_name[tc.get("id")] = fn.get("name")
-        msgs.append(Msg(role, _content_text(m.get("content")), calls, id_to_name.get(m.get("tool_call_id")) if role == "tool" else None))
+        msgs.append(
+            Msg(role, _content_text(m.get("content")), calls, id_to_name.get(m.get("tool_call_id")) if role == "tool" else None)
+        )
     tools = [
-        {"name": t["function"]["name"], "description": t["function"].get("description", ""), "parameters": t["function"].get("parameters", {})}
+        {
+            "name": t["function"]["name"],
+            "description": t["function"].get("description", ""),
+            "parameters": t["function"].get("parameters", {}),
+        }
         for t in body.get("tools") or []
         if t.get("type") == "function"
     ]
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    return Request("openai", body.get("model", ""), msgs, tools, body.get("tool_choice"), body.get("response_format"), max_tokens, body)
+    return Request(
+        "openai", body.get("model", ""), msgs, tools, body.get("tool_choice"), body.get("response_format"), max_tokens, body
+    )
 
 
 def parse_anthropic(body: dict) -> Request:
@@ -200,11 +208,18 @@ def parse_anthropic(body: dict) -> Request:
                         id_to_name[b.get("id")] = b.get("name")
             msgs.append(Msg("assistant", _content_text(content), calls))
         else:
-            results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(content, list) else []
+            results = (
+                [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+                if isinstance(content, list)
+                else []
+            )
             if results:
                 for b in results:
                     msgs.append(Msg("tool", _content_text(b.get("content")), tool_name=id_to_name.get(b.get("tool_use_id"))))
             else:
                 msgs.append(Msg("user", _content_text(content)))
-    tools = [{"name": t["name"], "description": t.get("description", ""), "parameters": t.get("input_schema", {})} for t in body.get("tools") or []]
+    tools = [
+        {"name": t["name"], "description": t.get("description", ""), "parameters": t.get("input_schema", {})}
+        for t in body.get("tools") or []
+    ]
     return Request("anthropic", body.get("model", ""), msgs, tools, body.get("tool_choice"), None, body.get("max_tokens"), body)

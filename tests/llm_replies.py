@@ -6,12 +6,9 @@ import json
 import re
 from typing import Any
 
-
 # ---------------------------------------------------------------------------------------
 # request / reply model
 # ---------------------------------------------------------------------------------------
-
-
 from llm_messages import Reply, Request  # noqa: E402
 
 
@@ -215,7 +212,9 @@ def smart_react(req: Request) -> Reply:
         cid, text = result.get("chunk_id"), result.get("text", "")
         if "search_corpus" not in used:
             return Reply(
-                tool_calls=[{"name": "search_corpus", "args": {"query": topic_of(result.get("heading_path") or ["finance"]), "limit": 3}}],
+                tool_calls=[
+                    {"name": "search_corpus", "args": {"query": topic_of(result.get("heading_path") or ["finance"]), "limit": 3}}
+                ],
                 finish_reason="tool_calls",
             )
         return _react_work(cid, text, result.get("heading_path"))
@@ -228,7 +227,9 @@ def smart_react(req: Request) -> Reply:
     if name == "save_samples":
         cid = result.get("chunk_id")
         if result.get("accepted", 0) > 0:
-            return Reply(tool_calls=[{"name": "mark_chunk", "args": {"chunk_id": cid, "status": "kept"}}], finish_reason="tool_calls")
+            return Reply(
+                tool_calls=[{"name": "mark_chunk", "args": {"chunk_id": cid, "status": "kept"}}], finish_reason="tool_calls"
+            )
         return Reply(
             tool_calls=[{"name": "mark_chunk", "args": {"chunk_id": cid, "status": "skipped", "skip_reason": "low_information"}}],
             finish_reason="tool_calls",
@@ -241,7 +242,9 @@ def _react_work(cid: str, text: str, heading_path: Any) -> Reply:
     tri = smart_triage(text)
     if not tri["keep"]:
         return Reply(
-            tool_calls=[{"name": "mark_chunk", "args": {"chunk_id": cid, "status": "skipped", "skip_reason": tri["skip_reason"]}}],
+            tool_calls=[
+                {"name": "mark_chunk", "args": {"chunk_id": cid, "status": "skipped", "skip_reason": tri["skip_reason"]}}
+            ],
             finish_reason="tool_calls",
         )
     samples = smart_samples(cid, text, "concept_qa", 2) + smart_samples(cid, text, "process_qa", 1, offset=6)

@@ -49,14 +49,13 @@ import uuid
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request as HTTPRequest
+from fastapi import FastAPI
+from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, Response
 
 # ---------------------------------------------------------------------------------------
 # request / reply model
 # ---------------------------------------------------------------------------------------
-
-
 from llm_messages import Faults, Matcher, Msg, Reply, Request, Responder, matches, parse_anthropic, parse_openai  # noqa: E402,F401
 from llm_replies import _wrap_structured, approx_tokens, smart_reply  # noqa: E402,F401
 
@@ -126,9 +125,7 @@ class LLMServer:
 
     def count(self, api: str | None = None, fault: str | None = "any") -> int:
         """Number of logged requests (optionally of one API, and with a given fault)."""
-        return sum(
-            1 for r in self.requests if (api is None or r["api"] == api) and (fault == "any" or r["fault"] == fault)
-        )
+        return sum(1 for r in self.requests if (api is None or r["api"] == api) and (fault == "any" or r["fault"] == fault))
 
     # -- replies ------------------------------------------------------------------------
     def respond(self, req: Request) -> Reply:
@@ -177,7 +174,9 @@ class LLMServer:
             if faults.reject_guided and fault is None and (req.response_format or req.forced_tool()):
                 fault = "400"
             auth = request.headers.get("authorization") or request.headers.get("x-api-key")
-            self.requests.append({"api": api, "path": request.url.path, "model": req.model, "body": body, "auth": auth, "fault": fault})
+            self.requests.append(
+                {"api": api, "path": request.url.path, "model": req.model, "body": body, "auth": auth, "fault": fault}
+            )
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if fault in ("down", "reset"):
@@ -197,8 +196,11 @@ class LLMServer:
         if fault == "refusal":
             reply = Reply(content=None, refusal="I'm sorry, but I can't help with that request.", finish_reason="stop")
         if fault == "think" and reply.content is not None:
-            reply = Reply(content="<think>\nThe user wants JSON. Let me think about {the format} first.\n</think>\n" + reply.content,
-                          tool_calls=reply.tool_calls, finish_reason=reply.finish_reason)
+            reply = Reply(
+                content="<think>\nThe user wants JSON. Let me think about {the format} first.\n</think>\n" + reply.content,
+                tool_calls=reply.tool_calls,
+                finish_reason=reply.finish_reason,
+            )
         # honour max_tokens like a real server: cut the text and say so
         if req.max_tokens and reply.content and approx_tokens(reply.content) > req.max_tokens:
             reply = Reply(content=reply.content[: req.max_tokens * 4], finish_reason="length")
@@ -208,8 +210,13 @@ class LLMServer:
     def start(self, timeout: float = 10.0) -> "LLMServer":
         """Start uvicorn in a daemon thread; return once it accepts connections."""
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level=self.log_level, access_log=False,
-            timeout_graceful_shutdown=1, lifespan="off",
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level=self.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="llm-test-server", daemon=True)
@@ -291,7 +298,11 @@ def _render(api: str, req: Request, reply: Reply) -> dict:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": "call_" + uuid.uuid4().hex[:20], "type": "function", "function": {"name": tc["name"], "arguments": json.dumps(tc["args"])}}
+            {
+                "id": "call_" + uuid.uuid4().hex[:20],
+                "type": "function",
+                "function": {"name": tc["name"], "arguments": json.dumps(tc["args"])},
+            }
             for tc in reply.tool_calls
         ]
     return {
@@ -300,7 +311,11 @@ def _render(api: str, req: Request, reply: Reply) -> dict:
         "created": int(time.time()),
         "model": req.model,
         "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 

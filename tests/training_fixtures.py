@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from cli_helpers import SHARED
 
 DATASETS = SHARED / "datasets"

@@ -70,8 +70,7 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     total_acc = sum(type_counts.values())
     types = list(skill.sample_types) if skill is not None else sorted(type_counts)
     sample_types = {
-        t: {"accepted": type_counts.get(t, 0), "share": (type_counts.get(t, 0) / total_acc) if total_acc else 0.0}
-        for t in types
+        t: {"accepted": type_counts.get(t, 0), "share": (type_counts.get(t, 0) / total_acc) if total_acc else 0.0} for t in types
     }
     docs = ledger.document_rows()
     ch = counts["chunks"]
@@ -104,7 +103,9 @@ def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict) -> list[str]:
     if comp.per_document_min_kept:
         low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < comp.per_document_min_kept]
         if low:
-            unmet.append(f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}")
+            unmet.append(
+                f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}"
+            )
     for t, target in skill.coverage.sample_types.items():
         share = sample_types.get(t, {}).get("share", 0.0)
         if target.min_share and share < target.min_share:
@@ -120,7 +121,10 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
     console = console or Console()
     ch = report["chunks"]
     t = Table(title="coverage", show_header=False)
-    t.add_row("chunks", f"{ch['total']} total: {ch['kept']} kept, {ch['skipped']} skipped, {ch['failed']} failed, {ch['pending']} pending")
+    t.add_row(
+        "chunks",
+        f"{ch['total']} total: {ch['kept']} kept, {ch['skipped']} skipped, {ch['failed']} failed, {ch['pending']} pending",
+    )
     t.add_row("samples", f"{report['samples']['accepted']} accepted, {report['samples']['rejected']} rejected")
     t.add_row(
         "sample types",

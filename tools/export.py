@@ -97,6 +97,7 @@ def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", syst
             every mapped column, so an unmapped-but-absent column must not be declared).
     """
     sys_col = {"system": "system"} if system else {}
+
     def fn(fmt: str) -> str:
         return FILE_NAMES[fmt] if directory in ("", ".") else f"{directory.rstrip('/')}/{FILE_NAMES[fmt]}"
 

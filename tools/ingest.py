@@ -139,9 +139,7 @@ def discover_files(
                 found.append((f.resolve(), rel))
         else:
             if p.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise CorpusError(
-                    f"{p}: unsupported file type '{p.suffix or '(none)'}' (supported: .md, .markdown, .txt, .pdf)"
-                )
+                raise CorpusError(f"{p}: unsupported file type '{p.suffix or '(none)'}' (supported: .md, .markdown, .txt, .pdf)")
             rel = p.resolve().relative_to(root).as_posix() if _is_under(p, root) else p.name
             found.append((p.resolve(), rel))
     seen: set[str] = set()
@@ -204,8 +202,7 @@ def decode_text(data: bytes, rel_path: str) -> str:
             end = n
         if end - start > MAX_LINE_CHARS:
             raise ValueError(
-                f"{rel_path}: line {lineno} is {end - start:,} characters long "
-                f"(limit {MAX_LINE_CHARS:,}); not a prose document"
+                f"{rel_path}: line {lineno} is {end - start:,} characters long (limit {MAX_LINE_CHARS:,}); not a prose document"
             )
         start = end + 1
         lineno += 1
@@ -253,9 +250,7 @@ def convert_pdf(path: Path, rel_path: str, engine: str = "auto") -> tuple[str, s
     try:
         import pymupdf4llm  # provided by pymupdf>=2.0
     except ImportError:
-        raise CorpusError(
-            f"{rel_path}: PDF ingest needs PyMuPDF (pip install 'prepbench[pdf]' or 'pymupdf>=2.0')"
-        ) from None
+        raise CorpusError(f"{rel_path}: PDF ingest needs PyMuPDF (pip install 'prepbench[pdf]' or 'pymupdf>=2.0')") from None
     try:
         text = pymupdf4llm.to_markdown(str(path), show_progress=False)
     except TypeError:

@@ -252,13 +252,31 @@ def _document_rows(corpus: Any, chunks: list) -> list[dict[str, Any]]:
     for c in chunks:
         n_chunks[c.doc_id] = n_chunks.get(c.doc_id, 0) + 1
     ingested = [
-        {"doc_id": d.doc_id, "rel_path": d.rel_path, "format": d.format, "content_hash": d.content_hash,
-         "chars": d.chars, "converter": d.converter, "n_chunks": n_chunks.get(d.doc_id, 0), "status": "ingested", "reason": None}
+        {
+            "doc_id": d.doc_id,
+            "rel_path": d.rel_path,
+            "format": d.format,
+            "content_hash": d.content_hash,
+            "chars": d.chars,
+            "converter": d.converter,
+            "n_chunks": n_chunks.get(d.doc_id, 0),
+            "status": "ingested",
+            "reason": None,
+        }
         for d in corpus.documents
     ]
     skipped = [
-        {"doc_id": f"skipped:{s.rel_path}", "rel_path": s.rel_path, "format": Path(s.rel_path).suffix.lstrip("."),
-         "content_hash": None, "chars": 0, "converter": None, "n_chunks": 0, "status": "skipped", "reason": s.reason}
+        {
+            "doc_id": f"skipped:{s.rel_path}",
+            "rel_path": s.rel_path,
+            "format": Path(s.rel_path).suffix.lstrip("."),
+            "content_hash": None,
+            "chars": 0,
+            "converter": None,
+            "n_chunks": 0,
+            "status": "skipped",
+            "reason": s.reason,
+        }
         for s in corpus.skipped
     ]
     return ingested + skipped
@@ -272,7 +290,9 @@ def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger
     """
     out_dir = Path(options.out)
     try:
-        chunks = list(chunk_corpus(corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap))
+        chunks = list(
+            chunk_corpus(corpus.documents, min_chars=options.min_chars, max_chars=options.max_chars, overlap=options.overlap)
+        )
     except ValueError as e:
         if ledger is not None:
             ledger.close()
@@ -318,8 +338,16 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
     else:  # nothing left to do: no dedup state needed
         gate = Gate(skill, dedup=False)
     return RunContext(
-        options=options, out_dir=Path(options.out), ledger=ledger, skill=skill, validator=gate, generator=generator,
-        config=config, resumed=resumed, corpus_skipped=[asdict(s) for s in corpus.skipped], has_work=work,
+        options=options,
+        out_dir=Path(options.out),
+        ledger=ledger,
+        skill=skill,
+        validator=gate,
+        generator=generator,
+        config=config,
+        resumed=resumed,
+        corpus_skipped=[asdict(s) for s in corpus.skipped],
+        has_work=work,
     )
 
 
@@ -352,7 +380,13 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     return {"coverage": report, "export": export}
 
 
-def export_run(ledger: RunFolder, skill: Skill, out_dir: Path, formats=("sharegpt", "alpaca", "openai", "samples"), export_dir: Path | None = None) -> dict[str, Any]:
+def export_run(
+    ledger: RunFolder,
+    skill: Skill,
+    out_dir: Path,
+    formats=("sharegpt", "alpaca", "openai", "samples"),
+    export_dir: Path | None = None,
+) -> dict[str, Any]:
     """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``)."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
     return export_samples(ledger.accepted_samples(), skill.schemas, export_dir or (Path(out_dir) / "export"), formats, name=name)

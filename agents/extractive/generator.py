@@ -64,8 +64,14 @@ _SOLUTION_RE = re.compile(r"^\*\*\s*(Solution|Answer|Solutions)\s*:?\s*\*\*\s*:?
 _PROBLEM_NO_RE = re.compile(r"^\*\*\s*(\d{1,3})\s*\.?\s*\*\*\s*")
 _URL_RE = re.compile(r"https?://|www\.", re.I)
 
-_OUTCOME_HEAD_RE = re.compile(r"^(learning (outcomes|objectives)|objectives|chapter outline|outline|contents|table of contents|in this chapter|introduction to the chapter)$", re.I)
-_REF_HEAD_RE = re.compile(r"^(footnotes?|notes|endnotes|references|bibliography|works cited|sources|further readings?|suggested readings?|citations|credits?|index)\b", re.I)
+_OUTCOME_HEAD_RE = re.compile(
+    r"^(learning (outcomes|objectives)|objectives|chapter outline|outline|contents|table of contents|in this chapter|introduction to the chapter)$",
+    re.I,
+)
+_REF_HEAD_RE = re.compile(
+    r"^(footnotes?|notes|endnotes|references|bibliography|works cited|sources|further readings?|suggested readings?|citations|credits?|index)\b",
+    re.I,
+)
 _GLOSSARY_HEAD_RE = re.compile(r"^(glossary|key terms|vocabulary|definitions)$", re.I)
 _EXERCISE_HEAD_RE = re.compile(
     r"^(\d+(\.\d+)*\s+)?(exercises?|review questions?|questions|problems|practice( problems)?|homework|multiple choice|"
@@ -73,7 +79,10 @@ _EXERCISE_HEAD_RE = re.compile(
     r"additional exercises|chapter review|quiz|reading questions|review|problem set|exercises?\b.*)$",
     re.I,
 )
-_NON_KNOWLEDGE_HEAD_RE = re.compile(r"^(acknowledg(e)?ments?|about the authors?|preface|dedication|colophon|imprint|uncopyright|.*\b(licen[cs]e|copyright)\b.*)$", re.I)
+_NON_KNOWLEDGE_HEAD_RE = re.compile(
+    r"^(acknowledg(e)?ments?|about the authors?|preface|dedication|colophon|imprint|uncopyright|.*\b(licen[cs]e|copyright)\b.*)$",
+    re.I,
+)
 _OUTCOME_LINE_RE = re.compile(r"^by the end of this (section|chapter|module|unit)\b.*(able to|will)\b", re.I)
 
 
@@ -100,13 +109,13 @@ def _strip_quote(line: str) -> tuple[bool, str]:
     m = _QUOTE_RE.match(line)
     if not m:
         return False, line
-    rest = line[m.end():]
+    rest = line[m.end() :]
     # nested quotes: strip repeatedly
     while True:
         m2 = _QUOTE_RE.match(rest)
         if not m2:
             break
-        rest = rest[m2.end():]
+        rest = rest[m2.end() :]
     return True, rest
 
 
@@ -191,7 +200,11 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
                 if b2.rstrip().endswith("$$"):
                     closed = True
                 j += 1
-            blocks.append(Block("math", "\n".join(mlines), heading=heading, section=section, quote=qid, lines=[x for x in mlines if x.strip()]))
+            blocks.append(
+                Block(
+                    "math", "\n".join(mlines), heading=heading, section=section, quote=qid, lines=[x for x in mlines if x.strip()]
+                )
+            )
             i = j
             continue
         if s.startswith("|"):
@@ -236,7 +249,9 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
             j += 1
         if section == "outcomes" and kind == "para" and blocks and blocks[-1].kind == "item" and blocks[-1].section == "outcomes":
             section = ""  # the outcomes list has ended
-        blocks.append(Block(kind, content, heading=heading, section=section, quote=qid, ordered=ordered, indent=indent, multiline=multiline))
+        blocks.append(
+            Block(kind, content, heading=heading, section=section, quote=qid, ordered=ordered, indent=indent, multiline=multiline)
+        )
         i = j
     return blocks
 
@@ -246,12 +261,43 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
 # ---------------------------------------------------------------------------------------
 
 _LATEX_SYMBOLS = {
-    r"\times": "×", r"\div": "÷", r"\cdot": "·", r"\pm": "±", r"\leq": "≤", r"\le": "≤", r"\geq": "≥",
-    r"\ge": "≥", r"\neq": "≠", r"\approx": "≈", r"\infty": "∞", r"\sigma": "σ", r"\mu": "μ",
-    r"\beta": "β", r"\alpha": "α", r"\rho": "ρ", r"\Delta": "Δ", r"\delta": "δ", r"\sum": "Σ",
-    r"\Sigma": "Σ", r"\pi": "π", r"\lambda": "λ", r"\theta": "θ", r"\epsilon": "ε", r"\gamma": "γ",
-    r"\ldots": "...", r"\cdots": "...", r"\dots": "...", r"\rightarrow": "→", r"\to": "→",
-    r"\in": "∈", r"\prime": "'", r"\%": "%", r"\$": "$", r"\&": "&", r"\#": "#", r"\_": "_",
+    r"\times": "×",
+    r"\div": "÷",
+    r"\cdot": "·",
+    r"\pm": "±",
+    r"\leq": "≤",
+    r"\le": "≤",
+    r"\geq": "≥",
+    r"\ge": "≥",
+    r"\neq": "≠",
+    r"\approx": "≈",
+    r"\infty": "∞",
+    r"\sigma": "σ",
+    r"\mu": "μ",
+    r"\beta": "β",
+    r"\alpha": "α",
+    r"\rho": "ρ",
+    r"\Delta": "Δ",
+    r"\delta": "δ",
+    r"\sum": "Σ",
+    r"\Sigma": "Σ",
+    r"\pi": "π",
+    r"\lambda": "λ",
+    r"\theta": "θ",
+    r"\epsilon": "ε",
+    r"\gamma": "γ",
+    r"\ldots": "...",
+    r"\cdots": "...",
+    r"\dots": "...",
+    r"\rightarrow": "→",
+    r"\to": "→",
+    r"\in": "∈",
+    r"\prime": "'",
+    r"\%": "%",
+    r"\$": "$",
+    r"\&": "&",
+    r"\#": "#",
+    r"\_": "_",
 }
 _LATEX_SYM_RE = re.compile("|".join(re.escape(k) + r"(?![A-Za-z])" for k in sorted(_LATEX_SYMBOLS, key=len, reverse=True)))
 _TEXT_CMD_RE = re.compile(r"\\(?:text|mathrm|textit|textbf|mathit|mathbf|operatorname|textrm|mbox|mathsf)\s*\{([^{}]*)\}")
@@ -286,11 +332,22 @@ def latex_to_text(tex: str) -> str:
             break
         s = s2
     s = re.sub(r"\\left\s*|\\right\s*|\\big[lr]?\s*|\\Big[lr]?\s*", "", s)
-    s = s.replace("\\ ", " ").replace("\\,", " ").replace("\\;", " ").replace("\\!", "").replace("\\quad", " ").replace("\\qquad", " ")
+    s = (
+        s.replace("\\ ", " ")
+        .replace("\\,", " ")
+        .replace("\\;", " ")
+        .replace("\\!", "")
+        .replace("\\quad", " ")
+        .replace("\\qquad", " ")
+    )
     s = s.replace("~", " ")
     s = _LATEX_SYM_RE.sub(lambda m: _LATEX_SYMBOLS[m.group(0)], s)
-    s = re.sub(r"\^\{([^{}]*)\}", lambda m: "^" + (m.group(1) if re.fullmatch(r"[\w.]+", m.group(1)) else "(" + m.group(1) + ")"), s)
-    s = re.sub(r"_\{([^{}]*)\}", lambda m: "_" + (m.group(1) if re.fullmatch(r"[\w.]+", m.group(1)) else "(" + m.group(1) + ")"), s)
+    s = re.sub(
+        r"\^\{([^{}]*)\}", lambda m: "^" + (m.group(1) if re.fullmatch(r"[\w.]+", m.group(1)) else "(" + m.group(1) + ")"), s
+    )
+    s = re.sub(
+        r"_\{([^{}]*)\}", lambda m: "_" + (m.group(1) if re.fullmatch(r"[\w.]+", m.group(1)) else "(" + m.group(1) + ")"), s
+    )
     s = re.sub(r"\\[A-Za-z]+", "", s)
     s = s.replace("{", "").replace("}", "")
     s = re.sub(r"\$\s+(?=\d)", "$", s)
@@ -346,7 +403,9 @@ def _mask(raw: str) -> str:
     out = raw.replace("\\$", "SS")
     out = re.sub(r"\$\$.+?\$\$", lambda m: "x" * len(m.group(0)), out, flags=re.S)
     out = re.sub(r"\$[^$]+\$", lambda m: "x" * len(m.group(0)), out, flags=re.S)
-    out = re.sub(r"\([^()]{0,200}\)", lambda m: "(" + m.group(0)[1:-1].replace(".", ",").replace("?", ",").replace("!", ",") + ")", out)
+    out = re.sub(
+        r"\([^()]{0,200}\)", lambda m: "(" + m.group(0)[1:-1].replace(".", ",").replace("?", ",").replace("!", ",") + ")", out
+    )
     return out
 
 
@@ -369,7 +428,7 @@ def _split_sentences(raw: str) -> tuple[str, ...]:
             ch = nxt.group(1)
             if not (ch.isupper() or ch.isdigit() or ch in "\"“‘'(*[$\\_<"):
                 continue
-        tok = re.search(r"(\S+)$", mask[start:m.start() + 1])
+        tok = re.search(r"(\S+)$", mask[start : m.start() + 1])
         if tok and mask[m.start()] == ".":
             word = tok.group(1).strip("(\"“‘'*_").lower().rstrip(".")
             if word in _ABBREV or re.fullmatch(r"[a-z]", word) or re.fullmatch(r"([a-z]\.)+[a-z]", word):
@@ -409,7 +468,25 @@ _GENERIC_HEADS = frozenset(
     "values information data term terms word words one type types kind kinds form forms item items situation story "
     "outcome option options choice reality truth effect impact scenario".split()
 )
-_AUX = ("is", "are", "was", "were", "will", "would", "can", "could", "should", "must", "may", "might", "has", "have", "does", "do", "did")
+_AUX = (
+    "is",
+    "are",
+    "was",
+    "were",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "must",
+    "may",
+    "might",
+    "has",
+    "have",
+    "does",
+    "do",
+    "did",
+)
 _NUMWORDS = "two|three|four|five|six|seven|eight|nine|ten|several|\\d{1,2}"
 _DISCOURSE_RE = re.compile(
     r"^(?:also|however|again|so|thus|therefore|hence|in addition|additionally|moreover|furthermore|similarly|likewise|"
@@ -428,13 +505,18 @@ _ANCHORED_RE = re.compile(
     r"|\blet(’|')?s\b|\blet us\b|\bwe will\b|\bwe have\b|\bwe can see\b|\bthe reader\b|\bthe author\b|\bthe student\b",
     re.I,
 )
-_CITE_PAREN_RE = re.compile(r"\s*\((?:see |as shown in |as in |refer to |cf\. )?(?:figure|fig\.|table|exhibit|appendix|equation|chapter|section|example)s?\s[\d.,\s–-]+(?:and \d[\d.]*)?\)", re.I)
+_CITE_PAREN_RE = re.compile(
+    r"\s*\((?:see |as shown in |as in |refer to |cf\. )?(?:figure|fig\.|table|exhibit|appendix|equation|chapter|section|example)s?\s[\d.,\s–-]+(?:and \d[\d.]*)?\)",
+    re.I,
+)
 
 
 _UI_RE = re.compile(
     r"(?i)\b(cells? [A-Z]{1,2}\d+|dialog box|click|button|drop-down|menu bar|keystroke|press(ing)? the|the \w+ key\b|spreadsheet shown|screenshot|tab in the menu)"
 )
-_PRONOUN_USE = frozenset("is was are were means can will may would could has have does allows makes results shows leads gives helps".split())
+_PRONOUN_USE = frozenset(
+    "is was are were means can will may would could has have does allows makes results shows leads gives helps".split()
+)
 
 
 def _dangling_demonstrative(t: str) -> bool:
@@ -471,7 +553,24 @@ def _lc_first(phrase: str, chunk_lower: str) -> str:
     w = m.group(1)
     if w.isupper() and len(w) > 1 or (len(w) > 1 and any(c.isupper() for c in w[1:])):
         return phrase
-    if w.lower() in ("the", "a", "an", "any", "most", "some", "all", "each", "every", "many", "when", "if", "as", "why", "how", "what"):
+    if w.lower() in (
+        "the",
+        "a",
+        "an",
+        "any",
+        "most",
+        "some",
+        "all",
+        "each",
+        "every",
+        "many",
+        "when",
+        "if",
+        "as",
+        "why",
+        "how",
+        "what",
+    ):
         return phrase[0].lower() + phrase[1:]
     nxt = re.match(r"[A-Za-z][\w'’-]*\s+(?:of |and |for |de |the )?([A-Za-z])", phrase)
     if nxt and nxt.group(1).isupper():
@@ -487,7 +586,7 @@ def _cap_first(s: str) -> str:
 
 def _finish(s: str) -> str:
     s = s.strip()
-    if s and s[-1] not in ".?!:\"”)":
+    if s and s[-1] not in '.?!:"”)':
         s += "."
     return s
 
@@ -533,7 +632,7 @@ def _no_head_noun(phrase: str) -> bool:
 
 def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bool:
     """A noun phrase usable as the topic of a question: short, no dangling pronoun, not vague."""
-    if not subj or len(subj) > 100 or any(c in subj for c in ",;:?!\"“”"):
+    if not subj or len(subj) > 100 or any(c in subj for c in ',;:?!"“”'):
         return False
     ws = _words(subj)
     if not ws or len(ws) > max_words:
@@ -543,13 +642,70 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
     if _has_pronoun(subj, soft=not allow_you):
         return False
     low = [w.lower() for w in ws]
-    if any(w in ("is", "are", "was", "were", "be", "been", "can", "could", "will", "would", "should", "must", "may", "might", "not", "if", "when",
-                 "because", "do", "does", "did", "has", "have", "had", "also", "often", "usually", "typically", "generally", "traditionally",
-                 "always", "still", "sometimes", "commonly", "simply", "actually", "really", "already") for w in low):
+    if any(
+        w
+        in (
+            "is",
+            "are",
+            "was",
+            "were",
+            "be",
+            "been",
+            "can",
+            "could",
+            "will",
+            "would",
+            "should",
+            "must",
+            "may",
+            "might",
+            "not",
+            "if",
+            "when",
+            "because",
+            "do",
+            "does",
+            "did",
+            "has",
+            "have",
+            "had",
+            "also",
+            "often",
+            "usually",
+            "typically",
+            "generally",
+            "traditionally",
+            "always",
+            "still",
+            "sometimes",
+            "commonly",
+            "simply",
+            "actually",
+            "really",
+            "already",
+        )
+        for w in low
+    ):
         return False
     if ("that" in low or "which" in low or "who" in low) and not _article_ok(subj):
         return False
-    if len(ws) > 1 and low[0].endswith("ing") and low[0] not in ("working", "operating", "financing", "accounting", "marketing", "trading", "lending", "banking", "pricing", "underlying"):
+    if (
+        len(ws) > 1
+        and low[0].endswith("ing")
+        and low[0]
+        not in (
+            "working",
+            "operating",
+            "financing",
+            "accounting",
+            "marketing",
+            "trading",
+            "lending",
+            "banking",
+            "pricing",
+            "underlying",
+        )
+    ):
         return False
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
@@ -633,7 +789,39 @@ def _concept(question: str, answer: str, qtype: str, kp: str, evidence: list[str
 
 def _novel_enough(question: str, answer: str, min_novelty: float = 0.25) -> bool:
     """True when at least ``min_novelty`` of the answer's content words are not in the question."""
-    stop = {"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "by", "with", "as", "at", "from", "that", "this", "what", "which", "how", "why", "when", "does", "do", "it", "its"}
+    stop = {
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "by",
+        "with",
+        "as",
+        "at",
+        "from",
+        "that",
+        "this",
+        "what",
+        "which",
+        "how",
+        "why",
+        "when",
+        "does",
+        "do",
+        "it",
+        "its",
+    }
     qw = {w.lower() for w in _words(question)} - stop
     aw = [w.lower() for w in _words(answer) if w.lower() not in stop]
     if len(aw) < 4:
@@ -656,7 +844,7 @@ class _Extractor:
                 continue
             raw = b.raw
             if b.kind == "para" and _PROBLEM_NO_RE.match(raw):
-                raw = raw[_PROBLEM_NO_RE.match(raw).end():]
+                raw = raw[_PROBLEM_NO_RE.match(raw).end() :]
             for k, sraw in enumerate(split_sentences(raw)):
                 text = clean_inline(sraw)
                 s = Sent(sraw, text, bi, k, b.heading, b.quote, _bold_terms(sraw), "\n" in sraw)
@@ -676,14 +864,35 @@ class _Extractor:
         if _ANCHORED_RE.search(t):
             return None
         first = _words(t)[:1]
-        if first and first[0].lower() in ("it", "this", "these", "those", "they", "such", "he", "she", "his", "her", "their", "its", "that", "here", "there"):
+        if first and first[0].lower() in (
+            "it",
+            "this",
+            "these",
+            "those",
+            "they",
+            "such",
+            "he",
+            "she",
+            "his",
+            "her",
+            "their",
+            "its",
+            "that",
+            "here",
+            "there",
+        ):
             if not (first[0].lower() == "there" and re.match(r"(?i)there (is|are)\b", t)):
                 return None
         if t.count("$") and re.search(r"\\[a-z]+", t):
             return None
         if "\\" in t or "{" in t or "|" in t:
             return None
-        if _dangling_demonstrative(t) or _UI_RE.search(t) or re.search(r"(?i)\bfor (example|instance)\b|\be\.g\.", t) or t.endswith("?"):
+        if (
+            _dangling_demonstrative(t)
+            or _UI_RE.search(t)
+            or re.search(r"(?i)\bfor (example|instance)\b|\be\.g\.", t)
+            or t.endswith("?")
+        ):
             return None
         return _finish(t)
 
@@ -724,7 +933,21 @@ class _Extractor:
                     out.append(_concept(q, ans, "explanation", term, [s.raw], 1.4, s.raw))
                 continue
             m = re.match(r"^(?P<art>The |A |An )?\*\*(?P<term>[^*]{2,60})\*\*(?P<tail> \([^)]{1,20}\))? (?P<verb>[a-z]+)\b", raw)
-            if not m or m.group("verb") in ("is", "are", "refers", "refer", "means", "was", "were", "and", "or", "of", "in", "for", "to"):
+            if not m or m.group("verb") in (
+                "is",
+                "are",
+                "refers",
+                "refer",
+                "means",
+                "was",
+                "were",
+                "and",
+                "or",
+                "of",
+                "in",
+                "for",
+                "to",
+            ):
                 continue
             term = clean_inline(m.group("term") + (m.group("tail") or ""))
             if _has_pronoun(term) or len(_words(term)) > 7:
@@ -733,7 +956,11 @@ class _Extractor:
             plural = base is None
             if plural and m.group("verb") not in _COMMON_VERBS_BASE:
                 continue
-            if not plural and m.group("verb") not in _COMMON_VERBS_3SG and not re.search(r"(ates|izes|ifies|ides|ects|ows|ists|ains)$", m.group("verb")):
+            if (
+                not plural
+                and m.group("verb") not in _COMMON_VERBS_3SG
+                and not re.search(r"(ates|izes|ifies|ides|ects|ows|ists|ains)$", m.group("verb"))
+            ):
                 continue
             tq = _lc_first(term, self.chunk_lower)
             art = (m.group("art") or "").strip().lower()
@@ -759,7 +986,9 @@ class _Extractor:
             return False
         if "\\" in q or "{" in q or "|" in q or "_" in q:
             return False
-        if re.search(r"(?i)\b(for example|for instance|e\.g\.|instead|in this case|in our case|in the case above)\b", q) or _UI_RE.search(q):
+        if re.search(
+            r"(?i)\b(for example|for instance|e\.g\.|instead|in this case|in our case|in the case above)\b", q
+        ) or _UI_RE.search(q):
             return False
         if _dangling_demonstrative(q):
             return False
@@ -787,7 +1016,25 @@ class _Extractor:
             d0 = definition.split()[0].lower() if definition.split() else ""
             if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
                 continue  # a label followed by prose, not a glossary entry
-            if d0 in ("also", "see", "same", "synonym", "abbreviation", "in", "on", "at", "by", "for", "of", "with", "from", "as", "if", "used", "see"):
+            if d0 in (
+                "also",
+                "see",
+                "same",
+                "synonym",
+                "abbreviation",
+                "in",
+                "on",
+                "at",
+                "by",
+                "for",
+                "of",
+                "with",
+                "from",
+                "as",
+                "if",
+                "used",
+                "see",
+            ):
                 continue
             name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
@@ -866,7 +1113,11 @@ class _Extractor:
                     if adv.strip() in ("also",):
                         continue
                     q = f"What {verb} {sq}?"
-                    qt = "comparison" if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj) else "definition"
+                    qt = (
+                        "comparison"
+                        if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj)
+                        else "definition"
+                    )
                 ev = [s.raw]
                 if not _novel_enough(q, ans):
                     nxt = self.next_sentence(s, subj)
@@ -910,22 +1161,47 @@ class _Extractor:
                 else:
                     q = f"What {do} {sq} {base}?"
                     qt = "definition" if base in ("mean",) else ("enumeration" if base in ("include",) else "fact")
-                weak = ("show", "allow", "enable", "provide", "require", "determine", "indicate", "reflect", "compare", "capture", "track", "include", "describe")
+                weak = (
+                    "show",
+                    "allow",
+                    "enable",
+                    "provide",
+                    "require",
+                    "determine",
+                    "indicate",
+                    "reflect",
+                    "compare",
+                    "capture",
+                    "track",
+                    "include",
+                    "describe",
+                )
                 listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
                 if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
                     continue
-                if re.match(r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$", subj):
+                if re.match(
+                    r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$",
+                    subj,
+                ):
                     continue
                 if not self.question_ok(q) or not _novel_enough(q, ans):
                     continue
                 out.append(_concept(q, ans, qt, subj, [s.raw], 1.8 + bonus, s.raw))
                 continue
             # Y is considered (a) **term** -> What is considered a term?
-            m = re.match(r"^(?P<what>.{10,200}?) (?P<verb>is|are) (?P<how>considered|called|known as|referred to as|classified as|termed) (?P<term>(?:an? |the )?[^,;]{2,60}?)\.?$", t)
+            m = re.match(
+                r"^(?P<what>.{10,200}?) (?P<verb>is|are) (?P<how>considered|called|known as|referred to as|classified as|termed) (?P<term>(?:an? |the )?[^,;]{2,60}?)\.?$",
+                t,
+            )
             if m and s.bold_terms:
                 term = m.group("term").strip()
                 if any(clean_inline(bt).lower() in term.lower() for bt in s.bold_terms) and not _has_pronoun(term):
-                    if not _has_pronoun(m.group("what")) and not m.group("what").split()[0].lower() in ("this", "that", "such", "it"):
+                    if not _has_pronoun(m.group("what")) and m.group("what").split()[0].lower() not in (
+                        "this",
+                        "that",
+                        "such",
+                        "it",
+                    ):
                         q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
                         if self.question_ok(q) and _novel_enough(q, ans):
                             out.append(_concept(q, ans, "definition", term, [s.raw], 2.5, s.raw))
@@ -943,7 +1219,7 @@ class _Extractor:
                 subj = " ".join(ws[:k])
                 if not _valid_subject(subj, allow_you=True):
                     return None
-                rest = " ".join(ws[k + 1:])
+                rest = " ".join(ws[k + 1 :])
                 aux = {"cannot": "can't"}.get(w, w)
                 if aux in ("does", "do", "did") and not rest:
                     return None
@@ -954,13 +1230,17 @@ class _Extractor:
             if base and k <= 5 and base not in ("be",):
                 subj = " ".join(ws[:k])
                 if _valid_subject(subj) and ws[k].islower() and re.fullmatch(r"[a-z]+", ws[k]) and ws[k] in _COMMON_VERBS_3SG:
-                    rest = " ".join(ws[k + 1:])
+                    rest = " ".join(ws[k + 1 :])
                     return f"Why does {_lc_first(subj, self.chunk_lower)} {base} {rest}?"
             if ws[k] in _COMMON_VERBS_BASE and k <= 5:
                 subj = " ".join(ws[:k])
-                if _valid_subject(subj, allow_you=True) and re.search(r"s$", ws[k - 1]) or subj.lower() in ("you", "investors", "firms", "companies"):
+                if (
+                    _valid_subject(subj, allow_you=True)
+                    and re.search(r"s$", ws[k - 1])
+                    or subj.lower() in ("you", "investors", "firms", "companies")
+                ):
                     if _valid_subject(subj, allow_you=True):
-                        rest = " ".join(ws[k + 1:])
+                        rest = " ".join(ws[k + 1 :])
                         return f"Why do {_lc_first(subj, self.chunk_lower)} {ws[k]} {rest}?"
         return None
 
@@ -988,7 +1268,11 @@ class _Extractor:
                     r"can lead to|can result in|can cause|will lead to|will result in|increases|increase|decreases|decrease|reduces|reduce|raises|raise|lowers|lower)\b (?P<rest>.{8,})$",
                     t,
                 )
-                if m and _valid_subject(m.group("subj"), max_words=10) and (_article_ok(m.group("subj")) or " " in m.group("verb")):
+                if (
+                    m
+                    and _valid_subject(m.group("subj"), max_words=10)
+                    and (_article_ok(m.group("subj")) or " " in m.group("verb"))
+                ):
                     verb = m.group("verb")
                     subj = _lc_first(m.group("subj"), self.chunk_lower)
                     if verb.startswith(("can ", "will ")):
@@ -1001,7 +1285,18 @@ class _Extractor:
                             q = None
                         elif tail:
                             q = f"What {'does' if base else 'do'} {subj} {base or v0} {tail}?"
-                        elif v0 in ("increases", "increase", "decreases", "decrease", "reduces", "reduce", "raises", "raise", "lowers", "lower"):
+                        elif v0 in (
+                            "increases",
+                            "increase",
+                            "decreases",
+                            "decrease",
+                            "reduces",
+                            "reduce",
+                            "raises",
+                            "raise",
+                            "lowers",
+                            "lower",
+                        ):
                             q = f"What effect {'does' if base else 'do'} {subj} have?"
                         else:
                             q = f"What {'does' if base else 'do'} {subj} {base or v0}?"
@@ -1027,7 +1322,10 @@ class _Extractor:
             if not m:
                 continue
             conj, cond = m.group("conj"), m.group("cond").strip()
-            if conj == "As" and not re.search(r"(?i)\b(increase|increases|decrease|decreases|rise|rises|fall|falls|grow|grows|decline|declines|change|changes|goes up|goes down)\b", cond):
+            if conj == "As" and not re.search(
+                r"(?i)\b(increase|increases|decrease|decreases|rise|rises|fall|falls|grow|grows|decline|declines|change|changes|goes up|goes down)\b",
+                cond,
+            ):
                 continue
             if conj == "Once" or conj == "Unless":
                 continue
@@ -1042,7 +1340,9 @@ class _Extractor:
             main = m.group("main")
             if re.search(r"(?i)\b(I|we|our|us|instead)\b", cond + " " + main):
                 continue
-            if re.search(r"\b(was|were|had|did)\b|\b\w+ed\b(?<!\bneeded)", cond) and not re.search(r"\b(is|are|be|been|being|gets?|get)\s+\w+ed\b", cond):
+            if re.search(r"\b(was|were|had|did)\b|\b\w+ed\b(?<!\bneeded)", cond) and not re.search(
+                r"\b(is|are|be|been|being|gets?|get)\s+\w+ed\b", cond
+            ):
                 continue  # narrative past tense: a story, not a general condition
             nums_main = set(re.findall(r"\d[\d,.]*", main))
             if nums_main - set(re.findall(r"\d[\d,.]*", cond)):
@@ -1088,7 +1388,6 @@ class _Extractor:
     def enumerations(self) -> list[Cand]:
         out = []
         for s in self.sents:
-            b = self.blocks[s.block]
             t = _strip_discourse(self.qclean(s.text))
             q = None
             # inline: X is divided into three Y: a, b, and c
@@ -1131,18 +1430,36 @@ class _Extractor:
                 continue
             intro = t.rstrip(":. ")
             intro = re.sub(r"\s*\(see [^)]*\)", "", intro)
-            m1 = re.match(r"^(?:The )?(?P<subj>[^,;:]{3,90}?) (?P<be>are|is|include|includes) (?:as follows|the following)$", intro)
-            m2 = re.match(r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>[a-z]+) the following(?: (?P<obj>[a-z][\w -]{2,60}?))?(?: as (?P<as>[^,;:]{3,80}))?$", intro)
-            m3 = re.match(rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)(?:, (?:discussed|described|listed|shown|as follows)[^,;:]*)?$", intro)
-            m4 = re.match(rf"^(?:In (?P<ctx>[^,]{{3,60}}), )?(?P<subj>[^,;:]{{2,60}}?) (?P<verb>[a-z]+) (?P<prep>on |into |in |of |from |among |between )?(?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:()]{{3,70}}?)$", intro)
-            m5 = re.match(r"^(?:To|In order to) (?P<goal>[^,]{8,120}), (?:it is|it will (?:always )?be|you will|you) (?:need|necessary|important|essential|critical|required)?(?: to)? (?P<verb>know|consider|understand|have|follow|use|gather|determine|identify)? ?(?:the following )?(?P<np>[a-z][\w -]{2,60})$", intro)
+            m1 = re.match(
+                r"^(?:The )?(?P<subj>[^,;:]{3,90}?) (?P<be>are|is|include|includes) (?:as follows|the following)$", intro
+            )
+            m2 = re.match(
+                r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>[a-z]+) the following(?: (?P<obj>[a-z][\w -]{2,60}?))?(?: as (?P<as>[^,;:]{3,80}))?$",
+                intro,
+            )
+            m3 = re.match(
+                rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)(?:, (?:discussed|described|listed|shown|as follows)[^,;:]*)?$",
+                intro,
+            )
+            m4 = re.match(
+                rf"^(?:In (?P<ctx>[^,]{{3,60}}), )?(?P<subj>[^,;:]{{2,60}}?) (?P<verb>[a-z]+) (?P<prep>on |into |in |of |from |among |between )?(?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:()]{{3,70}}?)$",
+                intro,
+            )
+            m5 = re.match(
+                r"^(?:To|In order to) (?P<goal>[^,]{8,120}), (?:it is|it will (?:always )?be|you will|you) (?:need|necessary|important|essential|critical|required)?(?: to)? (?P<verb>know|consider|understand|have|follow|use|gather|determine|identify)? ?(?:the following )?(?P<np>[a-z][\w -]{2,60})$",
+                intro,
+            )
             if m1 and _valid_subject(m1.group("subj")):
                 subj = m1.group("subj")
                 sq = _lc_first(subj, self.chunk_lower)
                 if not _article_ok(subj):
                     sq = "the " + sq
                 verb = "are" if m1.group("be") in ("are", "include") else "is"
-                q = f"What {verb} {sq}?" if m1.group("be") in ("are", "is") else f"What {'do' if m1.group('be') == 'include' else 'does'} {sq} include?"
+                q = (
+                    f"What {verb} {sq}?"
+                    if m1.group("be") in ("are", "is")
+                    else f"What {'do' if m1.group('be') == 'include' else 'does'} {sq} include?"
+                )
                 kp = subj
             elif m2 and _valid_subject(m2.group("subj")) and (m2.group("obj") or m2.group("as")):
                 base = _verb_base(m2.group("verb"))
@@ -1199,13 +1516,25 @@ class _Extractor:
                 continue
             h = clean_inline(b.raw)
             h = re.sub(r"^\d+(\.\d+)*\s+", "", h)
-            if not h.endswith("?") or not re.match(r"(?i)(what|why|how|when|who|which|where|is|are|does|do|can|should)\b", h) or h in seen:
+            if (
+                not h.endswith("?")
+                or not re.match(r"(?i)(what|why|how|when|who|which|where|is|are|does|do|can|should)\b", h)
+                or h in seen
+            ):
                 continue
             if _has_pronoun(h) or _ANCHORED_RE.search(h):
                 continue
             seen.add(h)
             hw = h.split(" ")
-            q = " ".join([hw[0]] + [w if (w.isupper() and len(w) > 1) or re.search(r"[a-z,;(] " + re.escape(w.strip("?")) + r"\b", self.chunk_lower) else w.lower() for w in hw[1:]])
+            q = " ".join(
+                [hw[0]]
+                + [
+                    w
+                    if (w.isupper() and len(w) > 1) or re.search(r"[a-z,;(] " + re.escape(w.strip("?")) + r"\b", self.chunk_lower)
+                    else w.lower()
+                    for w in hw[1:]
+                ]
+            )
             sents = [s for s in self.sents if s.block > bi and s.quote < 0 and not self.blocks[s.block].kind == "item"]
             sents = [s for s in sents if s.block == (sents[0].block if sents else -1)]
             if not sents:
@@ -1222,7 +1551,32 @@ class _Extractor:
             if not picked:
                 continue
             ans = " ".join(picked)
-            stop = {"what", "why", "how", "when", "who", "which", "where", "is", "are", "does", "do", "can", "should", "a", "an", "the", "of", "and", "or", "to", "in", "for", "we", "it"}
+            stop = {
+                "what",
+                "why",
+                "how",
+                "when",
+                "who",
+                "which",
+                "where",
+                "is",
+                "are",
+                "does",
+                "do",
+                "can",
+                "should",
+                "a",
+                "an",
+                "the",
+                "of",
+                "and",
+                "or",
+                "to",
+                "in",
+                "for",
+                "we",
+                "it",
+            }
             topic = {w.lower()[:5] for w in _words(h) if w.lower() not in stop}
             if not topic & {w.lower()[:5] for w in _words(picked[0])}:
                 continue  # the first sentences do not address the heading's question
@@ -1231,7 +1585,17 @@ class _Extractor:
             if not self.question_ok(q) or not _novel_enough(q, ans):
                 continue
             qt = "explanation" if q.lower().startswith(("why", "how")) else "fact"
-            out.append(_concept(q, ans, qt, re.sub(r"(?i)^(what|why|how|when) (is|are|does|do|should|can) ", "", h).rstrip("?"), ev, 2.2, ev[0]))
+            out.append(
+                _concept(
+                    q,
+                    ans,
+                    qt,
+                    re.sub(r"(?i)^(what|why|how|when) (is|are|does|do|should|can) ", "", h).rstrip("?"),
+                    ev,
+                    2.2,
+                    ev[0],
+                )
+            )
         return out
 
     # -- worked examples (case_application / process_qa) ------------------------------
@@ -1302,8 +1666,16 @@ class _Extractor:
             if re.search(r"\d", steps[k][0]):
                 ans_i = k
                 break
-        concl = [k for k, st in enumerate(steps) if k >= 1 and re.search(r"\d", st[0]) and re.search(
-            r"(?i)\b(the result|therefore|thus|so,|is estimated|the answer|in conclusion|comes to|is approximately|we find|you will find|would be|will be|will cost|will have)\b", st[0])]
+        concl = [
+            k
+            for k, st in enumerate(steps)
+            if k >= 1
+            and re.search(r"\d", st[0])
+            and re.search(
+                r"(?i)\b(the result|therefore|thus|so,|is estimated|the answer|in conclusion|comes to|is approximately|we find|you will find|would be|will be|will cost|will have)\b",
+                st[0],
+            )
+        ]
         if concl:
             ans_i = concl[-1]
         answer, answer_ev, _ = steps[ans_i]
@@ -1329,7 +1701,13 @@ class _Extractor:
             for bi in idx[:k0]:
                 b = self.blocks[bi]
                 rs = b.raw.strip()
-                is_title = b.kind == "para" and rs.startswith("**") and rs.endswith("**") and len(clean_inline(rs)) < 150 and not _PROBLEM_NO_RE.match(rs)
+                is_title = (
+                    b.kind == "para"
+                    and rs.startswith("**")
+                    and rs.endswith("**")
+                    and len(clean_inline(rs)) < 150
+                    and not _PROBLEM_NO_RE.match(rs)
+                )
                 if is_title and title is None and not problem:
                     title = clean_inline(rs)
                     continue
@@ -1356,22 +1734,31 @@ class _Extractor:
             raw = b.raw
             mp = _PROBLEM_NO_RE.match(raw)
             if mp:
-                raw = raw[mp.end():]
+                raw = raw[mp.end() :]
             for sraw in split_sentences(raw):
                 t = _CITE_PAREN_RE.sub("", clean_inline(sraw)).strip()
                 if not t or ("\n" in sraw and b.quote >= 0):
                     continue
-                if re.search(r"(?i)\bexample\b|\bhere(’|')?s\b|\bhere is\b|\blet(’|')?s\b|\blet us\b|\bearlier\b|\bprevious\b|\babove\b|\bthis (section|chapter)\b", t):
+                if re.search(
+                    r"(?i)\bexample\b|\bhere(’|')?s\b|\bhere is\b|\blet(’|')?s\b|\blet us\b|\bearlier\b|\bprevious\b|\babove\b|\bthis (section|chapter)\b",
+                    t,
+                ):
                     continue
                 if re.search(r"(?i)\b(table|figure|exhibit)\s*\d", t) or "\\" in t or "{" in t:
                     continue
-                if t.endswith("?") or re.match(r"(?i)^(calculate|compute|determine|find|identify|classify|help|estimate|explain|prepare|what|how|which|should)\b", t):
+                if t.endswith("?") or re.match(
+                    r"(?i)^(calculate|compute|determine|find|identify|classify|help|estimate|explain|prepare|what|how|which|should)\b",
+                    t,
+                ):
                     q_candidates.append((t, sraw))
                 case_parts.append(t)
                 case_ev.append(sraw)
         if not q_candidates:
             return None
-        if re.search(r"(?i)\b(visit|download|go to|look up|search for|watch)\b|\b(shown|listed|given|presented) (below|above)\b|\bthe following (table|figure|graph|chart|data)\b", " ".join(case_parts)):
+        if re.search(
+            r"(?i)\b(visit|download|go to|look up|search for|watch)\b|\b(shown|listed|given|presented) (below|above)\b|\bthe following (table|figure|graph|chart|data)\b",
+            " ".join(case_parts),
+        ):
             return None
         question, q_ev = q_candidates[-1]
         ci = case_ev.index(q_ev)
@@ -1415,7 +1802,11 @@ class _Extractor:
             if k0 is None:
                 continue
             scen = scen[k0:]
-            if not scen or _words(scen[0].text)[:1] and _words(scen[0].text)[0].lower() in _BAD_START - {"you", "assume", "suppose", "imagine", "consider"}:
+            if (
+                not scen
+                or _words(scen[0].text)[:1]
+                and _words(scen[0].text)[0].lower() in _BAD_START - {"you", "assume", "suppose", "imagine", "consider"}
+            ):
                 continue
             scen_text = " ".join(s.text for s in scen)
             if not re.search(r"\d", scen_text + qsent.text) or len(scen_text) < 40:
@@ -1452,7 +1843,9 @@ class _Extractor:
         case_parts, case_ev = [], []
         for s in scen:
             t = _CITE_PAREN_RE.sub("", s.text).strip()
-            if s.multiline or re.search(r"(?i)\bexample\b|\bhere(’|')?s\b|\bhere is\b|\blet(’|')?s\b|\blet us\b|\bearlier\b|\bprevious\b|\babove\b", t):
+            if s.multiline or re.search(
+                r"(?i)\bexample\b|\bhere(’|')?s\b|\bhere is\b|\blet(’|')?s\b|\blet us\b|\bearlier\b|\bprevious\b|\babove\b", t
+            ):
                 continue
             if re.search(r"(?i)\b(table|figure|exhibit|section|chapter)\s*\d", t) or "\\" in t or "{" in t:
                 continue
@@ -1494,15 +1887,29 @@ class _Extractor:
             if m and not _has_pronoun(m.group(1)):
                 q = f"How do you {m.group(1)[0].lower() + m.group(1)[1:]}?"
             if q is None:
-                m = re.match(r"^(?:The )?(?P<subj>[^,;:]{3,80}?) (?:consists of|involves|includes|follows|has) (?:the following|(?P<n>" + _NUMWORDS + r")) (?:steps|stages|phases)$", t)
+                m = re.match(
+                    r"^(?:The )?(?P<subj>[^,;:]{3,80}?) (?:consists of|involves|includes|follows|has) (?:the following|(?P<n>"
+                    + _NUMWORDS
+                    + r")) (?:steps|stages|phases)$",
+                    t,
+                )
                 if m and _valid_subject(m.group("subj")):
                     sq = _lc_first(m.group("subj"), self.chunk_lower)
                     if not _article_ok(m.group("subj")):
                         sq = "the " + sq
                     q = f"What are the steps of {sq}?"
-            if q is None and re.search(r"(?i)\b(steps?|procedure|process)\b", t) and title and re.search(r"(?i)(process|procedure|steps|method|calculat|comput|estimat|determin|prepar|record|how)", title):
+            if (
+                q is None
+                and re.search(r"(?i)\b(steps?|procedure|process)\b", t)
+                and title
+                and re.search(r"(?i)(process|procedure|steps|method|calculat|comput|estimat|determin|prepar|record|how)", title)
+            ):
                 if not _has_pronoun(title) and not title.endswith("?"):
-                    q = f"What are the steps for {_lc_first(title, self.chunk_lower)}?" if not re.match(r"(?i)(process|procedure|steps)\b", title) else f"What is the {_lc_first(title, self.chunk_lower)}?"
+                    q = (
+                        f"What are the steps for {_lc_first(title, self.chunk_lower)}?"
+                        if not re.match(r"(?i)(process|procedure|steps)\b", title)
+                        else f"What is the {_lc_first(title, self.chunk_lower)}?"
+                    )
             if q is None or not self.question_ok(q):
                 continue
             steps, ev = [], []
@@ -1519,7 +1926,14 @@ class _Extractor:
             answer, answer_ev = steps[-1], ev[-1]
             steps, ev = steps[:-1], ev[:-1]
             last = items[-1]
-            nxt = [x for x in self.sents if x.block > last and x.block <= last + 3 and self.blocks[x.block].kind == "para" and self.blocks[x.block].indent == 0]
+            nxt = [
+                x
+                for x in self.sents
+                if x.block > last
+                and x.block <= last + 3
+                and self.blocks[x.block].kind == "para"
+                and self.blocks[x.block].indent == 0
+            ]
             if nxt:
                 a = self.answer_text(nxt[0])
                 if a and re.search(r"(?i)\b(result|final|once|finally|will (then )?(appear|show|be)|answer)\b", a):
@@ -1528,7 +1942,16 @@ class _Extractor:
                     answer, answer_ev = a, nxt[0].raw
             while len(steps) > 6:
                 steps[-2:] = [steps[-2] + " " + steps[-1]]
-            out.append({"question": q, "steps": steps, "answer": answer, "evidence": [s.raw] + ev + [answer_ev], "pattern": "procedure", "key": s.raw})
+            out.append(
+                {
+                    "question": q,
+                    "steps": steps,
+                    "answer": answer,
+                    "evidence": [s.raw] + ev + [answer_ev],
+                    "pattern": "procedure",
+                    "key": s.raw,
+                }
+            )
         return out
 
     def calculator_procedures(self) -> list[dict]:
@@ -1538,7 +1961,10 @@ class _Extractor:
             if b.kind != "table" or bi == 0 or self.blocks[bi - 1].kind != "label":
                 continue
             title = clean_inline(self.blocks[bi - 1].raw)
-            m = re.match(r"(?i)^(?:table|exhibit)\s*[\d.]+\s*:\s*(?:financial )?calculator steps? (?:for|to) (?P<what>[^.:;]{5,120})$", title)
+            m = re.match(
+                r"(?i)^(?:table|exhibit)\s*[\d.]+\s*:\s*(?:financial )?calculator steps? (?:for|to) (?P<what>[^.:;]{5,120})$",
+                title,
+            )
             if not m:
                 continue
             what = m.group("what").strip()
@@ -1555,7 +1981,16 @@ class _Extractor:
                 continue
             steps = [r[0] for r in rows[:-1]]
             answer = rows[-1][0]
-            out.append({"question": q, "steps": steps, "answer": answer, "evidence": [r[1] for r in rows], "pattern": "calculation", "key": rows[0][1] + str(bi)})
+            out.append(
+                {
+                    "question": q,
+                    "steps": steps,
+                    "answer": answer,
+                    "evidence": [r[1] for r in rows],
+                    "pattern": "calculation",
+                    "key": rows[0][1] + str(bi),
+                }
+            )
         return out
 
     def method_sentences(self) -> list[dict]:
@@ -1594,13 +2029,26 @@ class _Extractor:
             answer_ev = [ln.strip() for ln in self.blocks[nb].lines if len(ln.strip()) >= 3][:8]
             if len(steps) < 2:
                 parts = [p.strip() for p in re.split(r";\s+|, and then |, then ", steps[0]) if p.strip()]
-                steps = [_finish(_cap_first(p)) for p in parts] if len(parts) >= 2 else steps + ["Write the relationship as a formula."]
+                steps = (
+                    [_finish(_cap_first(p)) for p in parts]
+                    if len(parts) >= 2
+                    else steps + ["Write the relationship as a formula."]
+                )
                 if len(parts) < 2:
                     continue
             q = f"How do you {goal[0].lower() + goal[1:]}?"
             if not self.question_ok(q):
                 continue
-            out.append({"question": q, "steps": steps[:6], "answer": answer, "evidence": ev[:7] + answer_ev, "pattern": "calculation", "key": s.raw})
+            out.append(
+                {
+                    "question": q,
+                    "steps": steps[:6],
+                    "answer": answer,
+                    "evidence": ev[:7] + answer_ev,
+                    "pattern": "calculation",
+                    "key": s.raw,
+                }
+            )
         return out
 
     def causal_chains(self) -> list[dict]:
@@ -1620,8 +2068,16 @@ class _Extractor:
             chain = []
             for x in follow:
                 xt = clean_inline(x.raw)
-                if re.search(r"(?i)\b(result|results|resulting|lead|leads|leading|cause|causes|consequen|then|therefore|thus|eventually|in the end|which would|would then|as a result|could|may)\b", xt):
-                    if "\\" in xt or "{" in xt or _ANCHORED_RE.search(xt) or re.search(r"(?i)\b(we|us|our|you|your|I)\b|for example", xt):
+                if re.search(
+                    r"(?i)\b(result|results|resulting|lead|leads|leading|cause|causes|consequen|then|therefore|thus|eventually|in the end|which would|would then|as a result|could|may)\b",
+                    xt,
+                ):
+                    if (
+                        "\\" in xt
+                        or "{" in xt
+                        or _ANCHORED_RE.search(xt)
+                        or re.search(r"(?i)\b(we|us|our|you|your|I)\b|for example", xt)
+                    ):
                         break
                     chain.append(x)
                 else:
@@ -1632,21 +2088,47 @@ class _Extractor:
             steps = [main] + [_finish(_strip_discourse(_CITE_PAREN_RE.sub("", clean_inline(x.raw)))) for x in chain[:-1]]
             answer = _finish(_strip_discourse(_CITE_PAREN_RE.sub("", clean_inline(chain[-1].raw))))
             if len(steps) < 2:
-                steps = [f"{m.group('conj')} {cond}, the first consequence is: {main[0].lower() + main[1:]}", ]
+                steps = [
+                    f"{m.group('conj')} {cond}, the first consequence is: {main[0].lower() + main[1:]}",
+                ]
                 steps.append(answer)
                 continue
             q = f"What chain of consequences can follow {m.group('conj').lower()} {_lc_first(cond, self.chunk_lower)}?"
             if not self.question_ok(q):
                 continue
-            out.append({"question": q, "steps": steps, "answer": answer, "evidence": [s.raw] + [x.raw for x in chain], "pattern": "causal_chain", "key": s.raw})
+            out.append(
+                {
+                    "question": q,
+                    "steps": steps,
+                    "answer": answer,
+                    "evidence": [s.raw] + [x.raw for x in chain],
+                    "pattern": "causal_chain",
+                    "key": s.raw,
+                }
+            )
         return out
 
 
 _GERUND_BASE = {
-    "finding": "find", "determining": "determine", "computing": "compute", "calculating": "calculate",
-    "pricing": "price", "solving": "solve", "estimating": "estimate", "using": "use", "entering": "enter",
-    "valuing": "value", "measuring": "measure", "converting": "convert", "graphing": "graph", "creating": "create",
-    "preparing": "prepare", "recording": "record", "getting": "get", "setting": "set", "identifying": "identify",
+    "finding": "find",
+    "determining": "determine",
+    "computing": "compute",
+    "calculating": "calculate",
+    "pricing": "price",
+    "solving": "solve",
+    "estimating": "estimate",
+    "using": "use",
+    "entering": "enter",
+    "valuing": "value",
+    "measuring": "measure",
+    "converting": "convert",
+    "graphing": "graph",
+    "creating": "create",
+    "preparing": "prepare",
+    "recording": "record",
+    "getting": "get",
+    "setting": "set",
+    "identifying": "identify",
 }
 
 
@@ -1658,8 +2140,15 @@ def _resolve_person(question: str, scenario: str) -> str | None:
     if not _has_pronoun(question):
         return question
     m = re.match(r"^([A-Z][a-z]+)\b", scenario.strip())
-    names = re.findall(r"\b([A-Z][a-z]{2,})\b (?:is|has|wants|decides|plans|buys|invests|deposits|borrows|likes|thinks|found|begins|needs|will|would)", scenario)
-    name = names[0] if names else (m.group(1) if m and m.group(1) not in ("The", "A", "An", "If", "In", "You", "Your", "Assume", "Suppose") else None)
+    names = re.findall(
+        r"\b([A-Z][a-z]{2,})\b (?:is|has|wants|decides|plans|buys|invests|deposits|borrows|likes|thinks|found|begins|needs|will|would)",
+        scenario,
+    )
+    name = (
+        names[0]
+        if names
+        else (m.group(1) if m and m.group(1) not in ("The", "A", "An", "If", "In", "You", "Your", "Assume", "Suppose") else None)
+    )
     if not name:
         return None
     q = re.sub(r"\b(he|she)\b", name, question, count=1)
@@ -1674,7 +2163,9 @@ _COMMON_VERBS_BASE = frozenset(
     "borrow lend face bear demand expect prefer avoid keep lose gain benefit compete operate report record recognize".split()
 )
 _COMMON_VERBS_3SG = frozenset(
-    w + ("es" if w.endswith(("s", "sh", "ch", "x", "z", "o")) else "s") if not (w.endswith("y") and w[-2] not in "aeiou") else w[:-1] + "ies"
+    w + ("es" if w.endswith(("s", "sh", "ch", "x", "z", "o")) else "s")
+    if not (w.endswith("y") and w[-2] not in "aeiou")
+    else w[:-1] + "ies"
     for w in _COMMON_VERBS_BASE
 ) | {"has"}
 
@@ -1725,7 +2216,48 @@ def _ocr_scores(text: str) -> tuple[float, float, int]:
     if not toks:
         return 0.0, 0.0, 0
     alpha = [t for t in toks if re.fullmatch(r"[A-Za-z]+[.,;:]?", t)]
-    short_ok = {"a", "i", "an", "of", "to", "in", "is", "it", "on", "as", "at", "be", "by", "or", "we", "he", "if", "so", "no", "do", "up", "my", "us", "me", "go", "am", "vs", "tv", "us", "ok", "oh", "ad", "id", "pm", "pv", "fv", "n", "r", "x", "y"}
+    short_ok = {
+        "a",
+        "i",
+        "an",
+        "of",
+        "to",
+        "in",
+        "is",
+        "it",
+        "on",
+        "as",
+        "at",
+        "be",
+        "by",
+        "or",
+        "we",
+        "he",
+        "if",
+        "so",
+        "no",
+        "do",
+        "up",
+        "my",
+        "us",
+        "me",
+        "go",
+        "am",
+        "vs",
+        "tv",
+        "us",
+        "ok",
+        "oh",
+        "ad",
+        "id",
+        "pm",
+        "pv",
+        "fv",
+        "n",
+        "r",
+        "x",
+        "y",
+    }
     frag = [t for t in alpha if len(t.strip(".,;:")) <= 2 and t.strip(".,;:").lower() not in short_ok]
     frag_share = len(frag) / max(1, len(alpha))
     chars = re.sub(r"\s", "", text)
@@ -1758,7 +2290,9 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     sec_chars: dict[str, int] = {}
     for b in body:
         sec_chars[b.section] = sec_chars.get(b.section, 0) + len(b.raw)
-    if sec_chars.get("exercises", 0) >= 0.5 * max(1, sum(sec_chars.values())) and not any(_SOLUTION_RE.match(b.raw) for b in body):
+    if sec_chars.get("exercises", 0) >= 0.5 * max(1, sum(sec_chars.values())) and not any(
+        _SOLUTION_RE.match(b.raw) for b in body
+    ):
         return skip("pedagogy", "exercises or review questions without answers")
     if sec_chars.get("non_knowledge", 0) >= 0.5 * max(1, sum(sec_chars.values())):
         return skip("non_knowledge", "credits, licence or front matter")
@@ -1785,14 +2319,21 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     urls = sum(len(_URL_RE.findall(b.raw)) for b in body)
     if by_sec.get("outcomes", 0) and content_chars < skill.coverage.min_chunk_chars:
         return skip("navigation", "learning outcomes / overview with no teaching text")
-    nav_items = [b for b in content if b.kind == "item" and len(clean_inline(b.raw)) < 80 and not re.search(r"[.!?]$", clean_inline(b.raw))]
+    nav_items = [
+        b for b in content if b.kind == "item" and len(clean_inline(b.raw)) < 80 and not re.search(r"[.!?]$", clean_inline(b.raw))
+    ]
     if content and len(nav_items) >= 3 and chars(nav_items) >= 0.8 * max(1, content_chars):
         return skip("navigation", "a list of section titles")
     if by_sec.get("refs", 0) + chars(sources) >= 0.6 * total or (urls >= 3 and content_chars < 0.5 * total):
         return skip("index_like", "footnotes, references or links")
-    if by_sec.get("non_knowledge", 0) >= 0.6 * total or re.search(
-        r"(?i)\b(licen[cs]ed under|creative commons|gnu free documentation|permission is granted to copy|all rights reserved|©)", all_text
-    ) and content_chars < 800:
+    if (
+        by_sec.get("non_knowledge", 0) >= 0.6 * total
+        or re.search(
+            r"(?i)\b(licen[cs]ed under|creative commons|gnu free documentation|permission is granted to copy|all rights reserved|©)",
+            all_text,
+        )
+        and content_chars < 800
+    ):
         return skip("non_knowledge", "credits, licence or front matter")
     qs = sum(1 for b in content if clean_inline(b.raw).rstrip().endswith("?") or _PROBLEM_NO_RE.match(b.raw))
     has_solution = any(_SOLUTION_RE.match(b.raw) for b in body) or re.search(r"(?i)\b(solution|answer)s?\s*:", all_text)
@@ -1800,7 +2341,9 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
         return skip("pedagogy", "exercises or review questions without answers")
     if content_chars < skill.coverage.min_chunk_chars:
         return skip("low_information", f"{content_chars} chars of content (min {skill.coverage.min_chunk_chars})")
-    n_sent = sum(len(split_sentences(b.raw)) for b in content if b.kind in ("para", "item") and len(_words(clean_inline(b.raw))) >= 8)
+    n_sent = sum(
+        len(split_sentences(b.raw)) for b in content if b.kind in ("para", "item") and len(_words(clean_inline(b.raw))) >= 8
+    )
     if n_sent < 2 and content_chars < 600 and not any(b.kind in ("table", "math") for b in content):
         return skip("low_information", "no full sentences (a title page or a list of names)")
     return Triage(keep=True, detail=f"{content_chars} chars of content")
@@ -1831,7 +2374,11 @@ def _fit_schema(sample_type: str, chunk_id: str, cand: Cand, schema: dict) -> di
     required = list(schema.get("required", []))
     closed = schema.get("additionalProperties", True) is False
     sample: dict[str, Any] = {"sample_type": sample_type, "chunk_id": chunk_id, "evidence": list(dict.fromkeys(cand.evidence))}
-    aliases = {"reasoning_steps": ("analysis_steps", "steps"), "analysis_steps": ("reasoning_steps", "steps"), "steps": ("reasoning_steps", "analysis_steps")}
+    aliases = {
+        "reasoning_steps": ("analysis_steps", "steps"),
+        "analysis_steps": ("reasoning_steps", "steps"),
+        "steps": ("reasoning_steps", "analysis_steps"),
+    }
     for k, v in cand.fields.items():
         if closed and k not in props:
             alt = next((a for a in aliases.get(k, ()) if a in props), None)
@@ -1856,7 +2403,12 @@ def _fit_schema(sample_type: str, chunk_id: str, cand: Cand, schema: dict) -> di
             lo = ((props.get(k) or {}).get("minItems") if isinstance(props.get(k), dict) else None) or 1
             if len(sample[k]) < lo:
                 return None
-    return {k: sample[k] for k in (["sample_type", "chunk_id", "evidence"] + [k for k in sample if k not in ("sample_type", "chunk_id", "evidence")])}
+    return {
+        k: sample[k]
+        for k in (
+            ["sample_type", "chunk_id", "evidence"] + [k for k in sample if k not in ("sample_type", "chunk_id", "evidence")]
+        )
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -1891,7 +2443,9 @@ def _select(cands: list[Cand], n: int, used: set[str]) -> list[Cand]:
     return picked
 
 
-_AUX_START = re.compile(r"(?i)^\s*(?:[,;:)]|(?:can|could|is|are|was|were|will|would|may|might|must|should|shall|has|have|had|does|do|did)\b)")
+_AUX_START = re.compile(
+    r"(?i)^\s*(?:[,;:)]|(?:can|could|is|are|was|were|will|would|may|might|must|should|shall|has|have|had|does|do|did)\b)"
+)
 
 
 def _verb_is_a_noun(subj: str, verb: str, rest: str) -> bool:
@@ -1993,7 +2547,14 @@ class ExtractiveGenerator:
             n = targets[t]
             for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve][:n]:
                 steps = _merge_steps(e["steps"], e["evidence"], _max_items(skill.schemas[t], "analysis_steps", 8))
-                cand = Cand("case_application", {"case": e["case"], "question": e["question"], "analysis_steps": steps, "answer": e["answer"]}, e["evidence"], "case", 1.0, e["key"])
+                cand = Cand(
+                    "case_application",
+                    {"case": e["case"], "question": e["question"], "analysis_steps": steps, "answer": e["answer"]},
+                    e["evidence"],
+                    "case",
+                    1.0,
+                    e["key"],
+                )
                 s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
                 if s:
                     out.append(s)
@@ -2007,7 +2568,16 @@ class ExtractiveGenerator:
                 q = f"{e['case']} {e['question']}".replace("\n", " ")
                 if len(q) > 590:
                     continue
-                pool.append({"question": q, "steps": e["steps"], "answer": e["answer"], "evidence": e["evidence"], "pattern": "calculation" if e["numeric"] else "decision", "key": e["key"]})
+                pool.append(
+                    {
+                        "question": q,
+                        "steps": e["steps"],
+                        "answer": e["answer"],
+                        "evidence": e["evidence"],
+                        "pattern": "calculation" if e["numeric"] else "decision",
+                        "key": e["key"],
+                    }
+                )
             pool += other_process
             k = 0
             for p in pool:
@@ -2019,7 +2589,19 @@ class ExtractiveGenerator:
                 steps = _merge_steps(p["steps"], p["evidence"], limit)
                 if len(steps) < 2:
                     continue
-                cand = Cand("process_qa", {"question": p["question"], "reasoning_steps": steps, "answer": p["answer"], "reasoning_pattern": p["pattern"]}, p["evidence"], p["pattern"], 1.0, p["key"])
+                cand = Cand(
+                    "process_qa",
+                    {
+                        "question": p["question"],
+                        "reasoning_steps": steps,
+                        "answer": p["answer"],
+                        "reasoning_pattern": p["pattern"],
+                    },
+                    p["evidence"],
+                    p["pattern"],
+                    1.0,
+                    p["key"],
+                )
                 s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
                 if s:
                     out.append(s)
@@ -2027,7 +2609,15 @@ class ExtractiveGenerator:
                     k += 1
         concept_types = by_form.get("concept_qa", [])
         if concept_types:
-            cands = ex.glossary() + ex.definitions() + ex.bold_leads() + ex.enumerations() + ex.heading_questions() + ex.causes() + ex.conditions()
+            cands = (
+                ex.glossary()
+                + ex.definitions()
+                + ex.bold_leads()
+                + ex.enumerations()
+                + ex.heading_questions()
+                + ex.causes()
+                + ex.conditions()
+            )
             for t in concept_types:
                 for c in _select(cands, targets[t], used):
                     s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])

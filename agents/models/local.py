@@ -21,8 +21,10 @@ def _to_chat_dicts(messages: list) -> list[dict]:
     role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
     out = []
     for m in messages:
-        content = m.content if isinstance(m.content, str) else "".join(
-            b.get("text", "") if isinstance(b, dict) else str(b) for b in m.content
+        content = (
+            m.content
+            if isinstance(m.content, str)
+            else "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in m.content)
         )
         out.append({"role": role.get(m.type, "user"), "content": content})
     return out
@@ -68,7 +70,14 @@ class HFChatModel(BaseChatModel):
         if tok.chat_template is None:
             raise ModelSpecError(f"hf:{path}: the tokenizer has no chat template")
         model.eval()
-        return cls(model_path=src, max_tokens=max_tokens, temperature=temperature or 0.0, hf_model=model, tokenizer=tok, lock=threading.Lock())
+        return cls(
+            model_path=src,
+            max_tokens=max_tokens,
+            temperature=temperature or 0.0,
+            hf_model=model,
+            tokenizer=tok,
+            lock=threading.Lock(),
+        )
 
     @property
     def _llm_type(self) -> str:
@@ -78,8 +87,13 @@ class HFChatModel(BaseChatModel):
         import torch
 
         max_new = int(kwargs.get("max_tokens") or self.max_tokens)
-        ids = self.tokenizer.apply_chat_template(_to_chat_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        gen_kw: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+        ids = self.tokenizer.apply_chat_template(
+            _to_chat_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        gen_kw: dict[str, Any] = {
+            "max_new_tokens": max_new,
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
         if self.temperature > 0:
             gen_kw.update(do_sample=True, temperature=self.temperature)
         else:
@@ -102,6 +116,7 @@ class HFChatModel(BaseChatModel):
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
         return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
 
 class VLLMChatModel(BaseChatModel):
     """In-process vLLM (``vllm.LLM``) as a LangChain chat model.
@@ -147,7 +162,9 @@ class VLLMChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        outs = self.llm.chat([_to_chat_dicts(messages)], self._params(int(kwargs.get("max_tokens") or self.max_tokens)), use_tqdm=False)
+        outs = self.llm.chat(
+            [_to_chat_dicts(messages)], self._params(int(kwargs.get("max_tokens") or self.max_tokens)), use_tqdm=False
+        )
         return self._result(outs[0])
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:

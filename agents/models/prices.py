@@ -66,7 +66,9 @@ class PriceTable:
             raise PrepbenchError(f"{path}: field 'per_tokens' must be a positive integer")
         models: dict[str, dict[str, float]] = {}
         for name, p in (raw.get("models") or {}).items():
-            if not isinstance(p, dict) or not all(isinstance(p.get(k), (int, float)) and p.get(k) >= 0 for k in ("input", "output")):
+            if not isinstance(p, dict) or not all(
+                isinstance(p.get(k), (int, float)) and p.get(k) >= 0 for k in ("input", "output")
+            ):
                 raise PrepbenchError(f"{path}: model '{name}': needs non-negative numbers 'input' and 'output'")
             models[str(name)] = {"input": float(p["input"]), "output": float(p["output"])}
         return cls(models=models, per_tokens=per)

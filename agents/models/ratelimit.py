@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from prepbench.agents.base import StopRun
-
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import CallRecord
 
@@ -189,13 +188,21 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or names & {"ModelTimeoutError", "APITimeoutError", "TimeoutException"}:
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or names & {
+        "ModelTimeoutError",
+        "APITimeoutError",
+        "TimeoutException",
+    }:
         return "timeout", True
     if "ModelRateLimitError" in names or "RateLimitError" in names or status == 429:
         return "rate_limit", True
-    if names & {"ModelConnectionError", "APIConnectionError", "TransportError", "ConnectError", "RemoteProtocolError"} or isinstance(
-        exc, (ConnectionError, OSError)
-    ):
+    if names & {
+        "ModelConnectionError",
+        "APIConnectionError",
+        "TransportError",
+        "ConnectError",
+        "RemoteProtocolError",
+    } or isinstance(exc, (ConnectionError, OSError)):
         return "connection", True
     if isinstance(status, int):
         if status in RETRYABLE_STATUS:
@@ -350,10 +357,15 @@ class ResilientChat:
                 self.circuit.failure(kind, detail)
                 if self.circuit.open:
                     self.stats.failures += 1
-                    raise CircuitOpenError(f"model server {self.spec} unreachable after {self.circuit.failures} consecutive failures: {detail}", calls) from None
+                    raise CircuitOpenError(
+                        f"model server {self.spec} unreachable after {self.circuit.failures} consecutive failures: {detail}",
+                        calls,
+                    ) from None
                 if not retryable or attempt == self.policy.max_retries:
                     self.stats.failures += 1
-                    raise ModelCallError(f"{node} call failed ({kind}) after {attempt + 1} attempt(s): {detail}", kind, calls) from None
+                    raise ModelCallError(
+                        f"{node} call failed ({kind}) after {attempt + 1} attempt(s): {detail}", kind, calls
+                    ) from None
                 self.stats.retries += 1
                 await asyncio.sleep(self._backoff(attempt, e, kind))
                 continue
@@ -367,7 +379,9 @@ class ResilientChat:
             self.stats.input_tokens += tin
             self.stats.output_tokens += tout
             self.stats.cost_usd += cost
-            calls.append(CallRecord(node=node, model=self.spec, input_tokens=tin, output_tokens=tout, cost_usd=cost, latency_s=latency))
+            calls.append(
+                CallRecord(node=node, model=self.spec, input_tokens=tin, output_tokens=tout, cost_usd=cost, latency_s=latency)
+            )
             return msg, calls
         raise AssertionError("unreachable")  # the loop returns or raises
 

@@ -103,8 +103,14 @@ def make_chat_model(
                 )
             key = LOCAL_PLACEHOLDER_KEY  # local servers (vLLM, SGLang, Ollama) ignore it
         return ChatOpenAI(
-            model=model, base_url=url, api_key=key, max_retries=0, timeout=timeout, max_tokens=max_tokens,
-            http_async_client=_fresh_async_http_client(timeout), **extra,
+            model=model,
+            base_url=url,
+            api_key=key,
+            max_retries=0,
+            timeout=timeout,
+            max_tokens=max_tokens,
+            http_async_client=_fresh_async_http_client(timeout),
+            **extra,
         )
     if provider == "anthropic":
         from langchain_anthropic import ChatAnthropic
@@ -116,7 +122,9 @@ def make_chat_model(
                 raise ModelSpecError(f"'{spec}': set ANTHROPIC_API_KEY (or --base-url for an Anthropic-compatible local server)")
             key = LOCAL_PLACEHOLDER_KEY
         kw: dict[str, Any] = {"base_url": url} if url else {}
-        m = ChatAnthropic(model=model, api_key=key, max_retries=0, default_request_timeout=timeout, max_tokens=max_tokens, **kw, **extra)
+        m = ChatAnthropic(
+            model=model, api_key=key, max_retries=0, default_request_timeout=timeout, max_tokens=max_tokens, **kw, **extra
+        )
         _fresh_anthropic_client(m)
         return m
     if provider == "vllm":
@@ -181,6 +189,7 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     provider, _ = parse_spec(spec)
     timeout = float(opts.get("timeout") or 120.0)
     api_key = opts.get("api_key")
+
     def factory() -> Any:
         return make_chat_model(
             spec,
@@ -207,7 +216,9 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     secrets = [s for s in (api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ANTHROPIC_API_KEY")) if s]
     # remote clients are rebuilt for a new event loop; local models (hf, vllm) are kept
     rebuild = factory if provider in ("openai", "anthropic") else None
-    return ResilientChat(chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider, factory=rebuild)
+    return ResilientChat(
+        chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider, factory=rebuild
+    )
 
 
 #: Options of make_generator consumed by the LLM generator itself (the rest go to the chat layer).
@@ -231,7 +242,6 @@ def make_generator(spec: str, **opts: Any) -> Any:
 
         return ExtractiveGenerator()
     from prepbench.agents.llm import LLMGenerator
-
     from prepbench.agents.models.structured import StructuredConfig
 
     gen_opts = {k: opts.pop(k) for k in GENERATOR_OPTIONS if k in opts}
@@ -242,7 +252,9 @@ def make_generator(spec: str, **opts: Any) -> Any:
         max_tokens_cap=int(gen_opts.get("max_tokens_cap") or 16384),
         parse_retries=int(gen_opts["parse_retries"]) if gen_opts.get("parse_retries") is not None else 2,
     )
-    return LLMGenerator(chat, structured=cfg, judge=bool(gen_opts.get("judge")), examples_per_prompt=int(gen_opts.get("examples_per_prompt") or 2))
+    return LLMGenerator(
+        chat, structured=cfg, judge=bool(gen_opts.get("judge")), examples_per_prompt=int(gen_opts.get("examples_per_prompt") or 2)
+    )
 
 
 class _LazyClass:

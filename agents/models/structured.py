@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from prepbench.tools.ledger import CallRecord
 from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
+from prepbench.tools.ledger import CallRecord
 
 THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
 OPEN_THINK_RE = re.compile(r"^\s*<think(?:ing)?>.*", re.S | re.I)
@@ -95,7 +95,9 @@ def extract_json(text: str, expect: str | None = None) -> Any:
 
 def _score(value: Any, span: int, expect: str | None, order: int) -> tuple:
     """Rank decoded values: the expected kind, made of objects, then the longest span."""
-    kind_ok = expect is None or (expect == "array" and isinstance(value, list)) or (expect == "object" and isinstance(value, dict))
+    kind_ok = (
+        expect is None or (expect == "array" and isinstance(value, list)) or (expect == "object" and isinstance(value, dict))
+    )
     structured = isinstance(value, dict) or (isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
     return (kind_ok, structured, span, -order)
 
@@ -187,7 +189,10 @@ def resolve_mode(chat: ResilientChat, mode: str) -> str:
 def _bind(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: int) -> Any:
     model = chat.model
     if mode == "tools":
-        tool = {"type": "function", "function": {"name": name, "description": f"Return the {name} as structured data.", "parameters": schema}}
+        tool = {
+            "type": "function",
+            "function": {"name": name, "description": f"Return the {name} as structured data.", "parameters": schema},
+        }
         bound = model.bind_tools([tool], tool_choice=name)
         return bound.bind(max_tokens=max_tokens)
     if mode == "json_schema":
@@ -273,7 +278,9 @@ async def ainvoke_json(
         except ValueError as e:
             parse_rounds += 1
             if parse_rounds > cfg.parse_retries:
-                raise StructuredOutputError(f"{node}: unparseable reply after {parse_rounds} attempt(s): {e}", "parse", calls) from None
+                raise StructuredOutputError(
+                    f"{node}: unparseable reply after {parse_rounds} attempt(s): {e}", "parse", calls
+                ) from None
             bad = message_text(msg)[:4000]
             msgs = list(messages) + [
                 AIMessage(content=bad or "(empty reply)"),

@@ -36,7 +36,6 @@ the model after its ``=``, else ``--model``; the skill family alone falls back t
 ``extractive`` generator when neither is given. ``direct`` and ``react`` need a chat model.
 """
 
-
 from __future__ import annotations
 
 import time
@@ -49,14 +48,35 @@ from .report import METRIC_COLUMNS, Table, build_tables, dig, fmt_value, make_pl
 from .run import DEFAULT_METRIC_SETS, STATE_FILE, CompareOptions, FamilySpec, parse_agents, parse_mapping, run_families
 
 __all__ = [
-    "DEFAULT_METRIC_SETS", "METRIC_COLUMNS", "STATE_FILE", "CompareOptions", "FamilySpec", "Table", "build_tables",
-    "collect", "collect_run", "compare", "dig", "downstream", "fmt_value", "load_records", "make_plots", "parse_agents",
-    "parse_mapping", "render_html", "render_markdown", "run_families", "write_report",
+    "DEFAULT_METRIC_SETS",
+    "METRIC_COLUMNS",
+    "STATE_FILE",
+    "CompareOptions",
+    "FamilySpec",
+    "Table",
+    "build_tables",
+    "collect",
+    "collect_run",
+    "compare",
+    "dig",
+    "downstream",
+    "fmt_value",
+    "load_records",
+    "make_plots",
+    "parse_agents",
+    "parse_mapping",
+    "render_html",
+    "render_markdown",
+    "run_families",
+    "write_report",
 ]
 
 
-def compare(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any] | None = None,
-            on_family: Callable[[int, FamilySpec], None] | None = None) -> dict[str, Any]:
+def compare(
+    opts: CompareOptions,
+    progress: Callable[[str, FamilySpec], Any] | None = None,
+    on_family: Callable[[int, FamilySpec], None] | None = None,
+) -> dict[str, Any]:
     """Run every family (resumable), collect and write the report (DataPrep-Bench Tables A-D in spirit).
 
     Inputs that can be checked without running anything (model and judge specs, metric sets,
@@ -95,6 +115,7 @@ def compare(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any] | N
         def wrapped(fam, spec):  # noqa: F811
             on_family(idx[fam], spec)
             return progress(fam, spec) if progress else None
+
     runs = run_families(opts, wrapped)
     report = collect(opts, runs)
     paths = write_report(report, opts.out)

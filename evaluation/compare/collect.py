@@ -18,6 +18,7 @@ from prepbench.tools.errors import PrepbenchError
 
 from .run import CompareOptions, read_state, write_state
 
+
 def collect_run(run_dir: str | Path) -> dict[str, Any]:
     """Construction figures of one run, read from its ledger (no model, no network).
 
@@ -144,8 +145,9 @@ class _Scorer:
 
         enc, store = self.encoder()
         try:
-            r = das_score(texts, self.proxy_texts, enc, store, sigma=o.sigma, max_samples=o.max_samples, seed=o.seed,
-                          progress=not o.quiet)
+            r = das_score(
+                texts, self.proxy_texts, enc, store, sigma=o.sigma, max_samples=o.max_samples, seed=o.seed, progress=not o.quiet
+            )
         except PrepbenchError as e:
             notes.append(f"DAS: {e}")
             return None
@@ -187,8 +189,15 @@ class _Scorer:
         from prepbench.evaluation.verifier import verify
 
         try:
-            v = verify(samples, self.judge_model(), task, n=o.judge_n, seed=o.seed,
-                       max_concurrency=max(1, min(o.concurrency, 8)), progress=not o.quiet)
+            v = verify(
+                samples,
+                self.judge_model(),
+                task,
+                n=o.judge_n,
+                seed=o.seed,
+                max_concurrency=max(1, min(o.concurrency, 8)),
+                progress=not o.quiet,
+            )
         except PrepbenchError as e:
             notes.append(f"DVS: {e}")
             return None
@@ -310,16 +319,24 @@ def collect(opts: CompareOptions, runs: dict[str, dict]) -> dict[str, Any]:
         acc = c["samples"]["accepted"]
         cand = acc + c["samples"]["rejected"]
         wall = r["seconds"]
-        fams.append({
-            "family": spec.family, "model": spec.model, "run": r["run"], "wall_s": wall, "sessions": r["sessions"],
-            "stopped": r["stopped"], **c, "scores": sc,
-            "derived": {
-                "acceptance_rate": acc / cand if cand else None,
-                "cost_per_accepted_usd": c["calls"]["cost_usd"] / acc if acc else None,
-                "tokens_per_accepted": (c["calls"]["input_tokens"] + c["calls"]["output_tokens"]) / acc if acc else None,
-                "accepted_per_min": acc / wall * 60.0 if wall else None,
-            },
-        })
+        fams.append(
+            {
+                "family": spec.family,
+                "model": spec.model,
+                "run": r["run"],
+                "wall_s": wall,
+                "sessions": r["sessions"],
+                "stopped": r["stopped"],
+                **c,
+                "scores": sc,
+                "derived": {
+                    "acceptance_rate": acc / cand if cand else None,
+                    "cost_per_accepted_usd": c["calls"]["cost_usd"] / acc if acc else None,
+                    "tokens_per_accepted": (c["calls"]["input_tokens"] + c["calls"]["output_tokens"]) / acc if acc else None,
+                    "accepted_per_min": acc / wall * 60.0 if wall else None,
+                },
+            }
+        )
     notes = []
     for f in fams:
         notes += [f"{f['family']}: {n}" for n in f["scores"]["notes"]]

@@ -38,7 +38,6 @@ def dig(d: dict | None, dotted: str):
     return d
 
 
-
 # ---------------------------------------------------------------------------------------
 # tables (shared by Markdown and HTML)
 # ---------------------------------------------------------------------------------------
@@ -109,10 +108,12 @@ def _construction_table(report: dict[str, Any]) -> Table:
     fams = report["families"]
     g = lambda fn: [fn(f) for f in fams]  # noqa: E731
     return _column_table(
-        "construction", "Table A: construction and cost",
+        "construction",
+        "Table A: construction and cost",
         "Chunks and samples from each run's ledger; tokens and cost summed over its model calls; wall time of the runs' "
         "generation (accumulated over resumed sessions).",
-        "family (model)", _names(fams),
+        "family (model)",
+        _names(fams),
         [
             ("chunks", g(lambda f: f["chunks"]["total"]), "int", 0),
             ("kept", g(lambda f: f["chunks"]["kept"]), "int", 1),
@@ -146,11 +147,15 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     cap = "Scores of each run's accepted samples. "
     if report.get("proxy"):
         sig = next((f["scores"]["das"]["sigma"] for f in fams if f["scores"]["das"]), None)
-        cap += (f"DAS = −MMD (RBF kernel, σ = {fmt_value(sig)}, biased estimator) against the proxy {Path(report['proxy']).name}, "
-                f"encoder {report['encoder']}. ")
+        cap += (
+            f"DAS = −MMD (RBF kernel, σ = {fmt_value(sig)}, biased estimator) against the proxy {Path(report['proxy']).name}, "
+            f"encoder {report['encoder']}. "
+        )
     if report.get("judge"):
         cap += f"DVS: judge {report['judge']}, DataChef rubric A–E. "
-    cap += "Weight-free metrics: lexical (MTLD, HD-D), n-gram, gzip, length, embedding diversity. ↑/↓: better direction; bold: best."
+    cap += (
+        "Weight-free metrics: lexical (MTLD, HD-D), n-gram, gzip, length, embedding diversity. ↑/↓: better direction; bold: best."
+    )
     return _column_table("metrics", "Table B: data metrics", cap, "family (model)", _names(fams), cols)
 
 
@@ -163,10 +168,13 @@ def _fate_table(report: dict[str, Any]) -> Table:
         for k in keys:
             fate_rows.append((f"{kind}: {k}", [f[key].get(k, 0) for f in fams]))
     return Table(
-        "fate", "Table C: where the candidates went",
+        "fate",
+        "Table C: where the candidates went",
         "Accepted samples per sample type, rejected candidates per validation rule, skipped chunks per skip reason.",
-        ["", *[f["family"] for f in fams]], [[lab, *(fmt_value(v, "int") for v in vals)] for lab, vals in fate_rows],
-        [], [False] + [True] * len(fams),
+        ["", *[f["family"] for f in fams]],
+        [[lab, *(fmt_value(v, "int") for v in vals)] for lab, vals in fate_rows],
+        [],
+        [False] + [True] * len(fams),
     )
 
 
@@ -181,9 +189,13 @@ def _documents_table(report: dict[str, Any]) -> Table:
             row.append(f"{m['kept']}/{m['chunks']} kept, {m['accepted']} acc." if m else "–")
         drows.append(row)
     return Table(
-        "documents", "Coverage per document", "Kept chunks / chunks in the run and accepted samples, per document"
+        "documents",
+        "Coverage per document",
+        "Kept chunks / chunks in the run and accepted samples, per document"
         + (" (documents with no chunk within --limit left out)." if report.get("limit") else "."),
-        ["document", *[f["family"] for f in fams]], drows, [],
+        ["document", *[f["family"] for f in fams]],
+        drows,
+        [],
         [False] + [True] * len(fams),
     )
 
@@ -210,14 +222,21 @@ def _downstream_table(report: dict[str, Any]) -> Table:
             row.append(cell)
         rows.append(row)
     if ds["pgr"]:
-        rows.append(["average PGR (%)", ""] + ["" for r in roles if r in _REFERENCE_ROLES]
-                    + [fmt_value(ds["pgr"].get(f["family"], {}).get("average"), "pgr") for f in fams])
+        rows.append(
+            ["average PGR (%)", ""]
+            + ["" for r in roles if r in _REFERENCE_ROLES]
+            + [fmt_value(ds["pgr"].get(f["family"], {}).get("average"), "pgr") for f in fams]
+        )
     headers = ["benchmark", "metric"] + [f"{r} ({ds['models'][r]})" if ds["models"].get(r) not in (None, r) else r for r in roles]
     return Table(
-        "downstream", "Table D: downstream scores and PGR",
+        "downstream",
+        "Table D: downstream scores and PGR",
         "Benchmark scores (fractions) from the score records; PGR = (T − B)/(R − B) × 100 per benchmark "
         "(AgoraBench, Kim et al., 2024), averaged over benchmarks with a defined gap.",
-        headers, rows, [], [False, False] + [True] * len(roles),
+        headers,
+        rows,
+        [],
+        [False, False] + [True] * len(roles),
     )
 
 
@@ -269,8 +288,16 @@ def _plot_cost(plt, fams: list[dict]):
     ys = [f["samples"]["accepted"] for f in fams]
     seen: dict[tuple, int] = {}
     for f, x, y, c, tok in zip(fams, xs, ys, costs, tokens):
-        ax.scatter([x], [y], s=90, color=_COLORS.get(f["family"]), zorder=3, edgecolor="black", linewidth=0.6,
-                   label=f"{f['family']} ({f['model']}): ${c:.4f}, {tok:,} tokens, {f['wall_s']:.1f} s")
+        ax.scatter(
+            [x],
+            [y],
+            s=90,
+            color=_COLORS.get(f["family"]),
+            zorder=3,
+            edgecolor="black",
+            linewidth=0.6,
+            label=f"{f['family']} ({f['model']}): ${c:.4f}, {tok:,} tokens, {f['wall_s']:.1f} s",
+        )
         key = (round(x, 6), y)
         k = seen[key] = seen.get(key, -1) + 1  # stagger the names of coinciding points
         ax.annotate(f["family"], (x, y), textcoords="offset points", xytext=(8, 6 - 13 * k), fontsize=9)
@@ -323,8 +350,15 @@ def _plot_benchmarks(plt, report: dict[str, Any]):
     x = np.arange(len(benches))
     for i, role in enumerate(roles):
         vals = [ds["benchmarks"][b].get(role) for b in benches]
-        ax.bar(x - 0.4 + w * (i + 0.5), [v if v is not None else 0 for v in vals], width=w,
-               color=_COLORS.get(role), label=role, hatch="//" if role in _REFERENCE_ROLES else None, edgecolor="white")
+        ax.bar(
+            x - 0.4 + w * (i + 0.5),
+            [v if v is not None else 0 for v in vals],
+            width=w,
+            color=_COLORS.get(role),
+            label=role,
+            hatch="//" if role in _REFERENCE_ROLES else None,
+            edgecolor="white",
+        )
     ax.set_xticks(x)
     ax.set_xticklabels(benches, fontsize=9)
     ax.set_ylabel("score")
@@ -361,7 +395,11 @@ def render_markdown(report: dict[str, Any], tables: list[Table], plots: dict[str
             lines += ["(none)", ""]
             continue
         lines.append("| " + " | ".join(_md_cell(h) for h in t.headers) + " |")
-        lines.append("|" + "|".join("---:" if (t.numeric[j] if j < len(t.numeric) else False) else "---" for j in range(len(t.headers))) + "|")
+        lines.append(
+            "|"
+            + "|".join("---:" if (t.numeric[j] if j < len(t.numeric) else False) else "---" for j in range(len(t.headers)))
+            + "|"
+        )
         for i, row in enumerate(t.cells):
             cells = [(f"**{c}**" if t.best and t.best[i][j] else c) for j, c in enumerate(row)]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
@@ -432,8 +470,10 @@ def render_html(report: dict[str, Any], tables: list[Table], plots: dict[str, by
         width = int.from_bytes(png[16:20], "big") * 2 // 3  # PNG IHDR width; shown at 100 px per inch (saved at 150 dpi)
         b64 = base64.b64encode(png).decode("ascii")
         title = html.escape(_PLOT_TITLES[name])
-        return (f"<figure><img alt='{title}' width='{width}' src='data:image/png;base64,{b64}'>"
-                f"<figcaption>{title}</figcaption></figure>")
+        return (
+            f"<figure><img alt='{title}' width='{width}' src='data:image/png;base64,{b64}'>"
+            f"<figcaption>{title}</figcaption></figure>"
+        )
 
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -444,9 +484,17 @@ def render_html(report: dict[str, Any], tables: list[Table], plots: dict[str, by
     ]
     for t in tables:
         parts.append(f"<h2>{html.escape(t.title)}</h2><p class='cap'>{html.escape(t.caption)}</p>{_html_table(t)}")
-        parts.append(fig({"construction": "cost_vs_accepted", "documents": "coverage_per_document", "downstream": "benchmarks"}.get(t.key, "")))
+        parts.append(
+            fig(
+                {"construction": "cost_vs_accepted", "documents": "coverage_per_document", "downstream": "benchmarks"}.get(
+                    t.key, ""
+                )
+            )
+        )
     if report["notes"]:
-        parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"]) + "</ul>")
+        parts.append(
+            "<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"]) + "</ul>"
+        )
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 

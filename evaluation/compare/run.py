@@ -69,7 +69,9 @@ def parse_agents(spec: str, default_model: str | None = None) -> list[FamilySpec
         fam, _, model = item.partition("=")
         fam, model = fam.strip(), model.strip()
         if fam not in FAMILIES:
-            raise PrepbenchError(f"--agents: unknown agent family '{fam}' (choose from {', '.join(FAMILIES)}; e.g. skill=extractive,direct,react)")
+            raise PrepbenchError(
+                f"--agents: unknown agent family '{fam}' (choose from {', '.join(FAMILIES)}; e.g. skill=extractive,direct,react)"
+            )
         if any(f.family == fam for f in out):
             raise PrepbenchError(f"--agents: family '{fam}' given twice")
         if "=" in item and not model:
@@ -176,11 +178,23 @@ class CompareOptions:
         from prepbench.tools.run import RunOptions
 
         return RunOptions(
-            corpus=list(self.corpus), skill=self.skill, out=str(run_dir), agent=spec.family, model=spec.model,
-            concurrency=self.concurrency, batch_size=self.batch_size, limit=self.limit, exclude=list(self.exclude),
-            pdf_engine=self.pdf_engine, min_chars=self.min_chars, max_chars=self.max_chars, overlap=self.overlap,
-            max_attempts=self.max_attempts, max_repairs=self.max_repairs,
-            revisit=self.revisit, fresh=self.fresh,
+            corpus=list(self.corpus),
+            skill=self.skill,
+            out=str(run_dir),
+            agent=spec.family,
+            model=spec.model,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            limit=self.limit,
+            exclude=list(self.exclude),
+            pdf_engine=self.pdf_engine,
+            min_chars=self.min_chars,
+            max_chars=self.max_chars,
+            overlap=self.overlap,
+            max_attempts=self.max_attempts,
+            max_repairs=self.max_repairs,
+            revisit=self.revisit,
+            fresh=self.fresh,
             model_options=self.model_options if spec.model != "extractive" else None,
         )
 
@@ -261,13 +275,21 @@ def run_families(opts: CompareOptions, progress: Callable[[str, FamilySpec], Any
         if processed > 0:  # this call generated something: its time counts
             fam["seconds"] = round(fam["seconds"] + res["seconds"], 3)
             fam["sessions"].append(
-                {"seconds": round(res["seconds"], 3), "chunk_attempts": processed, "resumed": res["resumed"],
-                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                {
+                    "seconds": round(res["seconds"], 3),
+                    "chunk_attempts": processed,
+                    "resumed": res["resumed"],
+                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
             )
         state["families"][spec.family] = fam
         write_state(out, state)
         results[spec.family] = {
-            "model": spec.model, "run": str(run_dir), "seconds": fam["seconds"], "sessions": list(fam["sessions"]),
-            "resumed": res["resumed"], "stopped": res["stopped"],
+            "model": spec.model,
+            "run": str(run_dir),
+            "seconds": fam["seconds"],
+            "sessions": list(fam["sessions"]),
+            "resumed": res["resumed"],
+            "stopped": res["stopped"],
         }
     return results

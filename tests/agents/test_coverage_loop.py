@@ -9,20 +9,21 @@ loop revisits kept chunks for it, through the real HTTP client, until the mix is
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import book_chapter
-from llm_server import Faults, Reply, smart_reply
+from prepbench.agents.runner import run_pipeline
 from prepbench.tools.coverage import plan_revisit_round, type_deficits
 from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
-from prepbench.agents.runner import run_pipeline
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
+
+from cli_helpers import book_chapter
+from llm_server import Faults, Reply, smart_reply
 
 KEY = "sk-prepbench-coverage-loop-91c2"
 CASE_PROMPT = r"Write \d+ `case_application` sample"
@@ -49,9 +50,22 @@ def first_case_request_is_empty(server):
 
 def options(corpus, out, server, **kw) -> RunOptions:
     return RunOptions(
-        corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model", limit=kw.pop("limit", 24),
-        concurrency=4, batch_size=8, max_repairs=0,
-        model_options={"base_url": server.url + "/v1", "api_key": KEY, "concurrency": 4, "structured": "prompt", **kw.pop("mo", {})},
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="skill",
+        model="openai:test-model",
+        limit=kw.pop("limit", 24),
+        concurrency=4,
+        batch_size=8,
+        max_repairs=0,
+        model_options={
+            "base_url": server.url + "/v1",
+            "api_key": KEY,
+            "concurrency": 4,
+            "structured": "prompt",
+            **kw.pop("mo", {}),
+        },
         **kw,
     )
 
@@ -156,13 +170,29 @@ def test_ledger_revisit_is_written_once(tmp_path):
     doc = corpus.documents[0]
     chunks = chunk_document(doc)[:3]
     led = RunFolder(tmp_path / "run")
-    led.initialize({"skill_name": "finance"}, [{"doc_id": doc.doc_id, "rel_path": doc.rel_path, "format": "markdown",
-                    "content_hash": doc.content_hash, "chars": doc.chars, "converter": "raw", "n_chunks": 3,
-                    "status": "ingested", "reason": None}], chunks)
+    led.initialize(
+        {"skill_name": "finance"},
+        [
+            {
+                "doc_id": doc.doc_id,
+                "rel_path": doc.rel_path,
+                "format": "markdown",
+                "content_hash": doc.content_hash,
+                "chars": doc.chars,
+                "converter": "raw",
+                "n_chunks": 3,
+                "status": "ingested",
+                "reason": None,
+            }
+        ],
+        chunks,
+    )
     cid = chunks[0].chunk_id
 
     def s(q):
-        return SampleRecord("concept_qa", {"sample_type": "concept_qa", "chunk_id": cid, "question": q, "answer": "A."}, "accepted")
+        return SampleRecord(
+            "concept_qa", {"sample_type": "concept_qa", "chunk_id": cid, "question": q, "answer": "A."}, "accepted"
+        )
 
     assert led.record_chunk(ChunkOutcome(cid, "kept", samples=[s("Q1?")]))
     assert led.revisit_candidates("concept_qa", 10) == [cid]  # only kept chunks

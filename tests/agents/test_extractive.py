@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from prepbench.agents.base import Generator, Triage
-from prepbench.tools.chunking import Chunk, chunk_corpus
 from prepbench.agents.extractive.generator import ExtractiveGenerator, clean_inline, latex_to_text, split_sentences
+from prepbench.tools.chunking import Chunk, chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
+
 from cli_helpers import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,9 @@ def test_glossary_entry_becomes_a_definition(results):
     s = by_q["What is an investment?"]
     assert s["question_type"] == "definition"
     assert s["answer"].startswith("An investment is an asset or item acquired with the goal of generating financial gain")
-    assert s["evidence"] == ["**investment**: an asset or item acquired with the goal of generating financial gain through increased income or appreciation in value"]
+    assert s["evidence"] == [
+        "**investment**: an asset or item acquired with the goal of generating financial gain through increased income or appreciation in value"
+    ]
 
 
 def test_running_text_definition(results):
@@ -136,7 +139,9 @@ def test_condition_question(results):
 
 
 def test_worked_example_becomes_case_application(results):
-    c, _, cands = _chunk(results, "07", "Important Notes for Using a Calculator and the Cash Flow Sign Convention", "case_application")
+    c, _, cands = _chunk(
+        results, "07", "Important Notes for Using a Calculator and the Cash Flow Sign Convention", "case_application"
+    )
     case = next(s for s in cands if s["sample_type"] == "case_application")
     assert case["case"] == "You have $2,000 invested in a money market account that is expected to earn 4% annually."
     assert case["question"] == "What will be the total value in the account after five years?"
@@ -171,7 +176,12 @@ def test_triage_skips_footnotes_as_index_like(results):
 
 def test_triage_skips_learning_outcomes_as_navigation(skill):
     path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
-    chunk = _piece(path, "## 7.1 Now versus Later Concepts", end="### How and Why the Passage of Time", heading=["7.1 Now versus Later Concepts"])
+    chunk = _piece(
+        path,
+        "## 7.1 Now versus Later Concepts",
+        end="### How and Why the Passage of Time",
+        heading=["7.1 Now versus Later Concepts"],
+    )
     assert "By the end of this section, you will be able to:" in chunk.text
     tri = ExtractiveGenerator().triage(chunk, skill)
     assert isinstance(tri, Triage)
@@ -181,9 +191,15 @@ def test_triage_skips_learning_outcomes_as_navigation(skill):
 def test_triage_skips_heading_only_and_short_chunks(skill):
     path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
     g = ExtractiveGenerator()
-    heading = _piece(path, "# Chapter 7: Time Value of Money I: Single Payment Value", heading=["Chapter 7: Time Value of Money I: Single Payment Value"])
+    heading = _piece(
+        path,
+        "# Chapter 7: Time Value of Money I: Single Payment Value",
+        heading=["Chapter 7: Time Value of Money I: Single Payment Value"],
+    )
     assert g.triage(heading, skill).skip_reason == "heading_only"
-    short = _piece(path, "### Using Excel to Solve TVM Problems", end="There are dozens", heading=["Using Excel to Solve TVM Problems"])
+    short = _piece(
+        path, "### Using Excel to Solve TVM Problems", end="There are dozens", heading=["Using Excel to Solve TVM Problems"]
+    )
     assert len(short.text) < skill.coverage.min_chunk_chars
     tri = g.triage(short, skill)
     assert (tri.keep, tri.skip_reason) == (False, "low_information")
@@ -208,7 +224,14 @@ def test_most_content_chunks_are_kept(results):
     kept = sum(1 for _, tri, _ in results if tri.keep)
     assert kept / len(results) >= 0.8
     for _, tri, _ in results:
-        assert tri.keep or tri.skip_reason in {"navigation", "index_like", "heading_only", "low_information", "non_knowledge", "pedagogy"}
+        assert tri.keep or tri.skip_reason in {
+            "navigation",
+            "index_like",
+            "heading_only",
+            "low_information",
+            "non_knowledge",
+            "pedagogy",
+        }
 
 
 # -- faithfulness and readability ----------------------------------------------------------
@@ -231,7 +254,9 @@ def test_every_evidence_span_is_in_its_chunk(results):
 
 
 def test_questions_have_no_dangling_pronouns_or_source_anchors(results):
-    bad = re.compile(r"(?i)\b(it|its|this|these|those|they|their|such|he|she)\b|\b(this|the) (section|chapter|passage|text|book)\b|according to|\b(figure|table|example|section)\s*\d")
+    bad = re.compile(
+        r"(?i)\b(it|its|this|these|those|they|their|such|he|she)\b|\b(this|the) (section|chapter|passage|text|book)\b|according to|\b(figure|table|example|section)\s*\d"
+    )
     for _, s in _all(results):
         if s["sample_type"] == "case_application":
             continue  # its question is read with its case
@@ -243,7 +268,11 @@ def test_questions_have_no_dangling_pronouns_or_source_anchors(results):
 
 def test_markup_is_cleaned_from_questions_and_answers(results):
     for _, s in _all(results):
-        fields = [s.get("question", ""), s.get("answer", ""), s.get("case", "")] + s.get("reasoning_steps", []) + s.get("analysis_steps", [])
+        fields = (
+            [s.get("question", ""), s.get("answer", ""), s.get("case", "")]
+            + s.get("reasoning_steps", [])
+            + s.get("analysis_steps", [])
+        )
         for f in fields:
             assert "**" not in f and "\\$" not in f and "<sup>" not in f and "\\text" not in f, f
 
@@ -314,7 +343,13 @@ def test_async_protocol_records_zero_cost_calls(results, skill, targets):
     tri2, calls = asyncio.run(g.atriage(c, skill))
     assert tri2 == tri
     assert len(calls) == 1 and isinstance(calls[0], CallRecord)
-    assert (calls[0].node, calls[0].model, calls[0].input_tokens, calls[0].output_tokens, calls[0].cost_usd) == ("triage", "extractive", 0, 0, 0.0)
+    assert (calls[0].node, calls[0].model, calls[0].input_tokens, calls[0].output_tokens, calls[0].cost_usd) == (
+        "triage",
+        "extractive",
+        0,
+        0,
+        0.0,
+    )
     assert calls[0].latency_s >= 0
     cands2, calls = asyncio.run(g.agenerate(c, skill, targets))
     assert cands2 == cands
@@ -329,12 +364,18 @@ def test_cleaning_and_sentence_splitting_on_real_lines():
     path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
     text = path.read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if ln.startswith("If a person deposits \\$300"))
-    assert clean_inline(line) == "If a person deposits $300 in an account that pays 5% per year, at the end of one year, they will have"
+    assert (
+        clean_inline(line)
+        == "If a person deposits $300 in an account that pays 5% per year, at the end of one year, they will have"
+    )
     math = next(ln for ln in text.splitlines() if ln.startswith("$$\\text{Interest\\ Earned}"))
     assert latex_to_text(math) == "Interest Earned = $1,000 × 0.04 = $40.00"
     para = next(ln for ln in text.splitlines() if ln.startswith("By taking the interest earned amount of \\$40"))
     sents = split_sentences(para)
-    assert sents[0] == "By taking the interest earned amount of \\$40 and adding it to the original principal of \\$1,000, you will arrive at a total value of \\$1,040 in the bank account at the end of the year."
+    assert (
+        sents[0]
+        == "By taking the interest earned amount of \\$40 and adding it to the original principal of \\$1,000, you will arrive at a total value of \\$1,040 in the bank account at the end of the year."
+    )
     assert all(s in para for s in sents) and len(sents) == 5
 
 
@@ -367,7 +408,9 @@ def test_no_noun_read_as_verb_no_pointer_subject_no_cut_answer(skill, targets):
     assert not _verb_is_a_noun("Liquidity", "means", " the ability to meet short-term obligations")
     assert not _verb_is_a_noun("Financial ratios", "measure", " the health of a firm")
     assert _clean_steps(["Gift = $75,000 / 0.035 = $2,142,857.", "In one year, $2,142,857 grows to.", "A = 1. A = 1."]) == [
-        "Gift = $75,000 / 0.035 = $2,142,857.", "A = 1."]
+        "Gift = $75,000 / 0.035 = $2,142,857.",
+        "A = 1.",
+    ]
 
 
 def test_fraction_with_grouped_terms_keeps_its_numerator_and_denominator():
@@ -388,8 +431,12 @@ def test_subject_without_head_noun_is_not_a_topic():
 @pytest.mark.skipif(not SHARED_FINANCE.is_dir(), reason="the shared corpora folder (../shared/corpora) is not on this machine")
 def test_enumeration_without_head_noun_gives_no_question(skill, targets):
     # chapter 5: "... several reports. The two most common are the 10-K and quarterly report (10-Q). ..."
-    chunk = _piece(SHARED_FINANCE / "05-financial-statements.md", "### SEC Reporting Requirements", n_chars=1600,
-                   heading=["SEC Reporting Requirements"])
+    chunk = _piece(
+        SHARED_FINANCE / "05-financial-statements.md",
+        "### SEC Reporting Requirements",
+        n_chars=1600,
+        heading=["SEC Reporting Requirements"],
+    )
     assert "The two most common are" in chunk.text
     qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, skill, targets)]
     assert qs and "What are the two most common?" not in qs

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, book_chapter
-from llm_server import Faults
+from prepbench.agents.runner import run_pipeline
 from prepbench.tools.chunking import chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import RunFolder
-from prepbench.agents.runner import run_pipeline
 from prepbench.tools.run import RunOptions
 from prepbench.tools.validate import normalize_text
+
+from cli_helpers import REPO, book_chapter
+from llm_server import Faults
 
 KEY = "sk-faults-test-0c4f21"
 CHUNK_ID_RE = re.compile(r"\b[0-9a-f]{16}\b")
@@ -61,17 +62,38 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
     ids = chunk_ids(corpus, limit)
     doomed = ids[5], ids[11]  # every request about these chunks fails with 500
     faults = Faults(
-        rate_429=0.10, rate_500=0.05, rate_malformed=0.05, rate_slow=0.02, slow_s=2.0, retry_after_s=0.02, seed=11,
+        rate_429=0.10,
+        rate_500=0.05,
+        rate_malformed=0.05,
+        rate_slow=0.02,
+        slow_s=2.0,
+        retry_after_s=0.02,
+        seed=11,
         rules=[(doomed[0], "500"), (doomed[1], "500")],
     )
     llm_server.set_faults(faults)
     out = tmp_path / "run"
     model_options = {
-        "base_url": llm_server.url + "/v1", "api_key": KEY, "concurrency": 8, "timeout": 0.6, "max_retries": 2,
-        "backoff_base": 0.01, "backoff_max": 0.2, "circuit_threshold": 60,
+        "base_url": llm_server.url + "/v1",
+        "api_key": KEY,
+        "concurrency": 8,
+        "timeout": 0.6,
+        "max_retries": 2,
+        "backoff_base": 0.01,
+        "backoff_max": 0.2,
+        "circuit_threshold": 60,
     }
-    opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model",
-                      limit=limit, concurrency=8, batch_size=8, model_options=model_options)
+    opts = RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="skill",
+        model="openai:test-model",
+        limit=limit,
+        concurrency=8,
+        batch_size=8,
+        model_options=model_options,
+    )
     result = run_pipeline(opts)
     assert not result["stopped"]
     chunks, samples, accepted = ledger_state(out)
@@ -101,8 +123,19 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
 
     # second run, faults off: only the failed chunks are sent to the model again
     llm_server.reset()
-    result2 = run_pipeline(RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model",
-                                      limit=limit, concurrency=8, batch_size=8, model_options=model_options))
+    result2 = run_pipeline(
+        RunOptions(
+            corpus=[str(corpus)],
+            skill="finance",
+            out=str(out),
+            agent="skill",
+            model="openai:test-model",
+            limit=limit,
+            concurrency=8,
+            batch_size=8,
+            model_options=model_options,
+        )
+    )
     assert result2["resumed"]
     assert requested_chunks(llm_server, set(ids)) == failed
     chunks2, samples2, accepted2 = ledger_state(out)
@@ -119,7 +152,9 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
 
 def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO
+    )
 
 
 def test_dead_server_stops_the_run_cleanly_and_the_next_run_finishes(llm_server, corpus, tmp_path):
@@ -128,9 +163,32 @@ def test_dead_server_stops_the_run_cleanly_and_the_next_run_finishes(llm_server,
     # the server dies for good after its first 20 requests
     llm_server.set_faults(Faults(rules=[(lambda req: len(llm_server.requests) > 20, "reset")]))
     out = tmp_path / "run"
-    args = ["run", "--corpus", str(corpus), "--skill", "finance", "--out", str(out), "--agent", "skill", "--model", "openai:test-model",
-            "--base-url", llm_server.url + "/v1", "--concurrency", "4", "--batch-size", "4", "--limit", str(limit),
-            "--max-retries", "2", "--timeout", "2", "-q"]
+    args = [
+        "run",
+        "--corpus",
+        str(corpus),
+        "--skill",
+        "finance",
+        "--out",
+        str(out),
+        "--agent",
+        "skill",
+        "--model",
+        "openai:test-model",
+        "--base-url",
+        llm_server.url + "/v1",
+        "--concurrency",
+        "4",
+        "--batch-size",
+        "4",
+        "--limit",
+        str(limit),
+        "--max-retries",
+        "2",
+        "--timeout",
+        "2",
+        "-q",
+    ]
     p = run_cli(*args, env_extra={"OPENAI_API_KEY": KEY})
     assert p.returncode == 3, p.stderr + p.stdout
     assert "stopped early" in p.stdout and "Traceback" not in p.stderr

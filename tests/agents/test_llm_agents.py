@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, book_chapter
-from llm_server import Reply
-from prepbench.tools.ledger import RunFolder
 from prepbench.agents.runner import run_pipeline
+from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
+
+from cli_helpers import REPO, book_chapter
+from llm_server import Reply
 
 KEY = "sk-prepbench-test-key-5b1e0d77"
 
@@ -36,7 +37,9 @@ def corpus(tmp_path_factory) -> Path:
 
 def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
 
 
 def check_run(out: Path, min_accepted: int = 1) -> dict:
@@ -76,9 +79,26 @@ def test_skill_agent_through_the_cli_with_an_openai_server(llm_server, corpus, t
     prices.write_text("models:\n  test-model: {input: 0.5, output: 1.5}\n")
     out = tmp_path / "run"
     p = run_cli(
-        "run", "--corpus", str(corpus), "--skill", "finance", "--out", str(out), "--agent", "skill",
-        "--model", "openai:test-model", "--base-url", llm_server.url + "/v1", "--concurrency", "8", "--limit", "14",
-        "--prices", str(prices), "-q",
+        "run",
+        "--corpus",
+        str(corpus),
+        "--skill",
+        "finance",
+        "--out",
+        str(out),
+        "--agent",
+        "skill",
+        "--model",
+        "openai:test-model",
+        "--base-url",
+        llm_server.url + "/v1",
+        "--concurrency",
+        "8",
+        "--limit",
+        "14",
+        "--prices",
+        str(prices),
+        "-q",
         env_extra={"OPENAI_API_KEY": KEY},
     )
     assert p.returncode == 0, p.stderr + p.stdout
@@ -100,9 +120,25 @@ def test_skill_agent_through_the_cli_with_an_openai_server(llm_server, corpus, t
     assert json.loads(st.stdout)["coverage"]["calls"]["cost_usd"] == pytest.approx(calls["cost_usd"], rel=1e-3)
     # a second run resumes with nothing to do: no new requests
     n = llm_server.count()
-    p2 = run_cli("run", "--corpus", str(corpus), "--skill", "finance", "--out", str(out), "--agent", "skill",
-                 "--model", "openai:test-model", "--base-url", llm_server.url + "/v1", "--limit", "14", "-q",
-                 env_extra={"OPENAI_API_KEY": KEY})
+    p2 = run_cli(
+        "run",
+        "--corpus",
+        str(corpus),
+        "--skill",
+        "finance",
+        "--out",
+        str(out),
+        "--agent",
+        "skill",
+        "--model",
+        "openai:test-model",
+        "--base-url",
+        llm_server.url + "/v1",
+        "--limit",
+        "14",
+        "-q",
+        env_extra={"OPENAI_API_KEY": KEY},
+    )
     assert p2.returncode == 0, p2.stderr
     assert llm_server.count() == n
 
@@ -111,14 +147,24 @@ def test_skill_agent_with_anthropic_and_the_grounded_judge(llm_server, corpus, t
     # the judge rejects every case_application: they must be recorded as rejected, with the rule
     def judge(req):
         if '"sample_type": "case_application"' in req.text:
-            return Reply(tool_calls=[{"name": req.forced_tool(), "args": {"supported": False, "reason": "the case adds facts"}}], finish_reason="tool_calls")
+            return Reply(
+                tool_calls=[{"name": req.forced_tool(), "args": {"supported": False, "reason": "the case adds facts"}}],
+                finish_reason="tool_calls",
+            )
         return Reply(tool_calls=[{"name": req.forced_tool(), "args": {"supported": True}}], finish_reason="tool_calls")
 
     llm_server.add_rule("You check training data for faithfulness", judge)
     out = tmp_path / "run"
     opts = RunOptions(
-        corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="anthropic:claude-test", limit=8, concurrency=6,
-        max_repairs=0, model_options={"base_url": llm_server.url, "api_key": KEY, "concurrency": 6, "judge": True},
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="skill",
+        model="anthropic:claude-test",
+        limit=8,
+        concurrency=6,
+        max_repairs=0,
+        model_options={"base_url": llm_server.url, "api_key": KEY, "concurrency": 6, "judge": True},
     )
     result = run_pipeline(opts)
     r = check_run(out)
@@ -150,9 +196,18 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
 
     llm_server.add_rule(r"Write 3 `concept_qa`", anchored)
     out = tmp_path / "run"
-    opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="skill", model="openai:test-model", limit=6,
-                      concurrency=4, max_repairs=1, revisit=False,  # only the main pass's (repaired) samples
-                      model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "structured": "prompt"})
+    opts = RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="skill",
+        model="openai:test-model",
+        limit=6,
+        concurrency=4,
+        max_repairs=1,
+        revisit=False,  # only the main pass's (repaired) samples
+        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "structured": "prompt"},
+    )
     run_pipeline(opts)
     r = check_run(out)
     repaired = [s for s in r["accepted"] if s["sample_type"] == "concept_qa"]
@@ -168,8 +223,16 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
 @pytest.mark.parametrize("mode", ["chunk", "book"])
 def test_direct_agent(llm_server, corpus, tmp_path, mode):
     out = tmp_path / "run"
-    opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="direct", model="openai:test-model", limit=12,
-                      concurrency=4, model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "direct_mode": mode, "context_tokens": 12000})
+    opts = RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="direct",
+        model="openai:test-model",
+        limit=12,
+        concurrency=4,
+        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "direct_mode": mode, "context_tokens": 12000},
+    )
     run_pipeline(opts)
     r = check_run(out, min_accepted=5)
     n_chunks = r["counts"]["chunks"]["total"]
@@ -187,8 +250,16 @@ def test_direct_agent(llm_server, corpus, tmp_path, mode):
 
 def test_react_agent_uses_its_tools(llm_server, corpus, tmp_path):
     out = tmp_path / "run"
-    opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="react", model="openai:test-model", limit=10,
-                      concurrency=3, model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 4})
+    opts = RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="react",
+        model="openai:test-model",
+        limit=10,
+        concurrency=3,
+        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 4},
+    )
     run_pipeline(opts)
     r = check_run(out, min_accepted=5)
     trace = [json.loads(line) for line in (out / "react_trace.jsonl").read_text().splitlines()]
@@ -212,13 +283,16 @@ def test_react_tools_refuse_bad_actions(llm_server, corpus, tmp_path):
 
     def sloppy(req):
         last = req.messages[-1]
+
         def mark(cid, **args):
             return Reply(tool_calls=[{"name": "mark_chunk", "args": {"chunk_id": cid, **args}}], finish_reason="tool_calls")
 
         if last.role == "tool" and last.tool_name == "read_chunk":
             return mark(json.loads(last.text)["chunk_id"], status="kept")  # nothing saved yet
         if last.role == "tool" and last.tool_name == "mark_chunk" and '"ok": false' in last.text:
-            cid = next(json.loads(m.text)["chunk_id"] for m in reversed(req.messages) if m.role == "tool" and m.tool_name == "read_chunk")
+            cid = next(
+                json.loads(m.text)["chunk_id"] for m in reversed(req.messages) if m.role == "tool" and m.tool_name == "read_chunk"
+            )
             failed = sum(1 for m in req.messages if m.role == "tool" and m.tool_name == "mark_chunk" and '"ok": false' in m.text)
             if failed % 2 == 1:
                 return mark(cid, status="skipped", skip_reason="boring")  # not in the skill's vocabulary
@@ -227,8 +301,16 @@ def test_react_tools_refuse_bad_actions(llm_server, corpus, tmp_path):
 
     llm_server.add_rule(lambda req: any(t["name"] == "save_samples" for t in req.tools), sloppy)
     out = tmp_path / "run"
-    opts = RunOptions(corpus=[str(corpus)], skill="finance", out=str(out), agent="react", model="openai:test-model", limit=2,
-                      concurrency=1, model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 2})
+    opts = RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent="react",
+        model="openai:test-model",
+        limit=2,
+        concurrency=1,
+        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 2},
+    )
     run_pipeline(opts)
     trace = [json.loads(line) for line in (out / "react_trace.jsonl").read_text().splitlines()]
     marks = [t for t in trace if t["tool"] == "mark_chunk"]

@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from llm_server import Faults
 from prepbench.agents.base import StopRun
-from prepbench.tools.errors import ModelSpecError, PrepbenchError
-from prepbench.agents.models.specs import make_chat_model, make_generator, make_resilient_chat, parse_spec
 from prepbench.agents.models.prices import PriceTable
 from prepbench.agents.models.ratelimit import CircuitOpenError, ModelCallError, RateLimiter, classify, redact, retry_after_seconds
+from prepbench.agents.models.specs import make_chat_model, make_generator, make_resilient_chat, parse_spec
 from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json, extract_json, strip_think
+from prepbench.tools.errors import ModelSpecError, PrepbenchError
+
 from cli_helpers import SHARED
+from llm_server import Faults
 
 KEY = "sk-test-models-7f3a9c"
 
@@ -48,7 +49,12 @@ def test_parse_spec_accepts_the_documented_forms():
 
 @pytest.mark.parametrize(
     "spec, fragment",
-    [("gpt-4o", "unknown model spec"), ("azure:gpt", "unknown model provider 'azure'"), ("openai:", "names no model"), ("", "unknown model spec")],
+    [
+        ("gpt-4o", "unknown model spec"),
+        ("azure:gpt", "unknown model provider 'azure'"),
+        ("openai:", "names no model"),
+        ("", "unknown model spec"),
+    ],
 )
 def test_parse_spec_rejects_bad_specs_in_one_line(spec, fragment):
     with pytest.raises(ModelSpecError) as e:
@@ -154,7 +160,9 @@ def test_circuit_opens_when_the_server_is_down(llm_server):
     chat = chat_for(llm_server, max_retries=3, circuit_threshold=6)
 
     async def many():
-        return await asyncio.gather(*(chat.ainvoke([HumanMessage(content=f"q{i}")], node="t") for i in range(4)), return_exceptions=True)
+        return await asyncio.gather(
+            *(chat.ainvoke([HumanMessage(content=f"q{i}")], node="t") for i in range(4)), return_exceptions=True
+        )
 
     results = asyncio.run(many())
     assert all(isinstance(r, CircuitOpenError) for r in results), results
@@ -225,7 +233,11 @@ def test_classify_and_redact():
     [
         ('{"keep": true}', "object", {"keep": True}),
         ('```json\n[{"a": 1}]\n```', "array", [{"a": 1}]),
-        ('Sure! Here it is:\n{"keep": false, "skip_reason": "navigation"}\nHope this helps.', "object", {"keep": False, "skip_reason": "navigation"}),
+        (
+            'Sure! Here it is:\n{"keep": false, "skip_reason": "navigation"}\nHope this helps.',
+            "object",
+            {"keep": False, "skip_reason": "navigation"},
+        ),
         ('<think>maybe {"keep": false}? no.</think>\n{"keep": true}', "object", {"keep": True}),
         ('Note [1] below.\n[{"q": "x"}]', "array", [{"q": "x"}]),
     ],
@@ -242,7 +254,15 @@ def test_extract_json_errors():
     assert strip_think("<think>unfinished reasoning") == ""
 
 
-@pytest.mark.parametrize("api, mode, wire", [("openai", "auto", "response_format"), ("anthropic", "auto", "tools"), ("openai", "tools", "tools"), ("openai", "prompt", None)])
+@pytest.mark.parametrize(
+    "api, mode, wire",
+    [
+        ("openai", "auto", "response_format"),
+        ("anthropic", "auto", "tools"),
+        ("openai", "tools", "tools"),
+        ("openai", "prompt", None),
+    ],
+)
 def test_guided_output_modes_reach_the_server(llm_server, api, mode, wire):
     llm_server.add_rule("give me json", '{"answer": 42}')
     # a forced-tool reply: the smart path wraps objects in tool calls; use a callable rule
@@ -258,7 +278,14 @@ def test_guided_output_modes_reach_the_server(llm_server, api, mode, wire):
     chat = chat_for(llm_server, api)
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
     value, calls = asyncio.run(
-        ainvoke_json(chat, [HumanMessage(content="give me json")], node="t", expect="object", schema=schema, config=StructuredConfig(mode=mode))
+        ainvoke_json(
+            chat,
+            [HumanMessage(content="give me json")],
+            node="t",
+            expect="object",
+            schema=schema,
+            config=StructuredConfig(mode=mode),
+        )
     )
     assert value == {"answer": 42}
     body = llm_server.requests[-1]["body"]
@@ -287,8 +314,15 @@ def test_truncation_cap_gives_up(llm_server):
     llm_server.add_rule("list them", json.dumps([{"q": "y" * 400}]))
     chat = chat_for(llm_server)
     with pytest.raises(StructuredOutputError) as e:
-        asyncio.run(ainvoke_json(chat, [HumanMessage(content="list them")], node="t", expect="array",
-                                 config=StructuredConfig(mode="prompt", max_tokens=8, max_tokens_cap=16)))
+        asyncio.run(
+            ainvoke_json(
+                chat,
+                [HumanMessage(content="list them")],
+                node="t",
+                expect="array",
+                config=StructuredConfig(mode="prompt", max_tokens=8, max_tokens_cap=16),
+            )
+        )
     assert e.value.kind == "truncated"
 
 
@@ -335,7 +369,9 @@ def test_price_table_exact_glob_and_unknown():
 
 def test_user_prices_override_and_bad_files(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("per_tokens: 1000\nmodels:\n  test-model: {input: 0.002, output: 0.004}\n  gpt-4o-mini: {input: 0.001, output: 0.001}\n")
+    f.write_text(
+        "per_tokens: 1000\nmodels:\n  test-model: {input: 0.002, output: 0.004}\n  gpt-4o-mini: {input: 0.001, output: 0.001}\n"
+    )
     t = PriceTable.load(f)
     assert t.cost("test-model", 1000, 500) == pytest.approx(0.002 + 0.002)  # USD per 1000 tokens, rescaled
     assert t.cost("gpt-4o-mini", 1_000_000, 0) == pytest.approx(1.0)
@@ -367,22 +403,34 @@ def _tiny_hf_model(path: Path) -> None:
     """A randomly initialised 2-layer Llama with a BPE tokenizer trained on a real book slice."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     corpus = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
     text = next(p for p in sorted(corpus.glob("*.md")) if p.name != "SOURCE.md").read_text(encoding="utf-8")[:20000]
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(text.splitlines(), trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>", "<pad>"],
-                                                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        text.splitlines(),
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<eos>", "<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
     fast.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
     fast.save_pretrained(path)
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                   num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                                   eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    cfg = transformers.LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
     transformers.LlamaForCausalLM(cfg).save_pretrained(path)
 
 

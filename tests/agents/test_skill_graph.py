@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from cli_helpers import SLICE
 from prepbench.agents.base import Triage, get_family
 from prepbench.agents.extractive import ExtractiveGenerator
 from prepbench.agents.runner import run_pipeline
 from prepbench.agents.scheduler import Scheduler
 from prepbench.tools.ledger import CallRecord, RunFolder
 from prepbench.tools.run import RunOptions
+
+from cli_helpers import SLICE
 
 
 class BreakThenRepair:

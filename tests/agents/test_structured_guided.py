@@ -14,13 +14,16 @@ import json
 import pytest
 from langchain_core.messages import HumanMessage
 
-from llm_server import Faults
 from prepbench.agents.models.specs import make_resilient_chat
 from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json
 
+from llm_server import Faults
+
 
 def _chat(srv, **opts):
-    return make_resilient_chat("openai:test-model", base_url=srv.url + "/v1", api_key="sk-test-guided", backoff_base=0.01, timeout=5, **opts)
+    return make_resilient_chat(
+        "openai:test-model", base_url=srv.url + "/v1", api_key="sk-test-guided", backoff_base=0.01, timeout=5, **opts
+    )
 
 
 def test_truncated_guided_reply_is_retried_guided(llm_server):
@@ -44,7 +47,15 @@ def test_guided_refusal_fails_at_once(llm_server):
     llm_server.set_faults(Faults(forced=["refusal"]))
     chat = _chat(llm_server)
     with pytest.raises(StructuredOutputError) as e:
-        asyncio.run(ainvoke_json(chat, [HumanMessage(content="anything")], node="t", schema={"type": "object"}, config=StructuredConfig(mode="json_schema")))
+        asyncio.run(
+            ainvoke_json(
+                chat,
+                [HumanMessage(content="anything")],
+                node="t",
+                schema={"type": "object"},
+                config=StructuredConfig(mode="json_schema"),
+            )
+        )
     assert e.value.kind == "refusal" and llm_server.count() == 1
 
 
@@ -52,7 +63,11 @@ def test_guided_request_keeps_the_users_extra_body(llm_server):
     llm_server.add_rule("give me json", '{"answer": 42}')
     chat = _chat(llm_server, model_kwargs={"extra_body": {"top_k": 5}})
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
-    value, _ = asyncio.run(ainvoke_json(chat, [HumanMessage(content="give me json")], node="t", schema=schema, config=StructuredConfig(mode="json_schema")))
+    value, _ = asyncio.run(
+        ainvoke_json(
+            chat, [HumanMessage(content="give me json")], node="t", schema=schema, config=StructuredConfig(mode="json_schema")
+        )
+    )
     assert value == {"answer": 42}
     body = llm_server.requests[-1]["body"]
     assert body["top_k"] == 5 and body["response_format"]["json_schema"]["schema"] == schema

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, SLICE, error_lines, run_cli
 from prepbench.tools.ledger import RunFolder
+
+from cli_helpers import REPO, SLICE, error_lines, run_cli
 
 CHAPTER = SLICE / "07-time-value-of-money-i-single-payment-value.md"
 
@@ -48,7 +49,10 @@ def test_empty_folder(tmp_path):
 
 BAD_FILES = {
     "binary.md": (lambda f: f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4), "binary content"),
-    "latin1.md": (lambda f: f.write_bytes("# Caf\u00e9\n\nLine two.\nThe caf\u00e9 is closed.\n".encode("latin-1")), "invalid UTF-8 at line 1"),
+    "latin1.md": (
+        lambda f: f.write_bytes("# Caf\u00e9\n\nLine two.\nThe caf\u00e9 is closed.\n".encode("latin-1")),
+        "invalid UTF-8 at line 1",
+    ),
     "zero.md": (lambda f: f.write_bytes(b""), "empty file"),
     "oneline.md": (lambda f: f.write_bytes(b"a" * (20 * 1024 * 1024)), "line 1 is 20,971,520 characters"),
     "fake.pdf": (lambda f: f.write_bytes(b"this is not a pdf"), "not a PDF"),

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from prepbench.tools.cli import skill as cli_skill
-from prepbench.tools.cli import main
-from prepbench.tools.errors import SkillError
 from prepbench.agents.runner import try_skill
-from prepbench.tools.skills.authoring import list_skills, scaffold_skill
+from prepbench.tools.cli import main
+from prepbench.tools.cli import skill as cli_skill
+from prepbench.tools.errors import SkillError
 from prepbench.tools.skills import check_skill, load_skill
+from prepbench.tools.skills.authoring import list_skills, scaffold_skill
+
 from cli_helpers import SHARED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +68,9 @@ def test_broken_skill_fixture_is_rejected_with_file_and_field(name):
 def test_cli_check_on_broken_fixture_prints_one_line_and_exits_2():
     r = subprocess.run(
         [sys.executable, "-m", "prepbench.tools.cli", "skill", "check", str(FIXTURES / "circular_a")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2 and "Traceback" not in r.stdout + r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
@@ -108,7 +111,9 @@ def test_child_can_disable_an_inherited_rule_and_parent_change_changes_hash(tmp_
     after = load_skill(child)
     assert "answer_repeats_question" not in [r.name for r in after.filters.rules]
     h = after.content_hash
-    (parent / "coverage.yaml").write_text((parent / "coverage.yaml").read_text().replace("min_kept_share: 0.5", "min_kept_share: 0.4"))
+    (parent / "coverage.yaml").write_text(
+        (parent / "coverage.yaml").read_text().replace("min_kept_share: 0.5", "min_kept_share: 0.4")
+    )
     assert load_skill(child).content_hash != h  # a resumed run notices a changed parent
 
 
@@ -162,7 +167,10 @@ def test_skill_list_shows_installed_and_local(tmp_path, screen):
     assert by[("local", "bad_front_matter")]["error"].endswith("must be lowercase letters, digits, '-' or '_' (max 64)")
     main(["skill", "list", "--dir", str(tmp_path)])
     out = screen.getvalue()
-    assert re.search(r"│ medical\s+│ installed │ medical\s+│ 1\.0\.0\s+│ general\s+│ concept_qa, process_qa, case_application, clinical_vignette_mcq", out)
+    assert re.search(
+        r"│ medical\s+│ installed │ medical\s+│ 1\.0\.0\s+│ general\s+│ concept_qa, process_qa, case_application, clinical_vignette_mcq",
+        out,
+    )
     assert re.search(r"│ nursing\s+│ local\s+│ nursing\s+│ 0\.1\.0\s+│ medical -> general", out)
     assert "broken:" in out
 
@@ -246,7 +254,13 @@ def test_guide_walkthrough_scaffold_edit_check_try(tmp_path, monkeypatch, screen
             target.write_text(text.replace(attrs["replace"], body.rstrip("\n"), 1), encoding="utf-8")
             edited.append(attrs["edit"])
     assert ran == ["new", "check", "check", "try"]
-    assert set(wrote) == {"schemas/nursing_intervention.json", "prompts/generate_nursing_intervention.md", "filters.yaml", "coverage.yaml", "examples/nursing.jsonl"}
+    assert set(wrote) == {
+        "schemas/nursing_intervention.json",
+        "prompts/generate_nursing_intervention.md",
+        "filters.yaml",
+        "coverage.yaml",
+        "examples/nursing.jsonl",
+    }
     assert edited == ["SKILL.md", "SKILL.md"]
 
     summary = check_skill(skill_dir)

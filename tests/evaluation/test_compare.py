@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from prepbench.tools.ledger import RunFolder
+
 from cli_helpers import REPO, SHARED, SLICE
 from llm_server import Reply
-from prepbench.tools.ledger import RunFolder
 
 KEY = "sk-prepbench-compare-key-8c2f41"
 FAMILIES = ("skill", "direct", "react")
@@ -30,8 +31,9 @@ FINANCEBENCH = SHARED / "datasets" / "financebench" / "financebench_open_source.
 
 def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": KEY}
-    return subprocess.run([sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
 
 
 class _Tables(HTMLParser):
@@ -82,7 +84,14 @@ def _ledger_totals(run: Path) -> dict:
         tout = sum(c["output_tokens"] or 0 for c in calls)
         cost = sum(c["cost_usd"] or 0.0 for c in calls)
         attempts = sum(c["attempts"] for c in led.chunk_rows())
-        return {"accepted": acc, "calls": len(calls), "input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "attempts": attempts}
+        return {
+            "accepted": acc,
+            "calls": len(calls),
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "cost_usd": cost,
+            "attempts": attempts,
+        }
     finally:
         led.close()
 
@@ -114,7 +123,9 @@ def _check_construction_figures(out, fams: dict) -> dict:
     assert totals["skill"]["input_tokens"] == 0 and totals["skill"]["cost_usd"] == 0
     for fam in ("direct", "react"):
         t = totals[fam]
-        assert t["input_tokens"] > 0 and t["cost_usd"] == pytest.approx((t["input_tokens"] * PRICE_IN + t["output_tokens"] * PRICE_OUT) / 1e6, rel=1e-3)
+        assert t["input_tokens"] > 0 and t["cost_usd"] == pytest.approx(
+            (t["input_tokens"] * PRICE_IN + t["output_tokens"] * PRICE_OUT) / 1e6, rel=1e-3
+        )
 
     return totals
 
@@ -152,7 +163,6 @@ def _check_report_files(out, totals: dict) -> None:
         assert f"| {fam} (" in md
 
 
-
 def test_compare_three_families(llm_server, tmp_path):
     # the verifier's judge passes every sample: DVS must come out 1.0
     llm_server.add_rule("strict data verifier", lambda req: Reply(content="Label: E\nReason: correct and on task."))
@@ -164,16 +174,49 @@ def test_compare_three_families(llm_server, tmp_path):
     # downstream records (made up for the test): base, reference and one trained model per family
     scores = {"base": (0.30, 0.50), "dolly": (0.40, 0.60), "skill": (0.45, 0.55), "direct": (0.35, 0.70), "react": (0.40, 0.50)}
     records = tmp_path / "scores.jsonl"
-    records.write_text("".join(
-        json.dumps({"model": m, "benchmark": b, "metric": "acc", "score": s[i], "n": 100, "primary": True}) + "\n"
-        for m, s in scores.items() for i, b in enumerate(("arc_challenge", "mmlu_finance"))
-    ))
+    records.write_text(
+        "".join(
+            json.dumps({"model": m, "benchmark": b, "metric": "acc", "score": s[i], "n": 100, "primary": True}) + "\n"
+            for m, s in scores.items()
+            for i, b in enumerate(("arc_challenge", "mmlu_finance"))
+        )
+    )
     out = tmp_path / "cmp"
     args = (
-        "compare", "--agents", "skill=extractive,direct,react", "--model", "openai:test-model",
-        "--base-url", llm_server.url + "/v1", "--prices", str(prices), "--skill", "finance", "--corpus", str(SLICE),
-        "--limit", "6", "--concurrency", "4", "--out", str(out), "--proxy", str(proxy), "--cache", str(tmp_path / "emb.sqlite"),
-        "--judge", "openai:test-model", "--judge-n", "5", "--records", str(records), "--base", "base", "--reference", "dolly", "-q",
+        "compare",
+        "--agents",
+        "skill=extractive,direct,react",
+        "--model",
+        "openai:test-model",
+        "--base-url",
+        llm_server.url + "/v1",
+        "--prices",
+        str(prices),
+        "--skill",
+        "finance",
+        "--corpus",
+        str(SLICE),
+        "--limit",
+        "6",
+        "--concurrency",
+        "4",
+        "--out",
+        str(out),
+        "--proxy",
+        str(proxy),
+        "--cache",
+        str(tmp_path / "emb.sqlite"),
+        "--judge",
+        "openai:test-model",
+        "--judge-n",
+        "5",
+        "--records",
+        str(records),
+        "--base",
+        "base",
+        "--reference",
+        "dolly",
+        "-q",
     )
     p = run_cli(*args)
     assert p.returncode == 0, p.stderr + p.stdout
@@ -232,8 +275,22 @@ def test_compare_refuses_unknown_record_names(tmp_path):
     records = tmp_path / "scores.jsonl"
     records.write_text(json.dumps({"model": "skill", "benchmark": "gsm8k", "metric": "acc", "score": 0.1, "n": 5}) + "\n")
     out = tmp_path / "cmp"
-    p = run_cli("compare", "--agents", "skill", "--corpus", str(SLICE), "--out", str(out), "--records", str(records),
-                "--base", "base", "--reference", "dolly", "-q")
+    p = run_cli(
+        "compare",
+        "--agents",
+        "skill",
+        "--corpus",
+        str(SLICE),
+        "--out",
+        str(out),
+        "--records",
+        str(records),
+        "--base",
+        "base",
+        "--reference",
+        "dolly",
+        "-q",
+    )
     assert p.returncode == 2
     lines = [line for line in (p.stderr + p.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and "--base 'base': no score record has that model" in lines[0], lines

@@ -7,14 +7,26 @@ import json
 
 import pytest
 
-from cli_helpers import error_lines, run_cli
 from prepbench.evaluation.evaluate import TASKS_DIR, list_benchmarks, materialise_tasks, resolve_benchmarks
 from prepbench.evaluation.records import read_records
 from prepbench.tools.errors import PrepbenchError
+
+from cli_helpers import error_lines, run_cli
 from training_fixtures import DATASETS, make_tiny_model
 
-REQUIRED = {"gsm8k", "math500", "mmlu_medical", "mmlu_law", "mmlu_finance", "mmlu_science", "mmlu_math",
-            "medqa", "pubmedqa", "arc_challenge", "legalbench"}
+REQUIRED = {
+    "gsm8k",
+    "math500",
+    "mmlu_medical",
+    "mmlu_law",
+    "mmlu_finance",
+    "mmlu_science",
+    "mmlu_math",
+    "medqa",
+    "pubmedqa",
+    "arc_challenge",
+    "legalbench",
+}
 
 
 def _raw(rel: str) -> list[dict]:
@@ -28,8 +40,19 @@ def tasks(tmp_path_factory):
 
     inc = materialise_tasks(DATASETS, tmp_path_factory.mktemp("tasks") / "t", sorted(REQUIRED))
     tm = TaskManager(include_path=str(inc), include_defaults=False)
-    names = ["arc_challenge", "medqa", "pubmedqa", "gsm8k", "mmlu_medical", "mmlu_law", "mmlu_finance",
-             "mmlu_science", "mmlu_math", "legalbench_hearsay", "legalbench_abercrombie"]
+    names = [
+        "arc_challenge",
+        "medqa",
+        "pubmedqa",
+        "gsm8k",
+        "mmlu_medical",
+        "mmlu_law",
+        "mmlu_finance",
+        "mmlu_science",
+        "mmlu_math",
+        "legalbench_hearsay",
+        "legalbench_abercrombie",
+    ]
     return dict(tm.load(names)["tasks"])
 
 
@@ -56,7 +79,8 @@ def test_every_benchmark_is_shipped_and_its_data_exists():
 def test_multiple_choice_gold_answers_are_the_real_ones(tasks):
     arc = _raw("arc_challenge/test.jsonl")
     assert _gold_texts(tasks["arc_challenge"]) == [
-        next(c["text"] for c in r["question"]["choices"] if c["label"] == r["answerKey"]) for r in arc]
+        next(c["text"] for c in r["question"]["choices"] if c["label"] == r["answerKey"]) for r in arc
+    ]
     med = _raw("medqa_usmle/test.jsonl")
     assert _gold_texts(tasks["medqa"]) == [r["answer_idx"] for r in med]
     first = next(iter(tasks["medqa"].test_docs()))
@@ -106,8 +130,20 @@ def test_math500_answer_matching_on_real_rows():
 def test_evaluate_tiny_model_writes_score_records(tmp_path):
     model = make_tiny_model(tmp_path)
     out = tmp_path / "scores.jsonl"
-    p = run_cli("evaluate", str(model), "--benchmarks", "arc_challenge,gsm8k", "--limit", "3",
-                "--max-gen-toks", "8", "--label", "tiny-base", "--out", str(out))
+    p = run_cli(
+        "evaluate",
+        str(model),
+        "--benchmarks",
+        "arc_challenge,gsm8k",
+        "--limit",
+        "3",
+        "--max-gen-toks",
+        "8",
+        "--label",
+        "tiny-base",
+        "--out",
+        str(out),
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     recs = read_records(out)
     assert {r.benchmark for r in recs} == {"arc_challenge", "gsm8k"}

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from cli_helpers import error_lines, run_cli
 from prepbench.evaluation.pgr import compute_pgr, pgr_value
 from prepbench.evaluation.records import ScoreRecord, read_records, write_records
 from prepbench.tools.errors import PrepbenchError
+
+from cli_helpers import error_lines, run_cli
 
 
 def recs(model, **scores):
@@ -70,7 +71,9 @@ def test_records_round_trip_and_bad_files(tmp_path):
     write_records(tmp_path / "s.jsonl", recs("base", medqa=0.5), append=True)
     assert [r.benchmark for r in read_records(tmp_path / "s.jsonl")] == ["gsm8k", "gsm8k", "medqa", "medqa"]
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(rows[0].to_dict()) + "\n" + json.dumps({"model": "m", "benchmark": "b", "metric": "acc", "n": 3}) + "\n")
+    bad.write_text(
+        json.dumps(rows[0].to_dict()) + "\n" + json.dumps({"model": "m", "benchmark": "b", "metric": "acc", "n": 3}) + "\n"
+    )
     with pytest.raises(PrepbenchError, match=r"bad.jsonl:2: score record lacks field 'score'"):
         read_records(bad)
     bad.write_text('{"model": "m", "benchmark": "b", "metric": "acc", "score": "high", "n": 3}\n')

@@ -89,12 +89,42 @@ def test_long_json_scores_and_evaluate_records_give_the_same_cells(files):
         for bench, vals in table.items():
             for i, v in enumerate(vals):
                 # prepbench evaluate records: a primary metric row and a non-primary one to be ignored
-                rows.append({"model": f"{bm}-c{i + 1}", "benchmark": bench, "metric": "acc", "score": v, "n": 10,
-                             "primary": True, "base_model": bm, "candidate": f"c{i + 1}"})
-                rows.append({"model": f"{bm}-c{i + 1}", "benchmark": bench, "metric": "acc_norm", "score": 99, "n": 10,
-                             "primary": False, "base_model": bm, "candidate": f"c{i + 1}"})
-        rows.append({"model": bm, "benchmark": "b1", "metric": "acc", "score": 0.5, "n": 10, "primary": True,
-                     "base_model": bm, "candidate": ""})  # the untrained base model: skipped
+                rows.append(
+                    {
+                        "model": f"{bm}-c{i + 1}",
+                        "benchmark": bench,
+                        "metric": "acc",
+                        "score": v,
+                        "n": 10,
+                        "primary": True,
+                        "base_model": bm,
+                        "candidate": f"c{i + 1}",
+                    }
+                )
+                rows.append(
+                    {
+                        "model": f"{bm}-c{i + 1}",
+                        "benchmark": bench,
+                        "metric": "acc_norm",
+                        "score": 99,
+                        "n": 10,
+                        "primary": False,
+                        "base_model": bm,
+                        "candidate": f"c{i + 1}",
+                    }
+                )
+        rows.append(
+            {
+                "model": bm,
+                "benchmark": "b1",
+                "metric": "acc",
+                "score": 0.5,
+                "n": 10,
+                "primary": True,
+                "base_model": bm,
+                "candidate": "",
+            }
+        )  # the untrained base model: skipped
     (files / "records.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     a = correlate(load_scores(files / "scores.json"), load_records(files / "records.jsonl"))
     b = [c for c in correlate(load_scores(files / "scores.csv"), load_records(files / "records.csv")) if c.metric == "das"]

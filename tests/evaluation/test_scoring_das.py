@@ -12,6 +12,7 @@ from prepbench.evaluation.das import das_score, median_sigma, mmd
 from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.evaluation.readers import read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+
 from cli_helpers import SHARED
 
 DATA = str(SHARED / "datasets")
@@ -23,11 +24,7 @@ def reference_mmd2(X, Y, sigma, unbiased):
     Kxx, Kyy, Kxy = k(X, X), k(Y, Y), k(X, Y)
     m, n = len(X), len(Y)
     if unbiased:
-        return (
-            (Kxx.sum() - np.trace(Kxx)) / (m * (m - 1))
-            + (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1))
-            - 2 * Kxy.mean()
-        )
+        return (Kxx.sum() - np.trace(Kxx)) / (m * (m - 1)) + (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1)) - 2 * Kxy.mean()
     return Kxx.mean() + Kyy.mean() - 2 * Kxy.mean()
 
 
@@ -121,20 +118,36 @@ def test_das_ranks_in_domain_data_above_general_data(minilm, tmp_path):
     math_ = [s.text for s in subsample(read_samples(f"{DATA}/math/math_test.jsonl"), 60, 42)]
     dolly = [s.text for s in subsample(read_samples(f"{DATA}/dolly/databricks-dolly-15k-nocategory.jsonl"), 60, 42)]
     cache = EmbeddingCache(tmp_path / "emb.sqlite")
-    das = {name: das_score(t, proxy, minilm, cache, progress=False)["das"] for name, t in
-           [("gsm8k", held_out), ("math", math_), ("dolly", dolly)]}
+    das = {
+        name: das_score(t, proxy, minilm, cache, progress=False)["das"]
+        for name, t in [("gsm8k", held_out), ("math", math_), ("dolly", dolly)]
+    }
     assert das["gsm8k"] > das["math"] > das["dolly"], das
 
 
 def test_cli_score_das_writes_json(tmp_path, monkeypatch):
     from prepbench.tools.cli import main
 
-    rows = (open(f"{DATA}/gsm8k/train.jsonl").read().split("\n"))
+    rows = open(f"{DATA}/gsm8k/train.jsonl").read().split("\n")
     (tmp_path / "proxy.jsonl").write_text("\n".join(rows[:15]) + "\n")
     (tmp_path / "cand.jsonl").write_text("\n".join(rows[15:27]) + "\n")
     out = tmp_path / "das.json"
-    main(["score", "das", str(tmp_path / "cand.jsonl"), "--proxy", str(tmp_path / "proxy.jsonl"),
-          "--cache", str(tmp_path / "c.sqlite"), "--sigma", "median", "--unbiased", "-o", str(out)])
+    main(
+        [
+            "score",
+            "das",
+            str(tmp_path / "cand.jsonl"),
+            "--proxy",
+            str(tmp_path / "proxy.jsonl"),
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+            "--sigma",
+            "median",
+            "--unbiased",
+            "-o",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())["results"][0]
     assert res["n_candidate"] == 12 and res["n_proxy"] == 15 and res["dim"] == 384
     assert res["estimator"] == "unbiased" and res["sigma_rule"] == "median"

@@ -20,6 +20,7 @@ from prepbench.evaluation.embed import EmbeddingCache, OpenAIEmbeddingEncoder, e
 from prepbench.evaluation.readers import read_samples
 from prepbench.evaluation.verifier import LABELS, parse_label, verify
 from prepbench.tools.errors import PrepbenchError
+
 from cli_helpers import SHARED
 
 DATA = str(SHARED / "datasets")
@@ -50,10 +51,18 @@ class EmbeddingServer:
             data = []
             for i, t in enumerate(inputs):
                 v = vec(t)
-                emb = base64.b64encode(v.astype("<f4").tobytes()).decode() if body.get("encoding_format") == "base64" else v.tolist()
+                emb = (
+                    base64.b64encode(v.astype("<f4").tobytes()).decode()
+                    if body.get("encoding_format") == "base64"
+                    else v.tolist()
+                )
                 data.append({"object": "embedding", "index": i, "embedding": emb})
-            return {"object": "list", "data": data[::-1], "model": body["model"],  # out of order on purpose
-                    "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}}
+            return {
+                "object": "list",
+                "data": data[::-1],
+                "model": body["model"],  # out of order on purpose
+                "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+            }
 
         import socket
 
@@ -126,7 +135,9 @@ def test_embedding_server_failure_is_a_one_line_error(emb_server, monkeypatch):
     enc = OpenAIEmbeddingEncoder("m", base_url=emb_server.url, max_retries=0)
     emb_server.fail = True
     try:
-        with pytest.raises(PrepbenchError, match=r"embeddings request to http://127\.0\.0\.1:\d+/v1 failed: InternalServerError") as e:
+        with pytest.raises(
+            PrepbenchError, match=r"embeddings request to http://127\.0\.0\.1:\d+/v1 failed: InternalServerError"
+        ) as e:
             enc.encode(["x"])
         assert "\n" not in str(e.value)
     finally:
@@ -168,7 +179,9 @@ def test_verifier_dvs_end_to_end_through_langchain_openai(llm_server):
     labels = ["E", "E", "D", "C", "E", "A", "B", "E", "D", "E"]
     seen = _scripted_judge(llm_server, samples, labels)
     chat = make_chat_model("openai:judge", base_url=llm_server.url + "/v1", temperature=0.0)
-    res = verify(samples, chat, task="grade-school math word problems with worked solutions", n=None, max_concurrency=3, progress=False)
+    res = verify(
+        samples, chat, task="grade-school math word problems with worked solutions", n=None, max_concurrency=3, progress=False
+    )
     want = sum(LABELS[x][1] for x in labels) / len(labels)  # 5 x 1.0 + 2 x 0.4 = 5.8 / 10
     assert res["dvs"] == pytest.approx(want) and want == pytest.approx(0.58)
     assert res["counts"] == {"A": 1, "B": 1, "C": 1, "D": 2, "E": 5}
@@ -202,7 +215,20 @@ def test_cli_score_verify(llm_server, tmp_path):
     samples = read_samples(tmp_path / "d.jsonl")
     _scripted_judge(llm_server, samples, ["E", "E", "E", "D", "C", "E"])
     out = tmp_path / "v.json"
-    main(["score", "verify", str(tmp_path / "d.jsonl"), "--model", "openai:judge", "--base-url", llm_server.url + "/v1",
-          "--task", "math word problems", "-o", str(out)])
+    main(
+        [
+            "score",
+            "verify",
+            str(tmp_path / "d.jsonl"),
+            "--model",
+            "openai:judge",
+            "--base-url",
+            llm_server.url + "/v1",
+            "--task",
+            "math word problems",
+            "-o",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())
     assert res["dvs"] == pytest.approx((4 * 1.0 + 0.4) / 6) and res["model"] == "openai:judge"

@@ -13,6 +13,7 @@ import pytest
 from prepbench.evaluation import metrics as M
 from prepbench.evaluation.readers import read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+
 from cli_helpers import SHARED
 
 DATA = str(SHARED / "datasets")

@@ -12,6 +12,7 @@ import torch
 from prepbench.evaluation import model_metrics as mm
 from prepbench.evaluation.readers import read_samples
 from prepbench.tools.errors import PrepbenchError
+
 from cli_helpers import SHARED
 
 DATA = str(SHARED / "datasets")
@@ -44,9 +45,17 @@ def clf_path(tmp_path_factory, lm_path):
     tok = AutoTokenizer.from_pretrained(lm_path)
     tok.chat_template = None  # the plain "User: ... Assistant: ..." rendering
     torch.manual_seed(5)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
-                      num_labels=1, pad_token_id=tok.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+    )
     out = tmp_path_factory.mktemp("clf")
     LlamaForSequenceClassification(cfg).save_pretrained(out)
     tok.save_pretrained(out)
@@ -144,8 +153,21 @@ def test_cli_score_metrics_with_model_sets(tmp_path, lm_path, clf_path):
     rows = open(f"{DATA}/gsm8k/train.jsonl").read().split("\n")[:8]
     (tmp_path / "d.jsonl").write_text("\n".join(rows) + "\n")
     out = tmp_path / "m.json"
-    main(["score", "metrics", str(tmp_path / "d.jsonl"), "--metrics", "length,perplexity,ifd,reward",
-          "--lm", str(lm_path), "--reward-model", str(clf_path), "-o", str(out)])
+    main(
+        [
+            "score",
+            "metrics",
+            str(tmp_path / "d.jsonl"),
+            "--metrics",
+            "length,perplexity,ifd,reward",
+            "--lm",
+            str(lm_path),
+            "--reward-model",
+            str(clf_path),
+            "-o",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())
     assert set(res["metrics"]) == {"length", "perplexity", "ifd", "reward"}
     assert res["metrics"]["perplexity"]["n"] == 8 and res["metrics"]["perplexity"]["model"] == str(lm_path)

@@ -9,6 +9,7 @@ import pytest
 
 from prepbench.evaluation.readers import parse_field_mapping, read_samples, subsample
 from prepbench.tools.errors import PrepbenchError
+
 from cli_helpers import REPO, SHARED
 
 DATA = str(SHARED / "datasets")
@@ -29,10 +30,26 @@ def test_all_row_formats_give_the_whole_conversation(tmp_path, gsm_rows):
     want = [r["question"] + "\n\n" + r["answer"] for r in gsm_rows]
     fmts = {
         "fields.jsonl": gsm_rows,
-        "sharegpt.jsonl": [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": r["question"]},
-                                              {"from": "gpt", "value": r["answer"]}]} for r in gsm_rows],
-        "openai.jsonl": [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": r["question"]},
-                                       {"role": "assistant", "content": r["answer"]}]} for r in gsm_rows],
+        "sharegpt.jsonl": [
+            {
+                "conversations": [
+                    {"from": "system", "value": "Be brief."},
+                    {"from": "human", "value": r["question"]},
+                    {"from": "gpt", "value": r["answer"]},
+                ]
+            }
+            for r in gsm_rows
+        ],
+        "openai.jsonl": [
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": r["question"]},
+                    {"role": "assistant", "content": r["answer"]},
+                ]
+            }
+            for r in gsm_rows
+        ],
         "alpaca.jsonl": [{"instruction": r["question"], "input": "", "output": r["answer"]} for r in gsm_rows],
     }
     for name, rows in fmts.items():
@@ -47,13 +64,21 @@ def test_all_row_formats_give_the_whole_conversation(tmp_path, gsm_rows):
 
 def test_multi_turn_and_alpaca_input(tmp_path, gsm_rows):
     q0, a0, q1, a1 = gsm_rows[0]["question"], gsm_rows[0]["answer"], gsm_rows[1]["question"], gsm_rows[1]["answer"]
-    conv = {"conversations": [{"from": "human", "value": q0}, {"from": "gpt", "value": a0},
-                              {"from": "human", "value": q1}, {"from": "gpt", "value": a1}]}
+    conv = {
+        "conversations": [
+            {"from": "human", "value": q0},
+            {"from": "gpt", "value": a0},
+            {"from": "human", "value": q1},
+            {"from": "gpt", "value": a1},
+        ]
+    }
     s = read_samples(_write(tmp_path / "m.jsonl", [conv]))[0]
     assert s.text == "\n\n".join([q0, a0, q1, a1]) and s.instruction == q0 + "\n\n" + q1
     dolly = [json.loads(x) for x in open(f"{DATA}/dolly/databricks-dolly-15k-nocategory.jsonl").read().split("\n")[:20]]
     ctx = next(r for r in dolly if r["context"])
-    a = read_samples(_write(tmp_path / "a.jsonl", [{"instruction": ctx["instruction"], "input": ctx["context"], "output": ctx["response"]}]))[0]
+    a = read_samples(
+        _write(tmp_path / "a.jsonl", [{"instruction": ctx["instruction"], "input": ctx["context"], "output": ctx["response"]}])
+    )[0]
     assert a.instruction == ctx["instruction"] + "\n" + ctx["context"]
 
 
@@ -87,20 +112,35 @@ def test_run_folder_reads_its_ledger_else_a_copied_export(tmp_path):
     ex = [json.loads(x) for x in open(FIN_EXAMPLES).read().split("\n") if x.strip()][:4]
     run = tmp_path / "run"
     led = RunFolder(run)
-    chunk = Chunk(chunk_id=ex[0]["chunk_id"], doc_id="d1", doc_path="ch7.md", index=0, heading_path=["7"],
-                  start_line=1, end_line=9, text=" ".join(ex[0]["evidence"]))
+    chunk = Chunk(
+        chunk_id=ex[0]["chunk_id"],
+        doc_id="d1",
+        doc_path="ch7.md",
+        index=0,
+        heading_path=["7"],
+        start_line=1,
+        end_line=9,
+        text=" ".join(ex[0]["evidence"]),
+    )
     led.initialize({"skill": "finance"}, [{"doc_id": "d1", "rel_path": "ch7.md"}], [chunk])
-    led.record_chunk(ChunkOutcome(chunk.chunk_id, "kept", samples=[
-        SampleRecord(e["sample_type"], {**e, "chunk_id": chunk.chunk_id}, "accepted") for e in ex[:3]
-    ] + [SampleRecord(ex[3]["sample_type"], {**ex[3], "chunk_id": chunk.chunk_id}, "rejected", rule="length")]))
+    led.record_chunk(
+        ChunkOutcome(
+            chunk.chunk_id,
+            "kept",
+            samples=[SampleRecord(e["sample_type"], {**e, "chunk_id": chunk.chunk_id}, "accepted") for e in ex[:3]]
+            + [SampleRecord(ex[3]["sample_type"], {**ex[3], "chunk_id": chunk.chunk_id}, "rejected", rule="length")],
+        )
+    )
     led.close()
     got = read_samples(run)
     assert [s.instruction for s in got] == [e["question"] for e in ex[:3]]
     assert [s.response for s in got] == [e["answer"] for e in ex[:3]]
     # the ledger is the one source of truth: a stale export beside it is not what is scored
     (run / "export").mkdir()
-    _write(run / "export" / "sharegpt.jsonl", [{"conversations": [{"from": "human", "value": ex[1]["question"]},
-                                                                  {"from": "gpt", "value": ex[1]["answer"]}]}])
+    _write(
+        run / "export" / "sharegpt.jsonl",
+        [{"conversations": [{"from": "human", "value": ex[1]["question"]}, {"from": "gpt", "value": ex[1]["answer"]}]}],
+    )
     assert [s.response for s in read_samples(run)] == [e["answer"] for e in ex[:3]]
     # a copied export without its ledger is read from the export
     copy = tmp_path / "copy"

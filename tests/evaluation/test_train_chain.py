@@ -9,10 +9,11 @@ import json
 import pytest
 import yaml
 
-from cli_helpers import SLICE, run_cli
 from prepbench.evaluation import train as T
 from prepbench.evaluation.evaluate import evaluate
 from prepbench.evaluation.records import write_records
+
+from cli_helpers import SLICE, run_cli
 from training_fixtures import make_tiny_model
 
 LIMIT = 6
@@ -27,8 +28,9 @@ def test_run_to_pgr_on_cpu(tmp_path):
 
     base = make_tiny_model(tmp_path)
     cfg_dir = tmp_path / "cfg"
-    p = run_cli("train", "config", str(run), "--base", str(base), "--template", "default",
-                "--dolly-limit", "40", "--out", str(cfg_dir))
+    p = run_cli(
+        "train", "config", str(run), "--base", str(base), "--template", "default", "--dolly-limit", "40", "--out", str(cfg_dir)
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     man = json.loads((cfg_dir / "manifest.json").read_text())
     assert man["runs"][0]["rows"] == len(accepted) and man["dolly"]["rows"] == 40
@@ -37,13 +39,24 @@ def test_run_to_pgr_on_cpu(tmp_path):
     mix_cfg = yaml.safe_load((cfg_dir / "mix.yaml").read_text())
     assert set(mix_cfg) <= set(T.llamafactory_arg_names()) and mix_cfg["dataset"] == "prepbench_fin,dolly15k"
 
-    smoke = ["--set", "learning_rate=3e-3", "--set", "cutoff_len=128", "--set", "lr_scheduler_type=constant",
-             "--set", "warmup_ratio=0", "--set", "logging_steps=1"]
+    smoke = [
+        "--set",
+        "learning_rate=3e-3",
+        "--set",
+        "cutoff_len=128",
+        "--set",
+        "lr_scheduler_type=constant",
+        "--set",
+        "warmup_ratio=0",
+        "--set",
+        "logging_steps=1",
+    ]
     p = run_cli("train", "run", str(cfg_dir / "reference.yaml"), "--max-steps", "6", *smoke)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "trained on CPU: 6 steps, 40 samples" in p.stdout
-    mix = T.run_training(cfg_dir / "mix.yaml", max_steps=6, backend="cpu",
-                         overrides=T.parse_overrides([s for s in smoke if s != "--set"]))
+    mix = T.run_training(
+        cfg_dir / "mix.yaml", max_steps=6, backend="cpu", overrides=T.parse_overrides([s for s in smoke if s != "--set"])
+    )
     assert mix["samples"] == len(accepted) + 40 and mix["losses"][-1] < mix["losses"][0]
 
     paths = {}
@@ -56,8 +69,17 @@ def test_run_to_pgr_on_cpu(tmp_path):
     assert mix_rec["base_model"] == str(base) and mix_rec["candidate"] == "prepbench_fin,dolly15k"
 
     out = tmp_path / "pgr.json"
-    p = run_cli("pgr", "--base", str(paths["base"]), "--reference", str(paths["reference"]),
-                "--trained", str(paths["mix"]), "--out", str(out))
+    p = run_cli(
+        "pgr",
+        "--base",
+        str(paths["base"]),
+        "--reference",
+        str(paths["reference"]),
+        "--trained",
+        str(paths["mix"]),
+        "--out",
+        str(out),
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads(out.read_text())[0]
     rows = {r["benchmark"]: r for r in res["rows"]}

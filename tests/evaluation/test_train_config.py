@@ -7,9 +7,10 @@ import json
 import pytest
 import yaml
 
-from cli_helpers import error_lines, run_cli
 from prepbench.evaluation import train as T
 from prepbench.tools.errors import PrepbenchError
+
+from cli_helpers import error_lines, run_cli
 from training_fixtures import DOLLY, make_run
 
 
@@ -25,7 +26,12 @@ def test_shipped_recipes_have_the_published_hyper_parameters():
     assert {"dataprep-construction", "oda-llama3.1-8b", "oda-qwen2.5-7b"} <= set(T.list_recipes())
     dp = T.load_recipe("dataprep-construction")["llamafactory"]
     assert (dp["cutoff_len"], dp["per_device_train_batch_size"], dp["gradient_accumulation_steps"]) == (4096, 4, 4)
-    assert (dp["learning_rate"], dp["num_train_epochs"], dp["lr_scheduler_type"], dp["warmup_ratio"]) == (1e-5, 3.0, "cosine", 0.1)
+    assert (dp["learning_rate"], dp["num_train_epochs"], dp["lr_scheduler_type"], dp["warmup_ratio"]) == (
+        1e-5,
+        3.0,
+        "cosine",
+        0.1,
+    )
     assert dp["bf16"] is True and T.load_recipe("dataprep-construction")["deepspeed"] == "zero3"
     ll = T.load_recipe("oda-llama3.1-8b")["llamafactory"]
     qw = T.load_recipe("oda-qwen2.5-7b")["llamafactory"]
@@ -79,7 +85,11 @@ def test_dolly_context_becomes_alpaca_input(configs):
     conv = [json.loads(line) for line in (root / "out" / "data" / "dolly15k.alpaca.jsonl").read_text().split("\n") if line]
     assert len(conv) == 300 == man["dolly"]["rows"]
     with_ctx = next(i for i, r in enumerate(raw) if r["context"])
-    assert conv[with_ctx] == {"instruction": raw[with_ctx]["instruction"], "input": raw[with_ctx]["context"], "output": raw[with_ctx]["response"]}
+    assert conv[with_ctx] == {
+        "instruction": raw[with_ctx]["instruction"],
+        "input": raw[with_ctx]["context"],
+        "output": raw[with_ctx]["response"],
+    }
     no_ctx = next(i for i, r in enumerate(raw) if not r["context"])
     assert conv[no_ctx]["input"] == ""
 
@@ -99,8 +109,17 @@ def test_unknown_keys_and_bad_values_are_named():
     with pytest.raises(PrepbenchError, match="'finetuning_type': 'qlora'"):
         T.validate_training_config({"finetuning_type": "qlora"}, "x.yaml", require=())
     with pytest.raises(PrepbenchError, match="missing LlamaFactory argument 'template'"):
-        T.validate_training_config({"model_name_or_path": "m", "stage": "sft", "finetuning_type": "full",
-                                    "dataset": "d", "dataset_dir": "x", "output_dir": "o"}, "x.yaml")
+        T.validate_training_config(
+            {
+                "model_name_or_path": "m",
+                "stage": "sft",
+                "finetuning_type": "full",
+                "dataset": "d",
+                "dataset_dir": "x",
+                "output_dir": "o",
+            },
+            "x.yaml",
+        )
     with pytest.raises(PrepbenchError, match="dataset 'd': field 'columns.messages' is not a alpaca column"):
         T.validate_dataset_info({"d": {"file_name": "f.jsonl", "columns": {"messages": "conversations"}}}, "di.json")
     with pytest.raises(PrepbenchError, match="unknown field 'tags.speaker_tag'"):
@@ -129,8 +148,19 @@ def test_bad_run_exports_name_file_and_line(tmp_path):
 
 def test_cli_train_config_and_error(tmp_path):
     run = make_run(tmp_path, n=10)
-    p = run_cli("train", "config", str(run), "--base", "Qwen/Qwen2.5-7B", "--recipe", "oda-qwen2.5-7b",
-                "--dolly-limit", "20", "--out", str(tmp_path / "cfg"))
+    p = run_cli(
+        "train",
+        "config",
+        str(run),
+        "--base",
+        "Qwen/Qwen2.5-7B",
+        "--recipe",
+        "oda-qwen2.5-7b",
+        "--dolly-limit",
+        "20",
+        "--out",
+        str(tmp_path / "cfg"),
+    )
     assert p.returncode == 0, p.stderr
     mix = yaml.safe_load((tmp_path / "cfg" / "mix.yaml").read_text())
     assert mix["template"] == "qwen" and mix["learning_rate"] == 5e-6 and mix["enable_liger_kernel"] is True

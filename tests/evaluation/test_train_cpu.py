@@ -12,6 +12,7 @@ import yaml
 
 from prepbench.evaluation import train as T
 from prepbench.tools.errors import PrepbenchError
+
 from training_fixtures import gsm8k_rows, make_run, make_tiny_model
 
 
@@ -25,15 +26,42 @@ def _config(tmp_path, model, rows, **extra):
     data.mkdir(exist_ok=True)
     with open(data / "qa.jsonl", "w") as f:
         for r in rows:
-            f.write(json.dumps({"conversations": [{"from": "human", "value": r["question"]}, {"from": "gpt", "value": r["answer"]}]}) + "\n")
-    (data / "dataset_info.json").write_text(json.dumps({"qa": {
-        "file_name": "qa.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations"},
-        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}}))
-    cfg = {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "full",
-           "dataset": "qa", "dataset_dir": str(data), "template": "default", "cutoff_len": 256,
-           "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 3e-3,
-           "num_train_epochs": 100.0, "lr_scheduler_type": "constant", "warmup_ratio": 0.0,
-           "logging_steps": 1, "output_dir": str(tmp_path / "saves"), "bf16": True, **extra}
+            f.write(
+                json.dumps({"conversations": [{"from": "human", "value": r["question"]}, {"from": "gpt", "value": r["answer"]}]})
+                + "\n"
+            )
+    (data / "dataset_info.json").write_text(
+        json.dumps(
+            {
+                "qa": {
+                    "file_name": "qa.jsonl",
+                    "formatting": "sharegpt",
+                    "columns": {"messages": "conversations"},
+                    "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
+                }
+            }
+        )
+    )
+    cfg = {
+        "model_name_or_path": str(model),
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": "full",
+        "dataset": "qa",
+        "dataset_dir": str(data),
+        "template": "default",
+        "cutoff_len": 256,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 3e-3,
+        "num_train_epochs": 100.0,
+        "lr_scheduler_type": "constant",
+        "warmup_ratio": 0.0,
+        "logging_steps": 1,
+        "output_dir": str(tmp_path / "saves"),
+        "bf16": True,
+        **extra,
+    }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -61,9 +89,9 @@ def test_prompt_tokens_are_masked_with_the_llamafactory_default_template(tiny):
 
 
 def test_infer_seqlen_splits_the_budget_like_llamafactory():
-    assert T.infer_seqlen(100, 10, 50) == (40, 10)   # short answer kept whole
-    assert T.infer_seqlen(10, 100, 50) == (10, 40)   # short prompt kept whole
-    assert T.infer_seqlen(60, 40, 50) == (30, 20)    # both cut in proportion
+    assert T.infer_seqlen(100, 10, 50) == (40, 10)  # short answer kept whole
+    assert T.infer_seqlen(10, 100, 50) == (10, 40)  # short prompt kept whole
+    assert T.infer_seqlen(60, 40, 50) == (30, 20)  # both cut in proportion
     assert T.infer_seqlen(5, 5, 50) == (5, 5)
 
 

@@ -48,7 +48,10 @@ def test_good_sample_passes(validator):
         ({"answer": "A" * 2600}, "answer_length"),
         ({"question": "According to the text, what is a bond?"}, "source_anchored_phrasing"),
         ({"question": "What does a bond pay in this chapter?"}, "source_anchored_phrasing"),
-        ({"answer": "Based on the above passage, a bond pays periodic interest and returns face value."}, "source_anchored_phrasing"),
+        (
+            {"answer": "Based on the above passage, a bond pays periodic interest and returns face value."},
+            "source_anchored_phrasing",
+        ),
         ({"question": "What does Figure 4 show about bond prices?"}, "citation_led_question"),
         ({"question": "In Section 3.2, what is a bond?"}, "citation_led_question"),
         ({"question": "What is Table 3.1 used for in bond pricing?"}, "citation_led_question"),
@@ -74,15 +77,24 @@ def test_rule_rejects(validator, changes, rule):
 @pytest.mark.parametrize(
     "changes",
     [
-        {"question": "Why do the prices of existing bonds fall when market interest rates rise?",
-         "answer": "Existing bonds pay fixed coupons, so when market interest rates rise, the prices of existing bonds fall to offer a competitive yield.",
-         "question_type": "cause_effect", "evidence": ["When market interest rates rise, the prices of existing bonds fall."]},
-        {"question": "What is the time value of money?",
-         "answer": "The time value of money is the concept that an amount of money is worth more today than the same amount in the future.",
-         "evidence": ["The time value of money is the concept that an amount of money is worth more today than the same amount in the future."]},
+        {
+            "question": "Why do the prices of existing bonds fall when market interest rates rise?",
+            "answer": "Existing bonds pay fixed coupons, so when market interest rates rise, the prices of existing bonds fall to offer a competitive yield.",
+            "question_type": "cause_effect",
+            "evidence": ["When market interest rates rise, the prices of existing bonds fall."],
+        },
+        {
+            "question": "What is the time value of money?",
+            "answer": "The time value of money is the concept that an amount of money is worth more today than the same amount in the future.",
+            "evidence": [
+                "The time value of money is the concept that an amount of money is worth more today than the same amount in the future."
+            ],
+        },
         # words such as "section" are fine when they do not point at the book
-        {"question": "What is a bond covenant section of an indenture used for in a bond?",
-         "answer": "It lists the promises the issuer makes to bondholders, such as limits on further debt."},
+        {
+            "question": "What is a bond covenant section of an indenture used for in a bond?",
+            "answer": "It lists the promises the issuer makes to bondholders, such as limits on further debt.",
+        },
     ],
 )
 def test_rule_accepts(validator, changes):
@@ -103,8 +115,9 @@ def test_process_qa_step_bounds(validator):
     assert validator.check(base, CHUNK).ok
     assert validator.check({**base, "reasoning_steps": base["reasoning_steps"][:1]}, CHUNK).rule == "schema"
     assert validator.check({**base, "reasoning_steps": base["reasoning_steps"] * 4}, CHUNK).rule == "schema"
-    assert validator.check({**base, "reasoning_steps": ["Rates up.", "Prices down, as Figure 10.2 shows in this chapter."]}, CHUNK).rule in (
-        "step_length", "source_anchored_phrasing")
+    assert validator.check(
+        {**base, "reasoning_steps": ["Rates up.", "Prices down, as Figure 10.2 shows in this chapter."]}, CHUNK
+    ).rule in ("step_length", "source_anchored_phrasing")
 
 
 def test_exact_and_near_duplicates(validator):
@@ -118,6 +131,8 @@ def test_exact_and_near_duplicates(validator):
     other = variant(
         question="What is the time value of money?",
         answer="The time value of money is the concept that an amount of money is worth more today than the same amount in the future.",
-        evidence=["The time value of money is the concept that an amount of money is worth more today than the same amount in the future."],
+        evidence=[
+            "The time value of money is the concept that an amount of money is worth more today than the same amount in the future."
+        ],
     )
     assert v.check(other, CHUNK).ok

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO
 from prepbench.tools.errors import LedgerError, PrepbenchError, SkillError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import PASS, Candidate, Gate, Verdict, rules
+
+from cli_helpers import REPO
 
 EXAMPLES = REPO / "skills" / "finance" / "examples" / "finance.jsonl"
 
@@ -45,6 +46,7 @@ def test_a_rule_kind_from_an_entry_point_is_loaded_on_first_use(monkeypatch):
             calls.append(sample.get("question"))
             q = sample.get("question", "")
             return Verdict(False, name, "question is all capitals") if q.isupper() else PASS
+
         return check
 
     class EP:
@@ -67,7 +69,9 @@ def test_a_rule_kind_from_an_entry_point_is_loaded_on_first_use(monkeypatch):
 def test_an_unknown_rule_kind_names_the_file_and_the_known_kinds():
     skill = load_skill("finance")
     skill.filters.rules.append(type(skill.filters.rules[0])(name="x", kind="no_such_kind"))
-    with pytest.raises(SkillError, match=r"filters.yaml: rule 'x': field 'kind': unknown kind 'no_such_kind' \(known: .*formula_result"):
+    with pytest.raises(
+        SkillError, match=r"filters.yaml: rule 'x': field 'kind': unknown kind 'no_such_kind' \(known: .*formula_result"
+    ):
         Gate(skill)
 
 

@@ -1,13 +1,12 @@
 """The ledger's exactly-once rule: a chunk's samples, calls and status in one transaction."""
 
+from pathlib import Path
 
 import pytest
 
 from prepbench.tools.chunking import chunk_document
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, RunFolder, SampleRecord
-
-from pathlib import Path
 
 SLICE = Path(__file__).resolve().parents[2] / "corpora" / "finance-openstax"
 
@@ -20,8 +19,19 @@ def ledger(tmp_path):
     led = RunFolder(tmp_path / "run")
     led.initialize(
         {"skill_name": "finance"},
-        [{"doc_id": doc.doc_id, "rel_path": doc.rel_path, "format": "markdown", "content_hash": doc.content_hash,
-          "chars": doc.chars, "converter": "raw", "n_chunks": len(chunks), "status": "ingested", "reason": None}],
+        [
+            {
+                "doc_id": doc.doc_id,
+                "rel_path": doc.rel_path,
+                "format": "markdown",
+                "content_hash": doc.content_hash,
+                "chars": doc.chars,
+                "converter": "raw",
+                "n_chunks": len(chunks),
+                "status": "ingested",
+                "reason": None,
+            }
+        ],
         chunks,
     )
     yield led, chunks
@@ -29,7 +39,9 @@ def ledger(tmp_path):
 
 
 def sample(i, chunk_id):
-    return SampleRecord("concept_qa", {"sample_type": "concept_qa", "chunk_id": chunk_id, "question": f"Q{i}?", "answer": f"A{i}."}, "accepted")
+    return SampleRecord(
+        "concept_qa", {"sample_type": "concept_qa", "chunk_id": chunk_id, "question": f"Q{i}?", "answer": f"A{i}."}, "accepted"
+    )
 
 
 def test_initialize_is_wal_and_all_pending(ledger):
@@ -44,7 +56,9 @@ def test_initialize_is_wal_and_all_pending(ledger):
 def test_record_twice_writes_once(ledger):
     led, chunks = ledger
     cid = chunks[0].chunk_id
-    out = ChunkOutcome(cid, "kept", samples=[sample(1, cid), sample(2, cid)], calls=[CallRecord("generate", "m", 10, 5, 0.01, 0.2)])
+    out = ChunkOutcome(
+        cid, "kept", samples=[sample(1, cid), sample(2, cid)], calls=[CallRecord("generate", "m", 10, 5, 0.01, 0.2)]
+    )
     assert led.record_chunk(out) is True
     assert led.record_chunk(out) is False
     c = led.counts()
@@ -91,7 +105,9 @@ def test_skip_needs_reason_and_failed_is_retried(ledger):
 def test_accepted_samples_in_canonical_order(ledger, tmp_path):
     led, chunks = ledger
     led.record_chunk(ChunkOutcome(chunks[5].chunk_id, "kept", samples=[sample(5, chunks[5].chunk_id)]))
-    led.record_chunk(ChunkOutcome(chunks[0].chunk_id, "kept", samples=[sample(0, chunks[0].chunk_id), sample(1, chunks[0].chunk_id)]))
+    led.record_chunk(
+        ChunkOutcome(chunks[0].chunk_id, "kept", samples=[sample(0, chunks[0].chunk_id), sample(1, chunks[0].chunk_id)])
+    )
     got = [s["question"] for s in led.accepted_samples()]
     assert got == ["Q0?", "Q1?", "Q5?"]
     # a second connection (another process) sees committed rows

@@ -7,10 +7,11 @@ from collections import Counter
 
 import pytest
 
-from cli_helpers import SLICE, run_cli
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
+
+from cli_helpers import SLICE, run_cli
 
 
 @pytest.fixture(scope="module")

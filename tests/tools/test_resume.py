@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, SLICE, error_lines, prepbench_cmd, run_cli
 from prepbench.tools.errors import LedgerError
 from prepbench.tools.ledger import RunFolder
+
+from cli_helpers import REPO, SLICE, error_lines, prepbench_cmd, run_cli
 
 
 def accepted(out: Path) -> list[tuple]:
@@ -73,12 +74,19 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     ref.close()
     assert n_revisits >= 10  # the slice under-covers case_application: the coverage loop runs
     # kill points: chunks recorded, then revisits done in the coverage loop
-    kill_points = [("chunks", 0), ("chunks", 5), ("chunks", total // 3), ("chunks", (2 * total) // 3), ("revisits", n_revisits // 2)]
+    kill_points = [
+        ("chunks", 0),
+        ("chunks", 5),
+        ("chunks", total // 3),
+        ("chunks", (2 * total) // 3),
+        ("revisits", n_revisits // 2),
+    ]
     killed = 0
     for what, point in kill_points:
         proc = subprocess.Popen(
             prepbench_cmd("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:

@@ -48,29 +48,70 @@ BREAKAGES = {
     "front_matter_missing_field": (lambda s: edit(s / "SKILL.md", "version: 1.0.0\n", ""), "SKILL.md", "version"),
     "front_matter_absent": (lambda s: (s / "SKILL.md").write_text("# no front matter\n"), "SKILL.md", "front matter"),
     "bad_json_schema": (
-        lambda s: edit(s / "schemas" / "concept_qa.json", '"question": {"type": "string", "minLength": 10}', '"question": {"type": "strin", "minLength": 10}'),
-        "concept_qa.json", "question",
+        lambda s: edit(
+            s / "schemas" / "concept_qa.json",
+            '"question": {"type": "string", "minLength": 10}',
+            '"question": {"type": "strin", "minLength": 10}',
+        ),
+        "concept_qa.json",
+        "question",
     ),
     "schema_not_json": (lambda s: edit(s / "schemas" / "process_qa.json", '"title"', "'title'"), "process_qa.json", "line"),
     "example_violates_schema": (
         lambda s: edit(s / "examples" / "finance.jsonl", '"question_type": "definition"', '"question_type": "gossip"'),
-        "finance.jsonl:1", "question_type",
+        "finance.jsonl:1",
+        "question_type",
     ),
     "example_fails_filter": (
-        lambda s: edit(s / "examples" / "finance.jsonl", '"question": "What is the time value of money?"', '"question": "According to the text, what is the time value of money?"'),
-        "finance.jsonl:1", "source_anchored_phrasing",
+        lambda s: edit(
+            s / "examples" / "finance.jsonl",
+            '"question": "What is the time value of money?"',
+            '"question": "According to the text, what is the time value of money?"',
+        ),
+        "finance.jsonl:1",
+        "source_anchored_phrasing",
     ),
     "filters_yaml_invalid": (lambda s: edit(s / "filters.yaml", "rules:\n", "rules: [\n"), "filters.yaml", "line"),
-    "filter_bad_regex": (lambda s: edit(s / "filters.yaml", "'^\\s*what is (this|the)", "'^\\s*what is ((this|the)"), "filters.yaml", "placeholder_question"),
-    "filter_unknown_kind": (lambda s: edit(s / "filters.yaml", "kind: answer_repeats_question", "kind: vibes"), "filters.yaml", "kind"),
-    "coverage_unknown_type": (lambda s: edit(s / "coverage.yaml", "  process_qa:\n", "  proces_qa:\n"), "coverage.yaml", "proces_qa"),
-    "coverage_bad_share": (lambda s: edit(s / "coverage.yaml", "min_kept_share: 0.5", "min_kept_share: 1.5"), "coverage.yaml", "min_kept_share"),
+    "filter_bad_regex": (
+        lambda s: edit(s / "filters.yaml", "'^\\s*what is (this|the)", "'^\\s*what is ((this|the)"),
+        "filters.yaml",
+        "placeholder_question",
+    ),
+    "filter_unknown_kind": (
+        lambda s: edit(s / "filters.yaml", "kind: answer_repeats_question", "kind: vibes"),
+        "filters.yaml",
+        "kind",
+    ),
+    "coverage_unknown_type": (
+        lambda s: edit(s / "coverage.yaml", "  process_qa:\n", "  proces_qa:\n"),
+        "coverage.yaml",
+        "proces_qa",
+    ),
+    "coverage_bad_share": (
+        lambda s: edit(s / "coverage.yaml", "min_kept_share: 0.5", "min_kept_share: 1.5"),
+        "coverage.yaml",
+        "min_kept_share",
+    ),
     # finance extends general, so a deleted base-form prompt is inherited; delete finance's own type's prompt
-    "prompt_missing": (lambda s: (s / "prompts" / "generate_calculation_qa.md").unlink(), "generate_calculation_qa.md", "missing"),
-    "prompt_bad_jinja": (lambda s: edit(s / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "), "triage.md", "triage"),
-    "prompt_undefined_var": (lambda s: edit(s / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"), "judge.md", "txet"),
+    "prompt_missing": (
+        lambda s: (s / "prompts" / "generate_calculation_qa.md").unlink(),
+        "generate_calculation_qa.md",
+        "missing",
+    ),
+    "prompt_bad_jinja": (
+        lambda s: edit(s / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "),
+        "triage.md",
+        "triage",
+    ),
+    "prompt_undefined_var": (
+        lambda s: edit(s / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"),
+        "judge.md",
+        "txet",
+    ),
     "schema_for_unlisted_type": (
-        lambda s: shutil.copy(s / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"), "extra_qa.json", "sample_types",
+        lambda s: shutil.copy(s / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"),
+        "extra_qa.json",
+        "sample_types",
     ),
 }
 

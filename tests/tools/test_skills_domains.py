@@ -25,9 +25,10 @@ import pytest
 from prepbench.tools.chunking import chunk_document
 from prepbench.tools.errors import SkillError
 from prepbench.tools.ingest import load_document
-from prepbench.tools.validate.rules_domain import FormulaError, boxed_contents, safe_eval
 from prepbench.tools.skills import BASE_FORMS, check_skill, load_skill
 from prepbench.tools.validate import Gate, known_kinds
+from prepbench.tools.validate.rules_domain import FormulaError, boxed_contents, safe_eval
+
 from cli_helpers import SHARED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +145,17 @@ def test_domain_rule_kinds_are_registered():
 def test_safe_eval_is_arithmetic_only():
     assert safe_eval("FV = PV * (1 + r) ^ n", {"PV": 1000, "r": 0.03, "n": 4}) == pytest.approx(1125.50881)
     assert safe_eval("sqrt(x) + ln(e)", {"x": 16}) == pytest.approx(5.0)
-    for bad in ("__import__('os').system('true')", "x.__class__", "[1, 2]", "lambda: 1", "open('f')", "y + 1", "2 ** 100000", "1 / 0", "x +"):
+    for bad in (
+        "__import__('os').system('true')",
+        "x.__class__",
+        "[1, 2]",
+        "lambda: 1",
+        "open('f')",
+        "y + 1",
+        "2 ** 100000",
+        "1 / 0",
+        "x +",
+    ):
         with pytest.raises(FormulaError):
             safe_eval(bad, {"x": 2})
 
@@ -314,8 +325,14 @@ def test_chat_model_produces_validates_and_exports_each_domain_type(name, llm_se
     last = max(order[c] for c in targets)
     _scripted(llm_server, targets)
     keep = tmp_path / "run"
-    res = try_skill(name, corpus_dir, limit=last + 1, model="openai:test-model",
-                    model_options={"base_url": llm_server.url + "/v1", "max_retries": 0}, keep_dir=keep)
+    res = try_skill(
+        name,
+        corpus_dir,
+        limit=last + 1,
+        model="openai:test-model",
+        model_options={"base_url": llm_server.url + "/v1", "max_retries": 0},
+        keep_dir=keep,
+    )
     accepted = {s["sample_type"] for s in res.accepted}
     assert set(domain_types) <= accepted, (accepted, res.rejected)
     assert llm_server.count() > 0

@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, turning PrepbenchError into ``error: ...`` + exit 2."""
     try:

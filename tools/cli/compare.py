@@ -13,7 +13,16 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from prepbench.evaluation.compare import DEFAULT_METRIC_SETS, CompareOptions, FamilySpec, compare, dig, fmt_value, parse_agents, parse_mapping
+from prepbench.evaluation.compare import (
+    DEFAULT_METRIC_SETS,
+    CompareOptions,
+    FamilySpec,
+    compare,
+    dig,
+    fmt_value,
+    parse_agents,
+    parse_mapping,
+)
 from prepbench.tools.cli import options as o
 from prepbench.tools.cli.progress import progress_factory
 from prepbench.tools.errors import PrepbenchError
@@ -29,8 +38,12 @@ def compare_cmd(
     agents: str = typer.Option("skill,direct,react", "--agents", "-a", help=AGENTS_HELP),
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
-    out_dir: str = typer.Option(..., "--out", "-o", help="Comparison folder: runs/<family>, compare.json, report.md/html/json, plots."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model spec for families without FAMILY=MODEL (e.g. openai:<m>)."),
+    out_dir: str = typer.Option(
+        ..., "--out", "-o", help="Comparison folder: runs/<family>, compare.json, report.md/html/json, plots."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model spec for families without FAMILY=MODEL (e.g. openai:<m>)."
+    ),
     limit: o.Limit = None,
     exclude: o.Exclude = [],
     pdf_engine: o.PdfEngine = o.PDF_ENGINE,
@@ -53,23 +66,37 @@ def compare_cmd(
     grounded_judge: o.GroundedJudgeCompare = False,
     direct_mode: o.DirectMode = o.DIRECT_MODE,
     context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
-    proxy: Optional[str] = typer.Option(None, "--proxy", help="Domain proxy dataset for DAS (JSONL/JSON, run or datasets folder); no DAS without it."),
+    proxy: Optional[str] = typer.Option(
+        None, "--proxy", help="Domain proxy dataset for DAS (JSONL/JSON, run or datasets folder); no DAS without it."
+    ),
     proxy_format: Optional[str] = typer.Option(None, "--proxy-format", help="Format of the proxy (default: detect)."),
-    proxy_fields: Optional[str] = typer.Option(None, "--proxy-fields", help="Field mapping of the proxy, e.g. instruction=question,response=answer."),
+    proxy_fields: Optional[str] = typer.Option(
+        None, "--proxy-fields", help="Field mapping of the proxy, e.g. instruction=question,response=answer."
+    ),
     encoder: str = typer.Option("minilm", "--encoder", help="Encoder for DAS and embedding metrics (minilm is offline)."),
-    cache: Optional[str] = typer.Option(None, "--cache", help="Embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)."),
+    cache: Optional[str] = typer.Option(
+        None, "--cache", help="Embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)."
+    ),
     sigma: str = typer.Option("1.0", "--sigma", help="DAS RBF bandwidth, or 'median'."),
     max_samples: int = typer.Option(5000, "--max-samples", help="At most this many samples per side for DAS and metrics."),
     seed: int = typer.Option(42, "--seed", help="Subsampling seed."),
     metrics: str = typer.Option(",".join(DEFAULT_METRIC_SETS), "--metrics", help="Weight-free metric sets (or 'none')."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Judge chat model for the verifier DVS, e.g. openai:<m>; no DVS without it."),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", help="Judge chat model for the verifier DVS, e.g. openai:<m>; no DVS without it."
+    ),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge server URL (default: --base-url)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Target task for the judge (default: from the skill's domain and description)."),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="Target task for the judge (default: from the skill's domain and description)."
+    ),
     judge_n: int = typer.Option(200, "--judge-n", help="Samples per family the judge labels (seeded subset)."),
     records: list[str] = typer.Option([], "--records", help="Score records .jsonl/.csv from `prepbench evaluate` (repeatable)."),
     base: Optional[str] = typer.Option(None, "--base", help="Model name of the base model in the records (for PGR)."),
-    reference: Optional[str] = typer.Option(None, "--reference", help="Model name of the reference (Dolly-only) model in the records."),
-    trained: Optional[str] = typer.Option(None, "--trained", help="Record model names of the families, e.g. skill=mix-skill (default: the family name)."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Model name of the reference (Dolly-only) model in the records."
+    ),
+    trained: Optional[str] = typer.Option(
+        None, "--trained", help="Record model names of the families, e.g. skill=mix-skill (default: the family name)."
+    ),
     metric: Optional[str] = typer.Option(None, "--metric", help="Benchmark metric (default: each benchmark's primary one)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start every family's run over (and its wall-time record)."),
     quiet: o.Quiet = False,
@@ -83,7 +110,9 @@ def compare_cmd(
 
     def on_family(i: int, spec: FamilySpec) -> None:
         if not quiet:
-            err.print(f"[bold][{i + 1}/{len(opts.agents)}] {spec.family}[/] ({spec.model}) → {Path(out_dir) / 'runs' / spec.family}")
+            err.print(
+                f"[bold][{i + 1}/{len(opts.agents)}] {spec.family}[/] ({spec.model}) → {Path(out_dir) / 'runs' / spec.family}"
+            )
 
     res = compare(opts, progress=lambda fam, spec: progress_factory(quiet), on_family=on_family)
     _print_summary(res, show_das=bool(proxy), show_dvs=bool(judge))
@@ -95,8 +124,17 @@ def compare_cmd(
         raise typer.Exit(3)
 
 
-def _compare_options(*, agents: str, model: str | None, sigma: str, metrics: str, records: list[str], trained: str | None,
-                     judge_base_url: str | None, **flags: Any) -> CompareOptions:
+def _compare_options(
+    *,
+    agents: str,
+    model: str | None,
+    sigma: str,
+    metrics: str,
+    records: list[str],
+    trained: str | None,
+    judge_base_url: str | None,
+    **flags: Any,
+) -> CompareOptions:
     """Check the flags and build the :class:`CompareOptions` (the chat-model flags become its ModelOptions).
 
     Raises:
@@ -113,15 +151,32 @@ def _compare_options(*, agents: str, model: str | None, sigma: str, metrics: str
         sig: float | str = "median" if sigma == "median" else float(sigma)
     except ValueError:
         raise PrepbenchError(f"--sigma {sigma!r}: use a positive number or 'median'") from None
-    chat = {k: flags.pop(k) for k in ("base_url", "rpm", "tpm", "timeout", "max_retries", "max_tokens", "prices", "structured",
-                                      "direct_mode", "context_tokens")}
+    chat = {
+        k: flags.pop(k)
+        for k in (
+            "base_url",
+            "rpm",
+            "tpm",
+            "timeout",
+            "max_retries",
+            "max_tokens",
+            "prices",
+            "structured",
+            "direct_mode",
+            "context_tokens",
+        )
+    }
     model_options = o.model_options(chat=True, concurrency=flags["concurrency"], judge=flags.pop("grounded_judge"), **chat)
     return CompareOptions(
-        agents=specs, out=flags.pop("out_dir"), model_options=model_options, sigma=sig,
+        agents=specs,
+        out=flags.pop("out_dir"),
+        model_options=model_options,
+        sigma=sig,
         metrics=[] if metrics.strip().lower() in ("", "none") else [m.strip() for m in metrics.split(",") if m.strip()],
         judge_base_url=judge_base_url or chat["base_url"],
         records=[r.strip() for x in records for r in x.split(",") if r.strip()],
-        trained=parse_mapping(trained, "--trained"), **flags,
+        trained=parse_mapping(trained, "--trained"),
+        **flags,
     )
 
 
@@ -137,8 +192,13 @@ def _print_summary(res: dict[str, Any], show_das: bool, show_dvs: bool) -> None:
         t.add_column(col, justify="left" if col in ("family", "model") else "right")
     for f in res["report"]["families"]:
         cells = [
-            f["family"], f["model"], str(f["samples"]["accepted"]), f"{f['kept_share']:.0%}",
-            f"{f['calls']['input_tokens'] + f['calls']['output_tokens']:,}", f"${f['calls']['cost_usd']:.4f}", f"{f['wall_s']:.1f}",
+            f["family"],
+            f["model"],
+            str(f["samples"]["accepted"]),
+            f"{f['kept_share']:.0%}",
+            f"{f['calls']['input_tokens'] + f['calls']['output_tokens']:,}",
+            f"${f['calls']['cost_usd']:.4f}",
+            f"{f['wall_s']:.1f}",
         ]
         cells += [fmt_value(dig(f["scores"]["das"], "das"))] if show_das else []
         cells += [fmt_value(dig(f["scores"]["dvs"], "dvs"))] if show_dvs else []

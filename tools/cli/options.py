@@ -33,19 +33,25 @@ OVERLAP = DEFAULT_OVERLAP
 # -- the run loop ----------------------------------------------------------------------
 Concurrency = Annotated[int, typer.Option("--concurrency", help="In-flight model requests.")]
 CONCURRENCY = 8
-BatchSize = Annotated[int, typer.Option(
-    "--batch-size",
-    help="Chunks per pass of the agent graph (offline generator; chat-model chunks stream, 2 x --concurrency in flight).",
-)]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        help="Chunks per pass of the agent graph (offline generator; chat-model chunks stream, 2 x --concurrency in flight).",
+    ),
+]
 BATCH_SIZE = 16
 MaxAttempts = Annotated[int, typer.Option("--max-attempts", help="Attempts per chunk before it stays failed.")]
 MAX_ATTEMPTS = 3
 MaxRepairs = Annotated[int, typer.Option("--max-repairs", help="Repair rounds for rejected samples (chat models).")]
 MAX_REPAIRS = 2
-Revisit = Annotated[bool, typer.Option(
-    "--revisit/--no-revisit",
-    help="Coverage loop (skill agent): revisit kept chunks for sample types below their min_share.",
-)]
+Revisit = Annotated[
+    bool,
+    typer.Option(
+        "--revisit/--no-revisit",
+        help="Coverage loop (skill agent): revisit kept chunks for sample types below their min_share.",
+    ),
+]
 REVISIT = True
 Fresh = Annotated[bool, typer.Option("--fresh", help="Discard an existing run in --out and start over.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -58,18 +64,26 @@ Timeout = Annotated[float, typer.Option("--timeout", help="Timeout of one model 
 TIMEOUT = 120.0
 MaxRetries = Annotated[int, typer.Option("--max-retries", help="Retries of a failed model request (429/5xx/timeouts).")]
 MAX_RETRIES = 5
-MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Output token limit of a model request (doubled when a reply is cut).")]
+MaxTokens = Annotated[
+    int, typer.Option("--max-tokens", help="Output token limit of a model request (doubled when a reply is cut).")
+]
 MAX_TOKENS = 2048
-Prices = Annotated[Optional[str], typer.Option("--prices", help="YAML price table merged over the shipped one (USD per 1M tokens).")]
+Prices = Annotated[
+    Optional[str], typer.Option("--prices", help="YAML price table merged over the shipped one (USD per 1M tokens).")
+]
 Structured = Annotated[str, typer.Option("--structured", help="Structured output: auto, json_schema, tools or prompt.")]
 STRUCTURED = "auto"
 GROUNDED_JUDGE_HELP = "Grounded LLM judge on every candidate (chat models)."
 GroundedJudge = Annotated[bool, typer.Option("--judge", help=GROUNDED_JUDGE_HELP)]
 #: ``compare`` spends ``--judge`` on the verifier's judge model (DVS); there the grounded judge is this flag
 GroundedJudgeCompare = Annotated[bool, typer.Option("--grounded-judge", help=GROUNDED_JUDGE_HELP)]
-DirectMode = Annotated[str, typer.Option(
-    "--direct-mode", help="Agent direct: one prompt per chunk, or per book (as much as the context holds).",
-)]
+DirectMode = Annotated[
+    str,
+    typer.Option(
+        "--direct-mode",
+        help="Agent direct: one prompt per chunk, or per book (as much as the context holds).",
+    ),
+]
 DIRECT_MODE = "chunk"
 ContextTokens = Annotated[int, typer.Option("--context-tokens", help="Model context window (tokens), for --direct-mode book.")]
 CONTEXT_TOKENS = 128000
@@ -101,8 +115,17 @@ def model_options(
     if not chat:
         return ModelOptions(base_url=base_url)
     values: dict[str, Any] = dict(
-        base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
-        max_tokens=max_tokens, prices=prices, structured=structured, judge=judge, direct_mode=direct_mode,
+        base_url=base_url,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_tokens=max_tokens,
+        prices=prices,
+        structured=structured,
+        judge=judge,
+        direct_mode=direct_mode,
         context_tokens=context_tokens,
     )
     return ModelOptions(**values)

@@ -14,6 +14,7 @@ err = Console(stderr=True)
 def progress_factory(quiet: bool):
     """A progress factory for :func:`~prepbench.agents.runner.run_pipeline`: a rich bar of chunks
     done/total with samples accepted, chunks/s and cost (tokens), on stderr; none when ``quiet``."""
+
     def factory(ctx):
         counts = ctx.ledger.counts()
         total = counts["chunks"]["total"]
@@ -39,8 +40,12 @@ def progress_factory(quiet: bool):
             transient=False,
         )
         task = progress.add_task(
-            "resuming" if ctx.resumed else "running", total=total, completed=done0,
-            accepted=state["accepted"], rate="-", cost=f"${state['cost']:.4f}",
+            "resuming" if ctx.resumed else "running",
+            total=total,
+            completed=done0,
+            accepted=state["accepted"],
+            rate="-",
+            cost=f"${state['cost']:.4f}",
         )
 
         def on_recorded(outcome):

@@ -25,7 +25,9 @@ def run_cmd(
     skill: o.Skill = o.SKILL,
     out_dir: str = typer.Option(..., "--out", "-o", help="Run folder (ledger, export, coverage)."),
     agent: str = typer.Option("skill", "--agent", help="Agent family: skill, direct or react."),
-    model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."),
+    model: str = typer.Option(
+        "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."
+    ),
     concurrency: o.Concurrency = o.CONCURRENCY,
     batch_size: o.BatchSize = o.BATCH_SIZE,
     limit: o.Limit = None,
@@ -53,19 +55,43 @@ def run_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
-    from prepbench.tools.coverage import render_coverage
     from prepbench.agents.runner import run_pipeline
+    from prepbench.tools.coverage import render_coverage
     from prepbench.tools.run import RunOptions
 
     model_options = o.model_options(  # the model layer's options (API keys come from the environment only)
-        chat=model != "extractive", base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout,
-        max_retries=max_retries, max_tokens=max_tokens, prices=prices, structured=structured, judge=judge,
-        direct_mode=direct_mode, context_tokens=context_tokens,
+        chat=model != "extractive",
+        base_url=base_url,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_tokens=max_tokens,
+        prices=prices,
+        structured=structured,
+        judge=judge,
+        direct_mode=direct_mode,
+        context_tokens=context_tokens,
     )
     opts = RunOptions(
-        corpus=corpus, skill=skill, out=out_dir, agent=agent, model=model, concurrency=concurrency,
-        batch_size=batch_size, limit=limit, exclude=exclude, pdf_engine=pdf_engine, min_chars=min_chars,
-        max_chars=max_chars, overlap=overlap, max_attempts=max_attempts, max_repairs=max_repairs, revisit=revisit, fresh=fresh,
+        corpus=corpus,
+        skill=skill,
+        out=out_dir,
+        agent=agent,
+        model=model,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        limit=limit,
+        exclude=exclude,
+        pdf_engine=pdf_engine,
+        min_chars=min_chars,
+        max_chars=max_chars,
+        overlap=overlap,
+        max_attempts=max_attempts,
+        max_repairs=max_repairs,
+        revisit=revisit,
+        fresh=fresh,
         model_options=model_options,
     )
     result = run_pipeline(opts, progress=progress_factory(quiet or as_json))

@@ -89,8 +89,17 @@ def das_cmd(
     results = []
     for cand in candidates:
         texts = [s.text for s in read_samples(cand, fmt, fields)]
-        r = das_score(texts, proxy_texts, enc, store, sigma=_sigma(sigma), unbiased=unbiased, max_samples=max_samples, seed=seed,
-                      dtype=precision)
+        r = das_score(
+            texts,
+            proxy_texts,
+            enc,
+            store,
+            sigma=_sigma(sigma),
+            unbiased=unbiased,
+            max_samples=max_samples,
+            seed=seed,
+            dtype=precision,
+        )
         results.append({"candidate": str(cand), "proxy": str(proxy), **r})
     table = Table(title=f"DAS vs {proxy}")
     for col in ("candidate", "n", "MMD²", "MMD", "DAS"):
@@ -141,8 +150,11 @@ def metrics_cmd(
     if bad:
         raise PrepbenchError(f"--metrics: unknown metric set(s) {bad}; known: {', '.join(WEIGHT_FREE_SETS + MODEL_METRIC_SETS)}")
     model_for = {
-        "perplexity": (lm, "--lm"), "ifd": (lm, "--lm"), "reward": (reward_model, "--reward-model"),
-        "edu": (edu_model, "--edu-model"), "deita_quality": (deita_quality_model, "--deita-quality-model"),
+        "perplexity": (lm, "--lm"),
+        "ifd": (lm, "--lm"),
+        "reward": (reward_model, "--reward-model"),
+        "edu": (edu_model, "--edu-model"),
+        "deita_quality": (deita_quality_model, "--deita-quality-model"),
         "deita_complexity": (deita_complexity_model, "--deita-complexity-model"),
     }
     models = {}
@@ -165,9 +177,17 @@ def metrics_cmd(
     if models:
         from prepbench.evaluation.model_metrics import compute_model_metrics
 
-        res["metrics"].update(compute_model_metrics(samples, models, allow_download=allow_download, device=device, max_length=max_length))
-    result = {"dataset": str(dataset), "n_total": len(samples_all), "seed": seed, "max_samples": max_samples, **res,
-              "seconds": round(time.perf_counter() - t0, 3)}
+        res["metrics"].update(
+            compute_model_metrics(samples, models, allow_download=allow_download, device=device, max_length=max_length)
+        )
+    result = {
+        "dataset": str(dataset),
+        "n_total": len(samples_all),
+        "seed": seed,
+        "max_samples": max_samples,
+        **res,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     table = Table(title=f"metrics of {dataset} (n={res['n']})")
     table.add_column("set")
     table.add_column("values")
@@ -198,8 +218,11 @@ def verify_cmd(
     chat = make_judge(model, base_url)
     res = verify(samples, chat, task, n=n, seed=seed, max_concurrency=concurrency)
     res = {"dataset": str(dataset), "model": model, **res}
-    _err.print(f"DVS = {res['dvs']:.4f} over {res['n_scored']} samples; labels {res['counts']}"
-               if res["dvs"] is not None else "DVS undefined: no judge answer named a label")
+    _err.print(
+        f"DVS = {res['dvs']:.4f} over {res['n_scored']} samples; labels {res['counts']}"
+        if res["dvs"] is not None
+        else "DVS undefined: no judge answer named a label"
+    )
     _emit(res, out)
 
 
@@ -219,7 +242,15 @@ def correlate_cmd(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="one scatter plot PNG per metric"),
 ) -> None:
     """Pearson/Spearman of metrics vs downstream performance, per base model and averaged (Tables E/F)."""
-    from prepbench.evaluation.correlate import AVG, correlate, load_records, load_scores, markdown_table, parse_directions, write_outputs
+    from prepbench.evaluation.correlate import (
+        AVG,
+        correlate,
+        load_records,
+        load_scores,
+        markdown_table,
+        parse_directions,
+        write_outputs,
+    )
 
     sc = load_scores(scores)
     rec = load_records(records)

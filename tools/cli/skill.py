@@ -21,7 +21,19 @@ def check_cmd(path: str = typer.Argument(..., help="Skill folder, or the name of
 
     summary = check_skill(path)
     table = Table(title=f"skill {summary['name']} OK", show_header=False)
-    for k in ("name", "domain", "version", "extends", "sample_types", "rules", "prompts", "examples", "inherited", "content_hash", "path"):
+    for k in (
+        "name",
+        "domain",
+        "version",
+        "extends",
+        "sample_types",
+        "rules",
+        "prompts",
+        "examples",
+        "inherited",
+        "content_hash",
+        "path",
+    ):
         v = summary.get(k)
         if k in ("extends", "inherited") and not v:
             continue
@@ -34,20 +46,24 @@ def check_cmd(path: str = typer.Argument(..., help="Skill folder, or the name of
 @skill_app.command("new")
 def new_cmd(
     name: str = typer.Argument(..., help="Name of the new skill (lowercase letters, digits, '-', '_')."),
-    extends: str = typer.Option("general", "--extends", help="Parent skill (shipped name or folder); 'none' for a standalone copy of general."),
+    extends: str = typer.Option(
+        "general", "--extends", help="Parent skill (shipped name or folder); 'none' for a standalone copy of general."
+    ),
     directory: str = typer.Option("skills", "--dir", help="Folder to create the skill in."),
     domain: Optional[str] = typer.Option(None, "--domain", help="Domain (default: the name)."),
     description: Optional[str] = typer.Option(None, "--description", help="One-sentence description."),
 ) -> None:
     """Scaffold a skill folder with commented templates (it passes `skill check` as created)."""
-    from prepbench.tools.skills.authoring import scaffold_skill
     from prepbench.tools.skills import check_skill
+    from prepbench.tools.skills.authoring import scaffold_skill
 
     parent = None if extends.strip().lower() in ("", "none") else extends
     folder = scaffold_skill(name, directory, extends=parent, domain=domain, description=description)
     summary = check_skill(folder)
-    out.print(f"created [bold]{folder}[/] ({'extends ' + ' -> '.join(summary['extends']) if summary['extends'] else 'standalone'}; "
-              f"sample types: {', '.join(summary['sample_types'])})")
+    out.print(
+        f"created [bold]{folder}[/] ({'extends ' + ' -> '.join(summary['extends']) if summary['extends'] else 'standalone'}; "
+        f"sample types: {', '.join(summary['sample_types'])})"
+    )
     out.print("next: edit SKILL.md, add schemas/prompts/examples for new sample types (see skills/README.md), then")
     out.print(f"  prepbench skill check {folder}\n  prepbench skill try {folder} --corpus <book folder> --limit 5")
 
@@ -67,7 +83,9 @@ def list_cmd(
         if r["error"]:
             table.add_row(r["name"], r["where"], "", "", "", f"[red]broken: {r['error']}[/]")
         else:
-            table.add_row(r["name"], r["where"], r["domain"], r["version"], " -> ".join(r["extends"]), ", ".join(r["sample_types"]))
+            table.add_row(
+                r["name"], r["where"], r["domain"], r["version"], " -> ".join(r["extends"]), ", ".join(r["sample_types"])
+            )
     out.print(table)
 
 
@@ -76,7 +94,9 @@ def try_cmd(
     path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill."),
     corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
     limit: int = typer.Option(5, "--limit", help="Number of chunks from the start of the corpus."),
-    model: str = typer.Option("extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."),
+    model: str = typer.Option(
+        "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."
+    ),
     base_url: o.BaseUrl = None,
     concurrency: o.Concurrency = o.CONCURRENCY,
     rpm: o.Rpm = None,
@@ -87,19 +107,32 @@ def try_cmd(
     prices: o.Prices = None,
     structured: o.Structured = o.STRUCTURED,
     judge: o.GroundedJudge = False,
-    keep: Optional[str] = typer.Option(None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."),
+    keep: Optional[str] = typer.Option(
+        None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."
+    ),
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
+    from prepbench.agents.runner import try_skill
     from prepbench.tools.cli.progress import progress_factory
     from prepbench.tools.coverage import render_coverage
-    from prepbench.agents.runner import try_skill
     from prepbench.tools.skills.authoring import headline
 
     options = o.model_options(
-        chat=model != "extractive", base_url=base_url, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout,
-        max_retries=max_retries, max_tokens=max_tokens, prices=prices, structured=structured, judge=judge,
+        chat=model != "extractive",
+        base_url=base_url,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_tokens=max_tokens,
+        prices=prices,
+        structured=structured,
+        judge=judge,
     )
-    res = try_skill(path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False))
+    res = try_skill(
+        path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False)
+    )
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
     table.add_column("chunk", overflow="fold", max_width=34)
     table.add_column("accepted", overflow="fold", style="green")
@@ -111,9 +144,14 @@ def try_cmd(
         elif c["status"] == "failed":
             where += f"\n[red]failed: {c['error']}[/]"
         acc = "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}" for s in c["accepted"]) or "-"
-        rej = "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}\n  -> {s['rule']}: {s['detail']}" for s in c["rejected"]) or "-"
+        rej = (
+            "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}\n  -> {s['rule']}: {s['detail']}" for s in c["rejected"])
+            or "-"
+        )
         table.add_row(where, acc, rej)
     out.print(table)
     render_coverage(res.coverage, out)
-    out.print(f"{len(res.accepted)} accepted, {len(res.rejected)} rejected; {res.exported} exported in the throwaway run"
-              + (f" (kept in {keep})" if keep else ""))
+    out.print(
+        f"{len(res.accepted)} accepted, {len(res.rejected)} rejected; {res.exported} exported in the throwaway run"
+        + (f" (kept in {keep})" if keep else "")
+    )

@@ -29,9 +29,13 @@ def config_cmd(
     runs: list[Path] = typer.Argument(..., help="prepbench run folder(s) with export/sharegpt.jsonl or export/alpaca.jsonl"),
     base: str = typer.Option(..., "--base", help="base model path or hub id (model_name_or_path)"),
     recipe: str = typer.Option("dataprep-construction", "--recipe", help="recipe name (evaluation/recipes) or YAML path"),
-    dolly: Optional[Path] = typer.Option(None, "--dolly", help="Dolly-15k JSONL (default: <datasets>/dolly/databricks-dolly-15k-nocategory.jsonl)"),
+    dolly: Optional[Path] = typer.Option(
+        None, "--dolly", help="Dolly-15k JSONL (default: <datasets>/dolly/databricks-dolly-15k-nocategory.jsonl)"
+    ),
     dolly_limit: Optional[int] = typer.Option(None, "--dolly-limit", min=1, help="use only the first N Dolly rows (smoke runs)"),
-    template: Optional[str] = typer.Option(None, "--template", help="LlamaFactory template name (default: from the base model family)"),
+    template: Optional[str] = typer.Option(
+        None, "--template", help="LlamaFactory template name (default: from the base model family)"
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: <first run>/train/<recipe>)"),
 ) -> None:
     """Write dataset_info.json, mix.yaml (run samples + Dolly-15k) and reference.yaml (Dolly only)."""
@@ -55,7 +59,9 @@ def config_cmd(
 def run_cmd(
     config: Path = typer.Argument(..., help="LlamaFactory training YAML (from `prepbench train config`)"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="stop after N optimiser steps (smoke runs)"),
-    set_: list[str] = typer.Option([], "--set", help="override an argument, KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="override an argument, KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3"
+    ),
     backend: str = typer.Option("auto", "--backend", help="auto (LlamaFactory if installed, else CPU), llamafactory, cpu"),
 ) -> None:
     """Train: `llamafactory-cli train CONFIG` where installed, else transformers on CPU."""
@@ -77,7 +83,9 @@ def run_cmd(
 
 def evaluate_cmd(
     model: str = typer.Argument(..., help="model folder or hub id"),
-    benchmarks: str = typer.Option(..., "--benchmarks", help="comma-separated: gsm8k,math500,arc_challenge,medqa,pubmedqa,mmlu_<domain>,legalbench,..."),
+    benchmarks: str = typer.Option(
+        ..., "--benchmarks", help="comma-separated: gsm8k,math500,arc_challenge,medqa,pubmedqa,mmlu_<domain>,legalbench,..."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="first N items per benchmark"),
     backend: str = typer.Option("hf", "--backend", help="hf (transformers, CPU/GPU) or vllm (GPU)"),
     device: str = typer.Option("cpu", "--device", help="torch device for the hf backend"),
@@ -86,8 +94,12 @@ def evaluate_cmd(
     max_gen_toks: Optional[int] = typer.Option(None, "--max-gen-toks", min=1, help="cap generated tokens (GSM8K, MATH-500)"),
     chat_template: bool = typer.Option(False, "--chat-template", help="render prompts with the model's chat template"),
     label: Optional[str] = typer.Option(None, "--label", help="model name in the records (default: folder name)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="datasets folder (default: $PREPBENCH_DATASETS or ../shared/datasets)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="score records .jsonl/.csv (default: <model>/scores.jsonl, or ./scores-<label>.jsonl)"),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="datasets folder (default: $PREPBENCH_DATASETS or ../shared/datasets)"
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="score records .jsonl/.csv (default: <model>/scores.jsonl, or ./scores-<label>.jsonl)"
+    ),
     append: bool = typer.Option(False, "--append", help="add to an existing records file instead of replacing it"),
 ) -> None:
     """Evaluate a model with lm-evaluation-harness on shipped benchmarks; write score records."""
@@ -95,8 +107,17 @@ def evaluate_cmd(
     from prepbench.evaluation.records import write_records
 
     recs = evaluate(
-        model, benchmarks, limit=limit, backend=backend, data_dir=data_dir, device=device, batch_size=batch_size,
-        num_fewshot=num_fewshot, max_gen_toks=max_gen_toks, apply_chat_template=chat_template, label=label,
+        model,
+        benchmarks,
+        limit=limit,
+        backend=backend,
+        data_dir=data_dir,
+        device=device,
+        batch_size=batch_size,
+        num_fewshot=num_fewshot,
+        max_gen_toks=max_gen_toks,
+        apply_chat_template=chat_template,
+        label=label,
     )
     if out is None:
         out = Path(model) / "scores.jsonl" if Path(model).is_dir() else Path(f"scores-{recs[0].model}.jsonl")
@@ -136,8 +157,15 @@ def pgr_cmd(
             t.add_column(col)
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
         for row in res.rows:
-            t.add_row(row.benchmark, row.metric, fmt(row.base), fmt(row.reference), fmt(row.trained),
-                      "-" if row.pgr is None else f"{row.pgr:.1f}", row.status)
+            t.add_row(
+                row.benchmark,
+                row.metric,
+                fmt(row.base),
+                fmt(row.reference),
+                fmt(row.trained),
+                "-" if row.pgr is None else f"{row.pgr:.1f}",
+                row.status,
+            )
         console.print(t)
         avg = "undefined (no benchmark with a non-degenerate gap)" if res.average is None else f"{res.average:.1f}%"
         console.print(f"average PGR over {res.n_used} benchmark(s): {avg}")

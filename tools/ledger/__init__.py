@@ -95,9 +95,7 @@ class RunFolder:
         return {r["key"]: json.loads(r["value"]) for r in self.db["run"].rows}
 
     def set_config(self, values: dict[str, Any]) -> None:
-        self.db["run"].upsert_all(
-            [{"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in values.items()], pk="key"
-        )
+        self.db["run"].upsert_all([{"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in values.items()], pk="key")
 
     @property
     def initialized(self) -> bool:
@@ -164,9 +162,8 @@ class RunFolder:
 
     def todo_chunks(self, max_attempts: int = 3, limit: int | None = None) -> list[Chunk]:
         """Chunks still to process, in corpus order: ``pending``, and ``failed`` with attempts left."""
-        sql = (
-            "SELECT * FROM chunks WHERE status = 'pending' OR (status = 'failed' AND attempts < ?) ORDER BY idx"
-            + (" LIMIT ?" if limit else "")
+        sql = "SELECT * FROM chunks WHERE status = 'pending' OR (status = 'failed' AND attempts < ?) ORDER BY idx" + (
+            " LIMIT ?" if limit else ""
         )
         params: list[Any] = [max_attempts] + ([limit] if limit else [])
         return [self.row_to_chunk(r) for r in self.db.query(sql, params)]
@@ -278,8 +275,11 @@ class RunFolder:
         if status:
             where.append("r.status = ?")
             params.append(status)
-        sql = ("SELECT r.*, c.status AS chunk_status FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.round, c.idx, r.sample_type")
+        sql = (
+            "SELECT r.*, c.status AS chunk_status FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY r.round, c.idx, r.sample_type"
+        )
         return [dict(r) for r in self.db.query(sql, params)]
 
     def calls_by_node(self) -> list[dict[str, Any]]:
@@ -288,7 +288,10 @@ class RunFolder:
             "SELECT node, COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
             "COALESCE(SUM(cost_usd),0) FROM calls GROUP BY node ORDER BY node"
         ).fetchall()
-        return [{"node": r[0], "count": r[1], "input_tokens": r[2], "output_tokens": r[3], "cost_usd": round(float(r[4]), 6)} for r in rows]
+        return [
+            {"node": r[0], "count": r[1], "input_tokens": r[2], "output_tokens": r[3], "cost_usd": round(float(r[4]), 6)}
+            for r in rows
+        ]
 
     def skip_reason_counts(self) -> dict[str, int]:
         """Skipped chunks per skip reason, most frequent first."""
@@ -321,10 +324,12 @@ class RunFolder:
     def calls_per_chunk(self) -> list[dict[str, Any]]:
         """Per chunk with calls: ``{chunk_id, triage, generate, revisit_generate, revisit_rounds}``
         (call counts by node; rounds of the coverage loop that revisited it)."""
-        sql = ("SELECT chunk_id, SUM(node='triage') AS triage, SUM(node='generate') AS generate, "
-               "SUM(node='revisit_generate') AS revisit_generate, "
-               "(SELECT COUNT(DISTINCT round) FROM revisits r WHERE r.chunk_id = calls.chunk_id) AS revisit_rounds "
-               "FROM calls GROUP BY chunk_id")
+        sql = (
+            "SELECT chunk_id, SUM(node='triage') AS triage, SUM(node='generate') AS generate, "
+            "SUM(node='revisit_generate') AS revisit_generate, "
+            "(SELECT COUNT(DISTINCT round) FROM revisits r WHERE r.chunk_id = calls.chunk_id) AS revisit_rounds "
+            "FROM calls GROUP BY chunk_id"
+        )
         return [dict(r) for r in self.db.query(sql)]
 
     def attempts_total(self) -> int:
@@ -354,9 +359,7 @@ class RunFolder:
         now = time.time()
         conn = self.db.conn
         with self.db.atomic():
-            row = conn.execute(
-                "SELECT idx, status, attempts FROM chunks WHERE chunk_id = ?", [outcome.chunk_id]
-            ).fetchone()
+            row = conn.execute("SELECT idx, status, attempts FROM chunks WHERE chunk_id = ?", [outcome.chunk_id]).fetchone()
             if row is None:
                 raise KeyError(outcome.chunk_id)
             idx, status, attempts = row
@@ -505,15 +508,28 @@ class RunFolder:
             ).fetchone()[0]
             if not sample_types or open_rows != len(sample_types):
                 return False
-            pos0 = conn.execute("SELECT COALESCE(MAX(pos), -1) + 1 FROM samples WHERE chunk_id = ?", [outcome.chunk_id]).fetchone()[0]
+            pos0 = conn.execute(
+                "SELECT COALESCE(MAX(pos), -1) + 1 FROM samples WHERE chunk_id = ?", [outcome.chunk_id]
+            ).fetchone()[0]
             per_type: dict[str, list[int]] = {t: [0, 0] for t in sample_types}
             n_acc = n_rej = 0
             for s in outcome.samples:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
                     "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (sample_id(outcome.chunk_id, s.sample_type, s.data), outcome.chunk_id, idx, pos0 + n_acc + n_rej, s.sample_type,
-                     s.status, s.rule, s.detail, s.attempts, json.dumps(s.data, ensure_ascii=False), now),
+                    (
+                        sample_id(outcome.chunk_id, s.sample_type, s.data),
+                        outcome.chunk_id,
+                        idx,
+                        pos0 + n_acc + n_rej,
+                        s.sample_type,
+                        s.status,
+                        s.rule,
+                        s.detail,
+                        s.attempts,
+                        json.dumps(s.data, ensure_ascii=False),
+                        now,
+                    ),
                 )
                 if cur.rowcount != 1:
                     continue  # the same sample is already recorded for this chunk
@@ -539,8 +555,18 @@ class RunFolder:
             "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
             "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
-                (chunk_id, c.node, c.model, c.input_tokens, c.output_tokens, c.cost_usd, c.latency_s,
-                 1 if c.ok else 0, c.error, now)
+                (
+                    chunk_id,
+                    c.node,
+                    c.model,
+                    c.input_tokens,
+                    c.output_tokens,
+                    c.cost_usd,
+                    c.latency_s,
+                    1 if c.ok else 0,
+                    c.error,
+                    now,
+                )
                 for c in calls
             ],
         )

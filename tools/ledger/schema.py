@@ -9,18 +9,71 @@ from __future__ import annotations
 
 from typing import Any
 
-DOCUMENTS = {"doc_id": str, "rel_path": str, "format": str, "content_hash": str, "chars": int,
-             "converter": str, "n_chunks": int, "status": str, "reason": str}
-CHUNKS = {"chunk_id": str, "idx": int, "doc_id": str, "doc_path": str, "doc_index": int, "heading_path": str,
-          "start_line": int, "end_line": int, "chars": int, "text": str, "status": str, "skip_reason": str,
-          "error": str, "attempts": int, "n_accepted": int, "n_rejected": int, "updated_at": float}
-SAMPLES = {"sample_id": str, "chunk_id": str, "chunk_idx": int, "pos": int, "sample_type": str, "status": str,
-           "rule": str, "detail": str, "attempts": int, "data": str, "created_at": float}
-CALLS = {"id": int, "chunk_id": str, "node": str, "model": str, "input_tokens": int, "output_tokens": int,
-         "cost_usd": float, "latency_s": float, "ok": int, "error": str, "created_at": float}
-REVISITS = {"chunk_id": str, "sample_type": str, "round": int,
-            "status": str,  # planned | done
-            "n_accepted": int, "n_rejected": int, "created_at": float}
+DOCUMENTS = {
+    "doc_id": str,
+    "rel_path": str,
+    "format": str,
+    "content_hash": str,
+    "chars": int,
+    "converter": str,
+    "n_chunks": int,
+    "status": str,
+    "reason": str,
+}
+CHUNKS = {
+    "chunk_id": str,
+    "idx": int,
+    "doc_id": str,
+    "doc_path": str,
+    "doc_index": int,
+    "heading_path": str,
+    "start_line": int,
+    "end_line": int,
+    "chars": int,
+    "text": str,
+    "status": str,
+    "skip_reason": str,
+    "error": str,
+    "attempts": int,
+    "n_accepted": int,
+    "n_rejected": int,
+    "updated_at": float,
+}
+SAMPLES = {
+    "sample_id": str,
+    "chunk_id": str,
+    "chunk_idx": int,
+    "pos": int,
+    "sample_type": str,
+    "status": str,
+    "rule": str,
+    "detail": str,
+    "attempts": int,
+    "data": str,
+    "created_at": float,
+}
+CALLS = {
+    "id": int,
+    "chunk_id": str,
+    "node": str,
+    "model": str,
+    "input_tokens": int,
+    "output_tokens": int,
+    "cost_usd": float,
+    "latency_s": float,
+    "ok": int,
+    "error": str,
+    "created_at": float,
+}
+REVISITS = {
+    "chunk_id": str,
+    "sample_type": str,
+    "round": int,
+    "status": str,  # planned | done
+    "n_accepted": int,
+    "n_rejected": int,
+    "created_at": float,
+}
 
 
 def create_tables(db: Any) -> None:

@@ -424,7 +424,7 @@ def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill
         parent_path = _resolve_parent(ext.strip(), path, skill_md)
         chain = _chain + (path,)
         if parent_path in chain:
-            names = [p.name for p in chain[chain.index(parent_path):]] + [parent_path.name]
+            names = [p.name for p in chain[chain.index(parent_path) :]] + [parent_path.name]
             raise SkillError(f"{skill_md}: field 'extends': circular inheritance {' -> '.join(names)}")
         parent = load_skill(parent_path, chain)
         meta = dict(meta)
@@ -588,9 +588,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
         if missing:
             raise SkillError(f"{f}: field 'required': must include {missing} (every sample carries them)")
         if t not in skill.sample_types:
-            raise SkillError(
-                f"{f}: sample type '{t}' is not listed in SKILL.md field 'sample_types'"
-            )
+            raise SkillError(f"{f}: sample type '{t}' is not listed in SKILL.md field 'sample_types'")
         const = schema.get("properties", {}).get("sample_type", {}).get("const")
         if const is not None and const != t:
             raise SkillError(f"{f}: field 'properties.sample_type.const': '{const}' differs from the file name '{t}'")
@@ -616,7 +614,11 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
     if not skill.coverage.skip_reasons:
         raise SkillError(f"{cov_file}: field 'skip_reasons': at least one skip reason is needed")
     for t in skill.sample_types:
-        if t in skill.coverage.sample_types and skill.coverage.sample_types[t].per_chunk == 0 and skill.coverage.sample_types[t].min_share > 0:
+        if (
+            t in skill.coverage.sample_types
+            and skill.coverage.sample_types[t].per_chunk == 0
+            and skill.coverage.sample_types[t].min_share > 0
+        ):
             raise SkillError(f"{cov_file}: field 'sample_types.{t}': per_chunk 0 with min_share > 0")
 
     # prompts render
@@ -626,7 +628,7 @@ def check_skill(name_or_path: str | Path) -> dict[str, Any]:
             raise SkillError(f"{path / 'prompts' / (name + '.md')}: required prompt template is missing")
     chunk = sample_context_chunk()
     for name in skill.prompts:
-        t = name[len("generate_"):] if name.startswith("generate_") else skill.sample_types[0]
+        t = name[len("generate_") :] if name.startswith("generate_") else skill.sample_types[0]
         if name.startswith("generate_") and t not in skill.sample_types:
             raise SkillError(f"{skill.file('prompts/' + name + '.md')}: sample type '{t}' is not in SKILL.md 'sample_types'")
         skill.render_prompt(

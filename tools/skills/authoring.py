@@ -82,7 +82,7 @@ _KEEP = "Files here override the parent skill's files of the same name; leave th
 
 
 def _default_body(name: str, domain: str) -> str:
-    return f"""# {name.replace('-', ' ').replace('_', ' ').title()} data-construction skill
+    return f"""# {name.replace("-", " ").replace("_", " ").title()} data-construction skill
 
 You turn chunks of a {domain} book into training samples that teach the book's knowledge
 to a model that will never see the book. Work chunk by chunk.
@@ -145,7 +145,9 @@ def scaffold_skill(
     if folder.exists():
         raise SkillError(f"{folder}: already exists (choose another name or --dir)")
     domain = domain or name
-    description = description or f"Turn {domain} books into self-contained, faithful question-answer samples for supervised fine-tuning."
+    description = (
+        description or f"Turn {domain} books into self-contained, faithful question-answer samples for supervised fine-tuning."
+    )
     parent = None
     if extends:
         ext_path = Path(extends)
@@ -158,7 +160,9 @@ def scaffold_skill(
     folder.mkdir(parents=True)
     try:
         if parent is not None:
-            body = parent.instructions.replace(f"# {parent.name.title()} data-construction skill", f"# {name.title()} data-construction skill", 1)
+            body = parent.instructions.replace(
+                f"# {parent.name.title()} data-construction skill", f"# {name.title()} data-construction skill", 1
+            )
             (folder / "SKILL.md").write_text(
                 _SKILL_MD.format(
                     name=name,
@@ -236,7 +240,13 @@ def list_skills(local_dirs: list[str | Path] | None = None) -> list[dict[str, An
             row: dict[str, Any] = {"where": where, "path": str(real), "error": None}
             try:
                 sk = load_skill(sub)
-                row.update(name=sk.name, domain=sk.domain, version=sk.version, sample_types=list(sk.sample_types), extends=list(sk.extends))
+                row.update(
+                    name=sk.name,
+                    domain=sk.domain,
+                    version=sk.version,
+                    sample_types=list(sk.sample_types),
+                    extends=list(sk.extends),
+                )
             except SkillError as e:
                 row.update(name=sub.name, domain="", version="", sample_types=[], extends=[], error=str(e))
             rows.append(row)

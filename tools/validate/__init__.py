@@ -18,10 +18,31 @@ entry point in the ``prepbench.rule_kinds`` group (name = kind, value = the fact
 
 from prepbench.tools.validate import rules_generic  # noqa: F401  (registers the generic kinds)
 from prepbench.tools.validate.gate import Candidate, Gate
-from prepbench.tools.validate.rules import PASS, RULE_KINDS, Rule, RuleFn, Verdict, build_rules, known_kinds, register_rule_kind, rule_kind
+from prepbench.tools.validate.rules import (
+    PASS,
+    RULE_KINDS,
+    Rule,
+    RuleFn,
+    Verdict,
+    build_rules,
+    known_kinds,
+    register_rule_kind,
+    rule_kind,
+)
 from prepbench.tools.validate.text import normalize_text, words
 
 __all__ = [
-    "PASS", "RULE_KINDS", "Candidate", "Gate", "Rule", "RuleFn", "Verdict", "build_rules", "known_kinds",
-    "normalize_text", "register_rule_kind", "rule_kind", "words",
+    "PASS",
+    "RULE_KINDS",
+    "Candidate",
+    "Gate",
+    "Rule",
+    "RuleFn",
+    "Verdict",
+    "build_rules",
+    "known_kinds",
+    "normalize_text",
+    "register_rule_kind",
+    "rule_kind",
+    "words",
 ]

@@ -137,4 +137,3 @@ class Gate:
                     continue
             records.append(SampleRecord(st, s, "rejected", v.rule, v.detail, cand.attempts))
         return records
-

@@ -43,7 +43,6 @@ def register_rule_kind(kind: str):
     return deco
 
 
-
 def _entry_points() -> dict:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
@@ -94,4 +93,3 @@ def build_rules(skill) -> list[Rule]:
             raise SkillError(f"{ffile}: {str(e).removeprefix('filters.yaml: ')}") from None
         rules.append(Rule(spec.name, spec.kind, set(spec.sample_types) if spec.sample_types else None, fn))
     return rules
-

@@ -426,7 +426,9 @@ def units_consistent_rule(spec: dict, name: str) -> RuleFn:
         if not hasattr(got, "dimensionality"):
             got = got * ureg.dimensionless
         if got.dimensionality != (1 * answer_unit).dimensionality:
-            return Verdict(False, name, f"{ff} gives {got.dimensionality}, but {uf} {sample.get(uf)!r} is {(1 * answer_unit).dimensionality}")
+            return Verdict(
+                False, name, f"{ff} gives {got.dimensionality}, but {uf} {sample.get(uf)!r} is {(1 * answer_unit).dimensionality}"
+            )
         value = got.to(answer_unit).magnitude
         if not _close(float(value), stated, rel_tol, 1e-12):
             return Verdict(False, name, f"{ff} gives {value:.6g} {sample.get(uf)}, but {vf} states {stated:.6g}")

@@ -13,8 +13,6 @@ STOPWORDS = frozenset(
 )
 
 
-
-
 def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation dropped, whitespace collapsed (for exact dedup)."""
     text = unicodedata.normalize("NFKC", text).lower()
@@ -35,7 +33,6 @@ def as_texts(value: Any) -> list[str]:
     if isinstance(value, list):
         return [v if isinstance(v, str) else str(v) for v in value]
     return [str(value)]
-
 
 
 def squash(text: str) -> str:
