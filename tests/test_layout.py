@@ -20,19 +20,18 @@ MAX_FUNCTION_LINES = 80
 
 #: Known exceptions still to be split (ceilings: each may shrink, none may grow, no new one may appear).
 KNOWN_LONG_MODULES = {
-    "agents/extractive/generator.py": 2652,
     "tools/skills/__init__.py": 662,
 }
 KNOWN_LONG_FUNCTIONS = {
-    "agents/extractive/generator.py::parse_blocks": 115,
-    "agents/extractive/generator.py::_valid_subject": 91,
-    "agents/extractive/generator.py::triage_chunk": 81,
-    "agents/extractive/generator.py::definitions": 135,
-    "agents/extractive/generator.py::enumerations": 122,
-    "agents/extractive/generator.py::heading_questions": 89,
-    "agents/extractive/generator.py::_solution_steps": 84,
-    "agents/extractive/generator.py::procedures": 84,
+    "agents/extractive/blocks.py::parse_blocks": 115,
+    "agents/extractive/concepts.py::definitions": 135,
+    "agents/extractive/examples.py::_solution_steps": 84,
     "agents/extractive/generator.py::generate": 123,
+    "agents/extractive/grammar.py::_valid_subject": 91,
+    "agents/extractive/lists.py::enumerations": 122,
+    "agents/extractive/lists.py::heading_questions": 89,
+    "agents/extractive/procedures.py::procedures": 84,
+    "agents/extractive/triage.py::triage_chunk": 81,
     "agents/models/structured.py::ainvoke_json": 81,
     "agents/runner.py::try_skill": 85,
     "tools/cli/compare.py::compare_cmd": 88,

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from prepbench.agents.base import Generator, Triage
-from prepbench.agents.extractive.generator import ExtractiveGenerator, clean_inline, latex_to_text, split_sentences
+from prepbench.agents.extractive import ExtractiveGenerator
+from prepbench.agents.extractive.text import clean_inline, latex_to_text, split_sentences
 from prepbench.tools.chunking import Chunk, chunk_corpus
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord
@@ -388,7 +389,8 @@ def test_no_noun_read_as_verb_no_pointer_subject_no_cut_answer(skill, targets):
     "The sample mean can be calculated using the following formula:" (-> "What do the sample
     mean?"), "The following is a summary of ..." (-> "What is the following?"), and steps or
     answers cut where a formula followed ("... grows to.", "... gives us.")."""
-    from prepbench.agents.extractive.generator import _clean_steps, _verb_is_a_noun
+    from prepbench.agents.extractive.generator import _clean_steps
+    from prepbench.agents.extractive.grammar import _verb_is_a_noun
 
     docs = [d for d in ingest_corpus(SHARED_FINANCE).documents if d.rel_path.startswith(("08-", "13-"))]
     assert len(docs) == 2
@@ -421,7 +423,7 @@ def test_fraction_with_grouped_terms_keeps_its_numerator_and_denominator():
 
 
 def test_subject_without_head_noun_is_not_a_topic():
-    from prepbench.agents.extractive.generator import _valid_subject
+    from prepbench.agents.extractive.grammar import _valid_subject
 
     assert not _valid_subject("The two most common")
     assert not _valid_subject("The largest")

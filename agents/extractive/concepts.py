@@ -1,0 +1,446 @@
+"""Concept extractors: bold lead terms, glossaries, definitions, causes and conditions."""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
+from prepbench.agents.extractive.grammar import (
+    _ANCHORED_RE,
+    _AUX,
+    _BAD_START,
+    _COMMON_VERBS_3SG,
+    _COMMON_VERBS_BASE,
+    _article_ok,
+    _cap_first,
+    _finish,
+    _has_pronoun,
+    _lc_first,
+    _strip_discourse,
+    _valid_subject,
+    _verb_base,
+    _verb_is_a_noun,
+    _words,
+)
+from prepbench.agents.extractive.text import clean_inline
+
+
+class ConceptExtractors:
+    """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
+
+    def bold_leads(self) -> list[Cand]:
+        """Sentences that open with a bold term: 'With the **X**, ...' and '**X** <verb> ...'."""
+        out = []
+        for s in self.sents:
+            if not s.bold_terms or self.blocks[s.block].section == "glossary":
+                continue
+            raw = s.raw.strip()
+            ans = self.answer_text(s)
+            if ans is None:
+                continue
+            m = re.match(r"^(?:With|Under|Using) (?P<art>the |a |an )?\*\*(?P<term>[^*]{2,60})\*\*,? ", raw)
+            if m:
+                term = clean_inline(m.group("term"))
+                art = (m.group("art") or "").strip()
+                tq = _lc_first(term, self.chunk_lower)
+                q = f"How does {art + ' ' if art else ''}{tq} work?"
+                if self.question_ok(q) and _novel_enough(q, ans) and not _has_pronoun(term):
+                    out.append(_concept(q, ans, "explanation", term, [s.raw], 1.4, s.raw))
+                continue
+            m = re.match(r"^(?P<art>The |A |An )?\*\*(?P<term>[^*]{2,60})\*\*(?P<tail> \([^)]{1,20}\))? (?P<verb>[a-z]+)\b", raw)
+            if not m or m.group("verb") in (
+                "is",
+                "are",
+                "refers",
+                "refer",
+                "means",
+                "was",
+                "were",
+                "and",
+                "or",
+                "of",
+                "in",
+                "for",
+                "to",
+            ):
+                continue
+            term = clean_inline(m.group("term") + (m.group("tail") or ""))
+            if _has_pronoun(term) or len(_words(term)) > 7:
+                continue
+            base = _verb_base(m.group("verb"))
+            plural = base is None
+            if plural and m.group("verb") not in _COMMON_VERBS_BASE:
+                continue
+            if (
+                not plural
+                and m.group("verb") not in _COMMON_VERBS_3SG
+                and not re.search(r"(ates|izes|ifies|ides|ects|ows|ists|ains)$", m.group("verb"))
+            ):
+                continue
+            tq = _lc_first(term, self.chunk_lower)
+            art = (m.group("art") or "").strip().lower()
+            if plural:
+                q = f"What are {tq}?"
+            elif art:
+                q = f"What is {art} {tq}?"
+            else:
+                q = f"What is {tq}?"
+            if self.question_ok(q) and _novel_enough(q, ans):
+                out.append(_concept(q, ans, "definition", term, [s.raw], 1.3, s.raw))
+        return out
+
+    def glossary(self) -> list[Cand]:
+        out = []
+        for bi, b in enumerate(self.blocks):
+            if b.kind not in ("para", "item") or b.section in ("refs", "outcomes"):
+                continue
+            m = re.match(r"^\*\*(?P<term>[^*]{2,80}?)\s*\*\*\s*:\s*(?P<def>\S.{10,})$", b.raw.strip())
+            if not m:
+                m = re.match(r"^\*\*(?P<term>[^*]{2,80}?)\s*:\s*\*\*\s*(?P<def>\S.{10,})$", b.raw.strip())
+            if not m:
+                continue
+            term = clean_inline(m.group("term")).strip()
+            definition = clean_inline(m.group("def")).strip()
+            if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
+                continue
+            if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
+                continue
+            d0 = definition.split()[0].lower() if definition.split() else ""
+            if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
+                continue  # a label followed by prose, not a glossary entry
+            if d0 in (
+                "also",
+                "see",
+                "same",
+                "synonym",
+                "abbreviation",
+                "in",
+                "on",
+                "at",
+                "by",
+                "for",
+                "of",
+                "with",
+                "from",
+                "as",
+                "if",
+                "used",
+                "see",
+            ):
+                continue
+            name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
+            head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
+            plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", head)
+            verb = "are" if plural else "is"
+            tq = _lc_first(term, self.chunk_lower)
+            if name:
+                question = f"What {verb} the {term}?"
+                subj = f"The {term}"
+            elif d0 in ("a", "an") and not plural:
+                art = "an" if re.match(r"(?i)[aeio]|u[^n]", tq) else "a"
+                question = f"What is {art} {tq}?"
+                subj = f"{_cap_first(art)} {tq}"
+            elif plural:
+                question = f"What are {tq}?"
+                subj = _cap_first(tq)
+            else:
+                question = f"What is meant by {tq}?"
+                subj = _cap_first(tq)
+            if plural and (d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0)):
+                answer = f"{subj} {definition}"
+            elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
+                answer = f"{subj} {verb} {definition}"
+            elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
+                answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+            elif d0.endswith("s") and not d0.endswith("ss"):
+                answer = f"{subj} {verb} {definition}"
+            else:
+                answer = f"{subj} {verb} the {definition}"
+            answer = _finish(answer)
+            if not self.question_ok(question) or _ANCHORED_RE.search(answer):
+                continue
+            ev = b.raw.strip()
+            out.append(_concept(question, answer, "definition", term, [ev], 3.0, ev))
+        return out
+
+    def definitions(self) -> list[Cand]:
+        out = []
+        for s in self.sents:
+            if self.blocks[s.block].section == "glossary":
+                continue
+            t = _strip_discourse(self.qclean(s.text))
+            ans = self.answer_text(s)
+            if ans is None:
+                continue
+            bonus = 1.0 if s.bold_terms else 0.0
+            # X is/are a/an/the ...
+            m = re.match(
+                r"^(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>is|are) (?P<adv>(?:often |also |commonly |typically |sometimes |usually |generally |simply )?)"
+                r"(?P<rest>(?:defined as|known as|called|referred to as|termed|considered|one of|a|an|the)\b.*)$",
+                t,
+            )
+            if m:
+                subj, verb, adv, rest = m.group("subj").strip(), m.group("verb"), m.group("adv"), m.group("rest")
+                if not _valid_subject(subj):
+                    continue
+                if re.match(r"(?i)the (most|case|same|following|answer|result|first|last|next|only|opposite|reverse)\b", rest):
+                    continue
+                if len(_words(rest)) < 4:
+                    continue
+                sq = _lc_first(subj, self.chunk_lower)
+                if rest.startswith("defined as"):
+                    q = f"How {verb} {sq} defined?"
+                    qt = "definition"
+                elif re.match(r"(known as|called|referred to as|termed)\b", rest):
+                    how = re.match(r"(known as|called|referred to as|termed)", rest).group(1)
+                    q = f"What {verb} {sq} {adv}{how}?"
+                    qt = "fact"
+                elif rest.startswith("considered to be"):
+                    q = f"What {verb} {sq} {adv}considered to be?"
+                    qt = "fact"
+                elif rest.startswith("considered"):
+                    q = f"What {verb} {sq} {adv}considered?"
+                    qt = "fact"
+                else:
+                    if adv.strip() in ("also",):
+                        continue
+                    q = f"What {verb} {sq}?"
+                    qt = (
+                        "comparison"
+                        if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj)
+                        else "definition"
+                    )
+                ev = [s.raw]
+                if not _novel_enough(q, ans):
+                    nxt = self.next_sentence(s, subj)
+                    if nxt is None:
+                        continue
+                    ans = ans + " " + nxt[0]
+                    ev.append(nxt[1])
+                if not self.question_ok(q) or not _novel_enough(q, ans):
+                    continue
+                out.append(_concept(q, ans, qt, subj, ev, 2.0 + bonus, s.raw))
+                continue
+            # X refers to / means / consists of ...
+            m = re.match(
+                r"^(?:The term )?(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>refers to|refer to|means|mean|consists of|consist of|"
+                r"includes|include|involves|involve|measures|measure|represents|represent|describes|describe|looks at|look at|"
+                r"focuses on|focus on|depends on|depend on|determines|determine|shows|show|indicates|indicate|reflects|reflect|"
+                r"allows|allow|enables|enable|requires|require|provides|provide|compares|compare|captures|capture|tracks|track|"
+                r"occurs when|occur when|arises when|arise when|happens when|happen when)\b(?P<rest>.+)$",
+                t,
+            )
+            if m:
+                subj, verb, rest = m.group("subj").strip(), m.group("verb"), m.group("rest")
+                subj = re.sub(r"^(?i:the term )", "", subj)
+                if not _valid_subject(subj) or len(_words(rest)) < 3:
+                    continue
+                if _verb_is_a_noun(subj, verb, rest):
+                    continue  # "The sample mean can be ...", "The arithmetic mean, median, ..."
+                parts = verb.split(" ")
+                v0 = parts[0]
+                tail = " ".join(parts[1:])
+                base = _verb_base(v0)
+                do = "does" if base else "do"
+                base = base or v0
+                sq = _lc_first(subj, self.chunk_lower)
+                if tail == "when":
+                    q = f"When {do} {sq} {base}?"
+                    qt = "condition"
+                elif tail:
+                    q = f"What {do} {sq} {base} {tail}?"
+                    qt = "definition" if base in ("refer", "mean") else "fact"
+                else:
+                    q = f"What {do} {sq} {base}?"
+                    qt = "definition" if base in ("mean",) else ("enumeration" if base in ("include",) else "fact")
+                weak = (
+                    "show",
+                    "allow",
+                    "enable",
+                    "provide",
+                    "require",
+                    "determine",
+                    "indicate",
+                    "reflect",
+                    "compare",
+                    "capture",
+                    "track",
+                    "include",
+                    "describe",
+                )
+                listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
+                if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
+                    continue
+                if re.match(
+                    r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$",
+                    subj,
+                ):
+                    continue
+                if not self.question_ok(q) or not _novel_enough(q, ans):
+                    continue
+                out.append(_concept(q, ans, qt, subj, [s.raw], 1.8 + bonus, s.raw))
+                continue
+            # Y is considered (a) **term** -> What is considered a term?
+            m = re.match(
+                r"^(?P<what>.{10,200}?) (?P<verb>is|are) (?P<how>considered|called|known as|referred to as|classified as|termed) (?P<term>(?:an? |the )?[^,;]{2,60}?)\.?$",
+                t,
+            )
+            if m and s.bold_terms:
+                term = m.group("term").strip()
+                if any(clean_inline(bt).lower() in term.lower() for bt in s.bold_terms) and not _has_pronoun(term):
+                    if not _has_pronoun(m.group("what")) and m.group("what").split()[0].lower() not in (
+                        "this",
+                        "that",
+                        "such",
+                        "it",
+                    ):
+                        q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
+                        if self.question_ok(q) and _novel_enough(q, ans):
+                            out.append(_concept(q, ans, "definition", term, [s.raw], 2.5, s.raw))
+        return out
+
+    def _inverted_why(self, clause: str) -> str | None:
+        """'Dealers increase liquidity' -> 'Why do dealers increase liquidity?' (None if unsure)."""
+        clause = clause.strip().rstrip(".,;")
+        if re.search(r"[,;:]", re.sub(r"\([^)]*\)", "", clause)):
+            return None
+        ws = clause.split(" ")
+        for k in range(1, min(9, len(ws))):
+            w = ws[k].lower()
+            if w in _AUX or w in ("cannot", "isn't", "aren't", "won't", "can't", "doesn't", "don't"):
+                subj = " ".join(ws[:k])
+                if not _valid_subject(subj, allow_you=True):
+                    return None
+                rest = " ".join(ws[k + 1 :])
+                aux = {"cannot": "can't"}.get(w, w)
+                if aux in ("does", "do", "did") and not rest:
+                    return None
+                if not rest:
+                    return None
+                return f"Why {aux} {_lc_first(subj, self.chunk_lower)} {rest}?"
+            base = _verb_base(ws[k])
+            if base and k <= 5 and base not in ("be",):
+                subj = " ".join(ws[:k])
+                if _valid_subject(subj) and ws[k].islower() and re.fullmatch(r"[a-z]+", ws[k]) and ws[k] in _COMMON_VERBS_3SG:
+                    rest = " ".join(ws[k + 1 :])
+                    return f"Why does {_lc_first(subj, self.chunk_lower)} {base} {rest}?"
+            if ws[k] in _COMMON_VERBS_BASE and k <= 5:
+                subj = " ".join(ws[:k])
+                if (
+                    _valid_subject(subj, allow_you=True)
+                    and re.search(r"s$", ws[k - 1])
+                    or subj.lower() in ("you", "investors", "firms", "companies")
+                ):
+                    if _valid_subject(subj, allow_you=True):
+                        rest = " ".join(ws[k + 1 :])
+                        return f"Why do {_lc_first(subj, self.chunk_lower)} {ws[k]} {rest}?"
+        return None
+
+    def causes(self) -> list[Cand]:
+        out = []
+        for s in self.sents:
+            ans = self.answer_text(s)
+            if ans is None:
+                continue
+            t = _strip_discourse(self.qclean(s.text)).rstrip(".")
+            q = None
+            qt = "cause_effect"
+            m = re.match(r"^(?P<main>[^;]{15,250}?),? because (?P<why>.{10,})$", t)
+            if m and "because" not in m.group("main").lower():
+                q = self._inverted_why(m.group("main"))
+                kp = m.group("main")
+            else:
+                m = re.match(r"^Because (?P<why>[^,]{10,200}), (?P<main>.{15,250})$", t)
+                if m:
+                    q = self._inverted_why(m.group("main"))
+                    kp = m.group("main")
+            if q is None:
+                m = re.match(
+                    r"^(?P<subj>[^,;:]{3,90}?) (?P<verb>leads to|lead to|results in|result in|causes|cause|contributes to|contribute to|"
+                    r"can lead to|can result in|can cause|will lead to|will result in|increases|increase|decreases|decrease|reduces|reduce|raises|raise|lowers|lower)\b (?P<rest>.{8,})$",
+                    t,
+                )
+                if (
+                    m
+                    and _valid_subject(m.group("subj"), max_words=10)
+                    and (_article_ok(m.group("subj")) or " " in m.group("verb"))
+                ):
+                    verb = m.group("verb")
+                    subj = _lc_first(m.group("subj"), self.chunk_lower)
+                    if verb.startswith(("can ", "will ")):
+                        aux, v = verb.split(" ", 1)
+                        q = f"What {aux} {subj} {v}?"
+                    else:
+                        v0, _, tail = verb.partition(" ")
+                        base = _verb_base(v0)
+                        if base in ("tend",):
+                            q = None
+                        elif tail:
+                            q = f"What {'does' if base else 'do'} {subj} {base or v0} {tail}?"
+                        elif v0 in (
+                            "increases",
+                            "increase",
+                            "decreases",
+                            "decrease",
+                            "reduces",
+                            "reduce",
+                            "raises",
+                            "raise",
+                            "lowers",
+                            "lower",
+                        ):
+                            q = f"What effect {'does' if base else 'do'} {subj} have?"
+                        else:
+                            q = f"What {'does' if base else 'do'} {subj} {base or v0}?"
+                    kp = m.group("subj")
+            if q is None:
+                m = re.match(r"^(?:As a result of|Due to|Because of) (?P<cause>[^,]{8,150}), (?P<main>.{15,})$", t)
+                if m and not _has_pronoun(m.group("cause")) and m.group("cause").split()[0].lower() not in _BAD_START:
+                    q = f"What is a consequence of {_lc_first(m.group('cause'), self.chunk_lower)}?"
+                    kp = m.group("cause")
+            if q is None or not self.question_ok(q) or not _novel_enough(q, ans):
+                continue
+            out.append(_concept(q, ans, qt, kp, [s.raw], 1.6, s.raw))
+        return out
+
+    def conditions(self) -> list[Cand]:
+        out = []
+        for s in self.sents:
+            ans = self.answer_text(s)
+            if ans is None:
+                continue
+            t = _strip_discourse(self.qclean(s.text)).rstrip(".")
+            m = re.match(r"^(?P<conj>If|When|Whenever|As|Once|Unless) (?P<cond>[^,;]{8,200}), (?:then )?(?P<main>.{15,})$", t)
+            if not m:
+                continue
+            conj, cond = m.group("conj"), m.group("cond").strip()
+            if conj == "As" and not re.search(
+                r"(?i)\b(increase|increases|decrease|decreases|rise|rises|fall|falls|grow|grows|decline|declines|change|changes|goes up|goes down)\b",
+                cond,
+            ):
+                continue
+            if conj == "Once" or conj == "Unless":
+                continue
+            if _has_pronoun(cond) or re.search(r"(?i)\b(we|us|our)\b", cond):
+                continue
+            if _words(cond)[:1] and _words(cond)[0].lower() in ("it", "this", "that", "so", "such"):
+                continue
+            if re.match(r"(?i)(so|such|not|necessary|possible|needed|applicable|appropriate|desired|required)\b", cond):
+                continue
+            if len(_words(cond)) < 3:
+                continue
+            main = m.group("main")
+            if re.search(r"(?i)\b(I|we|our|us|instead)\b", cond + " " + main):
+                continue
+            if re.search(r"\b(was|were|had|did)\b|\b\w+ed\b(?<!\bneeded)", cond) and not re.search(
+                r"\b(is|are|be|been|being|gets?|get)\s+\w+ed\b", cond
+            ):
+                continue  # narrative past tense: a story, not a general condition
+            nums_main = set(re.findall(r"\d[\d,.]*", main))
+            if nums_main - set(re.findall(r"\d[\d,.]*", cond)):
+                continue  # example-specific figures
+            q = f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?"
+            if not self.question_ok(q) or not _novel_enough(q, ans):
+                continue
+            out.append(_concept(q, ans, "condition", cond, [s.raw], 1.5, s.raw))
+        return out

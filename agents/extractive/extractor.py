@@ -1,0 +1,134 @@
+"""The per-chunk extractor: shared sentence state and checks, with every extractor family mixed in."""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.agents.extractive.blocks import _PROBLEM_NO_RE, parse_blocks
+from prepbench.agents.extractive.concepts import ConceptExtractors
+from prepbench.agents.extractive.examples import ExampleExtractors
+from prepbench.agents.extractive.grammar import (
+    _ANCHORED_RE,
+    _CITE_PAREN_RE,
+    _UI_RE,
+    Sent,
+    _bold_terms,
+    _dangling_demonstrative,
+    _finish,
+    _strip_discourse,
+    _usable_block,
+    _words,
+)
+from prepbench.agents.extractive.lists import ListExtractors
+from prepbench.agents.extractive.procedures import ProcedureExtractors
+from prepbench.agents.extractive.text import clean_inline, split_sentences
+from prepbench.tools.chunking import Chunk
+
+
+class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, ProcedureExtractors):
+    """Runs every extractor over one chunk."""
+
+    def __init__(self, chunk: Chunk):
+        self.chunk = chunk
+        head = chunk.heading_path[-1] if chunk.heading_path else ""
+        self.blocks = parse_blocks(chunk.text, head)
+        self.chunk_lower = " " + re.sub(r"[^\w\s'’-]", " ", clean_inline(chunk.text)) + " "
+        self.sents: list[Sent] = []
+        self.block_sents: dict[int, list[Sent]] = {}
+        for bi, b in enumerate(self.blocks):
+            if not _usable_block(b):
+                continue
+            raw = b.raw
+            if b.kind == "para" and _PROBLEM_NO_RE.match(raw):
+                raw = raw[_PROBLEM_NO_RE.match(raw).end() :]
+            for k, sraw in enumerate(split_sentences(raw)):
+                text = clean_inline(sraw)
+                s = Sent(sraw, text, bi, k, b.heading, b.quote, _bold_terms(sraw), "\n" in sraw)
+                self.sents.append(s)
+                self.block_sents.setdefault(bi, []).append(s)
+        self.used: set[str] = set()
+
+    # -- helpers ---------------------------------------------------------------------
+    def answer_text(self, s: Sent) -> str | None:
+        """Readable answer from a sentence, or None when it cannot stand alone."""
+        t = _CITE_PAREN_RE.sub("", s.text)
+        t = _strip_discourse(t)
+        if s.multiline and s.quote >= 0:
+            return None
+        if len(t) < 25 or len(t) > 900:
+            return None
+        if _ANCHORED_RE.search(t):
+            return None
+        first = _words(t)[:1]
+        if first and first[0].lower() in (
+            "it",
+            "this",
+            "these",
+            "those",
+            "they",
+            "such",
+            "he",
+            "she",
+            "his",
+            "her",
+            "their",
+            "its",
+            "that",
+            "here",
+            "there",
+        ):
+            if not (first[0].lower() == "there" and re.match(r"(?i)there (is|are)\b", t)):
+                return None
+        if t.count("$") and re.search(r"\\[a-z]+", t):
+            return None
+        if "\\" in t or "{" in t or "|" in t:
+            return None
+        if (
+            _dangling_demonstrative(t)
+            or _UI_RE.search(t)
+            or re.search(r"(?i)\bfor (example|instance)\b|\be\.g\.", t)
+            or t.endswith("?")
+        ):
+            return None
+        return _finish(t)
+
+    def next_sentence(self, s: Sent, subject: str) -> tuple[str, str] | None:
+        """The sentence after ``s`` in its block when it elaborates ``subject`` (text, raw)."""
+        later = [x for x in self.block_sents.get(s.block, []) if x.pos == s.pos + 1]
+        if not later:
+            return None
+        x = later[0]
+        t = _CITE_PAREN_RE.sub("", x.text).strip()
+        if x.multiline or len(t) < 20 or len(t) > 500 or _ANCHORED_RE.search(t) or "\\" in t or "{" in t or "|" in t:
+            return None
+        head = (_words(subject) or [""])[-1].lower()
+        starts = re.match(r"(?i)(this|it|that|in other words|that is|for example|for instance|these|they)\b", t)
+        if not (starts or (head and head in t.lower())):
+            return None
+        if re.search(r"(?i)\b(we|our|us|I)\b", t) or _UI_RE.search(t):
+            return None
+        return _finish(t), x.raw
+
+    def qclean(self, s: str) -> str:
+        s = _CITE_PAREN_RE.sub("", s)
+        s = re.sub(r"\s+", " ", s).strip(" ,;:")
+        return s
+
+    def question_ok(self, q: str) -> bool:
+        if len(q) < 15 or len(q) > 300:
+            return False
+        if _ANCHORED_RE.search(q):
+            return False
+        if "\\" in q or "{" in q or "|" in q or "_" in q:
+            return False
+        if re.search(
+            r"(?i)\b(for example|for instance|e\.g\.|instead|in this case|in our case|in the case above)\b", q
+        ) or _UI_RE.search(q):
+            return False
+        if _dangling_demonstrative(q):
+            return False
+        if re.search(r"(?i)\b(it|its|they|them|their|he|she|his|her|him)\b", q):
+            return False  # a personal pronoun whose referent is outside the question
+        return True
+
+    # -- concept_qa ------------------------------------------------------------------
