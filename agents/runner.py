@@ -164,8 +164,13 @@ def try_skill(
                 samples.setdefault(s["chunk_id"], []).append(d)
         finally:
             run.close()
+    return _try_result(load_skill(skill).name, result, rows, samples)
+
+
+def _try_result(skill_name: str, result: dict[str, Any], rows: list[dict], samples: dict[str, list[dict]]) -> TryResult:
+    """The :class:`TryResult` of a finished try: each chunk row with its accepted and rejected samples."""
     tr = TryResult(
-        skill=load_skill(skill).name,
+        skill=skill_name,
         coverage=result["coverage"],
         exported=int(result["export"].get("count", 0)),
         seconds=float(result["seconds"]),

@@ -208,6 +208,25 @@ def _bind(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: i
     return model.bind(max_tokens=max_tokens)
 
 
+def _reply_value(msg: Any, mode: str, expect: str) -> Any:
+    """The JSON value of a reply: the first tool call's arguments in tools mode, else the JSON in
+    its text; unwrapped from the guided-output wrapper.
+
+    Raises:
+        ValueError: no JSON value, or not the expected kind (object or array).
+    """
+    if mode == "tools" and getattr(msg, "tool_calls", None):
+        value = msg.tool_calls[0]["args"]
+    else:
+        value = extract_json(message_text(msg), expect)
+    value = unwrap(value, expect)
+    if expect == "array" and not isinstance(value, list):
+        raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+    if expect == "object" and not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 async def ainvoke_json(
     chat: ResilientChat,
     messages: list,
@@ -265,16 +284,7 @@ async def ainvoke_json(
             max_tokens = min(cfg.max_tokens_cap, max_tokens * 2)
             continue
         try:
-            if mode == "tools" and getattr(msg, "tool_calls", None):
-                value = msg.tool_calls[0]["args"]
-            else:
-                value = extract_json(message_text(msg), expect)
-            value = unwrap(value, expect)
-            if expect == "array" and not isinstance(value, list):
-                raise ValueError(f"expected a JSON array, got {type(value).__name__}")
-            if expect == "object" and not isinstance(value, dict):
-                raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-            return value, calls
+            return _reply_value(msg, mode, expect), calls
         except ValueError as e:
             parse_rounds += 1
             if parse_rounds > cfg.parse_retries:
