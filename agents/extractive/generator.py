@@ -209,7 +209,6 @@ class ExtractiveGenerator:
         if not by_form:
             return []
         used: set[str] = set()
-        out: list[dict] = []
         examples: list[dict] | None = None
 
         def get_examples() -> list[dict]:
@@ -228,86 +227,11 @@ class ExtractiveGenerator:
             exs = get_examples()
             if len(exs) == 1 and not other_process and int(chunk.chunk_id[-1], 16) % 2 == 1:
                 reserve.add(exs[0]["key"])
-        for t in by_form.get("case_application", []):
-            n = targets[t]
-            for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve][:n]:
-                steps = _merge_steps(e["steps"], e["evidence"], _max_items(skill.schemas[t], "analysis_steps", 8))
-                cand = Cand(
-                    "case_application",
-                    {"case": e["case"], "question": e["question"], "analysis_steps": steps, "answer": e["answer"]},
-                    e["evidence"],
-                    "case",
-                    1.0,
-                    e["key"],
-                )
-                s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
-                if s:
-                    out.append(s)
-                    used.add(e["key"])
-        for t in by_form.get("process_qa", []):
-            n = targets[t]
-            pool: list[dict] = []
-            for e in get_examples():
-                if e["key"] in used:
-                    continue
-                q = f"{e['case']} {e['question']}".replace("\n", " ")
-                if len(q) > 590:
-                    continue
-                pool.append(
-                    {
-                        "question": q,
-                        "steps": e["steps"],
-                        "answer": e["answer"],
-                        "evidence": e["evidence"],
-                        "pattern": "calculation" if e["numeric"] else "decision",
-                        "key": e["key"],
-                    }
-                )
-            pool += other_process
-            k = 0
-            for p in pool:
-                if k >= n:
-                    break
-                if p["key"] in used:
-                    continue
-                limit = _max_items(skill.schemas[t], "reasoning_steps", 6)
-                steps = _merge_steps(p["steps"], p["evidence"], limit)
-                if len(steps) < 2:
-                    continue
-                cand = Cand(
-                    "process_qa",
-                    {
-                        "question": p["question"],
-                        "reasoning_steps": steps,
-                        "answer": p["answer"],
-                        "reasoning_pattern": p["pattern"],
-                    },
-                    p["evidence"],
-                    p["pattern"],
-                    1.0,
-                    p["key"],
-                )
-                s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
-                if s:
-                    out.append(s)
-                    used.add(p["key"])
-                    k += 1
+        out = _case_samples(chunk, skill, targets, by_form.get("case_application", []), get_examples, used, reserve)
+        out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used)
         concept_types = by_form.get("concept_qa", [])
         if concept_types:
-            cands = (
-                ex.glossary()
-                + ex.definitions()
-                + ex.bold_leads()
-                + ex.enumerations()
-                + ex.heading_questions()
-                + ex.causes()
-                + ex.conditions()
-            )
-            for t in concept_types:
-                for c in _select(cands, targets[t], used):
-                    s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])
-                    if s:
-                        out.append(s)
+            out += _concept_samples(ex, chunk, skill, targets, concept_types, used)
         order = {t: i for i, t in enumerate(skill.sample_types)}
         out.sort(key=lambda s: order.get(s["sample_type"], 99))
         return out
@@ -335,3 +259,98 @@ def _max_items(schema: dict, fld: str, default: int) -> int:
     if not isinstance(spec, dict):
         return default
     return int(spec.get("maxItems", default))
+
+
+def _case_samples(chunk, skill, targets, types, get_examples, used: set[str], reserve: set[str]) -> list[dict]:
+    """case_application samples from the chunk's worked examples (not ``used`` or ``reserve``d)."""
+    out = []
+    for t in types:
+        n = targets[t]
+        for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve][:n]:
+            steps = _merge_steps(e["steps"], e["evidence"], _max_items(skill.schemas[t], "analysis_steps", 8))
+            cand = Cand(
+                "case_application",
+                {"case": e["case"], "question": e["question"], "analysis_steps": steps, "answer": e["answer"]},
+                e["evidence"],
+                "case",
+                1.0,
+                e["key"],
+            )
+            s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
+            if s:
+                out.append(s)
+                used.add(e["key"])
+    return out
+
+
+def _example_processes(examples: list[dict], used: set[str]) -> list[dict]:
+    """Worked examples not yet used, as process candidates (case and question joined)."""
+    pool = []
+    for e in examples:
+        if e["key"] in used:
+            continue
+        q = f"{e['case']} {e['question']}".replace("\n", " ")
+        if len(q) > 590:
+            continue
+        pool.append(
+            {
+                "question": q,
+                "steps": e["steps"],
+                "answer": e["answer"],
+                "evidence": e["evidence"],
+                "pattern": "calculation" if e["numeric"] else "decision",
+                "key": e["key"],
+            }
+        )
+    return pool
+
+
+def _process_samples(chunk, skill, targets, types, get_examples, other_process, used: set[str]) -> list[dict]:
+    """process_qa samples: worked examples first, then procedures, method sentences and causal chains."""
+    out = []
+    for t in types:
+        n = targets[t]
+        pool = _example_processes(get_examples(), used) + other_process
+        k = 0
+        for p in pool:
+            if k >= n:
+                break
+            if p["key"] in used:
+                continue
+            limit = _max_items(skill.schemas[t], "reasoning_steps", 6)
+            steps = _merge_steps(p["steps"], p["evidence"], limit)
+            if len(steps) < 2:
+                continue
+            fields = {
+                "question": p["question"],
+                "reasoning_steps": steps,
+                "answer": p["answer"],
+                "reasoning_pattern": p["pattern"],
+            }
+            cand = Cand("process_qa", fields, p["evidence"], p["pattern"], 1.0, p["key"])
+            s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
+            if s:
+                out.append(s)
+                used.add(p["key"])
+                k += 1
+    return out
+
+
+def _concept_samples(ex, chunk, skill, targets, types, used: set[str]) -> list[dict]:
+    """concept_qa samples from every concept extractor, best first (:func:`_select`)."""
+    cands = (
+        ex.glossary()
+        + ex.definitions()
+        + ex.bold_leads()
+        + ex.enumerations()
+        + ex.heading_questions()
+        + ex.causes()
+        + ex.conditions()
+    )
+    out = []
+    for t in types:
+        for c in _select(cands, targets[t], used):
+            s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])
+            if s:
+                out.append(s)
+    return out
