@@ -96,6 +96,56 @@ def _section_of(title: str) -> str:
     return ""
 
 
+def _display_math(lines: list[str], i: int, first: str) -> tuple[list[str], int]:
+    """The lines of a ``$$`` display-math block starting at line ``i``, and the line after it."""
+    mlines = [first]
+    closed = len(first) > 2 and first.endswith("$$") and first != "$$"
+    j = i + 1
+    while not closed and j < len(lines):
+        _, b2 = _strip_quote(lines[j])
+        mlines.append(b2.rstrip())
+        if b2.rstrip().endswith("$$"):
+            closed = True
+        j += 1
+    return mlines, j
+
+
+def _table_rows(lines: list[str], i: int) -> tuple[list[str], int]:
+    """The rows of a pipe table starting at line ``i``, and the line after it."""
+    rows = []
+    j = i
+    while j < len(lines):
+        _, b2 = _strip_quote(lines[j])
+        if not b2.strip().startswith("|"):
+            break
+        rows.append(b2.strip())
+        j += 1
+    return rows, j
+
+
+def _item_or_para(body: str, s: str) -> tuple[str, bool, int, str]:
+    """``(kind, ordered, indent, content)`` of a line: a list item or a paragraph."""
+    mi = _ITEM_RE.match(body)
+    if mi:
+        return "item", mi.group(2)[0].isdigit(), len(mi.group(1)), mi.group(3).strip()
+    return "para", False, len(body) - len(body.lstrip()), s
+
+
+def _continue_math(lines: list[str], i: int, content: str, quoted: bool) -> tuple[str, bool, int]:
+    """A paragraph whose inline math spans lines continues until the ``$`` balance is even:
+    ``(content, multiline, next line)``."""
+    multiline = False
+    j = i + 1
+    while _dollar_count(content) % 2 == 1 and j < len(lines) and j - i < 40:
+        q2, b2 = _strip_quote(lines[j])
+        if not b2.strip() or q2 != quoted:
+            break
+        content = content + "\n" + b2
+        multiline = True
+        j += 1
+    return content, multiline, j
+
+
 def parse_blocks(text: str, heading: str = "") -> list[Block]:
     """Split a chunk's Markdown into :class:`Block` objects in document order.
 
@@ -148,33 +198,16 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
             i += 1
             continue
         if s.startswith("$$"):
-            mlines = [s]
-            closed = len(s) > 2 and s.endswith("$$") and s != "$$"
-            j = i + 1
-            while not closed and j < n:
-                _, b2 = _strip_quote(lines[j])
-                mlines.append(b2.rstrip())
-                if b2.rstrip().endswith("$$"):
-                    closed = True
-                j += 1
+            mlines, i = _display_math(lines, i, s)
             blocks.append(
                 Block(
                     "math", "\n".join(mlines), heading=heading, section=section, quote=qid, lines=[x for x in mlines if x.strip()]
                 )
             )
-            i = j
             continue
         if s.startswith("|"):
-            rows = []
-            j = i
-            while j < n:
-                q2, b2 = _strip_quote(lines[j])
-                if not b2.strip().startswith("|"):
-                    break
-                rows.append(b2.strip())
-                j += 1
+            rows, i = _table_rows(lines, i)
             blocks.append(Block("table", "\n".join(rows), heading=heading, section=section, quote=qid, lines=rows))
-            i = j
             continue
         if _CAPTION_RE.match(s):
             blocks.append(Block("caption", s, heading=heading, section=section, quote=qid))
@@ -184,26 +217,8 @@ def parse_blocks(text: str, heading: str = "") -> list[Block]:
             blocks.append(Block("label", s, heading=heading, section=section, quote=qid))
             i += 1
             continue
-        kind = "para"
-        ordered = False
-        indent = len(body) - len(body.lstrip())
-        mi = _ITEM_RE.match(body)
-        content = s
-        if mi:
-            kind = "item"
-            ordered = mi.group(2)[0].isdigit()
-            content = mi.group(3).strip()
-            indent = len(mi.group(1))
-        # a paragraph whose inline math spans lines continues until the $ balance is even
-        multiline = False
-        j = i + 1
-        while _dollar_count(content) % 2 == 1 and j < n and j - i < 40:
-            q2, b2 = _strip_quote(lines[j])
-            if not b2.strip() or q2 != quoted:
-                break
-            content = content + "\n" + b2
-            multiline = True
-            j += 1
+        kind, ordered, indent, content = _item_or_para(body, s)
+        content, multiline, j = _continue_math(lines, i, content, quoted)
         if section == "outcomes" and kind == "para" and blocks and blocks[-1].kind == "item" and blocks[-1].section == "outcomes":
             section = ""  # the outcomes list has ended
         blocks.append(
