@@ -11,6 +11,7 @@ from prepbench.agents.extractive.grammar import (
     _BAD_START,
     _COMMON_VERBS_3SG,
     _COMMON_VERBS_BASE,
+    Sent,
     _article_ok,
     _cap_first,
     _finish,
@@ -173,131 +174,143 @@ class ConceptExtractors:
             if ans is None:
                 continue
             bonus = 1.0 if s.bold_terms else 0.0
-            # X is/are a/an/the ...
-            m = re.match(
-                r"^(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>is|are) (?P<adv>(?:often |also |commonly |typically |sometimes |usually |generally |simply )?)"
-                r"(?P<rest>(?:defined as|known as|called|referred to as|termed|considered|one of|a|an|the)\b.*)$",
-                t,
-            )
-            if m:
-                subj, verb, adv, rest = m.group("subj").strip(), m.group("verb"), m.group("adv"), m.group("rest")
-                if not _valid_subject(subj):
-                    continue
-                if re.match(r"(?i)the (most|case|same|following|answer|result|first|last|next|only|opposite|reverse)\b", rest):
-                    continue
-                if len(_words(rest)) < 4:
-                    continue
-                sq = _lc_first(subj, self.chunk_lower)
-                if rest.startswith("defined as"):
-                    q = f"How {verb} {sq} defined?"
-                    qt = "definition"
-                elif re.match(r"(known as|called|referred to as|termed)\b", rest):
-                    how = re.match(r"(known as|called|referred to as|termed)", rest).group(1)
-                    q = f"What {verb} {sq} {adv}{how}?"
-                    qt = "fact"
-                elif rest.startswith("considered to be"):
-                    q = f"What {verb} {sq} {adv}considered to be?"
-                    qt = "fact"
-                elif rest.startswith("considered"):
-                    q = f"What {verb} {sq} {adv}considered?"
-                    qt = "fact"
-                else:
-                    if adv.strip() in ("also",):
-                        continue
-                    q = f"What {verb} {sq}?"
-                    qt = (
-                        "comparison"
-                        if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj)
-                        else "definition"
-                    )
-                ev = [s.raw]
-                if not _novel_enough(q, ans):
-                    nxt = self.next_sentence(s, subj)
-                    if nxt is None:
-                        continue
-                    ans = ans + " " + nxt[0]
-                    ev.append(nxt[1])
-                if not self.question_ok(q) or not _novel_enough(q, ans):
-                    continue
-                out.append(_concept(q, ans, qt, subj, ev, 2.0 + bonus, s.raw))
-                continue
-            # X refers to / means / consists of ...
-            m = re.match(
-                r"^(?:The term )?(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>refers to|refer to|means|mean|consists of|consist of|"
-                r"includes|include|involves|involve|measures|measure|represents|represent|describes|describe|looks at|look at|"
-                r"focuses on|focus on|depends on|depend on|determines|determine|shows|show|indicates|indicate|reflects|reflect|"
-                r"allows|allow|enables|enable|requires|require|provides|provide|compares|compare|captures|capture|tracks|track|"
-                r"occurs when|occur when|arises when|arise when|happens when|happen when)\b(?P<rest>.+)$",
-                t,
-            )
-            if m:
-                subj, verb, rest = m.group("subj").strip(), m.group("verb"), m.group("rest")
-                subj = re.sub(r"^(?i:the term )", "", subj)
-                if not _valid_subject(subj) or len(_words(rest)) < 3:
-                    continue
-                if _verb_is_a_noun(subj, verb, rest):
-                    continue  # "The sample mean can be ...", "The arithmetic mean, median, ..."
-                parts = verb.split(" ")
-                v0 = parts[0]
-                tail = " ".join(parts[1:])
-                base = _verb_base(v0)
-                do = "does" if base else "do"
-                base = base or v0
-                sq = _lc_first(subj, self.chunk_lower)
-                if tail == "when":
-                    q = f"When {do} {sq} {base}?"
-                    qt = "condition"
-                elif tail:
-                    q = f"What {do} {sq} {base} {tail}?"
-                    qt = "definition" if base in ("refer", "mean") else "fact"
-                else:
-                    q = f"What {do} {sq} {base}?"
-                    qt = "definition" if base in ("mean",) else ("enumeration" if base in ("include",) else "fact")
-                weak = (
-                    "show",
-                    "allow",
-                    "enable",
-                    "provide",
-                    "require",
-                    "determine",
-                    "indicate",
-                    "reflect",
-                    "compare",
-                    "capture",
-                    "track",
-                    "include",
-                    "describe",
-                )
-                listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
-                if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
-                    continue
-                if re.match(
-                    r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$",
-                    subj,
-                ):
-                    continue
-                if not self.question_ok(q) or not _novel_enough(q, ans):
-                    continue
-                out.append(_concept(q, ans, qt, subj, [s.raw], 1.8 + bonus, s.raw))
-                continue
-            # Y is considered (a) **term** -> What is considered a term?
-            m = re.match(
-                r"^(?P<what>.{10,200}?) (?P<verb>is|are) (?P<how>considered|called|known as|referred to as|classified as|termed) (?P<term>(?:an? |the )?[^,;]{2,60}?)\.?$",
-                t,
-            )
-            if m and s.bold_terms:
-                term = m.group("term").strip()
-                if any(clean_inline(bt).lower() in term.lower() for bt in s.bold_terms) and not _has_pronoun(term):
-                    if not _has_pronoun(m.group("what")) and m.group("what").split()[0].lower() not in (
-                        "this",
-                        "that",
-                        "such",
-                        "it",
-                    ):
-                        q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
-                        if self.question_ok(q) and _novel_enough(q, ans):
-                            out.append(_concept(q, ans, "definition", term, [s.raw], 2.5, s.raw))
+            for pattern in (self._def_is_a, self._def_verb, self._def_considered):
+                matched, cand = pattern(s, t, ans, bonus)
+                if matched:
+                    if cand is not None:
+                        out.append(cand)
+                    break
         return out
+
+    def _def_is_a(self, s: Sent, t: str, ans: str, bonus: float) -> tuple[bool, Cand | None]:
+        """'X is/are a/an/the ...' definitions: ``(matched, candidate)``: a match ends the sentence's turn, with or without a candidate."""
+        # X is/are a/an/the ...
+        m = re.match(
+            r"^(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>is|are) (?P<adv>(?:often |also |commonly |typically |sometimes |usually |generally |simply )?)"
+            r"(?P<rest>(?:defined as|known as|called|referred to as|termed|considered|one of|a|an|the)\b.*)$",
+            t,
+        )
+        if m:
+            subj, verb, adv, rest = m.group("subj").strip(), m.group("verb"), m.group("adv"), m.group("rest")
+            if not _valid_subject(subj):
+                return True, None
+            if re.match(r"(?i)the (most|case|same|following|answer|result|first|last|next|only|opposite|reverse)\b", rest):
+                return True, None
+            if len(_words(rest)) < 4:
+                return True, None
+            sq = _lc_first(subj, self.chunk_lower)
+            if rest.startswith("defined as"):
+                q = f"How {verb} {sq} defined?"
+                qt = "definition"
+            elif re.match(r"(known as|called|referred to as|termed)\b", rest):
+                how = re.match(r"(known as|called|referred to as|termed)", rest).group(1)
+                q = f"What {verb} {sq} {adv}{how}?"
+                qt = "fact"
+            elif rest.startswith("considered to be"):
+                q = f"What {verb} {sq} {adv}considered to be?"
+                qt = "fact"
+            elif rest.startswith("considered"):
+                q = f"What {verb} {sq} {adv}considered?"
+                qt = "fact"
+            else:
+                if adv.strip() in ("also",):
+                    return True, None
+                q = f"What {verb} {sq}?"
+                qt = "comparison" if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj) else "definition"
+            ev = [s.raw]
+            if not _novel_enough(q, ans):
+                nxt = self.next_sentence(s, subj)
+                if nxt is None:
+                    return True, None
+                ans = ans + " " + nxt[0]
+                ev.append(nxt[1])
+            if not self.question_ok(q) or not _novel_enough(q, ans):
+                return True, None
+            return True, _concept(q, ans, qt, subj, ev, 2.0 + bonus, s.raw)
+        return False, None
+
+    def _def_verb(self, s: Sent, t: str, ans: str, bonus: float) -> tuple[bool, Cand | None]:
+        """'X refers to / means / consists of ...' definitions: ``(matched, candidate)``: a match ends the sentence's turn, with or without a candidate."""
+        # X refers to / means / consists of ...
+        m = re.match(
+            r"^(?:The term )?(?P<subj>[^,;:()]{2,90}?(?: \([A-Z][\w&./ -]{0,20}\))?) (?P<verb>refers to|refer to|means|mean|consists of|consist of|"
+            r"includes|include|involves|involve|measures|measure|represents|represent|describes|describe|looks at|look at|"
+            r"focuses on|focus on|depends on|depend on|determines|determine|shows|show|indicates|indicate|reflects|reflect|"
+            r"allows|allow|enables|enable|requires|require|provides|provide|compares|compare|captures|capture|tracks|track|"
+            r"occurs when|occur when|arises when|arise when|happens when|happen when)\b(?P<rest>.+)$",
+            t,
+        )
+        if m:
+            subj, verb, rest = m.group("subj").strip(), m.group("verb"), m.group("rest")
+            subj = re.sub(r"^(?i:the term )", "", subj)
+            if not _valid_subject(subj) or len(_words(rest)) < 3:
+                return True, None
+            if _verb_is_a_noun(subj, verb, rest):
+                return True, None  # "The sample mean can be ...", "The arithmetic mean, median, ..."
+            parts = verb.split(" ")
+            v0 = parts[0]
+            tail = " ".join(parts[1:])
+            base = _verb_base(v0)
+            do = "does" if base else "do"
+            base = base or v0
+            sq = _lc_first(subj, self.chunk_lower)
+            if tail == "when":
+                q = f"When {do} {sq} {base}?"
+                qt = "condition"
+            elif tail:
+                q = f"What {do} {sq} {base} {tail}?"
+                qt = "definition" if base in ("refer", "mean") else "fact"
+            else:
+                q = f"What {do} {sq} {base}?"
+                qt = "definition" if base in ("mean",) else ("enumeration" if base in ("include",) else "fact")
+            weak = (
+                "show",
+                "allow",
+                "enable",
+                "provide",
+                "require",
+                "determine",
+                "indicate",
+                "reflect",
+                "compare",
+                "capture",
+                "track",
+                "include",
+                "describe",
+            )
+            listy = base in ("include", "consist") and rest.count(",") >= 1 and re.search(r",? (and|or) ", rest)
+            if base in weak and not listy and not (s.bold_terms and any(bt.lower() in subj.lower() for bt in s.bold_terms)):
+                return True, None
+            if re.match(
+                r"(?i)((the|these|some|other) )?(topics?|advantages?|disadvantages?|benefits?|examples?|others?|things?|items?|uses?|reasons?|factors?|results?|answers?|steps?)$",
+                subj,
+            ):
+                return True, None
+            if not self.question_ok(q) or not _novel_enough(q, ans):
+                return True, None
+            return True, _concept(q, ans, qt, subj, [s.raw], 1.8 + bonus, s.raw)
+        return False, None
+
+    def _def_considered(self, s: Sent, t: str, ans: str, bonus: float) -> tuple[bool, Cand | None]:
+        """'Y is considered (a) **term**' -> 'What is considered a term?': ``(matched, candidate)``: a match ends the sentence's turn, with or without a candidate."""
+        # Y is considered (a) **term** -> What is considered a term?
+        m = re.match(
+            r"^(?P<what>.{10,200}?) (?P<verb>is|are) (?P<how>considered|called|known as|referred to as|classified as|termed) (?P<term>(?:an? |the )?[^,;]{2,60}?)\.?$",
+            t,
+        )
+        if m and s.bold_terms:
+            term = m.group("term").strip()
+            if any(clean_inline(bt).lower() in term.lower() for bt in s.bold_terms) and not _has_pronoun(term):
+                if not _has_pronoun(m.group("what")) and m.group("what").split()[0].lower() not in (
+                    "this",
+                    "that",
+                    "such",
+                    "it",
+                ):
+                    q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
+                    if self.question_ok(q) and _novel_enough(q, ans):
+                        return True, _concept(q, ans, "definition", term, [s.raw], 2.5, s.raw)
+        return False, None
 
     def _inverted_why(self, clause: str) -> str | None:
         """'Dealers increase liquidity' -> 'Why do dealers increase liquidity?' (None if unsure)."""
