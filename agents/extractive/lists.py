@@ -10,6 +10,7 @@ from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
     _CITE_PAREN_RE,
     _NUMWORDS,
+    Sent,
     _article_ok,
     _cap_first,
     _finish,
@@ -63,124 +64,149 @@ class ListExtractors:
         out = []
         for s in self.sents:
             t = _strip_discourse(self.qclean(s.text))
-            q = None
-            # inline: X is divided into three Y: a, b, and c
-            m = re.match(
-                rf"^(?P<subj>[^,;:]{{2,80}}?) (?P<be>is|are|can be) (?P<v>divided|classified|categorized|grouped|separated|broken down|split|organized) into (?P<n>{_NUMWORDS}) (?P<np>[^:]{{3,80}}?):\s*(?P<list>.+)$",
-                t,
-            )
-            if m and _valid_subject(m.group("subj")) and not _has_pronoun(m.group("np")):
-                sq = _lc_first(m.group("subj"), self.chunk_lower)
-                be = m.group("be")
-                q = f"Into what {m.group('n')} {m.group('np')} {be.split()[0]} {sq} {'be ' if be == 'can be' else ''}{m.group('v')}?"
-                ans = self.answer_text(s)
-                if ans and self.question_ok(q):
-                    out.append(_concept(q, ans, "enumeration", m.group("subj"), [s.raw], 2.4, s.raw))
-                continue
-            m = re.match(rf"^The (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?) (?P<be>are|include)\b:? (?P<list>.{{10,}})$", t)
-            if m and not _has_pronoun(m.group("np")) and not _no_head_noun(m.group("np")):
-                q = f"What are the {m.group('n')} {m.group('np')}?"
-                ans = self.answer_text(s)
-                if ans and self.question_ok(q) and _novel_enough(q, ans):
-                    out.append(_concept(q, ans, "enumeration", m.group("np"), [s.raw], 2.4, s.raw))
-                continue
-            # "There are two X. These are A and B."
-            m = re.match(rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)\.?$", t)
-            if m and not _has_pronoun(m.group("np")):
-                nxt = [x for x in self.block_sents.get(s.block, []) if x.pos == s.pos + 1]
-                if nxt and re.match(r"^(These|They) (are|include)\b", nxt[0].text) and not nxt[0].multiline:
-                    q = f"What are the {m.group('n')} {m.group('np')}?"
-                    ans = _finish(t) + " " + _finish(re.sub(r"^(These|They)\b", lambda _m: "They", nxt[0].text))
-                    if self.question_ok(q) and _novel_enough(q, ans) and "\\" not in ans:
-                        out.append(_concept(q, ans, "enumeration", m.group("np"), [s.raw, nxt[0].raw], 2.6, s.raw))
-                        continue
-            # intro sentence + following list
-            if not s.raw.rstrip().endswith((":", "：")) and not re.search(rf"(?i)\b({_NUMWORDS}) [a-z]", t):
-                continue
-            if s.pos != len(self.block_sents.get(s.block, [])) - 1:
-                continue
-            items = self._items_after(s.block)
-            if len(items) < 2 or len(items) > 12:
-                continue
-            intro = t.rstrip(":. ")
-            intro = re.sub(r"\s*\(see [^)]*\)", "", intro)
-            m1 = re.match(
-                r"^(?:The )?(?P<subj>[^,;:]{3,90}?) (?P<be>are|is|include|includes) (?:as follows|the following)$", intro
-            )
-            m2 = re.match(
-                r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>[a-z]+) the following(?: (?P<obj>[a-z][\w -]{2,60}?))?(?: as (?P<as>[^,;:]{3,80}))?$",
-                intro,
-            )
-            m3 = re.match(
-                rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)(?:, (?:discussed|described|listed|shown|as follows)[^,;:]*)?$",
-                intro,
-            )
-            m4 = re.match(
-                rf"^(?:In (?P<ctx>[^,]{{3,60}}), )?(?P<subj>[^,;:]{{2,60}}?) (?P<verb>[a-z]+) (?P<prep>on |into |in |of |from |among |between )?(?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:()]{{3,70}}?)$",
-                intro,
-            )
-            m5 = re.match(
-                r"^(?:To|In order to) (?P<goal>[^,]{8,120}), (?:it is|it will (?:always )?be|you will|you) (?:need|necessary|important|essential|critical|required)?(?: to)? (?P<verb>know|consider|understand|have|follow|use|gather|determine|identify)? ?(?:the following )?(?P<np>[a-z][\w -]{2,60})$",
-                intro,
-            )
-            if m1 and _valid_subject(m1.group("subj")):
-                subj = m1.group("subj")
-                sq = _lc_first(subj, self.chunk_lower)
-                if not _article_ok(subj):
-                    sq = "the " + sq
-                verb = "are" if m1.group("be") in ("are", "include") else "is"
-                q = (
-                    f"What {verb} {sq}?"
-                    if m1.group("be") in ("are", "is")
-                    else f"What {'do' if m1.group('be') == 'include' else 'does'} {sq} include?"
-                )
-                kp = subj
-            elif m2 and _valid_subject(m2.group("subj")) and (m2.group("obj") or m2.group("as")):
-                base = _verb_base(m2.group("verb"))
-                do = "does" if base else "do"
-                base = base or m2.group("verb")
-                sq = _lc_first(m2.group("subj"), self.chunk_lower)
-                if m2.group("as"):
-                    q = f"What {do} {sq} {base} as {m2.group('as')}?"
-                else:
-                    q = f"What {m2.group('obj')} {do} {sq} {base}?"
-                kp = m2.group("as") or m2.group("obj")
-            elif m3 and not _has_pronoun(m3.group("np")):
-                q = f"What are the {m3.group('n')} {m3.group('np')}?"
-                kp = m3.group("np")
-            elif m4 and _valid_subject(m4.group("subj"), allow_you=False) and not _has_pronoun(m4.group("np")):
-                base = _verb_base(m4.group("verb"))
-                verb = m4.group("verb")
-                if verb in ("are", "is", "were", "was", "have", "has") or not (base or verb.isalpha()):
-                    continue
-                do = "does" if base else "do"
-                ctx = f" in {m4.group('ctx')}" if m4.group("ctx") else ""
-                prep = (m4.group("prep") or "").strip()
-                q = f"What {m4.group('n')} {m4.group('np')} {do} {_lc_first(m4.group('subj'), self.chunk_lower)} {base or verb}{(' ' + prep) if prep else ''}{ctx}?"
-                kp = m4.group("np")
-            elif m5 and not _has_pronoun(m5.group("goal")) and not _has_pronoun(m5.group("np")):
-                verb = m5.group("verb") or "know"
-                q = f"What {m5.group('np')} must you {verb} to {m5.group('goal')}?"
-                kp = m5.group("goal")
-            if not q or not self.question_ok(q):
-                continue
-            lines_ = []
-            ev = [s.raw]
-            for j in items:
-                it = self._item_sentence(j)
-                if it is None:
-                    lines_ = []
-                    break
-                ev.append(it[0])
-                lines_.append("- " + it[1])
-            if len(lines_) < 2:
-                continue
-            answer = _finish(_cap_first(intro)) if not intro.endswith(":") else intro
-            answer = re.sub(r"\.$", ":", answer) + "\n" + "\n".join(lines_)
-            if len(answer) > 2400:
-                continue
-            out.append(_concept(q, answer, "enumeration", kp, ev, 2.6, s.raw))
+            handled, cand = self._inline_enumeration(s, t)
+            if not handled:
+                q, cand = self._there_are_these(s, t)
+                if cand is None:
+                    cand = self._intro_list(s, t, q)
+            if cand is not None:
+                out.append(cand)
         return out
+
+    def _inline_enumeration(self, s: Sent, t: str) -> tuple[bool, Cand | None]:
+        """'X is divided into three Y: a, b and c' and 'The three Y are ...': ``(matched, candidate)``."""
+        # inline: X is divided into three Y: a, b, and c
+        m = re.match(
+            rf"^(?P<subj>[^,;:]{{2,80}}?) (?P<be>is|are|can be) (?P<v>divided|classified|categorized|grouped|separated|broken down|split|organized) into (?P<n>{_NUMWORDS}) (?P<np>[^:]{{3,80}}?):\s*(?P<list>.+)$",
+            t,
+        )
+        if m and _valid_subject(m.group("subj")) and not _has_pronoun(m.group("np")):
+            sq = _lc_first(m.group("subj"), self.chunk_lower)
+            be = m.group("be")
+            q = f"Into what {m.group('n')} {m.group('np')} {be.split()[0]} {sq} {'be ' if be == 'can be' else ''}{m.group('v')}?"
+            ans = self.answer_text(s)
+            if ans and self.question_ok(q):
+                return True, _concept(q, ans, "enumeration", m.group("subj"), [s.raw], 2.4, s.raw)
+            return True, None
+        m = re.match(rf"^The (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?) (?P<be>are|include)\b:? (?P<list>.{{10,}})$", t)
+        if m and not _has_pronoun(m.group("np")) and not _no_head_noun(m.group("np")):
+            q = f"What are the {m.group('n')} {m.group('np')}?"
+            ans = self.answer_text(s)
+            if ans and self.question_ok(q) and _novel_enough(q, ans):
+                return True, _concept(q, ans, "enumeration", m.group("np"), [s.raw], 2.4, s.raw)
+            return True, None
+        return False, None
+
+    def _there_are_these(self, s: Sent, t: str) -> tuple[str | None, Cand | None]:
+        """'There are two X. These are A and B.': ``(question, candidate)``; a question without a
+        candidate is carried to :meth:`_intro_list`."""
+        q = None
+        # "There are two X. These are A and B."
+        m = re.match(rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)\.?$", t)
+        if m and not _has_pronoun(m.group("np")):
+            nxt = [x for x in self.block_sents.get(s.block, []) if x.pos == s.pos + 1]
+            if nxt and re.match(r"^(These|They) (are|include)\b", nxt[0].text) and not nxt[0].multiline:
+                q = f"What are the {m.group('n')} {m.group('np')}?"
+                ans = _finish(t) + " " + _finish(re.sub(r"^(These|They)\b", lambda _m: "They", nxt[0].text))
+                if self.question_ok(q) and _novel_enough(q, ans) and "\\" not in ans:
+                    return q, _concept(q, ans, "enumeration", m.group("np"), [s.raw, nxt[0].raw], 2.6, s.raw)
+        return q, None
+
+    def _intro_list(self, s: Sent, t: str, q: str | None) -> Cand | None:
+        """An intro sentence followed by a list ('... are as follows:', 'There are three ...')."""
+        # intro sentence + following list
+        if not s.raw.rstrip().endswith((":", "：")) and not re.search(rf"(?i)\b({_NUMWORDS}) [a-z]", t):
+            return None
+        if s.pos != len(self.block_sents.get(s.block, [])) - 1:
+            return None
+        items = self._items_after(s.block)
+        if len(items) < 2 or len(items) > 12:
+            return None
+        intro = t.rstrip(":. ")
+        intro = re.sub(r"\s*\(see [^)]*\)", "", intro)
+        m1 = re.match(r"^(?:The )?(?P<subj>[^,;:]{3,90}?) (?P<be>are|is|include|includes) (?:as follows|the following)$", intro)
+        m2 = re.match(
+            r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>[a-z]+) the following(?: (?P<obj>[a-z][\w -]{2,60}?))?(?: as (?P<as>[^,;:]{3,80}))?$",
+            intro,
+        )
+        m3 = re.match(
+            rf"^There (?:are|were) (?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:]{{3,90}}?)(?:, (?:discussed|described|listed|shown|as follows)[^,;:]*)?$",
+            intro,
+        )
+        m4 = re.match(
+            rf"^(?:In (?P<ctx>[^,]{{3,60}}), )?(?P<subj>[^,;:]{{2,60}}?) (?P<verb>[a-z]+) (?P<prep>on |into |in |of |from |among |between )?(?P<n>{_NUMWORDS}) (?P<np>[a-z][^,;:()]{{3,70}}?)$",
+            intro,
+        )
+        m5 = re.match(
+            r"^(?:To|In order to) (?P<goal>[^,]{8,120}), (?:it is|it will (?:always )?be|you will|you) (?:need|necessary|important|essential|critical|required)?(?: to)? (?P<verb>know|consider|understand|have|follow|use|gather|determine|identify)? ?(?:the following )?(?P<np>[a-z][\w -]{2,60})$",
+            intro,
+        )
+        if m1 and _valid_subject(m1.group("subj")):
+            subj = m1.group("subj")
+            sq = _lc_first(subj, self.chunk_lower)
+            if not _article_ok(subj):
+                sq = "the " + sq
+            verb = "are" if m1.group("be") in ("are", "include") else "is"
+            q = (
+                f"What {verb} {sq}?"
+                if m1.group("be") in ("are", "is")
+                else f"What {'do' if m1.group('be') == 'include' else 'does'} {sq} include?"
+            )
+            kp = subj
+        elif m2 and _valid_subject(m2.group("subj")) and (m2.group("obj") or m2.group("as")):
+            base = _verb_base(m2.group("verb"))
+            do = "does" if base else "do"
+            base = base or m2.group("verb")
+            sq = _lc_first(m2.group("subj"), self.chunk_lower)
+            if m2.group("as"):
+                q = f"What {do} {sq} {base} as {m2.group('as')}?"
+            else:
+                q = f"What {m2.group('obj')} {do} {sq} {base}?"
+            kp = m2.group("as") or m2.group("obj")
+        elif m3 and not _has_pronoun(m3.group("np")):
+            q = f"What are the {m3.group('n')} {m3.group('np')}?"
+            kp = m3.group("np")
+        elif m4 and _valid_subject(m4.group("subj"), allow_you=False) and not _has_pronoun(m4.group("np")):
+            base = _verb_base(m4.group("verb"))
+            verb = m4.group("verb")
+            if verb in ("are", "is", "were", "was", "have", "has") or not (base or verb.isalpha()):
+                return None
+            do = "does" if base else "do"
+            ctx = f" in {m4.group('ctx')}" if m4.group("ctx") else ""
+            prep = (m4.group("prep") or "").strip()
+            q = f"What {m4.group('n')} {m4.group('np')} {do} {_lc_first(m4.group('subj'), self.chunk_lower)} {base or verb}{(' ' + prep) if prep else ''}{ctx}?"
+            kp = m4.group("np")
+        elif m5 and not _has_pronoun(m5.group("goal")) and not _has_pronoun(m5.group("np")):
+            verb = m5.group("verb") or "know"
+            q = f"What {m5.group('np')} must you {verb} to {m5.group('goal')}?"
+            kp = m5.group("goal")
+        if not q or not self.question_ok(q):
+            return None
+        built = self._list_answer(s, intro, items)
+        if built is None:
+            return None
+        answer, ev = built
+        return _concept(q, answer, "enumeration", kp, ev, 2.6, s.raw)
+
+    def _list_answer(self, s: Sent, intro: str, items: list[int]) -> tuple[str, list[str]] | None:
+        """The intro sentence and its list items as one answer, with the evidence; None when an
+        item is unusable, fewer than two remain, or the answer is too long."""
+        lines_ = []
+        ev = [s.raw]
+        for j in items:
+            it = self._item_sentence(j)
+            if it is None:
+                lines_ = []
+                break
+            ev.append(it[0])
+            lines_.append("- " + it[1])
+        if len(lines_) < 2:
+            return None
+        answer = _finish(_cap_first(intro)) if not intro.endswith(":") else intro
+        answer = re.sub(r"\.$", ":", answer) + "\n" + "\n".join(lines_)
+        if len(answer) > 2400:
+            return None
+        return answer, ev
 
     def heading_questions(self) -> list[Cand]:
         out = []
