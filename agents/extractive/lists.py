@@ -24,6 +24,11 @@ from prepbench.agents.extractive.grammar import (
 )
 from prepbench.agents.extractive.text import clean_inline, split_sentences
 
+#: question and function words left out when a heading's topic is compared with its answer
+_HEADING_STOP = frozenset(
+    "what why how when who which where is are does do can should a an the of and or to in for we it".split()
+)
+
 
 class ListExtractors:
     """Enumeration and heading-question extractors; mixed into the extractor."""
@@ -251,33 +256,7 @@ class ListExtractors:
             if not picked:
                 continue
             ans = " ".join(picked)
-            stop = {
-                "what",
-                "why",
-                "how",
-                "when",
-                "who",
-                "which",
-                "where",
-                "is",
-                "are",
-                "does",
-                "do",
-                "can",
-                "should",
-                "a",
-                "an",
-                "the",
-                "of",
-                "and",
-                "or",
-                "to",
-                "in",
-                "for",
-                "we",
-                "it",
-            }
-            topic = {w.lower()[:5] for w in _words(h) if w.lower() not in stop}
+            topic = {w.lower()[:5] for w in _words(h) if w.lower() not in _HEADING_STOP}
             if not topic & {w.lower()[:5] for w in _words(picked[0])}:
                 continue  # the first sentences do not address the heading's question
             if re.match(r"(?i)(you|we|i)\b", picked[0]):
