@@ -195,6 +195,14 @@ def _no_head_noun(phrase: str) -> bool:
     return bool(ws) and ws[-1].lower() in _NOT_HEAD_NOUNS
 
 
+#: words that mark a clause, not a noun phrase, when they stand in a subject
+_NOT_IN_SUBJECT = frozenset(
+    "is are was were be been can could will would should must may might not if when because do does did has have had also often usually typically generally traditionally always still sometimes commonly simply actually really already".split()
+)
+#: -ing words that head noun phrases ("working capital", "underlying asset")
+_NOUN_GERUNDS = frozenset("working operating financing accounting marketing trading lending banking pricing underlying".split())
+
+
 def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bool:
     """A noun phrase usable as the topic of a question: short, no dangling pronoun, not vague."""
     if not subj or len(subj) > 100 or any(c in subj for c in ',;:?!"“”'):
@@ -207,70 +215,11 @@ def _valid_subject(subj: str, max_words: int = 8, allow_you: bool = False) -> bo
     if _has_pronoun(subj, soft=not allow_you):
         return False
     low = [w.lower() for w in ws]
-    if any(
-        w
-        in (
-            "is",
-            "are",
-            "was",
-            "were",
-            "be",
-            "been",
-            "can",
-            "could",
-            "will",
-            "would",
-            "should",
-            "must",
-            "may",
-            "might",
-            "not",
-            "if",
-            "when",
-            "because",
-            "do",
-            "does",
-            "did",
-            "has",
-            "have",
-            "had",
-            "also",
-            "often",
-            "usually",
-            "typically",
-            "generally",
-            "traditionally",
-            "always",
-            "still",
-            "sometimes",
-            "commonly",
-            "simply",
-            "actually",
-            "really",
-            "already",
-        )
-        for w in low
-    ):
+    if any(w in _NOT_IN_SUBJECT for w in low):
         return False
     if ("that" in low or "which" in low or "who" in low) and not _article_ok(subj):
         return False
-    if (
-        len(ws) > 1
-        and low[0].endswith("ing")
-        and low[0]
-        not in (
-            "working",
-            "operating",
-            "financing",
-            "accounting",
-            "marketing",
-            "trading",
-            "lending",
-            "banking",
-            "pricing",
-            "underlying",
-        )
-    ):
+    if len(ws) > 1 and low[0].endswith("ing") and low[0] not in _NOUN_GERUNDS:
         return False
     if low[-1] in ("that", "which", "who", "of", "the", "a", "an", "and", "or", "to", "in", "for", "with", "by", "on", "as"):
         return False
