@@ -334,7 +334,7 @@ def _read_ledger(folder: Path) -> list[ScoredSample]:
     for i, d in enumerate(samples, 1):
         sid, stype = d["sample_id"], d.get("sample_type")
         if skill is not None:
-            inst, resp = render_pair(d, skill.schemas.get(stype))
+            inst, resp = render_pair(d, skill.renders.get(stype))
         else:
             inst = d.get("instruction") or d.get("question")
             resp = d.get("output") or d.get("answer") or d.get("response")

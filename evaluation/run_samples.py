@@ -2,7 +2,7 @@
 :class:`~prepbench.tools.ledger.RunFolder` (never the ledger's tables directly).
 
 :func:`rendered_samples` renders each accepted sample to its (instruction, output) pair with
-the run's skill (its schemas' ``x-render`` templates), exactly as the exporter writes
+the run's skill (its ``render/<type>.md`` templates), exactly as the exporter writes
 ``export/sharegpt.jsonl``; :func:`sharegpt_rows` gives those rows.
 """
 
@@ -57,8 +57,8 @@ def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
 
     config, samples = accepted_samples(run_dir)
     skill = run_skill(config)
-    schemas = skill.schemas if skill is not None else {}
-    return [(s, *render_pair(s, schemas.get(s.get("sample_type")))) for s in samples]
+    renders = skill.renders if skill is not None else {}
+    return [(s, *render_pair(s, renders.get(s.get("sample_type")))) for s in samples]
 
 
 def sharegpt_rows(run_dir: str | Path) -> list[dict]:

@@ -1,9 +1,9 @@
 """Export accepted samples as SFT data: ShareGPT, Alpaca, OpenAI-chat JSONL, and a
 LlamaFactory ``dataset_info.json`` entry that points at them.
 
-Each sample is rendered to an (instruction, output) pair by its schema's ``x-render``
-Jinja templates (e.g. ``case_application``: instruction = case + question, output =
-numbered analysis steps + answer). Files are written atomically (temp file + rename).
+Each sample is rendered to an (instruction, output) pair by its skill's
+``render/<type>.md`` template (e.g. ``case_application``: instruction = case + question,
+output = numbered analysis steps + answer), in the skills' template sandbox. Files are written atomically (temp file + rename).
 
 LlamaFactory's dataset format (``data/README.md`` of LLaMA-Factory): an Alpaca entry maps
 ``columns`` prompt/query/response; a ShareGPT entry sets ``formatting: sharegpt`` with
@@ -12,7 +12,6 @@ LlamaFactory's dataset format (``data/README.md`` of LLaMA-Factory): an Alpaca e
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import jinja2
 
 from .errors import PrepbenchError
+from .skills.templates import render_blocks
 
 FORMATS = ("sharegpt", "alpaca", "openai", "samples")
 FILE_NAMES = {
@@ -31,33 +31,25 @@ FILE_NAMES = {
     "samples": "samples.jsonl",
 }
 
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
+def render_pair(sample: dict, template: str | None) -> tuple[str, str]:
+    """Render a sample to ``(instruction, output)`` with its type's render template.
 
-@functools.lru_cache(maxsize=256)
-def _template(source: str) -> jinja2.Template:
-    """A compiled ``x-render`` template (compiled once per source text, not per sample)."""
-    return _env.from_string(source)
-
-
-def render_pair(sample: dict, schema: dict | None) -> tuple[str, str]:
-    """Render a sample to ``(instruction, output)`` with its schema's ``x-render`` templates.
-
-    Without templates: instruction = ``case`` + ``question`` (or ``question``/``instruction``),
-    output = steps (if any) + ``answer``.
+    Args:
+        sample: the sample's fields.
+        template: the source of the skill's ``render/<type>.md`` (blocks ``instruction``
+            and ``output``, rendered in the sandbox), or None for the default rendering:
+            instruction = ``case`` + ``question`` (or ``question``/``instruction``),
+            output = steps (if any) + ``answer``.
 
     Raises:
-        PrepbenchError: a template refers to a field the sample lacks.
+        PrepbenchError: the template refers to a field the sample lacks, or breaks the sandbox.
     """
-    render = (schema or {}).get("x-render") or {}
-    if render.get("instruction") and render.get("output"):
+    if template:
         try:
-            instr = _template(render["instruction"]).render(**sample)
-            out = _template(render["output"]).render(**sample)
+            instr, out = render_blocks(template, sample)
         except jinja2.TemplateError as e:
-            raise PrepbenchError(
-                f"schema '{sample.get('sample_type')}': field 'x-render': {e} (sample {sample.get('sample_id', '')})"
-            ) from None
+            raise PrepbenchError(f"render/{sample.get('sample_type')}.md: {e} (sample {sample.get('sample_id', '')})") from None
         return _tidy(instr), _tidy(out)
     q = sample.get("question") or sample.get("instruction") or ""
     if sample.get("case"):
@@ -132,7 +124,7 @@ def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", syst
 
 def export_samples(
     samples: Iterable[dict],
-    schemas: dict[str, dict],
+    renders: dict[str, str],
     out_dir: str | Path,
     formats: Sequence[str] = ("sharegpt", "alpaca", "openai", "samples"),
     name: str = "prepbench",
@@ -142,7 +134,7 @@ def export_samples(
 
     Args:
         samples: accepted samples (dicts with ``sample_id``, ``sample_type``, ``chunk_id`` and fields).
-        schemas: sample type -> JSON Schema (for ``x-render``).
+        renders: sample type -> render template source (``Skill.renders``).
         out_dir: export folder (created).
         formats: any of :data:`FORMATS`.
         name: dataset name prefix in ``dataset_info.json``.
@@ -161,7 +153,7 @@ def export_samples(
     out.mkdir(parents=True, exist_ok=True)
     rendered = []
     for s in samples:
-        instr, resp = render_pair(s, schemas.get(s.get("sample_type")))
+        instr, resp = render_pair(s, renders.get(s.get("sample_type")))
         rendered.append((s, instr, resp))
     files: dict[str, str] = {}
     builders = {

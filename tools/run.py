@@ -389,4 +389,4 @@ def export_run(
 ) -> dict[str, Any]:
     """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``)."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
-    return export_samples(ledger.accepted_samples(), skill.schemas, export_dir or (Path(out_dir) / "export"), formats, name=name)
+    return export_samples(ledger.accepted_samples(), skill.renders, export_dir or (Path(out_dir) / "export"), formats, name=name)

@@ -106,10 +106,10 @@ def test_skill_with_invalid_yaml(tmp_path):
 def test_skill_with_invalid_json_schema(tmp_path):
     skill = tmp_path / "sk"
     shutil.copytree(REPO / "skills" / "finance", skill)
-    f = skill / "schemas" / "case_application.json"
-    f.write_text(f.read_text().replace('"minItems": 1, "maxItems": 8', '"minItems": "one", "maxItems": 8'))
+    f = skill / "schemas" / "calculation_qa.json"
+    f.write_text(f.read_text().replace('"minItems": 1, "maxItems": 6', '"minItems": "one", "maxItems": 6'))
     p = run_on(SLICE, tmp_path / "out", "--skill", str(skill))
-    assert_clean_error(p, "case_application.json", "analysis_steps")
+    assert_clean_error(p, "calculation_qa.json", "reasoning_steps")
     assert no_ledger(tmp_path / "out")
 
 

@@ -36,8 +36,8 @@ BROKEN = {
     "unknown_type_in_coverage": ("unknown_type_in_coverage/coverage.yaml", "field 'sample_types.concept_qaa'"),
     "example_fails_schema": ("example_fails_schema/examples/general.jsonl:1", "'knowledge_point' is a required property"),
     "example_fails_filter": ("example_fails_filter/examples/general.jsonl:1", "source_anchored_phrasing"),
-    "circular_a": ("SKILL.md", "field 'extends': circular inheritance circular_a -> circular_b -> circular_a"),
-    "circular_b": ("SKILL.md", "field 'extends': circular inheritance circular_b -> circular_a -> circular_b"),
+    "circular_a": ("SKILL.md", "field 'metadata.extends': circular inheritance circular_a -> circular_b -> circular_a"),
+    "circular_b": ("SKILL.md", "field 'metadata.extends': circular inheritance circular_b -> circular_a -> circular_b"),
     "invalid_yaml": ("invalid_yaml/filters.yaml", "line 5: invalid YAML"),
     "invalid_json_schema": ("invalid_json_schema/schemas/concept_qa.json", "'properties/question/type'"),
 }
@@ -104,7 +104,7 @@ def test_child_can_disable_an_inherited_rule_and_parent_change_changes_hash(tmp_
     parent = tmp_path / "base"
     shutil.copytree(REPO / "skills" / "general", parent)
     child = scaffold_skill("child", tmp_path, extends=str(parent))
-    assert "extends: ../base" in (child / "SKILL.md").read_text()
+    assert "  extends: ../base" in (child / "SKILL.md").read_text()
     before = load_skill(child)
     assert "answer_repeats_question" in [r.name for r in before.filters.rules]
     (child / "filters.yaml").write_text("rules:\n  - name: answer_repeats_question\n    enabled: false\n", encoding="utf-8")
@@ -121,7 +121,9 @@ def test_extends_unknown_parent_names_field(tmp_path):
     child = scaffold_skill("orphan", tmp_path)
     md = child / "SKILL.md"
     md.write_text(md.read_text().replace("extends: general", "extends: no-such-parent"), encoding="utf-8")
-    with pytest.raises(SkillError, match=r"SKILL.md: field 'extends': no shipped skill or skill folder 'no-such-parent'"):
+    with pytest.raises(
+        SkillError, match=r"SKILL.md: field 'metadata.extends': no shipped skill or skill folder 'no-such-parent'"
+    ):
         check_skill(child)
 
 
@@ -135,7 +137,7 @@ def test_skill_new_scaffolds_a_skill_that_passes_check(tmp_path, screen):
     folder = tmp_path / "geology"
     assert "created" in screen.getvalue() and "extends general" in screen.getvalue()
     summary = check_skill(folder)
-    assert summary["extends"] == ["general"] and summary["domain"] == "geology"
+    assert summary["extends"] == ["general"] and summary["domain"] == "general"  # the parent's domain
     text = (folder / "SKILL.md").read_text()
     assert text.count("\n# ") >= 5  # commented front matter
     assert "# kind" not in (folder / "filters.yaml").read_text() and "formula_result" in (folder / "filters.yaml").read_text()
@@ -171,7 +173,7 @@ def test_skill_list_shows_installed_and_local(tmp_path, screen):
         r"│ medical\s+│ installed │ medical\s+│ 1\.0\.0\s+│ general\s+│ concept_qa, process_qa, case_application, clinical_vignette_mcq",
         out,
     )
-    assert re.search(r"│ nursing\s+│ local\s+│ nursing\s+│ 0\.1\.0\s+│ medical -> general", out)
+    assert re.search(r"│ nursing\s+│ local\s+│ medical\s+│ 0\.1\.0\s+│ medical -> general", out)
     assert "broken:" in out
 
 
@@ -224,8 +226,8 @@ def guide_steps() -> list[tuple[str, dict, str]]:
     for m in FENCE_RE.finditer(walk):
         info = m.group("info").strip()
         lang = info.split()[0] if info else ""
-        attrs = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', info))
-        attrs = {k: v.strip('"') for k, v in attrs.items()}
+        attrs = dict(re.findall(r"""(\w+)=("[^"]*"|'[^']*'|\S+)""", info))
+        attrs = {k: v[1:-1] if v[:1] in "\"'" else v for k, v in attrs.items()}
         steps.append((lang, attrs, m.group("body")))
     return steps
 
@@ -256,6 +258,7 @@ def test_guide_walkthrough_scaffold_edit_check_try(tmp_path, monkeypatch, screen
     assert ran == ["new", "check", "check", "try"]
     assert set(wrote) == {
         "schemas/nursing_intervention.json",
+        "render/nursing_intervention.md",
         "prompts/generate_nursing_intervention.md",
         "filters.yaml",
         "coverage.yaml",

@@ -23,9 +23,17 @@ def cli(*args, cwd=None):
 
 @pytest.fixture()
 def skill(tmp_path):
+    """A copy of finance over a copy of general (finance ships only what differs from general)."""
+    shutil.copytree(REPO / "skills" / "general", tmp_path / "general")
     dst = tmp_path / "finance"
     shutil.copytree(FINANCE, dst)
+    edit(dst / "SKILL.md", "extends: general", "extends: ../general")
     return dst
+
+
+def general(s: Path) -> Path:
+    """The parent skill's folder next to the finance copy."""
+    return s.parent / "general"
 
 
 def test_finance_passes():
@@ -45,18 +53,22 @@ def edit(path: Path, old: str, new: str):
 
 BREAKAGES = {
     "front_matter_yaml": (lambda s: edit(s / "SKILL.md", "domain: finance", "domain: [finance"), "SKILL.md", "line"),
-    "front_matter_missing_field": (lambda s: edit(s / "SKILL.md", "version: 1.0.0\n", ""), "SKILL.md", "version"),
+    "front_matter_missing_field": (lambda s: edit(s / "SKILL.md", '  version: "1.0.0"\n', ""), "SKILL.md", "version"),
     "front_matter_absent": (lambda s: (s / "SKILL.md").write_text("# no front matter\n"), "SKILL.md", "front matter"),
     "bad_json_schema": (
         lambda s: edit(
-            s / "schemas" / "concept_qa.json",
+            general(s) / "schemas" / "concept_qa.json",
             '"question": {"type": "string", "minLength": 10}',
             '"question": {"type": "strin", "minLength": 10}',
         ),
         "concept_qa.json",
         "question",
     ),
-    "schema_not_json": (lambda s: edit(s / "schemas" / "process_qa.json", '"title"', "'title'"), "process_qa.json", "line"),
+    "schema_not_json": (
+        lambda s: edit(general(s) / "schemas" / "process_qa.json", '"title"', "'title'"),
+        "process_qa.json",
+        "line",
+    ),
     "example_violates_schema": (
         lambda s: edit(s / "examples" / "finance.jsonl", '"question_type": "definition"', '"question_type": "gossip"'),
         "finance.jsonl:1",
@@ -99,17 +111,17 @@ BREAKAGES = {
         "missing",
     ),
     "prompt_bad_jinja": (
-        lambda s: edit(s / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "),
+        lambda s: edit(general(s) / "prompts" / "triage.md", "{{ chunk.text }}", "{{ chunk.text "),
         "triage.md",
         "triage",
     ),
     "prompt_undefined_var": (
-        lambda s: edit(s / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"),
+        lambda s: edit(general(s) / "prompts" / "judge.md", "{{ chunk.text }}", "{{ chunk.txet }}"),
         "judge.md",
         "txet",
     ),
     "schema_for_unlisted_type": (
-        lambda s: shutil.copy(s / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"),
+        lambda s: shutil.copy(general(s) / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"),
         "extra_qa.json",
         "sample_types",
     ),

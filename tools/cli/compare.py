@@ -8,7 +8,7 @@ judge is ``--grounded-judge``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -34,16 +34,44 @@ AGENTS_HELP = (
 )
 
 
+# compare-only options (the run and chat-model ones are in options.py)
+OutDir = Annotated[
+    str, typer.Option("--out", "-o", help="Comparison folder: runs/<family>, compare.json, report.md/html/json, plots.")
+]
+Model = Annotated[
+    Optional[str], typer.Option("--model", "-m", help="Model spec for families without FAMILY=MODEL (e.g. openai:<m>).")
+]
+Proxy = Annotated[
+    Optional[str],
+    typer.Option("--proxy", help="Domain proxy dataset for DAS (JSONL/JSON, run or datasets folder); no DAS without it."),
+]
+ProxyFields = Annotated[
+    Optional[str], typer.Option("--proxy-fields", help="Field mapping of the proxy, e.g. instruction=question,response=answer.")
+]
+Cache = Annotated[
+    Optional[str], typer.Option("--cache", help="Embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite).")
+]
+Judge = Annotated[
+    Optional[str], typer.Option("--judge", help="Judge chat model for the verifier DVS, e.g. openai:<m>; no DVS without it.")
+]
+Task = Annotated[
+    Optional[str], typer.Option("--task", help="Target task for the judge (default: from the skill's domain and description).")
+]
+Reference = Annotated[
+    Optional[str], typer.Option("--reference", help="Model name of the reference (Dolly-only) model in the records.")
+]
+Trained = Annotated[
+    Optional[str],
+    typer.Option("--trained", help="Record model names of the families, e.g. skill=mix-skill (default: the family name)."),
+]
+
+
 def compare_cmd(
     agents: str = typer.Option("skill,direct,react", "--agents", "-a", help=AGENTS_HELP),
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
-    out_dir: str = typer.Option(
-        ..., "--out", "-o", help="Comparison folder: runs/<family>, compare.json, report.md/html/json, plots."
-    ),
-    model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Model spec for families without FAMILY=MODEL (e.g. openai:<m>)."
-    ),
+    out_dir: OutDir = ...,
+    model: Model = None,
     limit: o.Limit = None,
     exclude: o.Exclude = [],
     pdf_engine: o.PdfEngine = o.PDF_ENGINE,
@@ -66,37 +94,23 @@ def compare_cmd(
     grounded_judge: o.GroundedJudgeCompare = False,
     direct_mode: o.DirectMode = o.DIRECT_MODE,
     context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
-    proxy: Optional[str] = typer.Option(
-        None, "--proxy", help="Domain proxy dataset for DAS (JSONL/JSON, run or datasets folder); no DAS without it."
-    ),
+    proxy: Proxy = None,
     proxy_format: Optional[str] = typer.Option(None, "--proxy-format", help="Format of the proxy (default: detect)."),
-    proxy_fields: Optional[str] = typer.Option(
-        None, "--proxy-fields", help="Field mapping of the proxy, e.g. instruction=question,response=answer."
-    ),
+    proxy_fields: ProxyFields = None,
     encoder: str = typer.Option("minilm", "--encoder", help="Encoder for DAS and embedding metrics (minilm is offline)."),
-    cache: Optional[str] = typer.Option(
-        None, "--cache", help="Embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)."
-    ),
+    cache: Cache = None,
     sigma: str = typer.Option("1.0", "--sigma", help="DAS RBF bandwidth, or 'median'."),
     max_samples: int = typer.Option(5000, "--max-samples", help="At most this many samples per side for DAS and metrics."),
     seed: int = typer.Option(42, "--seed", help="Subsampling seed."),
     metrics: str = typer.Option(",".join(DEFAULT_METRIC_SETS), "--metrics", help="Weight-free metric sets (or 'none')."),
-    judge: Optional[str] = typer.Option(
-        None, "--judge", help="Judge chat model for the verifier DVS, e.g. openai:<m>; no DVS without it."
-    ),
+    judge: Judge = None,
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge server URL (default: --base-url)."),
-    task: Optional[str] = typer.Option(
-        None, "--task", help="Target task for the judge (default: from the skill's domain and description)."
-    ),
+    task: Task = None,
     judge_n: int = typer.Option(200, "--judge-n", help="Samples per family the judge labels (seeded subset)."),
     records: list[str] = typer.Option([], "--records", help="Score records .jsonl/.csv from `prepbench evaluate` (repeatable)."),
     base: Optional[str] = typer.Option(None, "--base", help="Model name of the base model in the records (for PGR)."),
-    reference: Optional[str] = typer.Option(
-        None, "--reference", help="Model name of the reference (Dolly-only) model in the records."
-    ),
-    trained: Optional[str] = typer.Option(
-        None, "--trained", help="Record model names of the families, e.g. skill=mix-skill (default: the family name)."
-    ),
+    reference: Reference = None,
+    trained: Trained = None,
     metric: Optional[str] = typer.Option(None, "--metric", help="Benchmark metric (default: each benchmark's primary one)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start every family's run over (and its wall-time record)."),
     quiet: o.Quiet = False,
@@ -151,22 +165,10 @@ def _compare_options(
         sig: float | str = "median" if sigma == "median" else float(sigma)
     except ValueError:
         raise PrepbenchError(f"--sigma {sigma!r}: use a positive number or 'median'") from None
-    chat = {
-        k: flags.pop(k)
-        for k in (
-            "base_url",
-            "rpm",
-            "tpm",
-            "timeout",
-            "max_retries",
-            "max_tokens",
-            "prices",
-            "structured",
-            "direct_mode",
-            "context_tokens",
-        )
-    }
-    model_options = o.model_options(chat=True, concurrency=flags["concurrency"], judge=flags.pop("grounded_judge"), **chat)
+    # --judge is the verifier's judge model here; the run's candidate judge is --grounded-judge
+    chat = {k: flags.pop(k) for k in o.MODEL_FLAGS if k not in ("concurrency", "judge")}
+    chat.update(concurrency=flags["concurrency"], judge=flags.pop("grounded_judge"))
+    model_options = o.model_options(chat, chat=True)
     return CompareOptions(
         agents=specs,
         out=flags.pop("out_dir"),

@@ -2,12 +2,13 @@
 
 Each option is a ``typing.Annotated`` alias (type + ``typer.Option`` with its flag and help);
 its default is the constant next to it, so a command declares ``concurrency: Concurrency =
-CONCURRENCY``. :func:`model_options` turns the chat-model flags into a
+CONCURRENCY``. :func:`model_options` turns the chat-model flags (:data:`MODEL_FLAGS`) into a
 :class:`~prepbench.tools.run.ModelOptions`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Optional
 
 import typer
@@ -89,43 +90,33 @@ ContextTokens = Annotated[int, typer.Option("--context-tokens", help="Model cont
 CONTEXT_TOKENS = 128000
 
 
-def model_options(
-    *,
-    chat: bool,
-    base_url: str | None = None,
-    concurrency: int = CONCURRENCY,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    timeout: float = TIMEOUT,
-    max_retries: int = MAX_RETRIES,
-    max_tokens: int = MAX_TOKENS,
-    prices: str | None = None,
-    structured: str = STRUCTURED,
-    judge: bool = False,
-    direct_mode: str = DIRECT_MODE,
-    context_tokens: int = CONTEXT_TOKENS,
-) -> ModelOptions:
-    """The :class:`~prepbench.tools.run.ModelOptions` of the chat-model flags.
+#: The chat-model flags, by parameter name, that make up a command's ModelOptions.
+MODEL_FLAGS = (
+    "base_url",
+    "concurrency",
+    "rpm",
+    "tpm",
+    "timeout",
+    "max_retries",
+    "max_tokens",
+    "prices",
+    "structured",
+    "judge",
+    "direct_mode",
+    "context_tokens",
+)
+
+
+def model_options(flags: Mapping[str, Any], *, chat: bool) -> ModelOptions:
+    """The :class:`~prepbench.tools.run.ModelOptions` of a command's chat-model flags.
 
     Args:
+        flags: the command's parameters by name (its ``locals()``); the :data:`MODEL_FLAGS`
+            it has are taken, the rest keep ModelOptions' defaults.
         chat: the run uses a chat model; else (the offline ``extractive`` generator) only
             ``base_url`` is kept, the other flags mean nothing to it.
-        the rest: the flags of the same names (API keys come from the environment only).
+    API keys come from the environment only.
     """
     if not chat:
-        return ModelOptions(base_url=base_url)
-    values: dict[str, Any] = dict(
-        base_url=base_url,
-        concurrency=concurrency,
-        rpm=rpm,
-        tpm=tpm,
-        timeout=timeout,
-        max_retries=max_retries,
-        max_tokens=max_tokens,
-        prices=prices,
-        structured=structured,
-        judge=judge,
-        direct_mode=direct_mode,
-        context_tokens=context_tokens,
-    )
-    return ModelOptions(**values)
+        return ModelOptions(base_url=flags.get("base_url"))
+    return ModelOptions(**{k: flags[k] for k in MODEL_FLAGS if k in flags})

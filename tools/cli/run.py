@@ -56,24 +56,9 @@ def run_cmd(
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
     from prepbench.agents.runner import run_pipeline
-    from prepbench.tools.coverage import render_coverage
     from prepbench.tools.run import RunOptions
 
-    model_options = o.model_options(  # the model layer's options (API keys come from the environment only)
-        chat=model != "extractive",
-        base_url=base_url,
-        concurrency=concurrency,
-        rpm=rpm,
-        tpm=tpm,
-        timeout=timeout,
-        max_retries=max_retries,
-        max_tokens=max_tokens,
-        prices=prices,
-        structured=structured,
-        judge=judge,
-        direct_mode=direct_mode,
-        context_tokens=context_tokens,
-    )
+    model_options = o.model_options(locals(), chat=model != "extractive")
     opts = RunOptions(
         corpus=corpus,
         skill=skill,
@@ -94,7 +79,13 @@ def run_cmd(
         fresh=fresh,
         model_options=model_options,
     )
-    result = run_pipeline(opts, progress=progress_factory(quiet or as_json))
+    _report_run(run_pipeline(opts, progress=progress_factory(quiet or as_json)), as_json)
+
+
+def _report_run(result: dict, as_json: bool) -> None:
+    """Print a finished run's coverage and export summary; exit 3 when chunks remain pending."""
+    from prepbench.tools.coverage import render_coverage
+
     if as_json:
         out.print_json(json.dumps(result["coverage"]))
         return
@@ -157,16 +148,16 @@ def export_cmd(
     try:
         try:
             skill = load_skill(config.get("skill_path") or config.get("skill_name"))
-            schemas = skill.schemas
+            renders = skill.renders
         except PrepbenchError:
-            schemas = {}
+            renders = {}
             skill = None
         from prepbench.tools.export import export_samples
 
         if skill is not None:
             res = export_run(ledger, skill, Path(run), formats, Path(dest) if dest else None)
         else:
-            res = export_samples(ledger.accepted_samples(), schemas, Path(dest) if dest else Path(run) / "export", formats)
+            res = export_samples(ledger.accepted_samples(), renders, Path(dest) if dest else Path(run) / "export", formats)
     finally:
         ledger.close()
     for f, p in res["files"].items():

@@ -117,19 +117,7 @@ def try_cmd(
     from prepbench.tools.coverage import render_coverage
     from prepbench.tools.skills.authoring import headline
 
-    options = o.model_options(
-        chat=model != "extractive",
-        base_url=base_url,
-        concurrency=concurrency,
-        rpm=rpm,
-        tpm=tpm,
-        timeout=timeout,
-        max_retries=max_retries,
-        max_tokens=max_tokens,
-        prices=prices,
-        structured=structured,
-        judge=judge,
-    )
+    options = o.model_options(locals(), chat=model != "extractive")
     res = try_skill(
         path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False)
     )

@@ -1,6 +1,6 @@
 """Skill authoring: scaffold a new skill, list the installed and local ones, try one on a corpus.
 
-The ``prepbench skill new/list/try`` commands (``tools/cli_skill.py``) are thin wrappers
+The ``prepbench skill new/list/try`` commands (``tools/cli/skill.py``) are thin wrappers
 over :func:`scaffold_skill`, :func:`list_skills` and :func:`try_skill`. The authoring guide
 is ``skills/README.md``.
 """
@@ -14,26 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from prepbench.tools.errors import SkillError
-from prepbench.tools.skills import NAME_RE, installed_skills_dir, load_skill
+from prepbench.tools.skills import NAME_RE, Skill, installed_skills_dir, load_skill
 
 # ---------------------------------------------------------------------------------------
 # skill new
 # ---------------------------------------------------------------------------------------
 
 _SKILL_MD = """---
-# SKILL.md front matter (YAML). The Markdown below the closing '---' is the agent's instruction.
-# name: lowercase letters, digits, '-' or '_'; the folder name is usually the same.
+# SKILL.md front matter in the Agent Skills format (https://agentskills.io/specification).
+# The Markdown below the closing '---' is the agent's instruction.
+# name: lowercase letters, digits, '-' or '_' (max 64); the folder name is usually the same.
 name: {name}
-{extends_line}# description: one sentence: which books this skill reads and which samples it writes.
+# description: one sentence: which books this skill reads and which samples it writes.
 description: {description}
-# domain: the field the books belong to (shown by `prepbench skill list`, used in the triage prompt).
-domain: {domain}
-# version: bump it when you change the skill; a run records it, and a changed skill is not resumed.
-version: 0.1.0
-# sample_types: the sample types this skill adds. Each needs schemas/<type>.json,
-# prompts/generate_<type>.md and at least one example in examples/*.jsonl.{inherit_note}
-sample_types: [{sample_types}]
 license: Apache-2.0
+# metadata: prepbench's own keys (Agent Skills metadata values are strings).
+metadata:
+  # domain: the field the books belong to (shown by `prepbench skill list`, used in the prompts).
+  domain: {domain}
+  # version: bump it when you change the skill; a run records it, and a changed skill is not resumed.
+  version: "0.1.0"
+{extends_line}  # sample_types: the sample types this skill adds, separated by spaces. Each needs
+  # schemas/<type>.json, render/<type>.md, prompts/generate_<type>.md and an example in examples/*.jsonl.{inherit_note}
+  sample_types: "{sample_types}"
 ---
 
 {body}
@@ -110,6 +113,63 @@ alone, too short, garbled, a repeat, or a reference list.
 """
 
 
+#: The folders of a skill that hold one file per sample type or per prompt.
+_PART_DIRS = ("schemas", "render", "prompts", "examples")
+
+
+def _write_child(folder: Path, name: str, parent: Skill, extends: str, domain: str, description: str) -> None:
+    """A skill that inherits everything from ``parent``: SKILL.md, commented filters/coverage, empty part folders."""
+    body = parent.instructions.replace(
+        f"# {parent.name.title()} data-construction skill", f"# {name.title()} data-construction skill", 1
+    )
+    extends_line = (
+        f"  # extends: the skill this one builds on (a shipped skill name or a relative folder path).\n  extends: {extends}\n"
+    )
+    note = f"\n  # The types of '{parent.name}' ({', '.join(parent.sample_types)}) are inherited; list only new ones."
+    (folder / "SKILL.md").write_text(
+        _SKILL_MD.format(
+            name=name,
+            extends_line=extends_line,
+            description=json.dumps(description, ensure_ascii=False),
+            domain=domain,
+            inherit_note=note,
+            sample_types="",
+            body=body,
+        ),
+        encoding="utf-8",
+    )
+    (folder / "filters.yaml").write_text(
+        _FILTERS_CHILD.format(inherits=f"inherits the rules of '{parent.name}'."), encoding="utf-8"
+    )
+    (folder / "coverage.yaml").write_text(
+        _COVERAGE_CHILD.format(inherits=f"inherits the coverage settings of '{parent.name}'."), encoding="utf-8"
+    )
+    for sub in _PART_DIRS:
+        (folder / sub).mkdir()
+        (folder / sub / ".keep").write_text(_KEEP, encoding="utf-8")
+
+
+def _write_standalone(folder: Path, name: str, domain: str, description: str) -> None:
+    """A skill that stands alone: the general skill's files copied in."""
+    base = load_skill(installed_skills_dir() / "general")
+    for sub in _PART_DIRS:
+        shutil.copytree(base.path / sub, folder / sub)
+    shutil.copy2(base.path / "filters.yaml", folder / "filters.yaml")
+    shutil.copy2(base.path / "coverage.yaml", folder / "coverage.yaml")
+    (folder / "SKILL.md").write_text(
+        _SKILL_MD.format(
+            name=name,
+            extends_line="",
+            description=json.dumps(description, ensure_ascii=False),
+            domain=domain,
+            inherit_note="",
+            sample_types=" ".join(base.sample_types),
+            body=_default_body(name, domain),
+        ),
+        encoding="utf-8",
+    )
+
+
 def scaffold_skill(
     name: str,
     dest: str | Path = "skills",
@@ -119,17 +179,19 @@ def scaffold_skill(
 ) -> Path:
     """Create a new skill folder ``dest/name`` with commented templates that pass ``skill check``.
 
-    With ``extends`` (default ``general``), the folder holds SKILL.md (``extends:`` set,
-    the parent's instructions as a starting point), commented ``filters.yaml`` and
-    ``coverage.yaml`` that add nothing yet, and empty ``schemas/``, ``prompts/`` and
-    ``examples/`` folders: every sample type, prompt and example is inherited. Without it
-    (``extends=None``), the general skill's files are copied in, so the new skill stands alone.
+    With ``extends`` (default ``general``), the folder holds SKILL.md (``metadata.extends``
+    set, the parent's instructions as a starting point), commented ``filters.yaml`` and
+    ``coverage.yaml`` that add nothing yet, and empty ``schemas/``, ``render/``,
+    ``prompts/`` and ``examples/`` folders: every sample type, template and example is
+    inherited. Without it (``extends=None``), the general skill's files are copied in, so
+    the new skill stands alone. A skill made in ``./skills`` (the default) is then found
+    by its name (``--skill NAME``), as ``skill list`` shows it.
 
     Args:
         name: the skill name (lowercase letters, digits, ``-``, ``_``).
         dest: the folder to create the skill in (created if missing).
         extends: a shipped skill name or a skill folder path, or None for a standalone skill.
-        domain: the domain (default: the name).
+        domain: the domain (default: the parent skill's domain; for a standalone skill, the name).
         description: the one-sentence description (default: a sentence naming the domain).
 
     Returns:
@@ -140,14 +202,9 @@ def scaffold_skill(
     """
     if not NAME_RE.match(name):
         raise SkillError(f"{name}: invalid skill name (lowercase letters, digits, '-' or '_', max 64, starting with a letter)")
-    dest = Path(dest)
-    folder = dest / name
+    folder = Path(dest) / name
     if folder.exists():
         raise SkillError(f"{folder}: already exists (choose another name or --dir)")
-    domain = domain or name
-    description = (
-        description or f"Turn {domain} books into self-contained, faithful question-answer samples for supervised fine-tuning."
-    )
     parent = None
     if extends:
         ext_path = Path(extends)
@@ -157,50 +214,16 @@ def scaffold_skill(
             extends = os.path.relpath(ext_path.resolve(), folder.resolve())
         else:
             parent = load_skill(extends)
+    domain = domain or (parent.domain if parent is not None else name)
+    description = (
+        description or f"Turn {domain} books into self-contained, faithful question-answer samples for supervised fine-tuning."
+    )
     folder.mkdir(parents=True)
     try:
         if parent is not None:
-            body = parent.instructions.replace(
-                f"# {parent.name.title()} data-construction skill", f"# {name.title()} data-construction skill", 1
-            )
-            (folder / "SKILL.md").write_text(
-                _SKILL_MD.format(
-                    name=name,
-                    extends_line=f"# extends: the skill this one builds on (a shipped skill name or a relative folder path).\nextends: {extends}\n",
-                    description=json.dumps(description, ensure_ascii=False),
-                    domain=domain,
-                    inherit_note=f"\n# The types of '{parent.name}' ({', '.join(parent.sample_types)}) are inherited; list only new ones.",
-                    sample_types="",
-                    body=body,
-                ),
-                encoding="utf-8",
-            )
-            inherits = f"inherits the rules of '{parent.name}'."
-            (folder / "filters.yaml").write_text(_FILTERS_CHILD.format(inherits=inherits), encoding="utf-8")
-            (folder / "coverage.yaml").write_text(
-                _COVERAGE_CHILD.format(inherits=f"inherits the coverage settings of '{parent.name}'."), encoding="utf-8"
-            )
-            for sub in ("schemas", "prompts", "examples"):
-                (folder / sub).mkdir()
-                (folder / sub / ".keep").write_text(_KEEP, encoding="utf-8")
+            _write_child(folder, name, parent, str(extends), domain, description)
         else:
-            base = load_skill(installed_skills_dir() / "general")
-            for sub in ("schemas", "prompts", "examples"):
-                shutil.copytree(base.path / sub, folder / sub)
-            shutil.copy2(base.path / "filters.yaml", folder / "filters.yaml")
-            shutil.copy2(base.path / "coverage.yaml", folder / "coverage.yaml")
-            (folder / "SKILL.md").write_text(
-                _SKILL_MD.format(
-                    name=name,
-                    extends_line="",
-                    description=json.dumps(description, ensure_ascii=False),
-                    domain=domain,
-                    inherit_note="",
-                    sample_types=", ".join(base.sample_types),
-                    body=_default_body(name, domain),
-                ),
-                encoding="utf-8",
-            )
+            _write_standalone(folder, name, domain, description)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-import jsonschema
-
 from prepbench.tools.ledger import SampleRecord, sample_id
+from prepbench.tools.skills.refs import validator as schema_validator
 from prepbench.tools.validate.dedup import Deduplicator
 from prepbench.tools.validate.rules import PASS, Verdict, build_rules
 from prepbench.tools.validate.text import as_texts
@@ -57,7 +56,7 @@ class Gate:
     def __init__(self, skill, dedup: bool = True):
         self.skill = skill
         self.rules = build_rules(skill)
-        self.validators = {t: jsonschema.Draft202012Validator(s) for t, s in skill.schemas.items()}
+        self.validators = {t: schema_validator(t, skill.schemas) for t in skill.schemas}
         self.dedup_enabled = dedup
         self.dedup = skill.filters.dedup
         self._dups = Deduplicator(self.dedup) if dedup else None

@@ -1,0 +1,175 @@
+"""The declarative parts of a skill as pydantic models: SKILL.md's front matter,
+``filters.yaml`` and ``coverage.yaml``, with the vocabularies they draw on.
+
+Validation errors name the field (``metadata.sample_types``, ``rules.2.kind``); the loader
+turns them into one-line :class:`~prepbench.tools.errors.SkillError` messages with the file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: The nine skip reasons of the Data-Construction-Skill triage vocabulary.
+DEFAULT_SKIP_REASONS = (
+    "navigation",
+    "non_knowledge",
+    "pedagogy",
+    "heading_only",
+    "low_information",
+    "noisy",
+    "broken_ocr",
+    "duplicate_scope",
+    "index_like",
+)
+
+#: Fields every sample carries besides its type's own fields.
+COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
+
+#: The three base forms of Data-Construction-Skill; every sample type maps onto one
+#: (``x-prepbench-form`` in its schema), which the offline generator dispatches on.
+BASE_FORMS = ("concept_qa", "process_qa", "case_application")
+
+
+#: The fields the Agent Skills format allows at the top of SKILL.md's front matter.
+AGENT_SKILLS_FIELDS = ("name", "description", "license", "compatibility", "allowed-tools", "metadata")
+#: prepbench's own keys, under ``metadata:`` (they sat at the top level before the Agent Skills layout).
+PREPBENCH_KEYS = ("domain", "version", "sample_types", "extends")
+
+
+class SkillMetadata(BaseModel):
+    """prepbench's keys under ``metadata:`` in SKILL.md (Agent Skills metadata values are strings).
+
+    ``sample_types`` is one string of sample-type names separated by spaces (as Agent
+    Skills' ``allowed-tools``); a child skill lists only the types it adds. Other keys
+    (``author``, ...) are kept for other clients and ignored here.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    domain: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    sample_types: list[str] = Field(default_factory=list)
+    extends: str | None = None
+
+    @field_validator("sample_types", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            raise ValueError("must be one string of sample type names separated by spaces (metadata values are strings)")
+        types = v.replace(",", " ").split()
+        for t in types:
+            if not TYPE_RE.match(t):
+                raise ValueError(f"sample type '{t}' must be lowercase letters, digits or '_'")
+        if len(set(types)) != len(types):
+            raise ValueError("sample types repeat")
+        return types
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+
+class FrontMatter(BaseModel):
+    """SKILL.md front matter in the Agent Skills format (https://agentskills.io/specification):
+    ``name``, ``description``, optional ``license``, ``compatibility``, ``allowed-tools``, and
+    prepbench's keys under ``metadata`` (:class:`SkillMetadata`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    description: str = Field(min_length=1, max_length=1024)
+    license: str | None = None
+    compatibility: str | None = Field(None, max_length=500)
+    allowed_tools: str | None = Field(None, alias="allowed-tools")
+    metadata: SkillMetadata
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (max 64)")
+        return v
+
+
+class RuleSpec(BaseModel):
+    """One filter rule of ``filters.yaml``; ``kind`` selects the check (see validate.RULE_KINDS)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    sample_types: list[str] | None = None
+    description: str | None = None
+
+
+class DedupSpec(BaseModel):
+    """Duplicate removal within a run: exact (normalised text) and near (MinHash LSH)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact: bool = True
+    near_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_words: int = Field(3, ge=1, le=10)
+    fields: list[str] = Field(default_factory=lambda: ["question"])
+
+
+class FiltersSpec(BaseModel):
+    """``filters.yaml``: the rules and the dedup settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RuleSpec] = Field(default_factory=list)
+    dedup: DedupSpec = Field(default_factory=DedupSpec)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "FiltersSpec":
+        names = [r.name for r in self.rules]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rule names repeat: {sorted(dup)}")
+        return self
+
+
+class TypeTarget(BaseModel):
+    """Per-sample-type coverage target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_chunk: int = Field(1, ge=0, le=50)
+    min_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class CompletionSpec(BaseModel):
+    """When a run counts as complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_all_resolved: bool = True
+    min_kept_share: float = Field(0.0, ge=0.0, le=1.0)
+    per_document_min_kept: int = Field(0, ge=0)
+
+
+class CoverageSpec(BaseModel):
+    """``coverage.yaml``: allowed skip reasons, completion rule and sample-type targets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skip_reasons: dict[str, str] = Field(default_factory=lambda: {r: "" for r in DEFAULT_SKIP_REASONS})
+    completion: CompletionSpec = Field(default_factory=CompletionSpec)
+    sample_types: dict[str, TypeTarget] = Field(default_factory=dict)
+    min_chunk_chars: int = Field(200, ge=0)
+
+    @field_validator("skip_reasons", mode="before")
+    @classmethod
+    def _reasons(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {str(r): "" for r in v}
+        return v
