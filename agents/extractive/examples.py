@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import re
 
-from prepbench.agents.extractive.blocks import _PROBLEM_NO_RE, _SOLUTION_RE
+from prepbench.agents.extractive.blocks import _PROBLEM_NO_RE, _SOLUTION_RE, Block
 from prepbench.agents.extractive.grammar import _BAD_START, _CITE_PAREN_RE, Sent, _finish, _words
 from prepbench.agents.extractive.procedures import _calculator_rows, _resolve_person
 from prepbench.agents.extractive.text import clean_inline, latex_to_text, split_sentences
+
+
+def _add_math_steps(b: Block, steps: list[tuple[str, list[str], bool]]) -> None:
+    """Append a display-math block's rows to ``steps`` (text, evidence, is_math), in place.
+
+    A row starting with ``=`` continues the previous math step; a prose step ending in a
+    copula or colon ("... is:") takes the first row as its completion.
+    """
+    text = latex_to_text(b.raw)
+    if not text or re.search(r"[\\{}]", text) or not re.search(r"[=×+÷/-]", text):
+        return
+    ev = [ln.strip() for ln in b.lines if len(ln.strip()) >= 3][:12]
+    rows = [r.strip() for r in text.split(" ; ") if r.strip()]
+    for r in rows:
+        if steps and steps[-1][2] and r.startswith("="):
+            steps[-1] = (steps[-1][0] + " " + r, steps[-1][1], True)
+        elif steps and not steps[-1][2] and re.search(r"(:|\b(is|are|equals|follows|be|was))\.?$", steps[-1][0]):
+            prev = re.sub(r"[:.]$", "", steps[-1][0])
+            steps[-1] = (f"{prev}: {r}", steps[-1][1] + ev, True)
+            ev = []
+        else:
+            steps.append((r, ev, True))
+            ev = []
+    if ev and steps:
+        steps[-1] = (steps[-1][0], steps[-1][1] + ev, steps[-1][2])
 
 
 class ExampleExtractors:
@@ -29,25 +54,7 @@ class ExampleExtractors:
                     steps.append((txt, [ev], False))
                 continue
             if b.kind == "math":
-                text = latex_to_text(b.raw)
-                if not text or re.search(r"[\\{}]", text) or not re.search(r"[=×+÷/-]", text):
-                    continue
-                ev = [ln.strip() for ln in b.lines if len(ln.strip()) >= 3][:12]
-                rows = [r.strip() for r in text.split(" ; ") if r.strip()]
-                for r in rows:
-                    if steps and steps[-1][2] and r.startswith("="):
-                        steps[-1] = (steps[-1][0] + " " + r, steps[-1][1], True)
-                    elif steps and not steps[-1][2] and re.search(r"(:|\b(is|are|equals|follows|be|was))\.?$", steps[-1][0]):
-                        prev = re.sub(r"[:.]$", "", steps[-1][0])
-                        steps[-1] = (f"{prev}: {r}", steps[-1][1] + ev, True)
-                        ev = []
-                    else:
-                        steps.append((r, ev, True))
-                        ev = []
-                    if ev == [] and steps[-1][1] == []:
-                        pass
-                if ev and steps:
-                    steps[-1] = (steps[-1][0], steps[-1][1] + ev, steps[-1][2])
+                _add_math_steps(b, steps)
                 continue
             if b.kind in ("para", "item"):
                 raw = b.raw

@@ -33,37 +33,7 @@ class ProcedureExtractors:
             items = self._items_after(s.block)
             if len(items) < 3 or not all(self.blocks[j].ordered for j in items):
                 continue
-            q = None
-            t = _strip_discourse(self.qclean(s.text)).rstrip(":. ")
-            title = clean_inline(self.blocks[s.block].heading or "")
-            title = re.sub(r"^\d+(\.\d+)*\s+", "", title)
-            m = re.match(r"(?i)^how to (.+)$", title)
-            if m and not _has_pronoun(m.group(1)):
-                q = f"How do you {m.group(1)[0].lower() + m.group(1)[1:]}?"
-            if q is None:
-                m = re.match(
-                    r"^(?:The )?(?P<subj>[^,;:]{3,80}?) (?:consists of|involves|includes|follows|has) (?:the following|(?P<n>"
-                    + _NUMWORDS
-                    + r")) (?:steps|stages|phases)$",
-                    t,
-                )
-                if m and _valid_subject(m.group("subj")):
-                    sq = _lc_first(m.group("subj"), self.chunk_lower)
-                    if not _article_ok(m.group("subj")):
-                        sq = "the " + sq
-                    q = f"What are the steps of {sq}?"
-            if (
-                q is None
-                and re.search(r"(?i)\b(steps?|procedure|process)\b", t)
-                and title
-                and re.search(r"(?i)(process|procedure|steps|method|calculat|comput|estimat|determin|prepar|record|how)", title)
-            ):
-                if not _has_pronoun(title) and not title.endswith("?"):
-                    q = (
-                        f"What are the steps for {_lc_first(title, self.chunk_lower)}?"
-                        if not re.match(r"(?i)(process|procedure|steps)\b", title)
-                        else f"What is the {_lc_first(title, self.chunk_lower)}?"
-                    )
+            q = self._procedure_question(s.text, s.block)
             if q is None or not self.question_ok(q):
                 continue
             steps, ev = [], []
@@ -107,6 +77,41 @@ class ProcedureExtractors:
                 }
             )
         return out
+
+    def _procedure_question(self, text: str, block: int) -> str | None:
+        """The question a numbered procedure answers, from its heading ("How to X") or its lead-in sentence."""
+        q = None
+        t = _strip_discourse(self.qclean(text)).rstrip(":. ")
+        title = clean_inline(self.blocks[block].heading or "")
+        title = re.sub(r"^\d+(\.\d+)*\s+", "", title)
+        m = re.match(r"(?i)^how to (.+)$", title)
+        if m and not _has_pronoun(m.group(1)):
+            q = f"How do you {m.group(1)[0].lower() + m.group(1)[1:]}?"
+        if q is None:
+            m = re.match(
+                r"^(?:The )?(?P<subj>[^,;:]{3,80}?) (?:consists of|involves|includes|follows|has) (?:the following|(?P<n>"
+                + _NUMWORDS
+                + r")) (?:steps|stages|phases)$",
+                t,
+            )
+            if m and _valid_subject(m.group("subj")):
+                sq = _lc_first(m.group("subj"), self.chunk_lower)
+                if not _article_ok(m.group("subj")):
+                    sq = "the " + sq
+                q = f"What are the steps of {sq}?"
+        if (
+            q is None
+            and re.search(r"(?i)\b(steps?|procedure|process)\b", t)
+            and title
+            and re.search(r"(?i)(process|procedure|steps|method|calculat|comput|estimat|determin|prepar|record|how)", title)
+        ):
+            if not _has_pronoun(title) and not title.endswith("?"):
+                q = (
+                    f"What are the steps for {_lc_first(title, self.chunk_lower)}?"
+                    if not re.match(r"(?i)(process|procedure|steps)\b", title)
+                    else f"What is the {_lc_first(title, self.chunk_lower)}?"
+                )
+        return q
 
     def calculator_procedures(self) -> list[dict]:
         """A titled calculator step table ("Calculator Steps for Finding X") outside a worked example."""

@@ -73,6 +73,19 @@ def _ocr_scores(text: str) -> tuple[float, float, int]:
     return frag_share, garbage / max(1, len(chars)), bad
 
 
+def _conversion_fault(body: list[Block], all_text: str) -> tuple[str, str] | None:
+    """``(skip_reason, detail)`` when the prose of ``body`` is a broken PDF conversion, else None."""
+    prose = "\n".join(
+        clean_inline(re.sub(r"(?<!\\)\$[^$]*(?<!\\)\$", " ", b.raw)) for b in body if b.kind not in ("math", "table", "heading")
+    )
+    frag, garbage, bad = _ocr_scores(prose)
+    if bad >= 3 or (frag > 0.2 and len(all_text) > 200):
+        return "broken_ocr", f"broken conversion: {frag:.0%} split-word fragments, {bad} bad glyphs"
+    if garbage > 0.2 and len(all_text) > 100:
+        return "noisy", f"{garbage:.0%} of characters are symbols or markup debris"
+    return None
+
+
 def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     """Keep or skip a chunk, with a reason from the skill's skip vocabulary.
 
@@ -104,14 +117,8 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     if sec_chars.get("non_knowledge", 0) >= 0.5 * max(1, sum(sec_chars.values())):
         return skip("non_knowledge", "credits, licence or front matter")
     all_text = "\n".join(clean_inline(b.raw) for b in body if b.kind not in ("math", "table"))
-    prose = "\n".join(
-        clean_inline(re.sub(r"(?<!\\)\$[^$]*(?<!\\)\$", " ", b.raw)) for b in body if b.kind not in ("math", "table", "heading")
-    )
-    frag, garbage, bad = _ocr_scores(prose)
-    if bad >= 3 or (frag > 0.2 and len(all_text) > 200):
-        return skip("broken_ocr", f"broken conversion: {frag:.0%} split-word fragments, {bad} bad glyphs")
-    if garbage > 0.2 and len(all_text) > 100:
-        return skip("noisy", f"{garbage:.0%} of characters are symbols or markup debris")
+    if conversion := _conversion_fault(body, all_text):
+        return skip(*conversion)
 
     def chars(bs: Iterable[Block]) -> int:
         return sum(len(clean_inline(b.raw)) for b in bs)

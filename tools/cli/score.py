@@ -110,6 +110,30 @@ def das_cmd(
     _emit({"proxy": str(proxy), "encoder": enc.encoder_id, "results": results}, out)
 
 
+def _metric_sets(metrics: str, model_for: dict[str, tuple[Optional[str], str]]) -> tuple[list[str], dict[str, str]]:
+    """``--metrics`` as set names, and the model of each model-based set (``model_for``: set -> (path, flag)).
+
+    Raises PrepbenchError for an unknown set or a model-based set without its model flag.
+    """
+    from prepbench.evaluation.metrics import WEIGHT_FREE_SETS
+    from prepbench.evaluation.model_metrics import MODEL_METRIC_SETS
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if names == ["all"]:
+        names = list(WEIGHT_FREE_SETS)
+    bad = [m for m in names if m not in WEIGHT_FREE_SETS + MODEL_METRIC_SETS]
+    if bad:
+        raise PrepbenchError(f"--metrics: unknown metric set(s) {bad}; known: {', '.join(WEIGHT_FREE_SETS + MODEL_METRIC_SETS)}")
+    models = {}
+    for m in names:
+        if m in model_for:
+            path, flag = model_for[m]
+            if not path:
+                raise PrepbenchError(f"metric {m!r} needs {flag} <model name or path>")
+            models[m] = path
+    return names, models
+
+
 @score_app.command("metrics")
 def metrics_cmd(
     dataset: Path = typer.Argument(..., help="dataset: JSONL/JSON file, run folder or datasets folder"),
@@ -139,31 +163,20 @@ def metrics_cmd(
     import time
 
     from prepbench.evaluation.metrics import WEIGHT_FREE_SETS, compute_metrics
-    from prepbench.evaluation.model_metrics import MODEL_METRIC_SETS
     from prepbench.evaluation.readers import read_samples, subsample
 
     t0 = time.perf_counter()
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    if names == ["all"]:
-        names = list(WEIGHT_FREE_SETS)
-    bad = [m for m in names if m not in WEIGHT_FREE_SETS + MODEL_METRIC_SETS]
-    if bad:
-        raise PrepbenchError(f"--metrics: unknown metric set(s) {bad}; known: {', '.join(WEIGHT_FREE_SETS + MODEL_METRIC_SETS)}")
-    model_for = {
-        "perplexity": (lm, "--lm"),
-        "ifd": (lm, "--lm"),
-        "reward": (reward_model, "--reward-model"),
-        "edu": (edu_model, "--edu-model"),
-        "deita_quality": (deita_quality_model, "--deita-quality-model"),
-        "deita_complexity": (deita_complexity_model, "--deita-complexity-model"),
-    }
-    models = {}
-    for m in names:
-        if m in model_for:
-            path, flag = model_for[m]
-            if not path:
-                raise PrepbenchError(f"metric {m!r} needs {flag} <model name or path>")
-            models[m] = path
+    names, models = _metric_sets(
+        metrics,
+        {
+            "perplexity": (lm, "--lm"),
+            "ifd": (lm, "--lm"),
+            "reward": (reward_model, "--reward-model"),
+            "edu": (edu_model, "--edu-model"),
+            "deita_quality": (deita_quality_model, "--deita-quality-model"),
+            "deita_complexity": (deita_complexity_model, "--deita-complexity-model"),
+        },
+    )
     samples_all = read_samples(dataset, fmt, fields)
     samples = subsample(samples_all, max_samples, seed)
     embed = None
