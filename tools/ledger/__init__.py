@@ -60,6 +60,18 @@ SCHEMA_VERSION = 1
 CHUNK_STATUSES = ("pending", "kept", "skipped", "failed")
 
 
+_INSERT_SAMPLE = (
+    "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
+    "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _sample_row(sid: str, chunk_id: str, idx: int, pos: int, s: SampleRecord, now: float) -> tuple:
+    """The ``samples`` table row of one sample record (the values of :data:`_INSERT_SAMPLE`)."""
+    data = json.dumps(s.data, ensure_ascii=False)
+    return (sid, chunk_id, idx, pos, s.sample_type, s.status, s.rule, s.detail, s.attempts, data, now)
+
+
 class RunFolder:
     """A run folder's SQLite ledger: the only code that knows the ledger's tables.
 
@@ -376,26 +388,8 @@ class RunFolder:
                     n_acc += 1
                 else:
                     n_rej += 1
-                rows.append(
-                    (
-                        sid,
-                        outcome.chunk_id,
-                        idx,
-                        pos,
-                        s.sample_type,
-                        s.status,
-                        s.rule,
-                        s.detail,
-                        s.attempts,
-                        json.dumps(s.data, ensure_ascii=False),
-                        now,
-                    )
-                )
-            conn.executemany(
-                "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
-                "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+                rows.append(_sample_row(sid, outcome.chunk_id, idx, pos, s, now))
+            conn.executemany(_INSERT_SAMPLE, rows)
             self._insert_calls(outcome.calls, outcome.chunk_id, now)
             conn.execute(
                 "UPDATE chunks SET status = ?, skip_reason = ?, error = ?, attempts = ?, n_accepted = ?, "
@@ -514,23 +508,8 @@ class RunFolder:
             per_type: dict[str, list[int]] = {t: [0, 0] for t in sample_types}
             n_acc = n_rej = 0
             for s in outcome.samples:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
-                    "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        sample_id(outcome.chunk_id, s.sample_type, s.data),
-                        outcome.chunk_id,
-                        idx,
-                        pos0 + n_acc + n_rej,
-                        s.sample_type,
-                        s.status,
-                        s.rule,
-                        s.detail,
-                        s.attempts,
-                        json.dumps(s.data, ensure_ascii=False),
-                        now,
-                    ),
-                )
+                sid = sample_id(outcome.chunk_id, s.sample_type, s.data)
+                cur = conn.execute(_INSERT_SAMPLE, _sample_row(sid, outcome.chunk_id, idx, pos0 + n_acc + n_rej, s, now))
                 if cur.rowcount != 1:
                     continue  # the same sample is already recorded for this chunk
                 accepted = s.status == "accepted"
