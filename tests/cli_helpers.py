@@ -26,10 +26,38 @@ def prepbench_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "prepbench.tools.cli", *args]
 
 
-def run_cli(*args: str, timeout: int = 300, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+def run_cli(
+    *args: str, timeout: int = 300, cwd: str | Path | None = None, env_extra: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``prepbench ARGS`` in a subprocess (wide terminal; ``env_extra`` added to the environment)."""
+    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
     return subprocess.run(prepbench_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
     return [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+
+
+def chat_run_args(corpus: str | Path, out: str | Path, server, agent: str = "skill") -> list[str]:
+    """The first arguments of ``prepbench run`` for ``agent`` on the finance skill against the test ``server``."""
+    return ["run", "--corpus", str(corpus), "--skill", "finance", "--out", str(out), "--agent", agent] + [
+        "--model",
+        "openai:test-model",
+        "--base-url",
+        server.url + "/v1",
+    ]
+
+
+def chat_run_options(corpus: Path, out: Path, server, agent: str, key: str, model_options: dict | None = None, **fields):
+    """:class:`RunOptions` of a chat-model run of ``agent`` on the finance skill against the test ``server``."""
+    from prepbench.tools.run import RunOptions
+
+    return RunOptions(
+        corpus=[str(corpus)],
+        skill="finance",
+        out=str(out),
+        agent=agent,
+        model="openai:test-model",
+        model_options={"base_url": server.url + "/v1", "api_key": key, **(model_options or {})},
+        **fields,
+    )

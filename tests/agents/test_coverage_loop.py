@@ -17,7 +17,7 @@ import pytest
 
 from prepbench.agents.runner import run_pipeline
 from prepbench.tools.coverage import plan_revisit_round, type_deficits
-from prepbench.tools.ledger import ChunkOutcome, RunFolder, SampleRecord
+from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
@@ -159,58 +159,6 @@ def test_a_stopped_round_is_finished_before_a_new_one_is_planned(llm_server, cor
         assert led.revisit_rows(status="planned") == []
     finally:
         led.close()
-
-
-def test_ledger_revisit_is_written_once(tmp_path):
-    from prepbench.tools.chunking import chunk_document
-    from prepbench.tools.errors import LedgerError
-    from prepbench.tools.ingest import ingest_corpus
-
-    corpus = ingest_corpus(Path(__file__).resolve().parents[2] / "corpora" / "finance-openstax")
-    doc = corpus.documents[0]
-    chunks = chunk_document(doc)[:3]
-    led = RunFolder(tmp_path / "run")
-    led.initialize(
-        {"skill_name": "finance"},
-        [
-            {
-                "doc_id": doc.doc_id,
-                "rel_path": doc.rel_path,
-                "format": "markdown",
-                "content_hash": doc.content_hash,
-                "chars": doc.chars,
-                "converter": "raw",
-                "n_chunks": 3,
-                "status": "ingested",
-                "reason": None,
-            }
-        ],
-        chunks,
-    )
-    cid = chunks[0].chunk_id
-
-    def s(q):
-        return SampleRecord(
-            "concept_qa", {"sample_type": "concept_qa", "chunk_id": cid, "question": q, "answer": "A."}, "accepted"
-        )
-
-    assert led.record_chunk(ChunkOutcome(cid, "kept", samples=[s("Q1?")]))
-    assert led.revisit_candidates("concept_qa", 10) == [cid]  # only kept chunks
-    # not planned: nothing written
-    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q2?")]), ["concept_qa"]) is False
-    assert led.plan_revisits([(cid, "concept_qa")]) == 1
-    with pytest.raises(LedgerError):
-        led.plan_revisits([(cid, "process_qa")])  # round 1 is still open
-    assert led.planned_revisits() == [(cid, ["concept_qa"])]
-    # a repeated sample (same id) is ignored, the new one gets the next position
-    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q1?"), s("Q2?")]), ["concept_qa"]) is True
-    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q3?")]), ["concept_qa"]) is False
-    rows = [(r["pos"], r["data"]["question"]) for r in led.sample_rows(chunk_id=cid)]
-    assert rows == [(0, "Q1?"), (1, "Q2?")]
-    assert next(r["n_accepted"] for r in led.chunk_rows() if r["chunk_id"] == cid) == 2
-    assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "accepted": 1}
-    assert led.revisit_candidates("concept_qa", 10) == []
-    led.close()
 
 
 def test_type_deficits_formula(tmp_path):

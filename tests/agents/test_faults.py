@@ -8,10 +8,7 @@ The faults come from the test server (``tests/llm_server.py``); the clients are 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 from prepbench.tools.validate import normalize_text
 
-from cli_helpers import REPO, book_chapter
+from cli_helpers import book_chapter, chat_run_args, run_cli
 from llm_server import Faults
 
 KEY = "sk-faults-test-0c4f21"
@@ -123,19 +120,7 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
 
     # second run, faults off: only the failed chunks are sent to the model again
     llm_server.reset()
-    result2 = run_pipeline(
-        RunOptions(
-            corpus=[str(corpus)],
-            skill="finance",
-            out=str(out),
-            agent="skill",
-            model="openai:test-model",
-            limit=limit,
-            concurrency=8,
-            batch_size=8,
-            model_options=model_options,
-        )
-    )
+    result2 = run_pipeline(opts)  # the same command again
     assert result2["resumed"]
     assert requested_chunks(llm_server, set(ids)) == failed
     chunks2, samples2, accepted2 = ledger_state(out)
@@ -150,13 +135,6 @@ def test_faulty_server_run_resolves_every_chunk_and_rerun_retries_only_failed(ll
             assert KEY.encode() not in p.read_bytes()
 
 
-def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO
-    )
-
-
 def test_dead_server_stops_the_run_cleanly_and_the_next_run_finishes(llm_server, corpus, tmp_path):
     limit = 16
     ids = chunk_ids(corpus, limit)
@@ -164,19 +142,7 @@ def test_dead_server_stops_the_run_cleanly_and_the_next_run_finishes(llm_server,
     llm_server.set_faults(Faults(rules=[(lambda req: len(llm_server.requests) > 20, "reset")]))
     out = tmp_path / "run"
     args = [
-        "run",
-        "--corpus",
-        str(corpus),
-        "--skill",
-        "finance",
-        "--out",
-        str(out),
-        "--agent",
-        "skill",
-        "--model",
-        "openai:test-model",
-        "--base-url",
-        llm_server.url + "/v1",
+        *chat_run_args(corpus, out, llm_server, "skill"),
         "--concurrency",
         "4",
         "--batch-size",

@@ -9,9 +9,6 @@ with a fresh validator; the API key must appear nowhere in the run folder.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
 
-from cli_helpers import REPO, book_chapter
+from cli_helpers import book_chapter, chat_run_args, chat_run_options, run_cli
 from llm_server import Reply
 
 KEY = "sk-prepbench-test-key-5b1e0d77"
@@ -33,13 +30,6 @@ KEY = "sk-prepbench-test-key-5b1e0d77"
 def corpus(tmp_path_factory) -> Path:
     """Chapter 10 (bonds) of Principles of Finance, with its SOURCE.md."""
     return book_chapter(tmp_path_factory.mktemp("finance_slice"), "10-bonds-and-bond-valuation.md")
-
-
-def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "prepbench.tools.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
-    )
 
 
 def check_run(out: Path, min_accepted: int = 1) -> dict:
@@ -79,19 +69,7 @@ def test_skill_agent_through_the_cli_with_an_openai_server(llm_server, corpus, t
     prices.write_text("models:\n  test-model: {input: 0.5, output: 1.5}\n")
     out = tmp_path / "run"
     p = run_cli(
-        "run",
-        "--corpus",
-        str(corpus),
-        "--skill",
-        "finance",
-        "--out",
-        str(out),
-        "--agent",
-        "skill",
-        "--model",
-        "openai:test-model",
-        "--base-url",
-        llm_server.url + "/v1",
+        *chat_run_args(corpus, out, llm_server, "skill"),
         "--concurrency",
         "8",
         "--limit",
@@ -121,19 +99,7 @@ def test_skill_agent_through_the_cli_with_an_openai_server(llm_server, corpus, t
     # a second run resumes with nothing to do: no new requests
     n = llm_server.count()
     p2 = run_cli(
-        "run",
-        "--corpus",
-        str(corpus),
-        "--skill",
-        "finance",
-        "--out",
-        str(out),
-        "--agent",
-        "skill",
-        "--model",
-        "openai:test-model",
-        "--base-url",
-        llm_server.url + "/v1",
+        *chat_run_args(corpus, out, llm_server, "skill"),
         "--limit",
         "14",
         "-q",
@@ -196,17 +162,17 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
 
     llm_server.add_rule(r"Write 3 `concept_qa`", anchored)
     out = tmp_path / "run"
-    opts = RunOptions(
-        corpus=[str(corpus)],
-        skill="finance",
-        out=str(out),
-        agent="skill",
-        model="openai:test-model",
+    opts = chat_run_options(
+        corpus,
+        out,
+        llm_server,
+        "skill",
+        KEY,
+        model_options={"structured": "prompt"},
         limit=6,
         concurrency=4,
         max_repairs=1,
         revisit=False,  # only the main pass's (repaired) samples
-        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "structured": "prompt"},
     )
     run_pipeline(opts)
     r = check_run(out)
@@ -223,15 +189,15 @@ def test_repair_loop_fixes_rejected_samples(llm_server, corpus, tmp_path):
 @pytest.mark.parametrize("mode", ["chunk", "book"])
 def test_direct_agent(llm_server, corpus, tmp_path, mode):
     out = tmp_path / "run"
-    opts = RunOptions(
-        corpus=[str(corpus)],
-        skill="finance",
-        out=str(out),
-        agent="direct",
-        model="openai:test-model",
+    opts = chat_run_options(
+        corpus,
+        out,
+        llm_server,
+        "direct",
+        KEY,
+        model_options={"direct_mode": mode, "context_tokens": 12000},
         limit=12,
         concurrency=4,
-        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "direct_mode": mode, "context_tokens": 12000},
     )
     run_pipeline(opts)
     r = check_run(out, min_accepted=5)
@@ -250,15 +216,15 @@ def test_direct_agent(llm_server, corpus, tmp_path, mode):
 
 def test_react_agent_uses_its_tools(llm_server, corpus, tmp_path):
     out = tmp_path / "run"
-    opts = RunOptions(
-        corpus=[str(corpus)],
-        skill="finance",
-        out=str(out),
-        agent="react",
-        model="openai:test-model",
+    opts = chat_run_options(
+        corpus,
+        out,
+        llm_server,
+        "react",
+        KEY,
+        model_options={"react_slice": 4},
         limit=10,
         concurrency=3,
-        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 4},
     )
     run_pipeline(opts)
     r = check_run(out, min_accepted=5)
@@ -301,15 +267,15 @@ def test_react_tools_refuse_bad_actions(llm_server, corpus, tmp_path):
 
     llm_server.add_rule(lambda req: any(t["name"] == "save_samples" for t in req.tools), sloppy)
     out = tmp_path / "run"
-    opts = RunOptions(
-        corpus=[str(corpus)],
-        skill="finance",
-        out=str(out),
-        agent="react",
-        model="openai:test-model",
+    opts = chat_run_options(
+        corpus,
+        out,
+        llm_server,
+        "react",
+        KEY,
+        model_options={"react_slice": 2},
         limit=2,
         concurrency=1,
-        model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "react_slice": 2},
     )
     run_pipeline(opts)
     trace = [json.loads(line) for line in (out / "react_trace.jsonl").read_text().splitlines()]

@@ -163,9 +163,8 @@ def _check_report_files(out, totals: dict) -> None:
         assert f"| {fam} (" in md
 
 
-def test_compare_three_families(llm_server, tmp_path):
-    # the verifier's judge passes every sample: DVS must come out 1.0
-    llm_server.add_rule("strict data verifier", lambda req: Reply(content="Label: E\nReason: correct and on task."))
+def _compare_inputs(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, tuple[float, float]]]:
+    """Prices file, a FinanceBench proxy, downstream score records and the scores they hold."""
     prices = tmp_path / "prices.yaml"
     prices.write_text(f"models:\n  test-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
     proxy = tmp_path / "proxy.jsonl"  # 24 FinanceBench questions as the finance domain proxy (question/answer)
@@ -181,6 +180,13 @@ def test_compare_three_families(llm_server, tmp_path):
             for i, b in enumerate(("arc_challenge", "mmlu_finance"))
         )
     )
+    return prices, proxy, records, scores
+
+
+def test_compare_three_families(llm_server, tmp_path):
+    # the verifier's judge passes every sample: DVS must come out 1.0
+    llm_server.add_rule("strict data verifier", lambda req: Reply(content="Label: E\nReason: correct and on task."))
+    prices, proxy, records, scores = _compare_inputs(tmp_path)
     out = tmp_path / "cmp"
     args = (
         "compare",

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from prepbench.tools.chunking import chunk_document
+from prepbench.tools.errors import LedgerError
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import CallRecord, ChunkOutcome, RunFolder, SampleRecord
 
@@ -115,3 +116,30 @@ def test_accepted_samples_in_canonical_order(ledger, tmp_path):
     assert len(other.sample_rows()) == 3
     assert other.sample_rows()[0]["data"]["sample_type"] == "concept_qa"
     other.close()
+
+
+def test_revisit_is_written_once(ledger):
+    led, chunks = ledger
+    cid = chunks[0].chunk_id
+
+    def s(q):
+        return SampleRecord(
+            "concept_qa", {"sample_type": "concept_qa", "chunk_id": cid, "question": q, "answer": "A."}, "accepted"
+        )
+
+    assert led.record_chunk(ChunkOutcome(cid, "kept", samples=[s("Q1?")]))
+    assert led.revisit_candidates("concept_qa", 10) == [cid]  # only kept chunks
+    # not planned: nothing written
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q2?")]), ["concept_qa"]) is False
+    assert led.plan_revisits([(cid, "concept_qa")]) == 1
+    with pytest.raises(LedgerError):
+        led.plan_revisits([(cid, "process_qa")])  # round 1 is still open
+    assert led.planned_revisits() == [(cid, ["concept_qa"])]
+    # a repeated sample (same id) is ignored, the new one gets the next position
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q1?"), s("Q2?")]), ["concept_qa"]) is True
+    assert led.record_revisit(ChunkOutcome(cid, "kept", samples=[s("Q3?")]), ["concept_qa"]) is False
+    rows = [(r["pos"], r["data"]["question"]) for r in led.sample_rows(chunk_id=cid)]
+    assert rows == [(0, "Q1?"), (1, "Q2?")]
+    assert next(r["n_accepted"] for r in led.chunk_rows() if r["chunk_id"] == cid) == 2
+    assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "accepted": 1}
+    assert led.revisit_candidates("concept_qa", 10) == []
