@@ -260,7 +260,7 @@ def row_to_sample(
     return ScoredSample(id=str(sid) if sid is not None else default_id, turns=turns, system=system)
 
 
-def _iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
+def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
     """``(line_number, record)`` from a JSONL file, or from a JSON array (line = index + 1)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -317,7 +317,7 @@ def _read_run(folder: Path) -> list[ScoredSample]:
     if (folder / "ledger.sqlite").is_file():
         return _read_ledger(folder)
     exp = folder / "export" / "sharegpt.jsonl"
-    return _samples_from_records(_iter_json_records(exp), str(exp), "sharegpt", None)
+    return _samples_from_records(iter_json_records(exp), str(exp), "sharegpt", None)
 
 
 def _read_ledger(folder: Path) -> list[ScoredSample]:
@@ -399,7 +399,7 @@ def read_samples(
         raise PrepbenchError(f"{p}: a folder that is neither a prepbench run (ledger.sqlite) nor a datasets folder")
     if fmt in ("run", "hf"):
         raise PrepbenchError(f"{p}: format {fmt!r} needs a folder")
-    return _samples_from_records(_iter_json_records(p), str(p), fmt, mapping)
+    return _samples_from_records(iter_json_records(p), str(p), fmt, mapping)
 
 
 def subsample(items: list, n: int | None, seed: int = 42) -> list:
