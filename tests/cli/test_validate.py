@@ -7,7 +7,6 @@ import json
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
-from prepbench.tools.validate.dataset import infer_sample_type
 
 from cli_helpers import REPO, SHARED, SLICE, error_lines, run_cli
 
@@ -95,7 +94,7 @@ def test_a_record_without_sample_type_takes_the_one_type_it_fits():
     ]
     for ex in examples:
         untyped = {k: v for k, v in ex.items() if k != "sample_type"}
-        got = infer_sample_type(gate, untyped)
+        got = gate.infer_type(untyped)
         assert got in (ex["sample_type"], None)  # never a wrong type
-    assert any(infer_sample_type(gate, {k: v for k, v in ex.items() if k != "sample_type"}) for ex in examples)
-    assert infer_sample_type(gate, {"question": "What is a bond?", "answer": "A debt security."}) is None
+    assert any(gate.infer_type({k: v for k, v in ex.items() if k != "sample_type"}) for ex in examples)
+    assert gate.infer_type({"question": "What is a bond?", "answer": "A debt security."}) is None

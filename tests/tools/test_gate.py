@@ -87,3 +87,17 @@ def test_run_folder_open_refuses_a_folder_without_a_ledger(tmp_path):
     with pytest.raises(LedgerError, match="not a prepbench run folder"):
         RunFolder.open(tmp_path)
     assert not (Path(tmp_path) / "ledger.sqlite").exists()  # opening never creates one
+
+
+def test_a_candidate_without_sample_type_takes_the_one_type_it_fits_or_is_told_the_closest():
+    skill = load_skill("finance")
+    gate = Gate(skill, dedup=False)
+    ex = next(e for e in _examples() if e["sample_type"] == "concept_qa")
+    untyped = {k: v for k, v in ex.items() if k != "sample_type"}
+    assert gate.screen(untyped, None).ok
+    assert untyped["sample_type"] == "concept_qa"  # recorded with the type it fits
+    bare = {"sample_type": None, "question": "What is a bond?", "answer": "A debt security issued by a borrower."}
+    v = gate.screen(bare, None)
+    assert not v.ok and v.rule == "schema"
+    assert "no sample_type" in v.detail and "closest:" in v.detail
+    assert any(t in v.detail for t in skill.schemas)

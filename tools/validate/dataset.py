@@ -62,16 +62,6 @@ class DatasetVerdicts:
         return sum(1 for r in self.rows if r["verdict"] == "accepted")
 
 
-def infer_sample_type(gate: Gate, sample: dict) -> str | None:
-    """The one sample type of the skill whose JSON Schema ``sample`` satisfies, else None.
-
-    Complements issue-12 style forgiving parsing: a candidate that omits ``sample_type`` but
-    fits exactly one type is that type; zero or several fits are not guessed.
-    """
-    fits = [t for t in sorted(gate.validators) if gate.check_schema({**sample, "sample_type": t}).ok]
-    return fits[0] if len(fits) == 1 else None
-
-
 def gate_dataset(gate: Gate, records: Iterable[DatasetRecord]) -> DatasetVerdicts:
     """Decide every record with ``gate`` (schema, filter rules, duplicates), registering the
     accepted ones so a later duplicate in the dataset is caught.
@@ -82,8 +72,7 @@ def gate_dataset(gate: Gate, records: Iterable[DatasetRecord]) -> DatasetVerdict
     out = DatasetVerdicts()
     for rec in records:
         sample = dict(rec.sample)
-        given = sample.get("sample_type")
-        if given is None and (inferred := infer_sample_type(gate, sample)):
+        if sample.get("sample_type") is None and (inferred := gate.infer_type(sample)):
             sample["sample_type"] = inferred
         typed = sample.get("sample_type") is not None
         v: Verdict = gate.screen(sample, rec.context) if typed else gate.check_rules(sample, rec.context)

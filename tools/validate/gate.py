@@ -62,9 +62,35 @@ class Gate:
         self._dups = Deduplicator(self.dedup) if dedup else None
 
     # -- screening ------------------------------------------------------------------
+    def infer_type(self, sample: dict) -> str | None:
+        """The one sample type whose JSON Schema ``sample`` (given no ``sample_type``) satisfies,
+        else None: zero or several fits are not guessed."""
+        fits = [t for t in sorted(self.validators) if self._errors({**sample, "sample_type": t}, t) == 0]
+        return fits[0] if len(fits) == 1 else None
+
+    def _errors(self, sample: dict, t: str) -> int:
+        return sum(1 for _ in self.validators[t].iter_errors(sample))
+
+    def _closest_types(self, sample: dict, n: int = 2) -> str:
+        """``"concept_qa (1 error), process_qa (2 errors)"``: the types ``sample`` comes closest to."""
+        counts = sorted((self._errors({**sample, "sample_type": t}, t), t) for t in self.validators)
+        return ", ".join(f"{t} ({k} error{'s' if k != 1 else ''})" for k, t in counts[:n])
+
     def check_schema(self, sample: dict) -> Verdict:
-        """The sample type's JSON Schema: PASS or rule ``schema`` with the first error's path."""
+        """The sample type's JSON Schema: PASS or rule ``schema`` with the first error's path.
+
+        A sample without ``sample_type`` that fits exactly one of the skill's types takes that
+        type (set in ``sample``, so it is recorded with it); otherwise the rejection names the
+        types it came closest to.
+        """
         t = sample.get("sample_type")
+        if t is None and self.validators:
+            t = self.infer_type(sample)
+            if t is None:
+                return Verdict(
+                    False, "schema", f"no sample_type, and it fits none of the types; closest: {self._closest_types(sample)}"
+                )
+            sample["sample_type"] = t
         if t not in self.validators:
             return Verdict(False, "schema", f"unknown sample_type {t!r}")
         err = next(iter(sorted(self.validators[t].iter_errors(sample), key=lambda e: list(e.path))), None)
