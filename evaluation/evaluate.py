@@ -58,9 +58,10 @@ def _task_yaml(path: Path) -> dict[str, Any]:
 
 
 def list_benchmarks() -> dict[str, dict[str, Any]]:
-    """Shipped benchmarks: name -> ``{kind: task|group, file, primary_metric, data_files, subtasks}``.
+    """Shipped benchmarks: name -> ``{kind: task|group, file, primary_metric, data_files, test_file, subtasks}``.
 
-    ``data_files`` are relative to the datasets folder; ``subtasks`` lists a group's tasks.
+    ``data_files`` and a task's ``test_file`` (its ``test_split``) are relative to the datasets
+    folder; ``subtasks`` lists a group's tasks.
     """
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(TASKS_DIR.glob("*.yaml")):
@@ -75,12 +76,14 @@ def list_benchmarks() -> dict[str, dict[str, Any]]:
                 "data_files": [],
             }
         elif "task" in cfg:
-            files = ((cfg.get("dataset_kwargs") or {}).get("data_files") or {}).values()
+            files = (cfg.get("dataset_kwargs") or {}).get("data_files") or {}
+            test = files.get(cfg.get("test_split", "test"))
             out[cfg["task"]] = {
                 "kind": "task",
                 "file": path.name,
                 "primary_metric": meta.get("primary_metric"),
-                "data_files": sorted({f.replace(PLACEHOLDER + "/", "") for f in files}),
+                "data_files": sorted({f.replace(PLACEHOLDER + "/", "") for f in files.values()}),
+                "test_file": test.replace(PLACEHOLDER + "/", "") if test else None,
                 "subtasks": [],
             }
     return out
@@ -130,6 +133,24 @@ def materialise_tasks(data_dir: str | os.PathLike, dest: str | os.PathLike, benc
     domains = data / "mmlu" / "domains.json"
     if domains.is_file():
         shutil.copyfile(domains, out / "mmlu_domains.json")
+    return out
+
+
+def benchmark_test_files(names: Sequence[str], data_dir: str | os.PathLike) -> dict[str, Path]:
+    """The test file of each benchmark (a group: its tasks' distinct test files), under ``data_dir``.
+
+    Returns:
+        name -> path, a group's files keyed ``group/task`` when they differ, else ``group``.
+    """
+    index, data, out = list_benchmarks(), Path(data_dir), {}
+    for name in names:
+        spec = index[name]
+        tasks = spec["subtasks"] if spec["kind"] == "group" else [name]
+        files = {t: index[t]["test_file"] for t in tasks if index[t].get("test_file")}
+        if len(set(files.values())) == 1:
+            out[name] = data / next(iter(files.values()))
+        else:
+            out.update({f"{name}/{t}": data / f for t, f in files.items()})
     return out
 
 

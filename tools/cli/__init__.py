@@ -8,6 +8,7 @@ The only package that imports all three of ``prepbench.tools``, ``prepbench.agen
 ``score``    score das/metrics/verify, correlate
 ``train``    train config/run, evaluate, pgr
 ``compare``  compare (agent families)      ``validate`` the gate over any dataset
+``decontaminate`` n-gram and embedding overlap with benchmarks' test items
 
 User mistakes raise :class:`~prepbench.tools.errors.PrepbenchError`, printed by
 :func:`~prepbench.tools.cli.app.main` as one line ``error: ...`` (no traceback).
@@ -15,7 +16,7 @@ User mistakes raise :class:`~prepbench.tools.errors.PrepbenchError`, printed by
 
 from __future__ import annotations
 
-from prepbench.tools.cli import compare, run, score, skill, train, validate  # noqa: F401  (register their commands)
+from prepbench.tools.cli import compare, decontaminate, run, score, skill, train, validate  # noqa: F401  (register their commands)
 from prepbench.tools.cli.app import app, main
 
 app.add_typer(skill.skill_app, name="skill")
@@ -26,5 +27,6 @@ app.command("evaluate")(train.evaluate_cmd)
 app.command("pgr")(train.pgr_cmd)
 app.command("compare")(compare.compare_cmd)
 app.command("validate")(validate.validate_cmd)
+app.command("decontaminate")(decontaminate.decontaminate_cmd)
 
 __all__ = ["app", "main"]
