@@ -19,7 +19,6 @@ cache, keyed by the file's SHA-256 and n; the item embeddings go through the sha
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import unicodedata
@@ -78,17 +77,14 @@ def read_benchmark_items(path: Path) -> list[BenchmarkItem]:
     """
     if not path.is_file():
         raise PrepbenchError(f"{path}: benchmark test file not found (set --data-dir or PREPBENCH_DATASETS)")
+    from prepbench.evaluation.readers import iter_json_records
+
     items = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PrepbenchError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
-            question = next((rec[k] for k in QUESTION_FIELDS if isinstance(rec.get(k), str)), None) or _flatten(rec)
-            items.append(BenchmarkItem(f"{path.name}:{line_no}", _flatten(rec), question))
+    for line_no, rec in iter_json_records(path):
+        if not isinstance(rec, dict):
+            raise PrepbenchError(f"{path}:{line_no}: expected a JSON object")
+        question = next((rec[k] for k in QUESTION_FIELDS if isinstance(rec.get(k), str)), None) or _flatten(rec)
+        items.append(BenchmarkItem(f"{path.name}:{line_no}", _flatten(rec), question))
     return items
 
 
