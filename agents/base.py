@@ -252,6 +252,12 @@ class ChunkRecorder:
         """Record a chunk whose model calls failed for good (the next run retries it)."""
         return self.commit(ChunkOutcome(chunk_id, "failed", calls=calls, error=error[:300]))
 
+    def unrecorded(self, chunk_id: str, calls: list[CallRecord]) -> None:
+        """Account the calls of a chunk the run stopped on before it was decided (it stays
+        pending, or planned): the attempts were spent, so they are call rows too."""
+        if calls:
+            self.ctx.ledger.record_calls(calls, chunk_id)
+
     def revisit(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord], sample_types: list[str]) -> bool:
         """Record one revisit of the coverage loop (new samples of ``sample_types``, the chunk stays kept)."""
         samples = self.gate.admit_chunk(chunk_id, candidates)

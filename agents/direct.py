@@ -158,7 +158,8 @@ class DirectAgent:
             stopped = False
             for g, res in zip(batch, results):  # record in corpus order
                 if isinstance(res, StopRun):
-                    stopped = True  # these chunks stay pending
+                    stopped = True  # these chunks stay pending; the attempts are accounted
+                    self.recorder.unrecorded(g[0].chunk_id, getattr(res, "calls", []))
                 elif isinstance(res, ModelCallError):
                     self._record_failed(g, res)
                 elif isinstance(res, BaseException):

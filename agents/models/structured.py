@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
+from prepbench.agents.models.ratelimit import CircuitOpenError, ModelCallError, ResilientChat
 from prepbench.tools.ledger import CallRecord
 
 THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
@@ -272,6 +272,9 @@ async def ainvoke_json(
                 chat._guided_unsupported = True  # the server rejects guided output: parse text from now on
                 continue
             e.calls = calls
+            raise
+        except CircuitOpenError as e:  # the stop carries every attempt of this value, earlier rounds included
+            e.calls = calls + e.calls
             raise
         calls.extend(cs)
         reason = finish_reason(msg)
