@@ -13,7 +13,8 @@ the output budget), and the model assigns each sample to a chunk by its id.
 
 Per chunk: samples are validated (schema, the skill's filter rules, duplicates) in chunk
 order and recorded with the chunk's status in one ledger transaction: ``kept`` with at
-least one accepted sample, else ``skipped`` (``low_information``); a call that failed for
+least one accepted sample, else ``skipped`` (``all_rejected`` when every candidate was rejected,
+``low_information`` when the reply held none); a call that failed for
 good marks the chunk ``failed`` with the error (retried by the next run); a circuit-open
 stop leaves the chunks of unfinished calls ``pending``.
 """
