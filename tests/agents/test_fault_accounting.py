@@ -105,3 +105,14 @@ def test_a_chunk_whose_candidates_are_all_rejected_is_skipped_all_rejected(llm_s
         assert ledger.skip_reason_counts() == {"all_rejected": 3}
     finally:
         ledger.close()
+
+
+def test_a_garbled_guided_reply_is_asked_again_not_mined_for_a_part():
+    from prepbench.agents.models.structured import extract_json, whole_json
+
+    full = '{"items": [{"question": "What is a bond?", "answer": "A loan."}, {"question": "Why?", "answer": "Yield."}]}'
+    garbled = full[: len(full) // 2].rstrip("}] ") + ', "oops": tru'  # the test server's malformed fault
+    assert extract_json(garbled, "array") == {"question": "What is a bond?", "answer": "A loan."}  # prompt mode salvages
+    with pytest.raises(ValueError, match="not one JSON document"):
+        whole_json(garbled)
+    assert whole_json("<think>hm</think>\n```json\n" + full + "\n```")["items"][1]["answer"] == "Yield."
