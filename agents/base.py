@@ -12,6 +12,7 @@ transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
+from prepbench.tools.skills.spec import ALL_REJECTED
 from prepbench.tools.validate import Candidate
 
 
@@ -160,10 +162,20 @@ def require_chat_model(family: str, generator: Any, model: str | None = None) ->
 
 
 def fallback_reason(skill: Skill) -> str:
-    """The skip reason of a chunk none of whose candidates was accepted: ``low_information``
-    when the skill has it, else its first reason."""
+    """The skip reason of a chunk that yielded no candidate at all (or whose triage named a
+    reason outside the vocabulary): ``low_information`` when the skill has it, else its first
+    reason. A chunk whose candidates were all rejected is ``all_rejected`` instead
+    (:data:`~prepbench.tools.skills.spec.PREPBENCH_SKIP_REASONS`)."""
     reasons = list(skill.coverage.skip_reasons)
     return "low_information" if "low_information" in reasons else reasons[0]
+
+
+def rejected_detail(samples: list) -> str:
+    """``all N candidates rejected: rule xK, ...`` (rules by count, then name): the detail of an
+    ``all_rejected`` skip, stored in the chunk's ``error`` column (the detail of its status)."""
+    counts = Counter(s.rule or "unknown" for s in samples)
+    rules = ", ".join(f"{r} x{n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"all {len(samples)} candidate{'s' if len(samples) != 1 else ''} rejected: {rules}"[:300]
 
 
 def public_schemas(skill: Skill) -> dict[str, dict]:
@@ -224,13 +236,17 @@ class ChunkRecorder:
         skip_reason: str | None = None,
     ) -> ChunkOutcome:
         """The outcome of a chunk whose candidates are all screened (duplicates decided and the
-        accepted ones registered now): ``kept`` when one is accepted, else ``skipped`` with the
-        fallback reason; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
+        accepted ones registered now): ``kept`` when one is accepted, ``skipped`` ``all_rejected``
+        (the rules counted in the detail) when every candidate was rejected, else ``skipped``
+        with the fallback reason; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
         samples = self.gate.admit_chunk(chunk_id, candidates)
         if status == "skipped" and skip_reason:
             return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=skip_reason)
         if any(s.status == "accepted" for s in samples):
             return ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
+        if samples:  # candidates came, the gate rejected them all: prepbench's own reason, not the content's
+            detail = rejected_detail(samples)
+            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, error=detail)
         return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=self.fallback)
 
     def decided(
@@ -251,6 +267,12 @@ class ChunkRecorder:
     def failed(self, chunk_id: str, calls: list[CallRecord], error: str) -> bool:
         """Record a chunk whose model calls failed for good (the next run retries it)."""
         return self.commit(ChunkOutcome(chunk_id, "failed", calls=calls, error=error[:300]))
+
+    def unrecorded(self, chunk_id: str, calls: list[CallRecord]) -> None:
+        """Account the calls of a chunk the run stopped on before it was decided (it stays
+        pending, or planned): the attempts were spent, so they are call rows too."""
+        if calls:
+            self.ctx.ledger.record_calls(calls, chunk_id)
 
     def revisit(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord], sample_types: list[str]) -> bool:
         """Record one revisit of the coverage loop (new samples of ``sample_types``, the chunk stays kept)."""

@@ -13,7 +13,8 @@ the output budget), and the model assigns each sample to a chunk by its id.
 
 Per chunk: samples are validated (schema, the skill's filter rules, duplicates) in chunk
 order and recorded with the chunk's status in one ledger transaction: ``kept`` with at
-least one accepted sample, else ``skipped`` (``low_information``); a call that failed for
+least one accepted sample, else ``skipped`` (``all_rejected`` when every candidate was rejected,
+``low_information`` when the reply held none); a call that failed for
 good marks the chunk ``failed`` with the error (retried by the next run); a circuit-open
 stop leaves the chunks of unfinished calls ``pending``.
 """
@@ -158,7 +159,8 @@ class DirectAgent:
             stopped = False
             for g, res in zip(batch, results):  # record in corpus order
                 if isinstance(res, StopRun):
-                    stopped = True  # these chunks stay pending
+                    stopped = True  # these chunks stay pending; the attempts are accounted
+                    self.recorder.unrecorded(g[0].chunk_id, getattr(res, "calls", []))
                 elif isinstance(res, ModelCallError):
                     self._record_failed(g, res)
                 elif isinstance(res, BaseException):

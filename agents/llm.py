@@ -31,7 +31,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import Skill
 
-from .base import Triage
+from .base import StopRun, Triage
 
 GENERATOR_VERSION = "llm-1"
 
@@ -58,6 +58,33 @@ class GenerationError(ModelCallError):
 def _schema_for_guidance(schema: dict) -> dict:
     """A sample schema without the keys guided-decoding servers reject (``$schema``, ``x-*``)."""
     return {k: v for k, v in schema.items() if not k.startswith(("x-", "$"))}
+
+
+def _all_or_nothing(results: list) -> tuple[list[dict], list[CallRecord]]:
+    """The samples and calls of every sample type's generation, or the first failure
+    (a StopRun first, then a :class:`GenerationError`) carrying all the calls."""
+    samples: list[dict] = []
+    calls: list[CallRecord] = []
+    errors: list[BaseException] = []
+    for res in results:
+        if isinstance(res, BaseException):
+            if not isinstance(res, (ModelCallError, StopRun)):
+                raise res  # a bug or a cancellation: do not swallow
+            calls.extend(getattr(res, "calls", []))
+            errors.append(res)
+            continue
+        s, cs = res
+        samples.extend(s)
+        calls.extend(cs)
+    stop = next((e for e in errors if isinstance(e, StopRun)), None)
+    if stop is not None:
+        stop.calls = calls
+        raise stop
+    if errors:
+        first = errors[0]
+        n = f"{len(errors)} of {len(results)} sample types" if len(results) > 1 else "generation"
+        raise GenerationError(f"{n} failed: {first}", getattr(first, "kind", "server"), calls)
+    return samples, calls
 
 
 class LLMGenerator:
@@ -137,7 +164,10 @@ class LLMGenerator:
         but is not trusted to copy them).
 
         Raises:
-            GenerationError: every type's call failed (a partial failure keeps what came back).
+            GenerationError: a type's call failed for good: the chunk's generation did not
+                finish, so none of it is kept (the chunk is retried); ``calls`` holds every
+                type's call records, the successful ones included.
+            StopRun: the circuit opened; its ``calls`` hold every type's records too.
         """
         types = [t for t, n in targets.items() if n > 0 and t in skill.schemas]
 
@@ -162,24 +192,7 @@ class LLMGenerator:
             return out, calls
 
         results = await asyncio.gather(*(one(t) for t in types), return_exceptions=True)
-        samples: list[dict] = []
-        calls: list[CallRecord] = []
-        errors: list[BaseException] = []
-        for res in results:
-            if isinstance(res, BaseException):
-                if not isinstance(res, Exception):
-                    raise res
-                if not isinstance(res, ModelCallError):
-                    raise res  # a StopRun (circuit) or a bug: do not swallow
-                calls.extend(res.calls)
-                errors.append(res)
-                continue
-            s, cs = res
-            samples.extend(s)
-            calls.extend(cs)
-        if errors and not samples and len(errors) == len(types):
-            raise GenerationError(str(errors[0]), getattr(errors[0], "kind", "server"), calls)
-        return samples, calls
+        return _all_or_nothing(results)
 
     async def arepair(self, chunk: Chunk, skill: Skill, candidate: dict, feedback: str) -> tuple[dict | None, list[CallRecord]]:
         """A corrected candidate from ``repair.md`` with the validator's ``feedback``.

@@ -301,6 +301,7 @@ class Worker:
                     config={"recursion_limit": a.steps_per_chunk * len(self.open) + 8},
                 )
             except StopRun:
+                a.recorder.unrecorded(self.current, self.take_calls())  # the attempts are accounted
                 raise
             except GraphRecursionError:
                 err = "react: step limit reached before the chunk was marked"

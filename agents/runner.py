@@ -111,6 +111,7 @@ def try_skill(
     generator: Any = None,
     keep_dir: str | Path | None = None,
     progress: Any = None,
+    follow_symlinks: bool = False,
 ) -> TryResult:
     """Run a skill on the first ``limit`` chunks of a corpus into a throwaway run folder.
 
@@ -127,6 +128,7 @@ def try_skill(
         generator: a ready generator object (tests).
         keep_dir: run into this folder (new or empty) and keep it, instead of a temporary one.
         progress: progress factory passed to :func:`run_pipeline` (the CLI's bar).
+        follow_symlinks: read symbolic links that lead out of the corpus folder (``--follow-symlinks``).
 
     Returns:
         A :class:`TryResult` with every chunk's accepted and rejected samples and the coverage.
@@ -149,6 +151,7 @@ def try_skill(
             out=str(out),
             model=model,
             limit=limit,
+            follow_symlinks=follow_symlinks,
             fresh=True,
             model_options=ModelOptions.coerce(model_options),
         )

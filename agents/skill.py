@@ -184,11 +184,12 @@ class SkillAgent:
         errors: dict[str, str] = {}
         stopped = False
         for c, res in zip(batch, results):
-            if isinstance(res, StopRun):
-                stopped = True
-                continue
             if isinstance(res, BaseException):
-                errors[c.chunk_id] = one_line(res)
+                calls[c.chunk_id].extend(getattr(res, "calls", []))  # every attempt is accounted
+                if isinstance(res, StopRun):
+                    stopped = True
+                else:
+                    errors[c.chunk_id] = one_line(res)
                 continue
             decision, cs = res
             calls[c.chunk_id].extend(cs)
@@ -247,17 +248,19 @@ class SkillAgent:
         errors = dict(state["errors"])
         stopped = False
         for c, res in zip(batch, results):
-            if isinstance(res, StopRun):
-                stopped = True
-                continue
-            if isinstance(res, BaseException):
-                errors[c.chunk_id] = one_line(res)
-                continue
-            samples, cs = res
+            cs = res[1] if not isinstance(res, BaseException) else getattr(res, "calls", [])
             if c.chunk_id in revisit:  # the ledger tells a revisit's calls from the main pass's
                 cs = [dataclasses.replace(x, node=f"revisit_{x.node}") for x in cs]
+            calls[c.chunk_id].extend(cs)  # every attempt is accounted, failed or stopped ones too
+            if isinstance(res, BaseException):
+                if isinstance(res, StopRun):
+                    stopped = True
+                else:
+                    errors[c.chunk_id] = one_line(res)
+                continue
+            samples = res[0]
+            if c.chunk_id in revisit:
                 samples = self.new_samples(c, samples, revisit[c.chunk_id])
-            calls[c.chunk_id].extend(cs)
             candidates[c.chunk_id] = [
                 {"sample": stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False}
                 for s in samples
@@ -292,12 +295,10 @@ class SkillAgent:
         calls = state["calls"]
         stopped = False
         for (cid, cand), res in zip(passed, results):
-            if isinstance(res, StopRun):
-                stopped = True
-                continue
-            if isinstance(res, Exception):  # the judge could not run: the validators' verdict stands
+            if isinstance(res, BaseException):
                 calls[cid].extend(getattr(res, "calls", []))
-                continue
+                stopped = stopped or isinstance(res, StopRun)
+                continue  # the judge could not run: the validators' verdict stands
             (supported, reason), cs = res
             calls[cid].extend(cs)
             if not supported:
@@ -337,13 +338,16 @@ class SkillAgent:
             return_exceptions=True,
         )
         calls = state["calls"]
+        errors = dict(state.get("errors") or {})
         stopped = False
         for (cid, cand), res in zip(todo, results):
-            if isinstance(res, StopRun):
-                stopped = True
-                continue
             if isinstance(res, BaseException):
-                continue  # the candidate keeps its original rejection
+                calls[cid].extend(getattr(res, "calls", []))
+                if isinstance(res, StopRun):
+                    stopped = True
+                else:  # the repair did not finish: the chunk is retried, not kept short of it
+                    errors.setdefault(cid, one_line(res))
+                continue
             fixed, cs = res
             calls[cid].extend(cs)
             if fixed is not None:
@@ -353,6 +357,7 @@ class SkillAgent:
         return {
             "candidates": state["candidates"],
             "calls": calls,
+            "errors": errors,
             "repair_round": state.get("repair_round", 0) + 1,
             "stopped": stopped,
         }
@@ -374,18 +379,18 @@ class SkillAgent:
             calls = state["calls"].get(cid, [])
             if cid in revisit:
                 if cid not in candidates and cid not in state["errors"]:
-                    continue  # stopped before generation finished: stays planned
+                    rec.unrecorded(cid, calls)  # stopped before generation finished: stays planned
+                    continue
                 # an error ends the revisit with no sample (it is not planned again)
                 rec.revisit(cid, _candidates(candidates.get(cid, [])), calls, revisit[cid])
                 continue
             if cid in state["errors"]:
                 done = rec.failed(cid, calls, state["errors"][cid])
-            elif cid not in state["triage"]:
-                continue  # stopped before triage finished: stays pending
+            elif cid not in state["triage"] or (state["triage"][cid].keep and cid not in candidates):
+                rec.unrecorded(cid, calls)  # stopped before triage or generation finished: stays pending
+                continue
             elif not state["triage"][cid].keep:
                 done = rec.skipped(cid, calls, state["triage"][cid].skip_reason)
-            elif cid not in candidates:
-                continue  # stopped before generation finished: stays pending
             else:
                 done = rec.decided(cid, _candidates(candidates[cid]), calls)
             recorded += int(done)

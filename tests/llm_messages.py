@@ -115,6 +115,8 @@ class Faults:
     rate_truncated: float = 0.0
     rate_refusal: float = 0.0
     rate_think: float = 0.0
+    rate_truncated_body: float = 0.0
+    rate_empty_choices: float = 0.0
     latency_s: float = 0.0
     slow_s: float = 5.0
     retry_after_s: float = 0.05
@@ -124,7 +126,20 @@ class Faults:
     forced: list[str] = field(default_factory=list)
     rules: list[tuple[Matcher, str]] = field(default_factory=list)
 
-    KINDS = ("429", "500", "503", "400", "reset", "slow", "malformed", "truncated", "refusal", "think")
+    KINDS = (
+        "429",
+        "500",
+        "503",
+        "400",
+        "reset",
+        "slow",
+        "malformed",
+        "truncated",
+        "refusal",
+        "think",
+        "truncated_body",
+        "empty_choices",
+    )
 
     def draw(self, rng: random.Random, req: "Request | None" = None) -> str | None:
         """The fault for one request: forced queue, then fault rules, then the random rates."""

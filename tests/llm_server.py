@@ -24,7 +24,9 @@ Faults (:class:`Faults`) are injected per request, at random with a seeded RNG o
 for the next requests: ``429`` with ``Retry-After``, ``500``, ``503``, ``reset`` (connection
 dropped mid-response), ``slow`` (reply after ``slow_s``, past a client's timeout),
 ``malformed`` (broken JSON content), ``truncated`` (``finish_reason=length``), ``refusal``,
-``think`` (a ``<think>`` block before the answer), ``400`` (bad request), plus a fixed
+``think`` (a ``<think>`` block before the answer), ``400`` (bad request), ``truncated_body``
+(a complete HTTP 200 whose JSON body stops halfway), ``empty_choices`` (a well-formed OpenAI
+reply with ``"choices": []``), plus a fixed
 ``latency_s``. ``Faults.rules`` force a fault on requests matching a pattern (e.g. a chunk
 id); ``reject_guided=True`` answers 400 to ``response_format``/forced-tool requests, like a
 server without guided decoding. The reply is
@@ -204,7 +206,13 @@ class LLMServer:
         # honour max_tokens like a real server: cut the text and say so
         if req.max_tokens and reply.content and approx_tokens(reply.content) > req.max_tokens:
             reply = Reply(content=reply.content[: req.max_tokens * 4], finish_reason="length")
-        return JSONResponse(_render(api, req, reply))
+        rendered = _render(api, req, reply)
+        if fault == "empty_choices" and api == "openai":
+            rendered["choices"] = []
+        if fault == "truncated_body":  # a complete HTTP reply whose JSON body stops halfway
+            raw = json.dumps(rendered).encode()
+            return Response(raw[: len(raw) // 2], status_code=200, media_type="application/json")
+        return JSONResponse(rendered)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "LLMServer":

@@ -13,6 +13,7 @@ Files that cannot be decoded inside an otherwise good corpus are returned as
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import subprocess
 import tempfile
@@ -112,9 +113,17 @@ def _excluded(rel_path: str, patterns: Sequence[str]) -> bool:
 
 
 def discover_files(
-    paths: Sequence[str | Path], exclude: Sequence[str] = (), use_default_excludes: bool = True
-) -> tuple[Path, list[tuple[Path, str]]]:
-    """Resolve corpus paths into ``(root, [(file, rel_path), ...])`` sorted by ``rel_path``.
+    paths: Sequence[str | Path],
+    exclude: Sequence[str] = (),
+    use_default_excludes: bool = True,
+    follow_symlinks: bool = False,
+) -> tuple[Path, list[tuple[Path, str]], list[SkippedFile]]:
+    """Resolve corpus paths into ``(root, [(file, rel_path), ...], skipped)`` sorted by ``rel_path``.
+
+    A folder is searched recursively. A symbolic link (to a file or a folder) that leads out
+    of the corpus root is not followed unless ``follow_symlinks``: it is returned in
+    ``skipped`` with its reason, so no byte of it is read. Links that stay inside the root are
+    read once, under the path they resolve to. A file named explicitly is always read.
 
     Raises:
         CorpusError: a path does not exist, or no supported file is found.
@@ -123,6 +132,7 @@ def discover_files(
         raise CorpusError("no corpus given: pass a folder or files with --corpus")
     patterns = list(exclude) + (list(DEFAULT_EXCLUDES) if use_default_excludes else [])
     found: list[tuple[Path, str]] = []
+    skipped: list[SkippedFile] = []
     resolved = [Path(p).expanduser() for p in paths]
     for p in resolved:
         if not p.exists():
@@ -130,13 +140,14 @@ def discover_files(
     root = resolved[0].resolve() if (len(resolved) == 1 and resolved[0].is_dir()) else _common_root(resolved)
     for p in resolved:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if not f.is_file() or f.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    continue
-                rel = f.resolve().relative_to(root).as_posix() if _is_under(f, root) else f.name
+            for f, rel, outside in _walk(p, root, follow_symlinks):
                 if _excluded(rel, patterns):
                     continue
-                found.append((f.resolve(), rel))
+                if outside and not follow_symlinks:
+                    if f.is_dir() or f.suffix.lower() in SUPPORTED_SUFFIXES:
+                        skipped.append(SkippedFile(rel, _outside_reason(rel, f)))
+                elif f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append((f.resolve(), rel))
         else:
             if p.suffix.lower() not in SUPPORTED_SUFFIXES:
                 raise CorpusError(f"{p}: unsupported file type '{p.suffix or '(none)'}' (supported: .md, .markdown, .txt, .pdf)")
@@ -150,8 +161,54 @@ def discover_files(
             unique.append((f, rel))
     if not unique:
         where = ", ".join(str(p) for p in resolved)
-        raise CorpusError(f"{where}: no corpus files found (looked for .md, .markdown, .txt, .pdf)")
-    return root, unique
+        extra = f" ({len(skipped)} link(s) out of the corpus not followed: --follow-symlinks reads them)" if skipped else ""
+        raise CorpusError(f"{where}: no corpus files found (looked for .md, .markdown, .txt, .pdf){extra}")
+    return root, unique, sorted(skipped, key=lambda s: s.rel_path)
+
+
+def _walk(top: Path, root: Path, follow: bool) -> Iterable[tuple[Path, str, bool]]:
+    """``(path, rel_path, leads_out_of_root)`` for every file under ``top``, and for every
+    symlinked folder that leads out of the root when links are not followed. ``rel_path`` is
+    the resolved path relative to the root; for a link that leads out, the link's own path.
+    Followed folder links are entered once (a link cycle ends)."""
+    visited: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=follow):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            d = here / name
+            if d.is_symlink() and not _is_under(d, root) and not follow:
+                yield d, _lexical_rel(d, top, root), True
+        dirnames.sort()
+        for name in sorted(filenames):
+            f = here / name
+            if not f.is_file() and not f.is_symlink():
+                continue
+            if _is_under(f, root):
+                yield f, f.resolve().relative_to(root).as_posix(), False
+            elif f.exists():  # a link out of the corpus (a dangling one is no file at all)
+                yield f, _lexical_rel(f, top, root), True
+
+
+def _lexical_rel(p: Path, top: Path, root: Path) -> str:
+    """``p``'s path relative to the root, without resolving links (the link's own place)."""
+    base = top.resolve() / p.relative_to(top)
+    try:
+        return base.relative_to(root).as_posix()
+    except ValueError:
+        return p.name
+
+
+def _outside_reason(rel: str, link: Path) -> str:
+    kind = "folder" if link.is_dir() else "file"
+    return (
+        f"{rel}: symbolic link to a {kind} outside the corpus ({os.path.realpath(link)}); "
+        "not followed (--follow-symlinks reads it)"
+    )
 
 
 def _is_under(f: Path, root: Path) -> bool:
@@ -304,6 +361,7 @@ def ingest_corpus(
     exclude: Iterable[str] = (),
     pdf_engine: str = "auto",
     use_default_excludes: bool = True,
+    follow_symlinks: bool = False,
 ) -> Corpus:
     """Ingest a corpus folder or file list.
 
@@ -312,6 +370,8 @@ def ingest_corpus(
         exclude: extra glob patterns (on the file name or the path relative to the corpus root).
         pdf_engine: ``"auto"``, ``"pymupdf"`` or ``"mineru"``.
         use_default_excludes: also exclude :data:`DEFAULT_EXCLUDES` (licence/provenance files).
+        follow_symlinks: read symbolic links that lead out of the corpus root (by default they
+            are skipped with their reason, see :func:`discover_files`).
 
     Returns:
         A :class:`Corpus` with documents sorted by relative path and the skipped files.
@@ -322,8 +382,8 @@ def ingest_corpus(
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    root, files = discover_files(paths, list(exclude), use_default_excludes)
-    corpus = Corpus(root=root)
+    root, files, outside = discover_files(paths, list(exclude), use_default_excludes, follow_symlinks)
+    corpus = Corpus(root=root, skipped=list(outside))
     for f, rel in files:
         try:
             corpus.documents.append(load_document(f, rel, pdf_engine))

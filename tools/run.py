@@ -116,6 +116,7 @@ class RunOptions:
         limit: process only the first ``limit`` chunks of the corpus (None = all).
         exclude: extra exclude globs for ingest.
         pdf_engine: ``auto`` | ``pymupdf`` | ``mineru``.
+        follow_symlinks: read symbolic links that lead out of the corpus folder (default: skipped, with the reason).
         min_chars, max_chars, overlap: chunking parameters (characters).
         max_attempts: attempts per chunk before it stays failed.
         max_repairs: repair rounds for rejected candidates (chat models).
@@ -136,6 +137,7 @@ class RunOptions:
     limit: int | None = None
     exclude: list[str] = field(default_factory=list)
     pdf_engine: str = "auto"
+    follow_symlinks: bool = False
     min_chars: int = DEFAULT_MIN_CHARS
     max_chars: int = DEFAULT_MAX_CHARS
     overlap: int = DEFAULT_OVERLAP
@@ -325,7 +327,9 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         raise PrepbenchError("--limit must be at least 1")
     check_skill(options.skill)  # full check: nothing runs on a broken skill
     skill = load_skill(options.skill)
-    corpus = ingest_corpus(options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine)
+    corpus = ingest_corpus(
+        options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
+    )
     config = _run_config(options, skill, corpus, generator)
     ledger, resumed = _open_existing(options, config)
     if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)

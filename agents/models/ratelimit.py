@@ -7,7 +7,8 @@ Every chat-model request of prepbench goes through :class:`ResilientChat`:
 - **Rate limits**: optional requests-per-minute and tokens-per-minute budgets
   (:class:`RateLimiter`, a sliding 60 s window; a request's tokens are estimated from its
   prompt, then corrected with the usage the server reports).
-- **Retries**: 429, 408/409, 5xx, timeouts and dropped connections are retried up to
+- **Retries**: 429, 408/409, 5xx, timeouts, dropped connections and replies that are not a
+  completion (a JSON body cut short, an OpenAI reply with no ``choices``) are retried up to
   ``max_retries`` times with exponential backoff and full jitter (the "Exponential Backoff
   And Jitter" scheme, AWS Architecture Blog, 2015), honouring the server's ``Retry-After``
   header on 429/503. Other 4xx errors (bad request, auth) fail at once.
@@ -27,11 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from langchain_core.callbacks import BaseCallbackHandler
 
 from prepbench.agents.base import StopRun
 from prepbench.tools.errors import PrepbenchError
@@ -77,12 +81,42 @@ class CallPolicy:
             raise PrepbenchError(f"timeout must be positive (got {self.timeout_s})")
 
 
+class EmptyReplyError(Exception):
+    """The server answered 200 with a well-formed body that holds no completion (``"choices": []``)."""
+
+
+class _ReplyProbe(BaseCallbackHandler):
+    """A LangChain callback handler that sees the raw result of one call (before LangChain
+    indexes its first generation), so an empty reply is told apart from a bug."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.empty = False
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        """Note a result without generations (the server sent no choices)."""
+        gens = getattr(response, "generations", None)
+        self.empty = not gens or not gens[0]
+
+
+async def _invoke_checked(runnable: Any, messages: Any) -> Any:
+    """``runnable.ainvoke(messages)``; an empty reply raises :class:`EmptyReplyError`, not LangChain's IndexError."""
+    probe = _ReplyProbe()
+    try:
+        return await runnable.ainvoke(messages, config={"callbacks": [probe]})
+    except IndexError:
+        if probe.empty:
+            raise EmptyReplyError("the server replied with no choices (an empty completion)") from None
+        raise
+
+
 class ModelCallError(Exception):
     """A model call that failed for good (after its retries, or not retryable).
 
     Attributes:
-        kind: ``rate_limit`` | ``server`` | ``timeout`` | ``connection`` | ``client`` |
-            ``refusal`` | ``parse`` | ``truncated``.
+        kind: ``rate_limit`` | ``server`` | ``timeout`` | ``connection`` | ``bad_reply`` |
+            ``client`` | ``refusal`` | ``parse`` | ``truncated``.
         calls: the :class:`CallRecord` of every attempt, for the ledger.
     """
 
@@ -183,7 +217,12 @@ def classify(exc: BaseException) -> tuple[str, bool]:
 
     Uses langchain-core's unified ``Model*Error`` classes where the integration raises
     them, then the status code and the class names of the openai/anthropic/httpx errors.
+    A reply that is not a completion is ``bad_reply`` and retryable: a body that is not
+    JSON (``json.JSONDecodeError`` from the SDK's response parsing: cut short, garbled)
+    or a completion with no choices (:class:`EmptyReplyError`).
     """
+    if isinstance(exc, (json.JSONDecodeError, EmptyReplyError)):
+        return "bad_reply", True
     names = {c.__name__ for c in type(exc).__mro__}
     status = getattr(exc, "status_code", None)
     if status is None:
@@ -345,7 +384,7 @@ class ResilientChat:
             try:
                 async with self.sem:
                     self.stats.requests += 1
-                    msg = await asyncio.wait_for(runnable.ainvoke(messages), timeout=self.policy.timeout_s + 5)
+                    msg = await asyncio.wait_for(_invoke_checked(runnable, messages), timeout=self.policy.timeout_s + 5)
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as e:  # noqa: BLE001 - classified below

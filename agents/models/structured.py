@@ -14,8 +14,9 @@ server supports:
                  guided request (HTTP 400/422) is switched to ``prompt`` for the rest of the run.
 
 Whatever the mode, the reply is repaired before it is parsed: ``<think>...</think>``
-blocks of reasoning models are dropped, Markdown code fences and prose around the JSON
-are cut. A reply cut at the output limit (``finish_reason=length`` / ``stop_reason=max_tokens``)
+blocks of reasoning models are dropped, Markdown code fences are cut, and (``prompt`` mode)
+prose around the JSON too; a guided (``json_schema``) reply must be one whole JSON document,
+so a garbled one is asked again rather than mined for the first value that parses. A reply cut at the output limit (``finish_reason=length`` / ``stop_reason=max_tokens``)
 is asked again with twice the limit (up to ``max_tokens_cap``); a reply that still does not
 parse is sent back with the parse error for a bounded number of rounds; a refusal fails at once.
 """
@@ -27,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from prepbench.agents.models.ratelimit import ModelCallError, ResilientChat
+from prepbench.agents.models.ratelimit import CircuitOpenError, ModelCallError, ResilientChat
 from prepbench.tools.ledger import CallRecord
 
 THINK_RE = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
@@ -91,6 +92,25 @@ def extract_json(text: str, expect: str | None = None) -> Any:
     if first_error is not None:
         raise ValueError(f"invalid JSON: {first_error.msg} at char {first_error.pos}")
     raise ValueError("no JSON value in the reply")
+
+
+def whole_json(text: str) -> Any:
+    """The reply of a guided (``json_schema``) request: one JSON document, the whole text
+    (``<think>`` blocks and one code fence around it allowed). Unlike :func:`extract_json`, a
+    value found *inside* a broken reply (the first object of a cut array) is not taken: that
+    would keep part of the reply as if it were all of it.
+
+    Raises:
+        ValueError: the text is not one JSON document.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"reply is {type(text).__name__}, not text")
+    text = strip_think(text)
+    fenced = FENCE_RE.fullmatch(text.strip())
+    try:
+        return json.loads(fenced.group(1) if fenced else text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the reply is not one JSON document: {e.msg} at char {e.pos}") from None
 
 
 def _score(value: Any, span: int, expect: str | None, order: int) -> tuple:
@@ -217,6 +237,8 @@ def _reply_value(msg: Any, mode: str, expect: str) -> Any:
     """
     if mode == "tools" and getattr(msg, "tool_calls", None):
         value = msg.tool_calls[0]["args"]
+    elif mode == "json_schema":
+        value = whole_json(message_text(msg))
     else:
         value = extract_json(message_text(msg), expect)
     value = unwrap(value, expect)
@@ -272,6 +294,9 @@ async def ainvoke_json(
                 chat._guided_unsupported = True  # the server rejects guided output: parse text from now on
                 continue
             e.calls = calls
+            raise
+        except CircuitOpenError as e:  # the stop carries every attempt of this value, earlier rounds included
+            e.calls = calls + e.calls
             raise
         calls.extend(cs)
         reason = finish_reason(msg)

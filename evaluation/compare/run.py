@@ -117,7 +117,7 @@ class CompareOptions:
         corpus, skill: as for ``prepbench run`` (the same for every family).
         out: the comparison folder; runs go to ``out/runs/<family>``.
         agents: the families and their model specs (:func:`parse_agents`).
-        limit, exclude, concurrency, batch_size, pdf_engine, min_chars, max_chars, overlap,
+        limit, exclude, concurrency, batch_size, pdf_engine, follow_symlinks, min_chars, max_chars, overlap,
             max_attempts, max_repairs, revisit, fresh: run options passed to every family's
             :class:`~prepbench.tools.run.RunOptions`.
         model_options: the chat-model families' :class:`~prepbench.tools.run.ModelOptions`
@@ -142,6 +142,7 @@ class CompareOptions:
     concurrency: int = 8
     batch_size: int = 16
     pdf_engine: str = "auto"
+    follow_symlinks: bool = False
     min_chars: int = DEFAULT_MIN_CHARS
     max_chars: int = DEFAULT_MAX_CHARS
     overlap: int = DEFAULT_OVERLAP
@@ -188,6 +189,7 @@ class CompareOptions:
             limit=self.limit,
             exclude=list(self.exclude),
             pdf_engine=self.pdf_engine,
+            follow_symlinks=self.follow_symlinks,
             min_chars=self.min_chars,
             max_chars=self.max_chars,
             overlap=self.overlap,

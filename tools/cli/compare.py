@@ -75,6 +75,7 @@ def compare_cmd(
     limit: o.Limit = None,
     exclude: o.Exclude = [],
     pdf_engine: o.PdfEngine = o.PDF_ENGINE,
+    follow_symlinks: o.FollowSymlinks = False,
     min_chars: o.MinChars = o.MIN_CHARS,
     max_chars: o.MaxChars = o.MAX_CHARS,
     overlap: o.Overlap = o.OVERLAP,

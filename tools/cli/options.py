@@ -24,6 +24,13 @@ Limit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N 
 Exclude = Annotated[list[str], typer.Option("--exclude", help="Extra exclude glob (repeatable).")]
 PdfEngine = Annotated[str, typer.Option("--pdf-engine", help="PDF converter: auto, pymupdf or mineru.")]
 PDF_ENGINE = "auto"
+FollowSymlinks = Annotated[
+    bool,
+    typer.Option(
+        "--follow-symlinks",
+        help="Read symbolic links that lead out of the corpus folder (by default they are skipped, with the reason).",
+    ),
+]
 MinChars = Annotated[int, typer.Option("--min-chars", help="Merge sections shorter than this (chars).")]
 MIN_CHARS = DEFAULT_MIN_CHARS
 MaxChars = Annotated[int, typer.Option("--max-chars", help="Maximum chunk size (chars).")]

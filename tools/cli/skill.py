@@ -94,6 +94,7 @@ def try_cmd(
     path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill."),
     corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
     limit: int = typer.Option(5, "--limit", help="Number of chunks from the start of the corpus."),
+    follow_symlinks: o.FollowSymlinks = False,
     model: str = typer.Option(
         "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."
     ),
@@ -119,7 +120,14 @@ def try_cmd(
 
     options = o.model_options(locals(), chat=model != "extractive")
     res = try_skill(
-        path, corpus, limit=limit, model=model, model_options=options, keep_dir=keep, progress=progress_factory(False)
+        path,
+        corpus,
+        limit=limit,
+        model=model,
+        model_options=options,
+        keep_dir=keep,
+        progress=progress_factory(False),
+        follow_symlinks=follow_symlinks,
     )
     table = Table(title=f"skill {res.skill} on {len(res.chunks)} chunk(s) ({res.seconds:.1f}s)", show_lines=True)
     table.add_column("chunk", overflow="fold", max_width=34)

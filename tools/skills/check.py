@@ -14,7 +14,7 @@ from prepbench.tools.errors import SkillError
 from .loader import load_skill
 from .model import PROMPT_VARIABLES, Skill
 from .refs import unresolvable_ref
-from .spec import BASE_FORMS, COMMON_SAMPLE_FIELDS
+from .spec import BASE_FORMS, COMMON_SAMPLE_FIELDS, PREPBENCH_SKIP_REASONS
 from .templates import PROMPT_ENV, RENDER_BLOCKS, RENDER_ENV, error_line, render_blocks, unknown_variables
 
 
@@ -75,6 +75,12 @@ def _check_coverage(skill: Skill) -> None:
         raise SkillError(f"{cov_file}: field 'sample_types': min_share values sum to {total_share:.2f} > 1")
     if not skill.coverage.skip_reasons:
         raise SkillError(f"{cov_file}: field 'skip_reasons': at least one skip reason is needed")
+    for r in skill.coverage.skip_reasons:
+        if r in PREPBENCH_SKIP_REASONS:
+            raise SkillError(
+                f"{cov_file}: field 'skip_reasons.{r}': '{r}' is prepbench's own skip reason "
+                "(recorded for every skill); remove it from the skill's vocabulary"
+            )
     for t, target in skill.coverage.sample_types.items():
         if target.per_chunk == 0 and target.min_share > 0:
             raise SkillError(f"{cov_file}: field 'sample_types.{t}': per_chunk 0 with min_share > 0")

@@ -28,6 +28,15 @@ DEFAULT_SKIP_REASONS = (
     "index_like",
 )
 
+#: Skip reasons prepbench itself records, for every skill: they say what happened to a chunk in
+#: prepbench's pipeline, not what the chunk is (the skill's ``coverage.yaml`` vocabulary is the
+#: content judgement). A skill does not list them, and may not redefine them.
+PREPBENCH_SKIP_REASONS: dict[str, str] = {
+    "all_rejected": "the generator wrote candidates but the gate rejected every one "
+    "(the chunk's detail counts the rules, e.g. 'all 3 candidates rejected: schema x2, grounded_judge x1')",
+}
+ALL_REJECTED = "all_rejected"
+
 #: Fields every sample carries besides its type's own fields.
 COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
 
