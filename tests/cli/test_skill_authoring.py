@@ -208,7 +208,7 @@ def test_skill_try_refuses_bad_limit(screen):
     from prepbench.tools.errors import PrepbenchError
 
     with pytest.raises(PrepbenchError, match="--limit"):
-        cli_skill.try_cmd("general", corpus=["."], limit=0, model="extractive", base_url=None, keep=None)
+        cli_skill.try_cmd(path="general", corpus=["."], limit=0, model="extractive", base_url=None, keep=None)
 
 
 # ---------------------------------------------------------------------------------------

@@ -66,35 +66,14 @@ Trained = Annotated[
 ]
 
 
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options)
 def compare_cmd(
     agents: str = typer.Option("skill,direct,react", "--agents", "-a", help=AGENTS_HELP),
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
     out_dir: OutDir = ...,
     model: Model = None,
-    limit: o.Limit = None,
-    exclude: o.Exclude = [],
-    pdf_engine: o.PdfEngine = o.PDF_ENGINE,
-    follow_symlinks: o.FollowSymlinks = False,
-    min_chars: o.MinChars = o.MIN_CHARS,
-    max_chars: o.MaxChars = o.MAX_CHARS,
-    overlap: o.Overlap = o.OVERLAP,
-    concurrency: o.Concurrency = o.CONCURRENCY,
-    batch_size: o.BatchSize = o.BATCH_SIZE,
-    max_attempts: o.MaxAttempts = o.MAX_ATTEMPTS,
-    max_repairs: o.MaxRepairs = o.MAX_REPAIRS,
-    revisit: o.Revisit = o.REVISIT,
-    base_url: o.BaseUrl = None,
-    rpm: o.Rpm = None,
-    tpm: o.Tpm = None,
-    timeout: o.Timeout = o.TIMEOUT,
-    max_retries: o.MaxRetries = o.MAX_RETRIES,
-    max_tokens: o.MaxTokens = o.MAX_TOKENS,
-    prices: o.Prices = None,
-    structured: o.Structured = o.STRUCTURED,
     grounded_judge: o.GroundedJudgeCompare = False,
-    direct_mode: o.DirectMode = o.DIRECT_MODE,
-    context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
     proxy: Proxy = None,
     proxy_format: Optional[str] = typer.Option(None, "--proxy-format", help="Format of the proxy (default: detect)."),
     proxy_fields: ProxyFields = None,
@@ -115,12 +94,14 @@ def compare_cmd(
     metric: Optional[str] = typer.Option(None, "--metric", help="Benchmark metric (default: each benchmark's primary one)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start every family's run over (and its wall-time record)."),
     quiet: o.Quiet = False,
+    **flags: Any,
 ) -> None:
     """Run agent families on the same corpus and compare them: report.md + self-contained report.html.
 
     Each family runs into OUT/runs/<family> and resumes like `prepbench run` (a finished run does nothing; its recorded wall time is kept in OUT/compare.json).
     """
-    opts = _compare_options(**locals())
+    args = {k: v for k, v in locals().items() if k != "flags"}
+    opts = _compare_options(**args, **flags)
     err = Console(stderr=True)
 
     def on_family(i: int, spec: FamilySpec) -> None:

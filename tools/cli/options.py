@@ -8,7 +8,9 @@ CONCURRENCY``. :func:`model_options` turns the chat-model flags (:data:`MODEL_FL
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Optional
 
 import typer
@@ -127,3 +129,74 @@ def model_options(flags: Mapping[str, Any], *, chat: bool) -> ModelOptions:
     if not chat:
         return ModelOptions(base_url=flags.get("base_url"))
     return ModelOptions(**{k: flags[k] for k in MODEL_FLAGS if k in flags})
+
+
+# -- option groups: declared once, added to run, compare and skill try by with_options -----
+def chunking_options(
+    limit: Limit = None,
+    exclude: Exclude = [],
+    pdf_engine: PdfEngine = PDF_ENGINE,
+    follow_symlinks: FollowSymlinks = False,
+    min_chars: MinChars = MIN_CHARS,
+    max_chars: MaxChars = MAX_CHARS,
+    overlap: Overlap = OVERLAP,
+) -> None:
+    """Corpus and chunking options (a group for :func:`with_options`; never called)."""
+
+
+def loop_options(
+    concurrency: Concurrency = CONCURRENCY,
+    batch_size: BatchSize = BATCH_SIZE,
+    max_attempts: MaxAttempts = MAX_ATTEMPTS,
+    max_repairs: MaxRepairs = MAX_REPAIRS,
+    revisit: Revisit = REVISIT,
+) -> None:
+    """Run-loop options (a group for :func:`with_options`; never called)."""
+
+
+def server_options(
+    base_url: BaseUrl = None,
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    timeout: Timeout = TIMEOUT,
+    max_retries: MaxRetries = MAX_RETRIES,
+    max_tokens: MaxTokens = MAX_TOKENS,
+    prices: Prices = None,
+    structured: Structured = STRUCTURED,
+) -> None:
+    """Model-server options (a group for :func:`with_options`; never called)."""
+
+
+def family_options(direct_mode: DirectMode = DIRECT_MODE, context_tokens: ContextTokens = CONTEXT_TOKENS) -> None:
+    """Agent-family options (a group for :func:`with_options`; never called)."""
+
+
+def option_names(*groups: Callable[..., None]) -> tuple[str, ...]:
+    """The parameter names of option groups, in order."""
+    return tuple(n for g in groups for n in inspect.signature(g).parameters)
+
+
+def with_options(*groups: Callable[..., None]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the options of ``groups`` to a Typer command, which takes them as ``**flags``.
+
+    Typer reads a command's parameters from its signature; this decorator gives the command
+    one flat signature (its own parameters, then each group's), so every shared option is
+    declared once, here, and ``run``, ``compare`` and ``skill try`` cannot drift apart.
+    Apply it below ``@app.command``.
+    """
+
+    def decorate(cmd: Callable[..., Any]) -> Callable[..., Any]:
+        own = [p for p in inspect.signature(cmd, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        shared = [p for g in groups for p in inspect.signature(g, eval_str=True).parameters.values()]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own + shared]
+
+        @functools.wraps(cmd)
+        def command(**kwargs: Any) -> Any:
+            return cmd(**kwargs)
+
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # Typer must see the flat signature, not the command's own
+        return command
+
+    return decorate

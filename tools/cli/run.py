@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ err = Console(stderr=True)
 
 
 @app.command("run")
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options)
 def run_cmd(
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
@@ -28,58 +29,25 @@ def run_cmd(
     model: str = typer.Option(
         "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."
     ),
-    concurrency: o.Concurrency = o.CONCURRENCY,
-    batch_size: o.BatchSize = o.BATCH_SIZE,
-    limit: o.Limit = None,
-    exclude: o.Exclude = [],
-    pdf_engine: o.PdfEngine = o.PDF_ENGINE,
-    follow_symlinks: o.FollowSymlinks = False,
-    min_chars: o.MinChars = o.MIN_CHARS,
-    max_chars: o.MaxChars = o.MAX_CHARS,
-    overlap: o.Overlap = o.OVERLAP,
-    max_attempts: o.MaxAttempts = o.MAX_ATTEMPTS,
-    max_repairs: o.MaxRepairs = o.MAX_REPAIRS,
-    revisit: o.Revisit = o.REVISIT,
-    base_url: o.BaseUrl = None,
-    rpm: o.Rpm = None,
-    tpm: o.Tpm = None,
-    timeout: o.Timeout = o.TIMEOUT,
-    max_retries: o.MaxRetries = o.MAX_RETRIES,
-    max_tokens: o.MaxTokens = o.MAX_TOKENS,
-    prices: o.Prices = None,
-    structured: o.Structured = o.STRUCTURED,
     judge: o.GroundedJudge = False,
-    direct_mode: o.DirectMode = o.DIRECT_MODE,
-    context_tokens: o.ContextTokens = o.CONTEXT_TOKENS,
     fresh: o.Fresh = False,
     quiet: o.Quiet = False,
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
+    **flags: Any,
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
     from prepbench.agents.runner import run_pipeline
     from prepbench.tools.run import RunOptions
 
-    model_options = o.model_options(locals(), chat=model != "extractive")
     opts = RunOptions(
         corpus=corpus,
         skill=skill,
         out=out_dir,
         agent=agent,
         model=model,
-        concurrency=concurrency,
-        batch_size=batch_size,
-        limit=limit,
-        exclude=exclude,
-        pdf_engine=pdf_engine,
-        follow_symlinks=follow_symlinks,
-        min_chars=min_chars,
-        max_chars=max_chars,
-        overlap=overlap,
-        max_attempts=max_attempts,
-        max_repairs=max_repairs,
-        revisit=revisit,
         fresh=fresh,
-        model_options=model_options,
+        model_options=o.model_options({**flags, "judge": judge}, chat=model != "extractive"),
+        **{k: flags[k] for k in o.option_names(o.chunking_options, o.loop_options)},
     )
     _report_run(run_pipeline(opts, progress=progress_factory(quiet or as_json)), as_json)
 

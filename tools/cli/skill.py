@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -90,6 +90,7 @@ def list_cmd(
 
 
 @skill_app.command("try")
+@o.with_options(o.server_options)
 def try_cmd(
     path: str = typer.Argument(..., help="Skill folder, or the name of a shipped skill."),
     corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Corpus folder or files (repeatable)."),
@@ -98,19 +99,12 @@ def try_cmd(
     model: str = typer.Option(
         "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, ..."
     ),
-    base_url: o.BaseUrl = None,
     concurrency: o.Concurrency = o.CONCURRENCY,
-    rpm: o.Rpm = None,
-    tpm: o.Tpm = None,
-    timeout: o.Timeout = o.TIMEOUT,
-    max_retries: o.MaxRetries = o.MAX_RETRIES,
-    max_tokens: o.MaxTokens = o.MAX_TOKENS,
-    prices: o.Prices = None,
-    structured: o.Structured = o.STRUCTURED,
     judge: o.GroundedJudge = False,
     keep: Optional[str] = typer.Option(
         None, "--keep", help="Keep the run in this (new or empty) folder instead of a throwaway one."
     ),
+    **flags: Any,
 ) -> None:
     """Run a skill on the first N chunks into a throwaway run; show accepted vs rejected samples and coverage."""
     from prepbench.agents.runner import try_skill
@@ -118,7 +112,7 @@ def try_cmd(
     from prepbench.tools.coverage import render_coverage
     from prepbench.tools.skills.authoring import headline
 
-    options = o.model_options(locals(), chat=model != "extractive")
+    options = o.model_options({**flags, "concurrency": concurrency, "judge": judge}, chat=model != "extractive")
     res = try_skill(
         path,
         corpus,
