@@ -27,7 +27,7 @@ def accepted_samples(run_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
     Raises:
         LedgerError: the folder holds no ledger.
     """
-    led = RunFolder.open(run_dir)
+    led = RunFolder.open(run_dir, readonly=True)
     try:
         return led.get_config(), list(led.accepted_samples())
     finally:

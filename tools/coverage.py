@@ -116,6 +116,7 @@ def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict) -> list[str]:
 def render_coverage(report: dict[str, Any], console=None) -> None:
     """Print a coverage report as rich tables."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -128,10 +129,10 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
     t.add_row("samples", f"{report['samples']['accepted']} accepted, {report['samples']['rejected']} rejected")
     t.add_row(
         "sample types",
-        ", ".join(f"{k} {v['accepted']} ({v['share']:.0%})" for k, v in report["sample_types"].items()) or "-",
+        escape(", ".join(f"{k} {v['accepted']} ({v['share']:.0%})" for k, v in report["sample_types"].items()) or "-"),
     )
-    t.add_row("skip reasons", ", ".join(f"{k} {v}" for k, v in report["skip_reasons"].items()) or "-")
-    t.add_row("rejections", ", ".join(f"{k} {v}" for k, v in report["rejections"].items()) or "-")
+    t.add_row("skip reasons", escape(", ".join(f"{k} {v}" for k, v in report["skip_reasons"].items()) or "-"))
+    t.add_row("rejections", escape(", ".join(f"{k} {v}" for k, v in report["rejections"].items()) or "-"))
     calls = report["calls"]
     t.add_row(
         "calls",
@@ -144,7 +145,7 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
             f"{rv['rounds']} round(s): {rv['done']} chunk revisits, {rv['accepted']} samples accepted"
             + (f", {rv['planned']} still planned" if rv["planned"] else ""),
         )
-    t.add_row("complete", "yes" if report["complete"] else "no: " + "; ".join(report["unmet"]))
+    t.add_row("complete", "yes" if report["complete"] else escape("no: " + "; ".join(report["unmet"])))
     console.print(t)
     docs = report["documents"]
     if docs:
@@ -153,5 +154,5 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
             d.add_column(col, justify="left" if col == "document" else "right")
         for row in docs:
             name = row["document"] + ("" if row["doc_status"] == "ingested" else f" (skipped: {row['reason']})")
-            d.add_row(name, *(str(row[c] or 0) for c in ("chunks", "kept", "skipped", "failed", "pending", "accepted")))
+            d.add_row(escape(name), *(str(row[c] or 0) for c in ("chunks", "kept", "skipped", "failed", "pending", "accepted")))
         console.print(d)

@@ -35,3 +35,10 @@ class LedgerError(PrepbenchError):
 
 class ModelSpecError(PrepbenchError):
     """A model spec string that cannot be resolved to a generator or chat model."""
+
+
+class EnvironmentFault(PrepbenchError):
+    """The machine failed the command (disk full, a folder that cannot be written): names the
+    path and what to do; what was committed is kept, so the same command resumes. Exit code 3."""
+
+    exit_code = 3

@@ -3,7 +3,12 @@ LlamaFactory ``dataset_info.json`` entry that points at them.
 
 Each sample is rendered to an (instruction, output) pair by its skill's
 ``render/<type>.md`` template (e.g. ``case_application``: instruction = case + question,
-output = numbered analysis steps + answer), in the skills' template sandbox. Files are written atomically (temp file + rename).
+output = numbered analysis steps + answer), in the skills' template sandbox.
+
+The export set is replaced at once (:mod:`prepbench.tools.export_set`): every file is written
+into a fresh sibling folder ``<export>.tmp-<pid>``, which then takes the export folder's place
+in one atomic rename; a reader, or a kill at any moment, sees the previous complete set or the
+new one, never a mix. Partials a killed export left are removed by the next export.
 
 LlamaFactory's dataset format (``data/README.md`` of LLaMA-Factory): an Alpaca entry maps
 ``columns`` prompt/query/response; a ShareGPT entry sets ``formatting: sharegpt`` with
@@ -21,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import jinja2
 
 from .errors import PrepbenchError
+from .export_set import replace_set
 from .skills.templates import render_blocks
 
 FORMATS = ("sharegpt", "alpaca", "openai", "samples")
@@ -65,16 +71,14 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _atomic_write_lines(path: Path, rows: Iterable[dict]) -> int:
-    tmp = path.with_name(path.name + ".tmp")
+def _write_lines(path: Path, rows: Iterable[dict]) -> int:
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 
@@ -150,31 +154,35 @@ def export_samples(
     if bad:
         raise PrepbenchError(f"unknown export format '{bad[0]}' (choose from {', '.join(FORMATS)})")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rendered = []
     for s in samples:
         instr, resp = render_pair(s, renders.get(s.get("sample_type")))
         rendered.append((s, instr, resp))
-    files: dict[str, str] = {}
-    builders = {
-        "sharegpt": lambda s, i, r: {
-            "conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}],
-            **({"system": system} if system else {}),
-        },
-        "alpaca": lambda s, i, r: {"instruction": i, "input": "", "output": r, **({"system": system} if system else {})},
+    builders = _builders(system)
+    info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
+
+    def write(tmp: Path) -> None:
+        for fmt in formats:
+            _write_lines(tmp / FILE_NAMES[fmt], (builders[fmt](s, i, r) for s, i, r in rendered))
+        with open(tmp / "dataset_info.json", "w", encoding="utf-8") as f:
+            f.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_set(out, write, [*FILE_NAMES.values(), "dataset_info.json"])
+    files = {fmt: str(out / FILE_NAMES[fmt]) for fmt in formats}
+    return {"files": files, "count": len(rendered), "dataset_info": str(out / "dataset_info.json")}
+
+
+def _builders(system: str | None) -> dict[str, Any]:
+    """Row builder per format: ``(sample, instruction, output) -> row``."""
+    sys_row = {"system": system} if system else {}
+    return {
+        "sharegpt": lambda s, i, r: {"conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}], **sys_row},
+        "alpaca": lambda s, i, r: {"instruction": i, "input": "", "output": r, **sys_row},
         "openai": lambda s, i, r: {
             "messages": ([{"role": "system", "content": system}] if system else [])
             + [{"role": "user", "content": i}, {"role": "assistant", "content": r}]
         },
         "samples": lambda s, i, r: {**s, "instruction": i, "output": r},
     }
-    for fmt in formats:
-        path = out / FILE_NAMES[fmt]
-        _atomic_write_lines(path, (builders[fmt](s, i, r) for s, i, r in rendered))
-        files[fmt] = str(path)
-    info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
-    info_path = out / "dataset_info.json"
-    tmp = info_path.with_name("dataset_info.json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, info_path)
-    return {"files": files, "count": len(rendered), "dataset_info": str(info_path)}

@@ -20,10 +20,10 @@ from typing import Any, Callable
 from prepbench.tools import __version__
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
 from prepbench.tools.coverage import coverage_report
-from prepbench.tools.errors import LedgerError, PrepbenchError
+from prepbench.tools.errors import EnvironmentFault, LedgerError, PrepbenchError
 from prepbench.tools.export import export_samples
 from prepbench.tools.ingest import ingest_corpus
-from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder
+from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder, RunLock
 from prepbench.tools.skills import Skill, check_skill, load_skill
 from prepbench.tools.validate import Gate
 
@@ -319,21 +319,25 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
 
     Raises:
         SkillError, CorpusError, ModelSpecError: before anything is written.
-        LedgerError: the run folder holds a run with a different skill/corpus/model (names what changed).
+        LedgerError: the run folder holds a run with a different skill/corpus/model (names what
+            changed), or another process holds its lock (:class:`~prepbench.tools.ledger.RunLockedError`).
     """
     if options.concurrency < 1 or options.batch_size < 1:
         raise PrepbenchError("--concurrency and --batch-size must be at least 1")
     if options.limit is not None and options.limit < 1:
         raise PrepbenchError("--limit must be at least 1")
+    if Path(options.out).exists() and not Path(options.out).is_dir():
+        raise PrepbenchError(f"--out {options.out}: is a file, not a run folder; choose a new or existing folder")
     check_skill(options.skill)  # full check: nothing runs on a broken skill
     skill = load_skill(options.skill)
     corpus = ingest_corpus(
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )
     config = _run_config(options, skill, corpus, generator)
-    ledger, resumed = _open_existing(options, config)
-    if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
-        ledger = _initialize(options, corpus, config, ledger)
+    with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
+        ledger, resumed = _open_existing(options, config)
+        if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
+            ledger = _initialize(options, corpus, config, ledger)
     work = has_work(ledger, skill, options, coverage_loop)
     if work:
         gate = Gate(skill)
@@ -380,7 +384,13 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     """Write ``coverage.json`` and the export; return ``{"coverage": ..., "export": ...}``."""
     report = coverage_report(ctx.ledger, ctx.skill)
     export = export_run(ctx.ledger, ctx.skill, ctx.out_dir, ctx.options.formats)
-    (ctx.out_dir / "coverage.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    path = ctx.out_dir / "coverage.json"
+    try:
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise EnvironmentFault(
+            f"{path}: cannot write the coverage report ({e.strerror}); free space or fix permissions, then run again"
+        ) from None
     return {"coverage": report, "export": export}
 
 

@@ -116,7 +116,10 @@ def compare(
             on_family(idx[fam], spec)
             return progress(fam, spec) if progress else None
 
-    runs = run_families(opts, wrapped)
-    report = collect(opts, runs)
-    paths = write_report(report, opts.out)
+    from prepbench.tools.ledger import RunLock
+
+    with RunLock(opts.out):  # one compare at a time on a comparison folder (its runs are locked too)
+        runs = run_families(opts, wrapped)
+        report = collect(opts, runs)
+        paths = write_report(report, opts.out)
     return {"report": report, "paths": paths, "runs": runs, "seconds": time.perf_counter() - t0}

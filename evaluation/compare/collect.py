@@ -35,7 +35,7 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
     from prepbench.tools.ledger import RunFolder
     from prepbench.tools.skills import load_skill
 
-    ledger = RunFolder.open(run_dir)
+    ledger = RunFolder.open(run_dir, readonly=True)
 
     config = ledger.get_config()
     try:

@@ -233,7 +233,7 @@ def _ledger_progress(run_dir: Path) -> tuple[int, Any]:
     from prepbench.tools.ledger import RunFolder
 
     try:
-        led = RunFolder.open(run_dir)
+        led = RunFolder.open(run_dir, readonly=True)
     except LedgerError:
         return 0, None
     try:

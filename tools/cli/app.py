@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prepbench.tools.errors import PrepbenchError
 
@@ -24,6 +25,11 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+def _print_error(message: str) -> None:
+    """Print ``error: <message>`` on one line; the message is escaped (rich would eat ``[pdf]``)."""
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, turning PrepbenchError into ``error: ...`` + exit 2."""
     try:
@@ -31,8 +37,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
             sys.exit(rc)
     except PrepbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        _print_error(str(e))
         sys.exit(e.exit_code)
+    except OSError as e:  # an environment fault no layer turned into a PrepbenchError: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        _print_error(f"{where}{e.strerror or e} (free space or fix the path's permissions, then run again)")
+        sys.exit(3)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prepbench.evaluation.compare import (
     DEFAULT_METRIC_SETS,
@@ -113,7 +114,7 @@ def compare_cmd(
     res = compare(opts, progress=lambda fam, spec: progress_factory(quiet), on_family=on_family)
     _print_summary(res, show_das=bool(proxy), show_dvs=bool(judge))
     for n in res["report"]["notes"]:
-        err.print(f"[yellow]note:[/] {n}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(n)}", highlight=False)
     p = res["paths"]
     err.print(f"wrote {p['markdown']}, {p['html']} and {p['json']}")
     if any(f["stopped"] for f in res["report"]["families"]):

@@ -81,8 +81,7 @@ def status_cmd(
     from prepbench.tools.ledger import RunFolder
     from prepbench.tools.skills import load_skill
 
-    ledger = RunFolder.open(run)
-
+    ledger = RunFolder.open(run, readonly=True)  # a monitor: no lock, works beside a running run
     config = ledger.get_config()
     try:
         skill = None

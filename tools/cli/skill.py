@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prepbench.tools.cli import options as o
@@ -81,7 +82,7 @@ def list_cmd(
         table.add_column(col, overflow="fold")
     for r in rows:
         if r["error"]:
-            table.add_row(r["name"], r["where"], "", "", "", f"[red]broken: {r['error']}[/]")
+            table.add_row(r["name"], r["where"], "", "", "", f"[red]broken: {escape(str(r['error']))}[/]")
         else:
             table.add_row(
                 r["name"], r["where"], r["domain"], r["version"], " -> ".join(r["extends"]), ", ".join(r["sample_types"])
@@ -128,14 +129,17 @@ def try_cmd(
     table.add_column("accepted", overflow="fold", style="green")
     table.add_column("rejected (rule: reason)", overflow="fold", style="red")
     for c in res.chunks:
-        where = f"#{c['idx']} {c['doc_path']}\n{c['heading']}\nchunk_id {c['chunk_id']}"
+        where = escape(f"#{c['idx']} {c['doc_path']}\n{c['heading']}\nchunk_id {c['chunk_id']}")
         if c["status"] == "skipped":
-            where += f"\n[yellow]skipped: {c['skip_reason']}[/]"
+            where += f"\n[yellow]skipped: {escape(str(c['skip_reason']))}[/]"
         elif c["status"] == "failed":
-            where += f"\n[red]failed: {c['error']}[/]"
-        acc = "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}" for s in c["accepted"]) or "-"
+            where += f"\n[red]failed: {escape(str(c['error']))}[/]"
+        acc = "\n".join(f"[bold]{escape(s['sample_type'])}[/]: {escape(headline(s))}" for s in c["accepted"]) or "-"
         rej = (
-            "\n".join(f"[bold]{s['sample_type']}[/]: {headline(s)}\n  -> {s['rule']}: {s['detail']}" for s in c["rejected"])
+            "\n".join(
+                f"[bold]{escape(s['sample_type'])}[/]: {escape(headline(s))}\n  -> {escape(str(s['rule']) + ': ' + str(s['detail']))}"
+                for s in c["rejected"]
+            )
             or "-"
         )
         table.add_row(where, acc, rej)

@@ -20,6 +20,11 @@ from the committed state without losing or duplicating a sample. A revisit of th
 loop is the same unit: :meth:`RunFolder.record_revisit` writes its samples, calls and ``done``
 mark in one transaction, and a round's plan is committed before any of it runs, so a resumed
 run finishes the same round the killed one started.
+
+One writer: opening a run folder for writing takes its lock (:mod:`prepbench.tools.ledger.lock`,
+``run.lock``); a second process is refused with a one-line error naming the holder's pid, and the
+lock of a killed process is taken over. SQLite faults (disk full, unwritable) become one-line
+errors (:mod:`prepbench.tools.ledger.faults`); a failed write is a rolled-back transaction.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ sqlite_utils = _import_sqlite_utils()
 
 from prepbench.tools.chunking import Chunk  # noqa: E402
 from prepbench.tools.errors import LedgerError  # noqa: E402
+from prepbench.tools.ledger.faults import writes  # noqa: E402
+from prepbench.tools.ledger.lock import LOCK_FILE, RunLock, RunLockedError  # noqa: E402,F401
 from prepbench.tools.ledger.records import CallRecord, ChunkOutcome, SampleRecord, sample_id  # noqa: E402,F401
 from prepbench.tools.ledger.schema import create_tables  # noqa: E402
 
@@ -85,17 +92,30 @@ class RunFolder:
         if p.suffix != ".sqlite":
             p = p / LEDGER_FILE
         self.path = p
+        self._lock: RunLock | None = None
         if readonly:
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=1)
             self.db = sqlite_utils.Database(conn)
             return
-        p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = RunLock(p.parent).acquire()  # one writer per run folder (names the holder's pid)
+        try:
+            self._connect()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    @writes
+    def _connect(self) -> None:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self._ensure_tables()
+        try:
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self._ensure_tables()
+        except BaseException:
+            conn.close()
+            raise
 
     # -- schema ---------------------------------------------------------------------
     def _ensure_tables(self) -> None:
@@ -106,6 +126,7 @@ class RunFolder:
         """The stored run config (``{}`` for a new ledger)."""
         return {r["key"]: json.loads(r["value"]) for r in self.db["run"].rows}
 
+    @writes
     def set_config(self, values: dict[str, Any]) -> None:
         self.db["run"].upsert_all([{"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in values.items()], pk="key")
 
@@ -113,6 +134,7 @@ class RunFolder:
     def initialized(self) -> bool:
         return self.get_config().get("initialized") is True
 
+    @writes
     def initialize(
         self,
         config: dict[str, Any],
@@ -353,6 +375,7 @@ class RunFolder:
         return self.db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # -- writing --------------------------------------------------------------------
+    @writes
     def record_chunk(self, outcome: ChunkOutcome) -> bool:
         """Write a chunk's samples, calls and final status in one transaction.
 
@@ -437,6 +460,7 @@ class RunFolder:
         ).fetchall()
         return [r[0] for r in rows]
 
+    @writes
     def plan_revisits(self, items: Sequence[tuple[str, str]]) -> int:
         """Commit a round of the coverage loop: ``(chunk_id, sample_type)`` pairs, ``planned``.
 
@@ -477,6 +501,7 @@ class RunFolder:
         ).fetchone()
         return {"rounds": r[0], "planned": r[1], "done": r[2], "accepted": r[3]}
 
+    @writes
     def record_revisit(self, outcome: ChunkOutcome, sample_types: Sequence[str]) -> bool:
         """Write a revisit's new samples and calls, and mark its planned rows ``done``, in one
         transaction. The chunk stays ``kept``; its sample counts grow.
@@ -550,10 +575,17 @@ class RunFolder:
             ],
         )
 
+    @writes
     def record_calls(self, calls: Iterable[CallRecord], chunk_id: str | None = None) -> None:
         """Record calls outside a chunk transaction (e.g. a run-level call)."""
         with self.db.atomic():
             self._insert_calls(calls, chunk_id, time.time())
 
     def close(self) -> None:
-        self.db.conn.close()
+        """Close the ledger and let go of the run folder's lock."""
+        try:
+            self.db.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
