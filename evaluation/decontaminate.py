@@ -204,9 +204,14 @@ def decontaminate(
         raise PrepbenchError(f"--ngram {n}: use at least 4 words (13 is the usual choice)")
     rep = DecontaminationReport(len(samples))
     q_vecs = embed([s[2] for s in samples]) if embed_threshold is not None and samples else None
+    seen: dict[Path, tuple] = {}  # benchmarks sharing a test file (the MMLU domains) read, index and embed it once
     for name, path in benchmarks.items():
-        items = read_benchmark_items(path)
-        index, secs, cached = load_index(path, items, n, cache_dir)
+        if path not in seen:
+            items = read_benchmark_items(path)
+            index, secs, cached = load_index(path, items, n, cache_dir)
+            vecs = embed([it.question for it in items]) if q_vecs is not None and items else None
+            seen[path] = (items, index, secs, cached, vecs)
+        items, index, secs, cached, vecs = seen[path]
         t0 = time.perf_counter()
         by_ngram = set()
         for sid, text, _ in samples:
@@ -215,8 +220,8 @@ def decontaminate(
                 by_ngram.add(sid)
                 rep.flags.append(Flag(sid, name, "ngram_overlap", items[hit].id, items[hit].question[:300]))
         n_embed = 0
-        if q_vecs is not None and items:
-            best, cos = _cosine_hits(q_vecs, embed([it.question for it in items]), embed_threshold)
+        if vecs is not None:
+            best, cos = _cosine_hits(q_vecs, vecs, embed_threshold)
             for i, (sid, _, _) in enumerate(samples):
                 if sid not in by_ngram and cos[i] >= embed_threshold:
                     n_embed += 1

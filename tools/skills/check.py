@@ -101,13 +101,7 @@ def _check_prompts(skill: Skill) -> None:
         t = name[len("generate_") :] if name.startswith("generate_") else skill.sample_types[0]
         if name.startswith("generate_") and t not in skill.sample_types:
             raise SkillError(f"{file}: sample type '{t}' is not in SKILL.md 'metadata.sample_types'")
-        try:
-            unknown = unknown_variables(source, PROMPT_ENV, PROMPT_VARIABLES)
-        except jinja2.TemplateSyntaxError as e:
-            raise _template_error(file, e) from None
-        if unknown:
-            var, line = unknown[0]
-            raise SkillError(f"{file}: line {line}: unknown variable '{var}' (a prompt may use {', '.join(PROMPT_VARIABLES)})")
+        _check_variables(file, source, PROMPT_ENV, PROMPT_VARIABLES, f"a prompt may use {', '.join(PROMPT_VARIABLES)}")
         skill.render_prompt(
             name,
             chunk=chunk,
@@ -123,6 +117,18 @@ def _check_prompts(skill: Skill) -> None:
         )
 
 
+def _check_variables(file: Path, source: str, env, allowed, hint: str) -> None:
+    """A template's syntax and variables: SkillError naming ``file`` and the line of the first
+    variable outside ``allowed`` (``hint`` says what is allowed)."""
+    try:
+        unknown = unknown_variables(source, env, allowed)
+    except jinja2.TemplateSyntaxError as e:
+        raise _template_error(file, e) from None
+    if unknown:
+        var, line = unknown[0]
+        raise SkillError(f"{file}: line {line}: unknown variable '{var}' ({hint})")
+
+
 def _check_renders(skill: Skill) -> None:
     """Every sample type has ``render/<type>.md`` with both blocks, using only its schema's
     fields, and it renders each example of that type."""
@@ -132,13 +138,7 @@ def _check_renders(skill: Skill) -> None:
             raise SkillError(f"{file}: required render template is missing (blocks {' and '.join(RENDER_BLOCKS)})")
         source = skill.renders[t]
         fields = set(skill.schemas[t].get("properties", {})) | set(COMMON_SAMPLE_FIELDS) | {"sample_id"}
-        try:
-            unknown = unknown_variables(source, RENDER_ENV, fields)
-        except jinja2.TemplateSyntaxError as e:
-            raise _template_error(file, e) from None
-        if unknown:
-            var, line = unknown[0]
-            raise SkillError(f"{file}: line {line}: unknown variable '{var}' (not a field of schemas/{t}.json)")
+        _check_variables(file, source, RENDER_ENV, fields, f"not a field of schemas/{t}.json")
         for ex, src in zip(skill.examples, skill.example_sources):
             if ex.get("sample_type") != t:
                 continue
