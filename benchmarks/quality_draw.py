@@ -2,8 +2,8 @@
 
 For each run folder given as DOMAIN=RUN, draws N accepted samples (seeded, without
 replacement) from the ledger and writes one JSON line per sample: ``id``, ``domain``,
-``heading_path``, ``chunk`` (the source chunk's text) and ``sample`` (the sample's own
-fields, without prepbench's bookkeeping). ``--readable`` also writes the same draw as a plain
+``heading_path``, ``chunk`` (the source chunk's text) and ``sample`` (the sample as stored).
+``--readable`` also writes the same draw as a plain
 text file for a reader: no generator name, no rule, nothing but the chunk and the sample.
 
 The labelled benchmark (``tests/fixtures/quality/``, read by ``benchmarks/quality_gate.py``)
@@ -21,7 +21,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-# prepbench's bookkeeping and the export's duplicated fields: not part of what a reader rates.
+# prepbench's bookkeeping and the generator's own annotations: not shown to a reader.
 HIDDEN = {"sample_id", "chunk_id", "instruction", "output", "input", "knowledge_point", "question_type"}
 
 
@@ -43,7 +43,7 @@ def draw(domain: str, run: Path, n: int, seed: int) -> list[dict]:
     picked = random.Random(f"{seed}:{domain}").sample(rows, min(n, len(rows)))
     out = []
     for sample_id, data, heading, text in picked:
-        sample = {k: v for k, v in json.loads(data).items() if k not in HIDDEN}
+        sample = json.loads(data)
         out.append({"sample_id": sample_id, "domain": domain, "heading_path": heading, "chunk": text, "sample": sample})
     return out
 
@@ -54,6 +54,8 @@ def readable(rec: dict) -> str:
     lines.append(rec["chunk"].strip())
     lines.append("--- sample ---")
     for k, v in rec["sample"].items():
+        if k in HIDDEN:
+            continue
         lines.append(f"{k}: {json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}")
     return "\n".join(lines) + "\n"
 
