@@ -47,8 +47,8 @@ def main() -> None:
     a = ap.parse_args()
 
     from prepbench.evaluation.das import das_score, mmd
-    from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
     from prepbench.evaluation.readers import subsample
+    from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
     enc = make_encoder(a.encoder)
     cache = EmbeddingCache(a.cache)

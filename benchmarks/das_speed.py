@@ -107,8 +107,8 @@ def bench_memory(n: int) -> None:
 
 
 def bench_embedding(n_texts: int) -> None:
-    from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
     from prepbench.evaluation.readers import read_samples, subsample
+    from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
     texts = [s.text for s in subsample(read_samples(f"{DATA}/dolly/databricks-dolly-15k-nocategory.jsonl"), n_texts, 42)]
     enc = make_encoder("minilm", batch_size=64)

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from prepbench.evaluation.decontaminate import decontaminate
-from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.evaluation.evaluate import benchmark_test_files, list_benchmarks
 from prepbench.evaluation.readers import read_samples
 from prepbench.evaluation.train_config import datasets_dir
+from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO.parent / "shared" / "corpora" / "finance" / "openstax-principles-of-finance"

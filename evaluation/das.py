@@ -244,6 +244,6 @@ def das_score(
 
 def _embed(texts, encoder, cache, progress, description):
     """Embed through the cache (imported lazily so this module stays light)."""
-    from .embed import embed_texts
+    from prepbench.tools.embed import embed_texts
 
     return embed_texts(texts, encoder, cache, progress=progress, description=description)

@@ -13,7 +13,7 @@ Two rules, each reported with the matching test item:
 
 The n-gram index of a benchmark's test file is built once and cached beside the embedding
 cache, keyed by the file's SHA-256 and n; the item embeddings go through the shared
-:class:`~prepbench.evaluation.embed.EmbeddingCache`.
+:class:`~prepbench.tools.embed.EmbeddingCache`.
 """
 
 from __future__ import annotations

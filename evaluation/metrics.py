@@ -247,7 +247,7 @@ def compute_metrics(
     Args:
         samples: the (already subsampled) dataset.
         sets: names from :data:`WEIGHT_FREE_SETS`.
-        embed: ``texts -> (X, info)`` (e.g. :func:`~prepbench.evaluation.embed.embed_texts` bound
+        embed: ``texts -> (X, info)`` (e.g. :func:`~prepbench.tools.embed.embed_texts` bound
             to an encoder and cache); required for ``embedding``.
 
     Returns:

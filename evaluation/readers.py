@@ -20,13 +20,13 @@ Bad input raises :class:`~prepbench.tools.errors.PrepbenchError` naming the file
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.jsonfile import iter_json_records
 
 FORMATS = ("sharegpt", "openai", "alpaca", "fields", "run", "hf")
 TURN_SEPARATOR = "\n\n"
@@ -258,34 +258,6 @@ def row_to_sample(
         if sid is None and k in row and isinstance(row[k], (str, int)):
             sid = row[k]
     return ScoredSample(id=str(sid) if sid is not None else default_id, turns=turns, system=system)
-
-
-def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line_number, record)`` from a JSONL file, or from a JSON array (line = index + 1)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise PrepbenchError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    stripped = text.lstrip()
-    if path.suffix == ".json" or stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PrepbenchError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-        if isinstance(data, Mapping):
-            data = [data]
-        if not isinstance(data, list):
-            raise PrepbenchError(f"{path}: expected a JSON array of records")
-        for i, rec in enumerate(data):
-            yield i + 1, rec
-        return
-    for lineno, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 is data
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PrepbenchError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
 
 
 def _samples_from_records(

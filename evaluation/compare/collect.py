@@ -104,7 +104,7 @@ class _Scorer:
 
     def encoder(self):
         if self._enc is None:
-            from prepbench.evaluation.embed import EmbeddingCache, make_encoder
+            from prepbench.tools.embed import EmbeddingCache, make_encoder
 
             self._enc = make_encoder(self.opts.encoder)
             self._store = EmbeddingCache(self.opts.cache)
@@ -166,8 +166,8 @@ class _Scorer:
         key, value = cached.get("metrics", [sets, o.encoder if "embedding" in sets else None, o.max_samples, o.seed])
         if value is not None or not sets:
             return value
-        from prepbench.evaluation.embed import embed_texts
         from prepbench.evaluation.metrics import compute_metrics
+        from prepbench.tools.embed import embed_texts
 
         embed = None
         if "embedding" in sets:

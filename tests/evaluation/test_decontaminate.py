@@ -7,7 +7,7 @@ import json
 import pytest
 
 from prepbench.evaluation.decontaminate import NgramIndex, decontaminate, normalise, read_benchmark_items
-from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
+from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.tools.errors import PrepbenchError
 
 from cli_helpers import REPO, SHARED, SLICE, error_lines, run_cli

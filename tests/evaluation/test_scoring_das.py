@@ -9,8 +9,8 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from prepbench.evaluation.das import das_score, median_sigma, mmd
-from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.evaluation.readers import read_samples, subsample
+from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.tools.errors import PrepbenchError
 
 from cli_helpers import SHARED

@@ -16,9 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from prepbench.evaluation.das import das_score
-from prepbench.evaluation.embed import EmbeddingCache, OpenAIEmbeddingEncoder, embed_texts, make_encoder
 from prepbench.evaluation.readers import read_samples
 from prepbench.evaluation.verifier import LABELS, parse_label, verify
+from prepbench.tools.embed import EmbeddingCache, OpenAIEmbeddingEncoder, embed_texts, make_encoder
 from prepbench.tools.errors import PrepbenchError
 
 from cli_helpers import SHARED

@@ -37,10 +37,10 @@ def decontaminate_cmd(
 ) -> None:
     """Flag samples by n-gram overlap and embedding similarity with benchmarks' test items."""
     from prepbench.evaluation.decontaminate import decontaminate
-    from prepbench.evaluation.embed import EmbeddingCache, default_cache_path, embed_texts, make_encoder
     from prepbench.evaluation.evaluate import benchmark_test_files, resolve_benchmarks
     from prepbench.evaluation.readers import read_samples
     from prepbench.evaluation.train_config import datasets_dir
+    from prepbench.tools.embed import EmbeddingCache, default_cache_path, embed_texts, make_encoder
 
     files = benchmark_test_files(resolve_benchmarks(benchmarks), datasets_dir(data_dir))
     samples = [(s.id, s.text, s.instruction) for s in read_samples(data, fmt)]

@@ -80,8 +80,8 @@ def das_cmd(
 ) -> None:
     """DAS = −MMD between each candidate and the domain proxy (DataPrep-Bench §4)."""
     from prepbench.evaluation.das import das_score
-    from prepbench.evaluation.embed import EmbeddingCache, make_encoder
     from prepbench.evaluation.readers import read_samples
+    from prepbench.tools.embed import EmbeddingCache, make_encoder
 
     enc = make_encoder(encoder, base_url=base_url, batch_size=batch_size)
     store = EmbeddingCache(cache)
@@ -181,7 +181,7 @@ def metrics_cmd(
     samples = subsample(samples_all, max_samples, seed)
     embed = None
     if "embedding" in names:
-        from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
+        from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
         enc = make_encoder(encoder, base_url=base_url)
         store = EmbeddingCache(cache)

@@ -51,7 +51,7 @@ def read_records(data: Path) -> Iterator[DatasetRecord]:
         PrepbenchError: a missing path, a folder that is not a run, invalid JSON or a record
             of no known shape (each names the file and line).
     """
-    from prepbench.evaluation.readers import iter_json_records
+    from prepbench.tools.jsonfile import iter_json_records
     from prepbench.tools.ledger import RunFolder
 
     if not data.exists():
