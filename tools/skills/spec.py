@@ -119,7 +119,8 @@ class RuleSpec(BaseModel):
 
 
 class DedupSpec(BaseModel):
-    """Duplicate removal within a run: exact (normalised text) and near (MinHash LSH)."""
+    """Duplicate removal within a run: exact (normalised text), near (MinHash LSH) and, when
+    ``semantic_threshold`` is set, semantic (all-MiniLM-L6-v2 cosine at or above it; off by default)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +129,7 @@ class DedupSpec(BaseModel):
     num_perm: int = Field(128, ge=16, le=1024)
     shingle_words: int = Field(3, ge=1, le=10)
     fields: list[str] = Field(default_factory=lambda: ["question"])
+    semantic_threshold: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class FiltersSpec(BaseModel):

@@ -8,9 +8,10 @@ Every rule in ``filters.yaml`` has a ``name`` (stored with every rejection), a `
 generic kinds are documented in :mod:`.rules_generic`, the domain kinds in :mod:`.rules_domain`)
 and optional ``sample_types`` (restrict the rule to those types).
 
-Duplicates (``dedup:`` in ``filters.yaml``): exact duplicates of normalised text, and near
+Duplicates (``dedup:`` in ``filters.yaml``): exact duplicates of normalised text, near
 duplicates by MinHash LSH (datasketch) over word shingles with the skill's Jaccard
-threshold; rule names ``exact_duplicate`` and ``near_duplicate``.
+threshold, and (``semantic_threshold``, off unless set) paraphrases by embedding cosine; rule
+names ``exact_duplicate``, ``near_duplicate`` and ``semantic_duplicate``.
 
 New rule kinds register with :func:`register_rule_kind`, or from another package through an
 entry point in the ``prepbench.rule_kinds`` group (name = kind, value = the factory).

@@ -1,27 +1,41 @@
-"""Duplicate detection against every accepted sample of a run: exact and near (MinHash LSH).
+"""Duplicate detection against every accepted sample of a run: exact, near (MinHash LSH) and semantic.
 
 Exact duplicates compare the normalised text of the skill's ``dedup.fields``; near duplicates
 are found by MinHash LSH (datasketch) over word shingles, with the skill's Jaccard threshold
-(Broder 1997, "On the resemblance and containment of documents"). Rule names
-``exact_duplicate`` and ``near_duplicate``.
+(Broder 1997, "On the resemblance and containment of documents"). Semantic duplicates
+(``dedup.semantic_threshold``, off unless set) are paraphrases MinHash misses: the cosine of the
+text's all-MiniLM-L6-v2 embedding with an accepted sample's at or above the threshold, as in
+DataFlow's semantic dedup and SemDeDup (Abbas et al. 2023, arXiv 2303.09540, §3). Rule names
+``exact_duplicate``, ``near_duplicate`` and ``semantic_duplicate``.
+
+Every check is against the samples accepted before it, in the ledger's commit order, so a resumed
+run that registers its committed samples again in canonical order decides the same. The
+embeddings go through the embedding cache shared with DAS (:class:`~prepbench.tools.embed.EmbeddingCache`),
+so a resume compares the very vectors the first run compared.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
+
+from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.validate.rules import PASS, Verdict
 from prepbench.tools.validate.text import as_texts, normalize_text, words
 
 
 class Deduplicator:
-    """The accepted samples seen so far, by exact text and MinHash.
+    """The accepted samples seen so far, by exact text, MinHash and (optionally) embedding.
 
     Args:
-        spec: the skill's ``filters.dedup`` (fields, exact, near_threshold, num_perm, shingle_words).
+        spec: the skill's ``filters.dedup`` (fields, exact, near_threshold, num_perm, shingle_words,
+            semantic_threshold).
+        embed: ``texts -> float32 (n, dim)`` for the semantic check (default: all-MiniLM-L6-v2
+            through the shared embedding cache, loaded on first use).
     """
 
-    def __init__(self, spec: Any):
+    def __init__(self, spec: Any, embed: Callable[[Sequence[str]], np.ndarray] | None = None):
         from datasketch import MinHashLSH  # imported only when dedup runs (CLI start-up)
 
         self.spec = spec
@@ -32,6 +46,10 @@ class Deduplicator:
         self._hashes: dict[str, Any] = {}
         self._perms = None  # MinHash permutations, drawn once (datasketch redraws them per MinHash)
         self._n = 0
+        self._embed = embed
+        self._vecs = np.zeros((0, 0), np.float32)  # unit vectors of the accepted samples, rows [0, len(_vec_keys))
+        self._vec_keys: list[str] = []
+        self._memo: dict[str, np.ndarray] = {}  # vectors of the current chunk's texts (prefetch, check)
 
     def text(self, sample: dict) -> str:
         """The text compared for duplicates: the ``dedup.fields`` of ``sample``, joined."""
@@ -61,10 +79,57 @@ class Deduplicator:
             sim = m.jaccard(self._hashes[key])
             if sim >= self.spec.near_threshold:
                 return Verdict(False, "near_duplicate", f"near-duplicate (Jaccard ~{sim:.2f}) of accepted sample {key}")
+        if self.spec.semantic_threshold is not None and self._vec_keys:
+            v = self._vector(text)
+            sims = self._vecs[: len(self._vec_keys)] @ v
+            j = int(np.argmax(sims))
+            if sims[j] >= self.spec.semantic_threshold:
+                return Verdict(
+                    False,
+                    "semantic_duplicate",
+                    f"semantic duplicate (cosine {sims[j]:.3f}) of accepted sample {self._vec_keys[j]}",
+                )
         return PASS
 
-    def add(self, sample: dict, key: str | None = None) -> None:
-        """Register an accepted sample under ``key`` (its sample id; a counter when None)."""
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` (float32 rows)."""
+        if self._embed is None:
+            from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
+
+            try:
+                enc, cache = make_encoder("minilm"), EmbeddingCache()
+            except PrepbenchError as e:
+                raise PrepbenchError(f"filters.yaml dedup.semantic_threshold needs an embedding model: {e}") from None
+            self._embed = lambda t: embed_texts(t, enc, cache, progress=False)[0]
+        v = np.asarray(self._embed(list(texts)), np.float32)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    def _vector(self, text: str) -> np.ndarray:
+        if text not in self._memo:
+            self._memo[text] = self._vectors([text])[0]
+        return self._memo[text]
+
+    def prefetch(self, samples: Sequence[dict]) -> None:
+        """Embed the texts of a chunk's candidates in one batch (one encoder call instead of one
+        per candidate); the vectors go through the cache, so a resume reads the same ones."""
+        self._memo = {}
+        if self.spec.semantic_threshold is not None and samples:
+            texts = list(dict.fromkeys(self.text(s) for s in samples))
+            self._memo = dict(zip(texts, self._vectors(texts)))
+
+    def _add_vector(self, key: str, v: np.ndarray) -> None:
+        n = len(self._vec_keys)
+        if n == len(self._vecs):  # grow by doubling: appending stays amortised O(dim)
+            grown = np.zeros((max(64, 2 * n), len(v)), np.float32)
+            if n:
+                grown[:n] = self._vecs[:n]
+            self._vecs = grown
+        self._vecs[n] = v
+        self._vec_keys.append(key)
+
+    def add(self, sample: dict, key: str | None = None, vector: np.ndarray | None = None) -> None:
+        """Register an accepted sample under ``key`` (its sample id; a counter when None);
+        ``vector``: its embedding when already computed (:meth:`add_many`)."""
         text = self.text(sample)
         self._exact.add(normalize_text(text))
         self._n += 1
@@ -74,3 +139,12 @@ class Deduplicator:
         m = self._minhash(text)
         self._hashes[key] = m
         self._lsh.insert(key, m)
+        if self.spec.semantic_threshold is not None:
+            self._add_vector(key, vector if vector is not None else self._vector(text))
+
+    def add_many(self, samples: Iterable[tuple[str, dict]]) -> None:
+        """Register accepted samples ``(key, sample)`` in order; their embeddings in one batch (resume)."""
+        items = list(samples)
+        vecs = self._vectors([self.text(s) for _, s in items]) if self.spec.semantic_threshold is not None and items else None
+        for i, (key, s) in enumerate(items):
+            self.add(s, key, None if vecs is None else vecs[i])

@@ -6,13 +6,14 @@ Order (first failure wins, its rule is stored with the rejection):
    rules (``filters.yaml``) against the chunk text. Families screen as soon as a candidate
    exists, so a chat model can be asked to repair it or told why it was refused.
 2. **admit** (:meth:`Gate.admit_chunk`): at record time, in corpus order, each screened
-   candidate is checked for duplicates against every accepted sample of the run (and the
-   chunk's earlier ones) and registered when accepted. Because admission follows the ledger's
+   candidate is checked for duplicates (exact, MinHash and, when the skill sets
+   ``dedup.semantic_threshold``, embedding cosine) against every accepted sample of the run (and
+   the chunk's earlier ones) and registered when accepted. Because admission follows the ledger's
    commit order, a resumed run that re-registers the committed samples in their canonical
    order (:meth:`Gate.add_many`) rebuilds exactly the same dedup state.
 
-The optional grounded LLM judge (``--judge``) runs between the two in the skill family, as a
-rule named ``grounded_judge``: it needs the model, which this layer does not know.
+The optional grounded LLM judge (``--judge``) runs between screen and admit in the skill family,
+as a rule named ``grounded_judge``: it needs the model, which this layer does not know.
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ class Gate:
 
     def add_many(self, samples: Iterable[tuple[str, dict]]) -> None:
         """Register committed samples ``(sample_id, sample)`` in their canonical order (resume)."""
-        for key, s in samples:
-            self.add(s, key)
+        if self._dups is not None:
+            self._dups.add_many(samples)
 
     def check(self, sample: dict, chunk_text: str | None) -> Verdict:
         """Screen, then the duplicate check, without registering: a one-off verdict."""
@@ -151,6 +152,9 @@ class Gate:
             One :class:`~prepbench.tools.ledger.SampleRecord` per candidate (accepted or rejected).
         """
         records: list[SampleRecord] = []
+        candidates = list(candidates)
+        if self._dups is not None:  # one embedding batch per chunk for the semantic check
+            self._dups.prefetch([c.sample for c in candidates if c.verdict is not None and c.verdict.ok])
         for cand in candidates:
             s, v = cand.sample, cand.verdict or Verdict(False, "schema", "not screened")
             st = str(s.get("sample_type", "?"))
