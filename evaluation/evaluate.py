@@ -23,6 +23,7 @@ import datetime as _dt
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,11 +33,15 @@ import yaml
 
 from prepbench.evaluation.records import ScoreRecord
 from prepbench.evaluation.train import datasets_dir
+from prepbench.tools.decontaminate import TestSet
 from prepbench.tools.errors import PrepbenchError
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 PLACEHOLDER = "PREPBENCH_DATASETS"
 BACKENDS = ("hf", "vllm")
+# process_docs of the tasks that keep part of a shared test file (tasks/utils.py)
+_MMLU_DOMAIN = re.compile(r"!function utils\.mmlu_(\w+)")
+_LEGALBENCH_TASK = re.compile(r"!function utils\.legalbench_(\w+)")
 NOT_METRICS = {"alias", "sample_len", "sample_count", "samples"}  # bookkeeping keys in lm-eval results
 
 
@@ -84,6 +89,7 @@ def list_benchmarks() -> dict[str, dict[str, Any]]:
                 "primary_metric": meta.get("primary_metric"),
                 "data_files": sorted({f.replace(PLACEHOLDER + "/", "") for f in files.values()}),
                 "test_file": test.replace(PLACEHOLDER + "/", "") if test else None,
+                "process_docs": cfg.get("process_docs"),
                 "subtasks": [],
             }
     return out
@@ -136,22 +142,48 @@ def materialise_tasks(data_dir: str | os.PathLike, dest: str | os.PathLike, benc
     return out
 
 
-def benchmark_test_files(names: Sequence[str], data_dir: str | os.PathLike) -> dict[str, Path]:
-    """The test file of each benchmark (a group: its tasks' distinct test files), under ``data_dir``.
+def benchmark_test_sets(names: Sequence[str], data_dir: str | os.PathLike) -> dict[str, TestSet]:
+    """The test items of each benchmark under ``data_dir``, as lm-evaluation-harness evaluates them.
+
+    A task that keeps part of a shared file gets exactly those records: an MMLU domain task
+    (``process_docs`` ``utils.mmlu_<domain>``) the subjects ``mmlu/domains.json`` lists for its
+    domain, a LegalBench task (``utils.legalbench_<task>``) the records of its ``task``. A group
+    whose tasks select from one file by one field is one test set (the union of their values).
 
     Returns:
-        name -> path, a group's files keyed ``group/task`` when they differ, else ``group``.
+        name -> :class:`~prepbench.tools.decontaminate.TestSet`; a group's sets keyed ``group/task``
+        when they cannot be merged.
+
+    Raises:
+        PrepbenchError: an MMLU domain task without ``mmlu/domains.json`` or its domain in it.
     """
     index, data, out = list_benchmarks(), Path(data_dir), {}
     for name in names:
         spec = index[name]
         tasks = spec["subtasks"] if spec["kind"] == "group" else [name]
-        files = {t: index[t]["test_file"] for t in tasks if index[t].get("test_file")}
-        if len(set(files.values())) == 1:
-            out[name] = data / next(iter(files.values()))
+        sets = {t: _test_set(t, index[t], data) for t in tasks if index[t].get("test_file")}
+        if len({(ts.path, ts.field) for ts in sets.values()}) == 1:
+            first = next(iter(sets.values()))
+            out[name] = TestSet(first.path, first.field, frozenset().union(*(ts.values for ts in sets.values())))
         else:
-            out.update({f"{name}/{t}": data / f for t, f in files.items()})
+            out.update({f"{name}/{t}": ts for t, ts in sets.items()})
     return out
+
+
+def _test_set(name: str, spec: dict[str, Any], data: Path) -> TestSet:
+    """The :class:`TestSet` of one task: its test file, restricted as its ``process_docs`` restricts it."""
+    path = data / spec["test_file"]
+    docs = str(spec.get("process_docs") or "")
+    if m := _LEGALBENCH_TASK.fullmatch(docs):
+        return TestSet(path, "task", frozenset([m.group(1)]))
+    if not (m := _MMLU_DOMAIN.fullmatch(docs)):
+        return TestSet(path)
+    domains = data / "mmlu" / "domains.json"
+    try:
+        subjects = json.loads(domains.read_text(encoding="utf-8"))[m.group(1)]
+    except (OSError, ValueError, KeyError) as e:
+        raise PrepbenchError(f"{domains}: no subjects for {name} ({type(e).__name__}); the MMLU domain tasks need it") from None
+    return TestSet(path, "subject", frozenset(subjects))
 
 
 def resolve_benchmarks(names: Sequence[str] | str) -> list[str]:

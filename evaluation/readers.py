@@ -296,12 +296,13 @@ def _read_ledger(folder: Path) -> list[ScoredSample]:
     """Accepted samples through :class:`~prepbench.tools.ledger.RunFolder`, rendered by the run's
     skill as the export renders them; without a loadable skill, question/answer (or
     instruction[+input]/output) fields."""
-    from prepbench.evaluation.run_samples import accepted_samples, run_skill
+    from prepbench.evaluation.run_samples import accepted_samples
     from prepbench.tools.export import render_pair
+    from prepbench.tools.skills import load_run_skill
 
     ledger = folder / "ledger.sqlite"
     config, samples = accepted_samples(folder)
-    skill = run_skill(config)
+    skill = load_run_skill(config)
     out = []
     for i, d in enumerate(samples, 1):
         sid, stype = d["sample_id"], d.get("sample_type")

@@ -1,5 +1,6 @@
 """A run folder's accepted samples for scoring and training, read through
-:class:`~prepbench.tools.ledger.RunFolder` (never the ledger's tables directly).
+:class:`~prepbench.tools.ledger.RunFolder` (never the ledger's tables directly): the samples its
+export holds, so a sample that decontamination excluded is neither scored nor trained on.
 
 :func:`rendered_samples` renders each accepted sample to its (instruction, output) pair with
 the run's skill (its ``render/<type>.md`` templates), exactly as the exporter writes
@@ -8,12 +9,11 @@ the run's skill (its ``render/<type>.md`` templates), exactly as the exporter wr
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
-from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import LEDGER_FILE, RunFolder
+from prepbench.tools.skills import load_run_skill
 
 
 def has_ledger(run_dir: str | Path) -> bool:
@@ -22,28 +22,17 @@ def has_ledger(run_dir: str | Path) -> bool:
 
 
 def accepted_samples(run_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
-    """``(run config, accepted samples in canonical order)`` of a run folder.
+    """``(run config, accepted samples in canonical order)`` of a run folder, less those a
+    decontamination flag excludes (the export's samples).
 
     Raises:
         LedgerError: the folder holds no ledger.
     """
     led = RunFolder.open(run_dir, readonly=True)
     try:
-        return led.get_config(), list(led.accepted_samples())
+        return led.get_config(), list(led.accepted_samples(exported=True))
     finally:
         led.close()
-
-
-def run_skill(config: dict[str, Any]):
-    """The run's skill (from its config's ``skill_path`` or ``skill_name``), or None when it cannot be loaded."""
-    from prepbench.tools.skills import load_skill
-
-    ref = config.get("skill_path") or config.get("skill_name")
-    if not ref:
-        return None
-    with contextlib.suppress(PrepbenchError):
-        return load_skill(ref)
-    return None
 
 
 def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
@@ -56,7 +45,7 @@ def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
     from prepbench.tools.export import render_pair
 
     config, samples = accepted_samples(run_dir)
-    skill = run_skill(config)
+    skill = load_run_skill(config)
     renders = skill.renders if skill is not None else {}
     return [(s, *render_pair(s, renders.get(s.get("sample_type")))) for s in samples]
 

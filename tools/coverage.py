@@ -63,7 +63,9 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     Returns:
         ``{"chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
         "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
-        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`).
+        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`);
+        ``decontamination`` (only when a sample is flagged): the accepted samples the export leaves
+        out and the flags per benchmark (:meth:`RunFolder.contamination_counts`).
     """
     counts = ledger.counts()
     type_counts = ledger.type_counts()
@@ -75,6 +77,8 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     docs = ledger.document_rows()
     ch = counts["chunks"]
     unmet = _unmet(skill, ch, docs, sample_types) if skill is not None else []
+    flags = ledger.contamination_counts()
+    dec = {"decontamination": {"excluded": ledger.excluded_count(), "benchmarks": flags}} if flags else {}
     return {
         "chunks": ch,
         "kept_share": (ch["kept"] / ch["total"]) if ch["total"] else 0.0,
@@ -88,6 +92,7 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
         "revisits": ledger.revisit_counts(),
         "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
         "unmet": unmet,
+        **dec,
     }
 
 
@@ -133,6 +138,12 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
     )
     t.add_row("skip reasons", escape(", ".join(f"{k} {v}" for k, v in report["skip_reasons"].items()) or "-"))
     t.add_row("rejections", escape(", ".join(f"{k} {v}" for k, v in report["rejections"].items()) or "-"))
+    dec = report.get("decontamination")
+    if dec:
+        per = ", ".join(f"{k} {v['excluded']}/{v['flagged']}" for k, v in dec["benchmarks"].items())
+        t.add_row(
+            "decontamination", escape(f"{dec['excluded']} accepted sample(s) left out of the export (excluded/flagged: {per})")
+        )
     calls = report["calls"]
     t.add_row(
         "calls",

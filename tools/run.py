@@ -20,6 +20,7 @@ from typing import Any, Callable
 from prepbench.tools import __version__
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
 from prepbench.tools.coverage import coverage_report
+from prepbench.tools.decontaminate import DecontaminationSpec, decontaminate_run
 from prepbench.tools.errors import EnvironmentFault, LedgerError, PrepbenchError
 from prepbench.tools.export import export_samples
 from prepbench.tools.ingest import ingest_corpus
@@ -125,6 +126,8 @@ class RunOptions:
         fresh: discard an existing run in ``out`` and start over.
         formats: export formats.
         model_options: the chat-model options (:class:`ModelOptions`; a dict of its fields is accepted).
+        decontamination: benchmark decontamination as a gate step (``--decontaminate``): flagged
+            samples are kept in the ledger with their flags and left out of the export.
     """
 
     corpus: list[str]
@@ -147,6 +150,7 @@ class RunOptions:
     fresh: bool = False
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
     model_options: ModelOptions = field(default_factory=ModelOptions)
+    decontamination: DecontaminationSpec | None = None
 
     def __post_init__(self) -> None:
         self.model_options = ModelOptions.coerce(self.model_options)
@@ -339,8 +343,9 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
             ledger = _initialize(options, corpus, config, ledger)
     work = has_work(ledger, skill, options, coverage_loop)
+    decontaminator = _decontamination(ledger, skill, options.decontamination, work)
     if work:
-        gate = Gate(skill)
+        gate = Gate(skill, decontaminator=decontaminator)
         # rebuild the dedup state from the committed samples, in their canonical order
         gate.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
     else:  # nothing left to do: no dedup state needed
@@ -357,6 +362,25 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         corpus_skipped=[asdict(s) for s in corpus.skipped],
         has_work=work,
     )
+
+
+def _decontamination(ledger: RunFolder, skill: Skill, spec: DecontaminationSpec | None, work: bool):
+    """The gate's decontamination step for this run (None without ``--decontaminate``).
+
+    The ledger keeps the settings the committed samples were checked with; when they differ
+    (a run resumed with ``--decontaminate`` added or changed), the committed samples are checked
+    first, so every accepted sample ends checked with the same settings. A run resumed without
+    it forgets the settings (its new samples go unchecked), so a later ``--decontaminate`` checks all.
+    """
+    stored = ledger.get_config().get("decontamination")
+    if spec is None:
+        if work and stored is not None:
+            ledger.set_config({"decontamination": None})
+        return None
+    decontaminator = spec.build()
+    if stored != spec.settings():
+        decontaminate_run(ledger, skill.renders, decontaminator, spec.settings())
+    return decontaminator
 
 
 def has_work(ledger: RunFolder, skill: Skill, options: RunOptions, coverage_loop: bool = False) -> bool:
@@ -396,11 +420,19 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
 
 def export_run(
     ledger: RunFolder,
-    skill: Skill,
+    skill: Skill | None,
     out_dir: Path,
     formats=("sharegpt", "alpaca", "openai", "samples"),
     export_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``)."""
+    """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``); samples a
+    decontamination flag excludes are left out (they stay in the ledger). ``skill`` None (it
+    cannot be loaded): the default rendering."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
-    return export_samples(ledger.accepted_samples(), skill.renders, export_dir or (Path(out_dir) / "export"), formats, name=name)
+    return export_samples(
+        ledger.accepted_samples(exported=True),
+        skill.renders if skill is not None else {},
+        export_dir or (Path(out_dir) / "export"),
+        formats,
+        name=name,
+    )

@@ -30,6 +30,12 @@ def run_cmd(
         "extractive", "--model", "-m", help="Model spec: extractive (offline), openai:<m>, anthropic:<m>, vllm:<path>, hf:<path>."
     ),
     judge: o.GroundedJudge = False,
+    decontaminate: Optional[str] = typer.Option(
+        None,
+        "--decontaminate",
+        help="Benchmarks (comma-separated, e.g. gsm8k,mmlu_finance): the gate flags samples that copy or rephrase "
+        "their test items; flagged samples stay in the ledger and are left out of the export.",
+    ),
     fresh: o.Fresh = False,
     quiet: o.Quiet = False,
     as_json: bool = typer.Option(False, "--json", help="Print the coverage report as JSON."),
@@ -37,6 +43,7 @@ def run_cmd(
 ) -> None:
     """Run a skill over a corpus into a run folder; re-running the same command resumes."""
     from prepbench.agents.runner import run_pipeline
+    from prepbench.tools.cli.decontaminate import decontamination_spec
     from prepbench.tools.run import RunOptions
 
     opts = RunOptions(
@@ -47,6 +54,7 @@ def run_cmd(
         model=model,
         fresh=fresh,
         model_options=o.model_options({**flags, "judge": judge}, chat=model != "extractive"),
+        decontamination=decontamination_spec(decontaminate, progress=not (quiet or as_json)) if decontaminate else None,
         **{k: flags[k] for k in o.option_names(o.chunking_options, o.loop_options)},
     )
     _report_run(run_pipeline(opts, progress=progress_factory(quiet or as_json)), as_json)

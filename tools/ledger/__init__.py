@@ -12,6 +12,8 @@ Tables:
                offline generator.
 ``revisits``   the coverage loop's plan: a kept chunk to revisit for one under-covered sample
                type, ``planned`` then ``done`` (+ samples accepted/rejected), with its round.
+``contamination`` decontamination flags of accepted samples (:mod:`.contamination`); a flag
+               that excludes keeps the sample out of the export, never deletes it.
 
 Exactly-once rule: a chunk's samples, its calls and its final status are written by
 :meth:`RunFolder.record_chunk` in **one transaction**, guarded so that a chunk that already
@@ -57,6 +59,7 @@ sqlite_utils = _import_sqlite_utils()
 
 from prepbench.tools.chunking import Chunk  # noqa: E402
 from prepbench.tools.errors import LedgerError  # noqa: E402
+from prepbench.tools.ledger.contamination import ContaminationMixin  # noqa: E402
 from prepbench.tools.ledger.faults import writes  # noqa: E402
 from prepbench.tools.ledger.lock import LOCK_FILE, RunLock, RunLockedError  # noqa: E402,F401
 from prepbench.tools.ledger.records import CallRecord, ChunkOutcome, SampleRecord, sample_id  # noqa: E402,F401
@@ -79,7 +82,7 @@ def _sample_row(sid: str, chunk_id: str, idx: int, pos: int, s: SampleRecord, no
     return (sid, chunk_id, idx, pos, s.sample_type, s.status, s.rule, s.detail, s.attempts, data, now)
 
 
-class RunFolder:
+class RunFolder(ContaminationMixin):
     """A run folder's SQLite ledger: the only code that knows the ledger's tables.
 
     Args:
@@ -214,10 +217,12 @@ class RunFolder:
             raise KeyError(chunk_id)
         return self.row_to_chunk(rows[0])
 
-    def accepted_samples(self) -> Iterator[dict]:
-        """Accepted samples in their canonical order (chunk order, then position)."""
+    def accepted_samples(self, exported: bool = False) -> Iterator[dict]:
+        """Accepted samples in their canonical order (chunk order, then position); ``exported``:
+        only those the export holds (no decontamination flag excludes them)."""
+        where = "status = 'accepted'" + (self._exported_clause() if exported else "")
         for r in self.db.query(
-            "SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE status = 'accepted' ORDER BY chunk_idx, pos"
+            f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
         ):
             d = json.loads(r["data"])
             d.setdefault("sample_type", r["sample_type"])
@@ -412,6 +417,7 @@ class RunFolder:
                 else:
                     n_rej += 1
                 rows.append(_sample_row(sid, outcome.chunk_id, idx, pos, s, now))
+                self._insert_flags(sid, s.contamination, now)
             conn.executemany(_INSERT_SAMPLE, rows)
             self._insert_calls(outcome.calls, outcome.chunk_id, now)
             conn.execute(
@@ -537,6 +543,7 @@ class RunFolder:
                 cur = conn.execute(_INSERT_SAMPLE, _sample_row(sid, outcome.chunk_id, idx, pos0 + n_acc + n_rej, s, now))
                 if cur.rowcount != 1:
                     continue  # the same sample is already recorded for this chunk
+                self._insert_flags(sid, s.contamination, now)
                 accepted = s.status == "accepted"
                 n_acc += accepted
                 n_rej += not accepted

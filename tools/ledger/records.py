@@ -9,7 +9,12 @@ from prepbench.tools.hashing import canonical_json, short_id
 
 @dataclass
 class SampleRecord:
-    """A candidate sample with its verdict, as written to the ledger."""
+    """A candidate sample with its verdict, as written to the ledger.
+
+    ``contamination``: an accepted sample's decontamination flags (the gate's step under
+    ``run --decontaminate``), each ``{benchmark, rule, item, evidence, cosine, judge,
+    judge_detail, excluded}``; written in the same transaction as the sample.
+    """
 
     sample_type: str
     data: dict
@@ -17,6 +22,7 @@ class SampleRecord:
     rule: str | None = None
     detail: str = ""
     attempts: int = 1
+    contamination: list[dict] = field(default_factory=list)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 ``run`` key/value config; ``documents``; ``chunks`` (status, skip_reason, error, attempts);
 ``samples`` (every candidate with its verdict); ``calls`` (tokens, cost, latency); ``revisits``
-(the coverage loop's plan). Only :class:`~prepbench.tools.ledger.RunFolder` uses them.
+(the coverage loop's plan); ``contamination`` (accepted samples flagged by benchmark
+decontamination, with the matching test item and the judge's verdict). Only :class:`~prepbench.tools.ledger.RunFolder` uses them.
 """
 
 from __future__ import annotations
@@ -74,6 +75,18 @@ REVISITS = {
     "n_rejected": int,
     "created_at": float,
 }
+CONTAMINATION = {
+    "sample_id": str,
+    "benchmark": str,
+    "rule": str,  # ngram_overlap | embedding_similarity
+    "item": str,  # the test item, file:line
+    "evidence": str,  # the test item's question (first 300 characters)
+    "cosine": float,
+    "judge": str,  # contaminated | clean | error | None (not judged)
+    "judge_detail": str,
+    "excluded": int,  # 1: the sample is left out of the export
+    "created_at": float,
+}
 
 
 def create_tables(db: Any) -> None:
@@ -95,3 +108,5 @@ def create_tables(db: Any) -> None:
         db["calls"].create(CALLS, pk="id")
     if "revisits" not in names:
         db["revisits"].create(REVISITS, pk=("chunk_id", "sample_type"))
+    if "contamination" not in names:
+        db["contamination"].create(CONTAMINATION, pk=("sample_id", "benchmark"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .check import check_skill, sample_context_chunk
 from .files import parse_front_matter, skill_content_hash
-from .loader import LOCAL_SKILLS_DIR, installed_skills_dir, load_skill, resolve_skill_path
+from .loader import LOCAL_SKILLS_DIR, installed_skills_dir, load_run_skill, load_skill, resolve_skill_path
 from .model import PROMPT_VARIABLES, Skill
 from .spec import (
     BASE_FORMS,
@@ -63,6 +63,7 @@ __all__ = [
     "TypeTarget",
     "check_skill",
     "installed_skills_dir",
+    "load_run_skill",
     "load_skill",
     "parse_front_matter",
     "resolve_skill_path",

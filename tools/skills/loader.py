@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from prepbench.tools.errors import SkillError
+from prepbench.tools.errors import PrepbenchError, SkillError
 from prepbench.tools.hashing import sha256_text
 
 from .files import list_files, parse_front_matter, read_text, read_yaml, skill_content_hash
@@ -282,3 +282,16 @@ def load_skill(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Skill
         raw_filters=raw_filters,
         raw_coverage=raw_cov,
     )
+
+
+def load_run_skill(config: dict[str, Any]) -> Skill | None:
+    """The skill a run was made with (its config's ``skill_path``, else ``skill_name``), or None
+    when it cannot be loaded (moved, changed into a broken skill): readers and the export then
+    fall back to the default rendering."""
+    ref = config.get("skill_path") or config.get("skill_name")
+    if not ref:
+        return None
+    try:
+        return load_skill(ref)
+    except PrepbenchError:
+        return None

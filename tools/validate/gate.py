@@ -11,6 +11,10 @@ Order (first failure wins, its rule is stored with the rejection):
    the chunk's earlier ones) and registered when accepted. Because admission follows the ledger's
    commit order, a resumed run that re-registers the committed samples in their canonical
    order (:meth:`Gate.add_many`) rebuilds exactly the same dedup state.
+3. **decontaminate** (``run --decontaminate``, a :class:`~prepbench.tools.decontaminate.Decontaminator`):
+   the chunk's accepted samples, as the export renders them, are checked against benchmarks'
+   test items; a flagged sample stays accepted (the dedup state does not depend on it) and
+   carries its flags into the ledger in the chunk's transaction, and the export leaves it out.
 
 The optional grounded LLM judge (``--judge``) runs between screen and admit in the skill family,
 as a rule named ``grounded_judge``: it needs the model, which this layer does not know.
@@ -19,7 +23,7 @@ as a rule named ``grounded_judge``: it needs the model, which this layer does no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from prepbench.tools.ledger import SampleRecord, sample_id
 from prepbench.tools.skills.refs import validator as schema_validator
@@ -49,13 +53,16 @@ class Gate:
     Args:
         skill: the loaded skill (schemas, ``filters.yaml``).
         dedup: keep duplicate state (False for one-off checks such as ``skill check``'s examples).
+        decontaminator: flags accepted samples that copy a benchmark's test items
+            (:class:`~prepbench.tools.decontaminate.Decontaminator`; None: no such step).
 
     Raises:
         SkillError: a filter rule that does not compile (unknown kind, bad regex, ...).
     """
 
-    def __init__(self, skill, dedup: bool = True):
+    def __init__(self, skill, dedup: bool = True, decontaminator: Any = None):
         self.skill = skill
+        self.decontaminator = decontaminator
         self.rules = build_rules(skill)
         self.validators = {t: schema_validator(t, skill.schemas) for t in skill.schemas}
         self.dedup_enabled = dedup
@@ -165,4 +172,16 @@ class Gate:
                     records.append(SampleRecord(st, s, "accepted", attempts=cand.attempts))
                     continue
             records.append(SampleRecord(st, s, "rejected", v.rule, v.detail, cand.attempts))
+        if self.decontaminator is not None:
+            self._flag_contamination(records)
         return records
+
+    def _flag_contamination(self, records: list[SampleRecord]) -> None:
+        """Attach to each accepted record the decontamination flags of its sample (one pass per chunk)."""
+        from prepbench.tools.decontaminate import sample_texts
+
+        accepted = [i for i, r in enumerate(records) if r.status == "accepted"]
+        if accepted:
+            rep = self.decontaminator.run([(str(i), *sample_texts(records[i].data, self.skill.renders)) for i in accepted])
+            for f in rep.flags:
+                records[int(f.sample)].contamination.append(f.as_dict())
