@@ -1,5 +1,7 @@
-"""Export accepted samples as SFT data: ShareGPT, Alpaca, OpenAI-chat JSONL, and a
-LlamaFactory ``dataset_info.json`` entry that points at them.
+"""Export accepted samples as SFT data: ShareGPT, Alpaca, OpenAI-chat JSONL, a Hugging Face
+``datasets`` folder with Parquet (``hf``), a LlamaFactory ``dataset_info.json`` entry that
+points at them, a dataset card (``README.md``, :mod:`prepbench.tools.card`) and
+``manifest.json`` (the SHA-256 of every file, :mod:`prepbench.tools.export_set`).
 
 Each sample is rendered to an (instruction, output) pair by its skill's
 ``render/<type>.md`` template (e.g. ``case_application``: instruction = case + question,
@@ -25,17 +27,21 @@ from typing import Any, Iterable, Sequence
 
 import jinja2
 
+from .card import render_card
 from .errors import PrepbenchError
 from .export_set import replace_set
 from .skills.templates import render_blocks
 
-FORMATS = ("sharegpt", "alpaca", "openai", "samples")
+FORMATS = ("sharegpt", "alpaca", "openai", "samples", "hf")
 FILE_NAMES = {
     "sharegpt": "sharegpt.jsonl",
     "alpaca": "alpaca.jsonl",
     "openai": "openai.jsonl",
     "samples": "samples.jsonl",
+    "hf": "hf",  # a datasets.save_to_disk folder of the ShareGPT rows, beside them in Parquet
 }
+PARQUET = "sharegpt.parquet"
+CARD = "README.md"
 
 
 def render_pair(sample: dict, template: str | None) -> tuple[str, str]:
@@ -133,8 +139,10 @@ def export_samples(
     formats: Sequence[str] = ("sharegpt", "alpaca", "openai", "samples"),
     name: str = "prepbench",
     system: str | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write accepted samples in the requested formats plus ``dataset_info.json``.
+    """Write accepted samples in the requested formats plus ``dataset_info.json``, the dataset
+    card and the manifest, as one set replaced at once.
 
     Args:
         samples: accepted samples (dicts with ``sample_id``, ``sample_type``, ``chunk_id`` and fields).
@@ -143,16 +151,20 @@ def export_samples(
         formats: any of :data:`FORMATS`.
         name: dataset name prefix in ``dataset_info.json``.
         system: optional system prompt put on every row.
+        provenance: what the card says of the run (:func:`prepbench.tools.card.provenance`);
+            None: a card with the files only.
 
     Returns:
         ``{"files": {format: path}, "count": n, "dataset_info": path}``.
 
     Raises:
-        PrepbenchError: unknown format, or a render template error.
+        PrepbenchError: unknown format, a render template error, or ``hf`` without the datasets package.
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise PrepbenchError(f"unknown export format '{bad[0]}' (choose from {', '.join(FORMATS)})")
+    if "hf" in formats:
+        _require_datasets()
     out = Path(out_dir)
     rendered = []
     for s in samples:
@@ -162,16 +174,56 @@ def export_samples(
     info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
 
     def write(tmp: Path) -> None:
+        rows: dict[str, int] = {}
         for fmt in formats:
-            _write_lines(tmp / FILE_NAMES[fmt], (builders[fmt](s, i, r) for s, i, r in rendered))
-        with open(tmp / "dataset_info.json", "w", encoding="utf-8") as f:
-            f.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            made = (builders["sharegpt" if fmt == "hf" else fmt](s, i, r) for s, i, r in rendered)
+            if fmt == "hf":
+                rows.update(_write_hf(tmp, list(made)))
+            else:
+                rows[FILE_NAMES[fmt]] = _write_lines(tmp / FILE_NAMES[fmt], made)
+        _write_text(tmp / "dataset_info.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        _write_text(tmp / CARD, render_card(provenance or {}, rows, _card_data_file(formats)))
 
-    replace_set(out, write, [*FILE_NAMES.values(), "dataset_info.json"])
+    replace_set(out, write, [*FILE_NAMES.values(), "dataset_info.json", PARQUET, CARD])
     files = {fmt: str(out / FILE_NAMES[fmt]) for fmt in formats}
     return {"files": files, "count": len(rendered), "dataset_info": str(out / "dataset_info.json")}
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _require_datasets() -> None:
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        raise PrepbenchError("--format hf needs the datasets package: pip install 'prepbench[train]' (or datasets)") from None
+
+
+def _write_hf(folder: Path, rows: list[dict]) -> dict[str, int]:
+    """The ShareGPT rows as a ``datasets`` folder (``datasets.load_from_disk``) and as Parquet."""
+    import datasets
+
+    shown = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # the export prints its own summary
+    try:
+        ds = datasets.Dataset.from_list(rows)
+        ds.save_to_disk(str(folder / FILE_NAMES["hf"]))
+        ds.to_parquet(str(folder / PARQUET))
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
+    return {FILE_NAMES["hf"] + "/": len(rows), PARQUET: len(rows)}
+
+
+def _card_data_file(formats: Sequence[str]) -> str:
+    """The file the card's ``configs`` points the Hub at: Parquet, else the first JSONL format."""
+    if "hf" in formats:
+        return PARQUET
+    return FILE_NAMES[next((f for f in ("sharegpt", "alpaca", "openai", "samples") if f in formats), "sharegpt")]
 
 
 def _builders(system: str | None) -> dict[str, Any]:

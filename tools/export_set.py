@@ -13,12 +13,18 @@ file system), then switches it in:
 Partials of a killed export (``<name>.tmp-<pid>`` / ``<name>.old-<pid>`` of a process that is
 gone, and the ``*.tmp`` files of the earlier file-by-file scheme) are removed by the next one.
 No symlinks: the target stays a plain folder that LlamaFactory, ``cp -r`` and ``sha256sum`` read.
+
+Every set carries ``manifest.json``: the SHA-256 and size of each of its other files (by path
+relative to the folder, sub-folders included), written last inside the new folder, so a set and
+its manifest are switched in together and always agree (:func:`verify_manifest` checks a folder).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ from typing import Callable, Iterable
 
 from .errors import EnvironmentFault, PrepbenchError
 
+MANIFEST = "manifest.json"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -111,12 +118,60 @@ def _switch(new: Path, target: Path) -> None:
         os.close(fd)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> dict:
+    """Write ``folder/manifest.json``: ``{"algorithm": "sha256", "files": {relpath: {"sha256", "bytes"}}}``
+    over every other file under ``folder``, in path order (POSIX separators). Returns the manifest."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST)
+    manifest = {
+        "algorithm": "sha256",
+        "files": {p.relative_to(folder).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files},
+    }
+    with open(folder / MANIFEST, "w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return manifest
+
+
+def verify_manifest(folder: str | Path) -> list[str]:
+    """The problems of ``folder`` against its ``manifest.json`` (empty when every checksum verifies):
+    a listed file missing or changed, or a file the manifest does not list.
+
+    Raises:
+        PrepbenchError: no readable ``manifest.json``.
+    """
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError) as e:
+        raise PrepbenchError(f"{folder / MANIFEST}: no readable manifest ({type(e).__name__})") from None
+    problems = []
+    for rel, entry in listed.items():
+        p = folder / rel
+        if not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif _sha256(p) != entry["sha256"]:
+            problems.append(f"{rel}: SHA-256 differs from the manifest")
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    problems += [f"{rel}: not in the manifest" for rel in sorted(present - set(listed) - {MANIFEST})]
+    return problems
+
+
 def replace_set(target: str | Path, write: Callable[[Path], None], own_names: Iterable[str]) -> None:
     """Replace the folder ``target`` by the files ``write(folder)`` puts in a fresh folder, at once.
 
     Args:
         target: the folder to replace (created with its parents when missing).
-        write: writes every file of the new set into the folder it is given.
+        write: writes every file of the new set into the folder it is given (``manifest.json``
+            is added after it, over everything it wrote).
         own_names: the file names a set consists of; a target holding other files is refused.
 
     Raises:
@@ -124,7 +179,7 @@ def replace_set(target: str | Path, write: Callable[[Path], None], own_names: It
         EnvironmentFault: the disk is full or the folder cannot be written (the previous set is kept).
     """
     target = Path(target)
-    own = set(own_names)
+    own = {*own_names, MANIFEST}
     _check_target(target, own)
     new = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     try:
@@ -133,6 +188,7 @@ def replace_set(target: str | Path, write: Callable[[Path], None], own_names: It
         shutil.rmtree(new, ignore_errors=True)
         new.mkdir()
         write(new)
+        write_manifest(new)
         _switch(new, target)
     except (FileExistsError, NotADirectoryError):
         raise PrepbenchError(f"{target}: a part of this path is a file, not a folder; choose another --out") from None

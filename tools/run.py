@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prepbench.tools import __version__
+from prepbench.tools.card import provenance
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
 from prepbench.tools.coverage import coverage_report
 from prepbench.tools.decontaminate import DecontaminationSpec, decontaminate_run
@@ -425,9 +426,9 @@ def export_run(
     formats=("sharegpt", "alpaca", "openai", "samples"),
     export_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``); samples a
-    decontamination flag excludes are left out (they stay in the ledger). ``skill`` None (it
-    cannot be loaded): the default rendering."""
+    """Export a run's accepted samples to ``<out_dir>/export`` (or ``export_dir``), with the
+    dataset card and manifest; samples a decontamination flag excludes are left out (they stay
+    in the ledger). ``skill`` None (it cannot be loaded): the default rendering."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
     return export_samples(
         ledger.accepted_samples(exported=True),
@@ -435,4 +436,5 @@ def export_run(
         export_dir or (Path(out_dir) / "export"),
         formats,
         name=name,
+        provenance=provenance(ledger, skill),
     )

@@ -17,6 +17,7 @@ from prepbench.agents.runner import run_pipeline
 from prepbench.tools.decontaminate import NgramIndex, decontaminate, normalise, read_benchmark_items
 from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.export_set import verify_manifest
 from prepbench.tools.jsonfile import iter_json_records
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
@@ -120,6 +121,10 @@ def test_gate_step_flags_the_planted_items_and_the_export_leaves_out_exactly_the
     assert exported == [i for i in accepted if i not in set(ids.values())]
     questions = {r["conversations"][0]["value"] for r in _rows(out / "export" / "sharegpt.jsonl")}
     assert not questions & set(ids)
+    card = (out / "export" / "README.md").read_text()
+    assert "**Excluded by decontamination**: 6; **exported**: " + str(len(exported)) in card
+    assert "| gsm8k | 6 | 3 | 3 | 0 | 6 |" in card
+    assert verify_manifest(out / "export") == []
 
 
 def test_decontaminate_run_gives_a_finished_run_the_same_flags_and_export(gated, tmp_path, cache):

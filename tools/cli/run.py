@@ -72,7 +72,7 @@ def _report_run(result: dict, as_json: bool) -> None:
     out.print(
         f"{'resumed' if result['resumed'] else 'ran'} in {result['seconds']:.1f}s; "
         f"exported {exp['count']} samples to {Path(exp['dataset_info']).parent} "
-        f"(sharegpt.jsonl, alpaca.jsonl, openai.jsonl, dataset_info.json)"
+        f"(sharegpt.jsonl, alpaca.jsonl, openai.jsonl, dataset_info.json, card README.md, manifest.json)"
     )
     if result["stopped"]:
         out.print("[yellow]stopped early: pending chunks remain; run the same command again to resume[/]")
@@ -111,32 +111,26 @@ def status_cmd(
 @app.command("export")
 def export_cmd(
     run: str = typer.Argument(..., help="Run folder."),
-    fmt: str = typer.Option("sharegpt,alpaca", "--format", "-f", help="Comma-separated: sharegpt, alpaca, openai, samples."),
+    fmt: str = typer.Option(
+        "sharegpt,alpaca",
+        "--format",
+        "-f",
+        help="Comma-separated: sharegpt, alpaca, openai, samples, hf (datasets folder + Parquet).",
+    ),
     dest: Optional[str] = typer.Option(None, "--out", "-o", help="Export folder (default RUN/export)."),
 ) -> None:
-    """Export a run's accepted samples (ShareGPT / Alpaca / OpenAI JSONL + LlamaFactory dataset_info.json)."""
+    """Export a run's accepted samples (ShareGPT / Alpaca / OpenAI JSONL, datasets + Parquet, LlamaFactory
+    dataset_info.json), with a dataset card (README.md) and manifest.json."""
     from prepbench.tools.ledger import RunFolder
     from prepbench.tools.run import export_run
-    from prepbench.tools.skills import load_skill
+    from prepbench.tools.skills import load_run_skill
 
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
     ledger = RunFolder.open(run)
-    config = ledger.get_config()
     try:
-        try:
-            skill = load_skill(config.get("skill_path") or config.get("skill_name"))
-            renders = skill.renders
-        except PrepbenchError:
-            renders = {}
-            skill = None
-        from prepbench.tools.export import export_samples
-
-        if skill is not None:
-            res = export_run(ledger, skill, Path(run), formats, Path(dest) if dest else None)
-        else:
-            res = export_samples(ledger.accepted_samples(), renders, Path(dest) if dest else Path(run) / "export", formats)
+        res = export_run(ledger, load_run_skill(ledger.get_config()), Path(run), formats, Path(dest) if dest else None)
     finally:
         ledger.close()
     for f, p in res["files"].items():
         out.print(f"{f}: {p}")
-    out.print(f"dataset_info: {res['dataset_info']} ({res['count']} samples)")
+    out.print(f"dataset_info: {res['dataset_info']} ({res['count']} samples); card README.md and manifest.json beside it")
