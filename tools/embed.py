@@ -1,4 +1,6 @@
-"""Text encoders and the SQLite embedding cache used by DAS and the embedding metrics.
+"""Text encoders and the SQLite embedding cache used by DAS, the embedding metrics, benchmark
+decontamination and the gate's semantic dedup (one cache: a text embedded by one is not
+embedded again by another).
 
 Encoders (:func:`make_encoder` spec strings):
 
