@@ -123,3 +123,15 @@ def test_licences_of_the_shared_corpora():
     assert got["smith-wealth-of-nations"] == "cc0-1.0"
     assert licence_of("CC BY-NC-SA 4.0") == "cc-by-nc-sa-4.0" and licence_of("all rights reserved") is None
     assert [size_category(n) for n in (0, 999, 1000, 54321)] == ["n<1K", "n<1K", "1K<n<10K", "10K<n<100K"]
+
+
+def test_hf_without_the_datasets_package_is_a_one_line_error(run, tmp_path, monkeypatch):
+    import sys
+
+    from prepbench.tools.errors import PrepbenchError
+    from prepbench.tools.export import export_samples
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as on a core install
+    with pytest.raises(PrepbenchError, match=r"--format hf needs the datasets package: pip install 'prepbench\[train\]'"):
+        export_samples([], {}, tmp_path / "export", ("sharegpt", "hf"))
+    assert not (tmp_path / "export").exists()  # nothing written
