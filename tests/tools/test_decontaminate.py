@@ -7,7 +7,9 @@ test server) confirms or clears each flag. MMLU domain tasks check only their ow
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,7 @@ class PlantingGenerator(ExtractiveGenerator):
     (the candidate is that concept_qa with the planted question and answer: it passes the gate)."""
 
     def __init__(self, pairs):
+        super().__init__()
         self.pairs = list(pairs)
         self.planted: dict[str, str] = {}  # question -> chunk id
 
@@ -66,10 +69,22 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("emb") / "emb.sqlite"
 
 
+@functools.lru_cache(maxsize=1)
+def planting_skill() -> str:
+    """finance without its ``faithful`` rule: a GSM8K item planted in a finance chunk is not
+    supported by that chunk, and the gate's faithfulness check would refuse it before the
+    decontamination step this module tests."""
+    from prepbench.tools.skills.authoring import scaffold_skill
+
+    folder = scaffold_skill("finance-planted", tempfile.mkdtemp(prefix="planting-"), extends="finance")
+    (folder / "filters.yaml").write_text("rules:\n  - name: faithful\n    enabled: false\n", encoding="utf-8")
+    return str(folder)
+
+
 def planted_run(out: Path, decontaminate_spec=None) -> dict[str, str]:
     """A real offline run of the slice's first 40 chunks with the six planted items; question -> sample id."""
     gen = PlantingGenerator(planted_pairs())
-    opts = RunOptions(corpus=[str(SLICE)], skill="finance", out=str(out), limit=40, decontamination=decontaminate_spec)
+    opts = RunOptions(corpus=[str(SLICE)], skill=planting_skill(), out=str(out), limit=40, decontamination=decontaminate_spec)
     run_pipeline(opts, generator=gen)
     assert not gen.pairs, "every item was planted"
     led = RunFolder.open(out, readonly=True)
@@ -151,7 +166,7 @@ def test_resuming_with_decontaminate_checks_the_committed_samples(tmp_path, cach
     out = tmp_path / "run"
     ids = planted_run(out)
     spec = decontamination_spec("gsm8k", cache=cache, embed_threshold=None)
-    run_pipeline(RunOptions(corpus=[str(SLICE)], skill="finance", out=str(out), limit=40, decontamination=spec))
+    run_pipeline(RunOptions(corpus=[str(SLICE)], skill=planting_skill(), out=str(out), limit=40, decontamination=spec))
     verbatim = [(ids[q], "gsm8k", "ngram_overlap") for q, _ in planted_pairs()[:3]]
     assert sorted(f[:3] for f in _flags(out)) == sorted(verbatim)
 

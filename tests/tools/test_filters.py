@@ -62,6 +62,18 @@ def test_good_sample_passes(validator):
         ({"answer": "What is a bond?"}, "answer_repeats_question"),
         ({"answer": "A bond is a bond."}, "answer_repeats_question"),
         ({"evidence": ["A bond is an equity share that never matures."]}, "evidence_in_chunk"),
+        ({"question": "What do side effects include?"}, "self_contained"),
+        ({"question": "What is this security called?"}, "self_contained"),
+        ({"answer": "A bond is a debt security that pays periodic interest and, at maturity, they will have."}, "complete"),
+        ({"answer": "A bond is an example of a debt security that pays periodic interest."}, "answers_question"),
+        (
+            {"answer": "A bond is a debt security that does not pay periodic interest and returns its face value at maturity."},
+            "faithful",
+        ),
+        (
+            {"answer": "A bond is a debt security that pays 12 percent interest and returns its face value at maturity."},
+            "faithful",
+        ),
         ({"question_type": "opinion"}, "schema"),
         ({"evidence": []}, "schema"),
         ({"extra_field": 1}, "schema"),
@@ -79,7 +91,7 @@ def test_rule_rejects(validator, changes, rule):
     [
         {
             "question": "Why do the prices of existing bonds fall when market interest rates rise?",
-            "answer": "Existing bonds pay fixed coupons, so when market interest rates rise, the prices of existing bonds fall to offer a competitive yield.",
+            "answer": "Existing bonds pay fixed periodic interest, so when market interest rates rise, the prices of existing bonds fall.",
             "question_type": "cause_effect",
             "evidence": ["When market interest rates rise, the prices of existing bonds fall."],
         },
@@ -90,16 +102,21 @@ def test_rule_rejects(validator, changes, rule):
                 "The time value of money is the concept that an amount of money is worth more today than the same amount in the future."
             ],
         },
-        # words such as "section" are fine when they do not point at the book
-        {
-            "question": "What is a bond covenant section of an indenture used for in a bond?",
-            "answer": "It lists the promises the issuer makes to bondholders, such as limits on further debt.",
-        },
     ],
 )
 def test_rule_accepts(validator, changes):
     v = validator.check(variant(**changes), CHUNK)
     assert v.ok, v
+
+
+def test_words_that_name_book_parts_are_fine_when_they_do_not_point_at_the_book(validator):
+    # checked without a chunk: the answer is general knowledge, which the faithful rule would refuse
+    s = variant(
+        question="What is a bond covenant section of an indenture used for in a bond?",
+        answer="It lists the promises the issuer makes to bondholders, such as limits on further debt.",
+    )
+    assert validator.check(s, None).ok
+    assert validator.check(s, CHUNK).rule == "faithful"
 
 
 def test_process_qa_step_bounds(validator):
@@ -126,7 +143,7 @@ def test_exact_and_near_duplicates(validator):
     v.add(GOOD, "a")
     exact = variant(question="What is a BOND?")
     assert v.check(exact, CHUNK).rule == "exact_duplicate"
-    near = variant(answer=GOOD["answer"] + " It is a loan.")
+    near = variant(answer=GOOD["answer"] + " Prices fall.")
     assert v.check(near, CHUNK).rule == "near_duplicate"
     other = variant(
         question="What is the time value of money?",

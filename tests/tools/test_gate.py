@@ -59,7 +59,7 @@ def test_a_rule_kind_from_an_entry_point_is_loaded_on_first_use(monkeypatch):
     monkeypatch.delitem(rules.RULE_KINDS, "no_shouting", raising=False)
     assert "no_shouting" in rules.known_kinds()
     skill = load_skill("finance")
-    skill.filters.rules.append(type(skill.filters.rules[0])(name="no_shouting", kind="no_shouting"))
+    skill.filters.rules.insert(0, type(skill.filters.rules[0])(name="no_shouting", kind="no_shouting"))
     gate = Gate(skill)
     good = _examples()[0]
     assert gate.screen(dict(good, question=good["question"].upper()), None).rule == "no_shouting"

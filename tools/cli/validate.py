@@ -35,6 +35,9 @@ def _record(row: object, where: str) -> DatasetRecord:
     context = next((row[k] for k in CONTEXT_FIELDS if isinstance(row.get(k), str)), None)
     if "sample_type" in row or ("question" in row and "answer" in row):
         return DatasetRecord(where, {k: v for k, v in row.items() if k not in CONTEXT_FIELDS}, context)
+    if isinstance(row.get("instruction"), str) and isinstance(row.get("response"), str):
+        # Dolly's shape: instruction, optional context (the source), response
+        return DatasetRecord(where, {"question": row["instruction"], "answer": row["response"]}, context)
     try:
         s = row_to_sample(row, None, None, where)
     except ValueError as e:

@@ -17,7 +17,7 @@ New rule kinds register with :func:`register_rule_kind`, or from another package
 entry point in the ``prepbench.rule_kinds`` group (name = kind, value = the factory).
 """
 
-from prepbench.tools.validate import rules_generic  # noqa: F401  (registers the generic kinds)
+from prepbench.tools.validate import rules_generic, rules_language  # noqa: F401  (register the generic and language kinds)
 from prepbench.tools.validate.gate import Candidate, Gate
 from prepbench.tools.validate.rules import (
     PASS,

@@ -156,6 +156,8 @@ def _evidence_rule(spec: dict, name: str) -> RuleFn:
     def check(sample: dict, chunk_text: str | None) -> Verdict:
         if chunk_text is None:
             return PASS
+        if field not in sample:
+            return PASS  # a record with no evidence field (plain question/answer): the schema says if it needs one
         hay = squash(chunk_text)
         spans = as_texts(sample.get(field))
         if not spans:

@@ -1,0 +1,110 @@
+"""The gate's language rules (self_contained, complete, answers_question, faithful, attributed)
+on samples read and labelled by a blind reader (tests/fixtures/quality/labelled.jsonl: real
+offline samples of the six primary books, each with its source chunk), and the parser's
+checksum guard."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prepbench.tools import nlp
+from prepbench.tools.errors import EnvironmentFault
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import Gate
+
+LABELS = Path(__file__).resolve().parents[1] / "fixtures" / "quality" / "labelled.jsonl"
+ROWS = {r["id"]: r for r in (json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line.strip())}
+
+
+def _verdict(sample_id: str):
+    rec = ROWS[sample_id]
+    return Gate(load_skill(rec["domain"]), dedup=False).screen(dict(rec["sample"]), rec["chunk"])
+
+
+def _rule_verdict(sample_id: str, rule: str):
+    """The verdict of the one rule named ``rule`` of the sample's domain skill."""
+    rec = ROWS[sample_id]
+    gate = Gate(load_skill(rec["domain"]), dedup=False)
+    (check,) = [r.check for r in gate.rules if r.name == rule]
+    return check(dict(rec["sample"]), rec["chunk"])
+
+
+@pytest.mark.parametrize(
+    "sample_id, rule, found",
+    [
+        ("q117", "self_contained", "no owner"),  # "What do side effects include?" (the drug is never named)
+        ("q221", "self_contained", "the observer"),  # "What is the only force on the observer?"
+        ("q113", "self_contained", "person"),  # "What is Maria Vega?" (a case-study client)
+        ("q103", "self_contained", "EHR"),  # "What is the EHR?" (never spelled out)
+        ("q168", "self_contained", "'n'"),  # "What happens if p is a prime that divides n?"
+        ("q046", "complete", "have"),  # "... at the end of one year, they will have."
+        ("q099", "complete", "garbled"),  # "What is the parties disagree over whether RFRA?"
+        ("q167", "complete", "relation between two variables"),  # "... an atom a in B such that a b."
+        ("q194", "complete", "-function"),  # "the Euler -function" (phi lost)
+        ("q157", "answers_question", "under a condition"),  # "What is a code?" -> "A code is a linear code if ..."
+        ("q013", "answers_question", "does not say what it is"),  # "... are a critical part of ..."
+        ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
+    ],
+)
+def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
+    assert ROWS[sample_id]["label"] == "defective"
+    assert not _verdict(sample_id).ok  # the gate rejects it
+    v = _rule_verdict(sample_id, rule)  # and the rule that names its defect does too
+    assert not v.ok and v.rule == rule, v
+    assert found in v.detail, v.detail
+
+
+@pytest.mark.parametrize("sample_id", ["q000", "q022", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"])
+def test_good_samples_pass_every_rule(sample_id):
+    assert ROWS[sample_id]["label"] == "good"
+    v = _verdict(sample_id)
+    assert v.ok, (ROWS[sample_id]["sample"]["question"], v)
+
+
+def test_faithful_compares_negation_and_condition_with_the_source_sentence():
+    gate = Gate(load_skill("finance"), dedup=False)
+    rec = ROWS["q189"]  # "The order of a finite group is the number of elements that it contains."
+    base = dict(rec["sample"])
+    assert gate.screen(dict(base), rec["chunk"]).ok
+    flipped = dict(base, answer="The order of a finite group is not the number of elements that it contains.")
+    v = gate.screen(flipped, rec["chunk"])
+    assert v.rule == "faithful" and "negation" in v.detail
+
+
+def test_a_why_question_over_not_because_is_refused():
+    # source (Gowder, law): the reason is denied, not the fact; the question turns it around
+    rec = ROWS["q053"]
+    assert rec["label"] == "defective"
+    v = _verdict("q053")
+    assert not v.ok and v.rule in ("faithful", "attributed"), v
+
+
+def test_word_problems_and_instructions_are_not_mistaken_for_extracted_questions():
+    gate = Gate(load_skill("finance"), dedup=False)
+    gsm8k = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "gsm8k" / "test.jsonl"
+    rows = [json.loads(line) for line in gsm8k.read_text(encoding="utf-8").splitlines()[:20]]
+    for r in rows:  # "She eats three for breakfast": a story introduces its own people and things
+        v = gate.check_rules({"question": r["question"], "answer": r["answer"]}, None)
+        assert v.ok, (r["question"][:80], v)
+    instruction = {"question": 'Rewrite the following sentence: "This car runs very fast"', "answer": "This car moves swiftly."}
+    assert gate.check_rules(instruction, None).ok
+    assert gate.check_rules({"question": "Rewrite the following sentence.", "answer": "The car moves swiftly."}, None).rule == (
+        "self_contained"
+    )
+
+
+def test_the_parser_refuses_changed_model_files(tmp_path):
+    folder = nlp.pipeline_folder()
+    copy = tmp_path / "pipeline"
+    shutil.copytree(folder, copy)
+    nlp.verify_folder(copy)  # the installed files are the pinned release
+    (copy / "tagger" / "model").write_bytes((copy / "tagger" / "model").read_bytes() + b"\0")
+    with pytest.raises(EnvironmentFault, match=r"tagger/model: SHA-256 .* differs from en_core_web_sm 3\.8\.0"):
+        nlp.verify_folder(copy)
+    (copy / "ner" / "model").unlink()
+    with pytest.raises(EnvironmentFault, match=r"ner/model: missing"):
+        nlp.verify_folder(copy)

@@ -1,0 +1,597 @@
+"""What a parse says about a question or an answer: the evidence behind the language rules.
+
+Each ``*_problem`` function takes text (and, where it needs one, the other side of the sample)
+and returns ``None`` when it finds nothing, else a short reason that names what it found
+(``"bare plural 'side effects' with no owner"``). They use spaCy's parse
+(:func:`prepbench.tools.nlp.parse`): part-of-speech tags, dependencies, noun chunks and
+entities, not patterns over strings, wherever a parse is what the check needs; a few surface
+checks (brackets, lost symbols) are plain character tests because no parse sees them.
+
+The rule kinds of :mod:`.rules_language` combine them; the lexicons here are the only word lists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.tools.nlp import parse
+
+#: nouns that name a part, property or consequence of something else: a bare plural of one of
+#: these ("side effects", "responsibilities") leaves the reader asking "of what?".
+RELATIONAL_NOUNS = frozenset(
+    """effect side-effect responsibility manifestation report example step component feature type factor
+    symptom sign risk use goal function role duty right property characteristic cause consequence result
+    benefit advantage disadvantage limitation requirement option alternative theory argument reason part
+    element member category kind form stage phase method approach strategy source purpose principle rule
+    criterion outcome implication interaction contraindication indication precaution instruction concept
+    problem issue question answer value term parameter variable condition assumption difference similarity
+    change finding recommendation guideline concern priority objective measure term""".split()
+)
+#: nouns whose definite singular names a role, an institution or a unique thing known to every
+#: reader of the field ("the nurse", "the law", "the economy"), not a referent of the source
+GENERIC_DEFINITES = frozenset(
+    """wheel internet moon weather business customer employer employee owner manager user individual person organization nurse client patient physician prescriber provider pharmacist law court constitution government state
+    economy market public body heart brain liver kidney skin blood environment world universe earth sun
+    president congress legislature judiciary firm company investor borrower lender buyer seller consumer
+    reader speaker author""".split()
+)
+_OWNED_ACTIONS = frozenset(
+    "treatment management assessment therapy diagnosis dosage dose administration evaluation monitoring prognosis".split()
+)
+_META_NOUNS = frozenset("mechanism action definition meaning significance importance nature basis".split())
+_OWNER_PREPS = frozenset("of for to in on with from against among between".split())
+#: nouns that, capitalised after "the", shorten a name given in full earlier ("the Act", "the State")
+TITLE_NOUNS = frozenset(
+    """act state court government company corporation bank board commission agency department plan program
+    amendment clause treaty committee council party union statute code rule regulation fund trust authority
+    office bureau administration service institute association district city county republic""".split()
+)
+#: adverbs and phrases that point into the surrounding text
+_POINTING_ADVERBS = frozenset("here above below hereafter herein thereafter aforementioned".split())
+_DEMONSTRATIVES = frozenset("this these those".split())
+_THIRD_PERSON = frozenset("it its they them their theirs he him his she her hers itself themselves".split())
+_FIRST_SINGULAR = frozenset("i me my mine myself".split())
+#: verbs that need an object; one that ends a sentence without it was cut ("... they will have.")
+_NEEDS_OBJECT = frozenset(
+    "have give get equal yield include become make take find show obtain reach satisfy contain want do need consider".split()
+)
+_DANGLING_LAST = frozenset("that which whose than since as the a an of to and or but because whereas while".split())
+_PARTICLES = frozenset("down up out off over away back around".split())
+_STRANDABLE = frozenset("of for to with from on in about at into by like as".split())
+_REASON_MARKERS = re.compile(
+    r"(?i)\b(because|since|due to|owing to|as a result|so that|in order to|therefore|thus|hence|the reason|"
+    r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
+)
+_CONDITION_MARKERS = frozenset("if unless whenever provided".split())
+_NEGATIONS = frozenset("not n't no never neither nor none cannot without".split())
+_GREEK = "αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
+_MATH_TOKEN = re.compile(rf"^(?:[A-Za-z{_GREEK}](?:[_^]\S*|\(\S*\))?|[A-Za-z]{{1,2}}\([^)]*\)|[A-Za-z]_\w+)$")
+_LOST_SYMBOL = (
+    (re.compile(r"(?<=\w)\s-[a-z]{3,}\b"), "a symbol before '-{}' is missing"),
+    (
+        re.compile(r"(?:^|\s)\(?[a-hA-H][.)]\s+(?:What|Which|How|Why|Find|Calculate|Determine|Show|Explain)\b"),
+        "an exercise part label",
+    ),
+    (re.compile(r"\^(?=[\s.,;?)]|$)"), "an exponent after '^' is missing"),
+    (re.compile(r"\(\s+\)|\[\s+\]|\{\s+\}|(?<=\s)\(\)"), "an empty bracket pair"),
+    (re.compile(r"\b[A-Za-z]{3,}\s+=(?=[^\s=])"), "the left side of '=' is missing"),
+    (
+        re.compile(r"(?:such that|where|with|iff?|and)\s+[a-zA-Z]\s+[a-zA-Z]\s*[.,;?]"),
+        "a relation between two variables is missing",
+    ),
+)
+_QUOTE_PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+
+
+def _words(tokens) -> list:
+    return [t for t in tokens if not t.is_punct and not t.is_space]
+
+
+# -- self-contained -----------------------------------------------------------------------------
+def pointing_problem(text: str, demonstratives: bool = True) -> str | None:
+    """Deixis: a demonstrative, a pointing adverb, "the following", "in parentheses", "do so".
+
+    ``demonstratives`` False: a scenario's "This" may point back at its own earlier sentence."""
+    doc = parse(text)
+    low = text.lower()
+    for phrase in ("the following", "as follows", "in parentheses", "in parenthesis", "the former", "the latter"):
+        at = low.find(phrase)
+        if at >= 0 and not _material_follows(text, at + len(phrase)):
+            nxt = [t for t in doc if t.idx >= at + len(phrase)][:1]
+            if phrase in ("the former", "the latter") and nxt and nxt[0].pos_ in ("NOUN", "PROPN", "ADJ"):
+                continue  # "the former Chairman": an adjective, not a pointer
+            return f"points into the source ('{phrase}')"
+    quoted = [m.span() for m in re.finditer(r"\"[^\"]*\"|“[^”]*”", text)]
+    for t in doc:
+        w = t.lower_
+        if any(a <= t.idx < b for a, b in quoted):
+            continue  # a quoted sentence is material, not a pointer
+        if (w in _DEMONSTRATIVES or (w == "that" and t.dep_ == "det")) and _material_follows(text, t.idx + len(t.text)):
+            continue  # "Rewrite this sentence: ...": the sample holds what it points at
+        if (w in _DEMONSTRATIVES or (w == "that" and t.dep_ == "det")) and demonstratives:
+            named_before = t.dep_ == "det" and t.head.lemma_ in {x.lemma_ for x in doc[: t.i]}
+            if t.dep_ in ("det", "nsubj", "nsubjpass", "dobj", "pobj", "attr") and not named_before:
+                return f"demonstrative '{t.text}' with no referent in the sample"
+        if w in _POINTING_ADVERBS and t.pos_ in ("ADV", "ADJ"):
+            return f"points into the source ('{t.text}')"
+        if w == "there" and t.dep_ != "expl" and t.pos_ == "ADV":
+            return "points into the source ('there')"
+        if w == "so" and t.head.lemma_ == "do" and t.dep_ in ("advmod", "dobj"):
+            return "'do so' refers to an action outside the sample"
+    return None
+
+
+def _material_follows(text: str, at: int) -> bool:
+    """After position ``at``, the text itself holds what a pointer names (after ':' or a quote)."""
+    rest = text[at:]
+    return bool(re.search(r"[:\"“\n?]\s*\S", rest))
+
+
+_OPINION_VERBS = frozenset("hold believe think agree disagree dissent conclude decline reject".split())
+
+
+def voice_problem(answer: str) -> str | None:
+    """The answer speaks in the source's voice: "I", or "we" with a verb of holding ("we held")."""
+    for t in parse(answer):
+        if t.pos_ == "PRON" and t.lower_ in _FIRST_SINGULAR:
+            return f"first-person '{t.text}' (the source's voice)"
+        if t.lower_ == "we" and t.dep_ == "nsubj" and t.head.lemma_ in _OPINION_VERBS:
+            return f"'we {t.head.text}' (the source's voice)"
+    return None
+
+
+def pronoun_problem(text: str, sourced: bool = True) -> str | None:
+    """A personal pronoun (third person, or the author's "I") with no noun before it in the text, or
+    "your X" (the reader's own situation in the source)."""
+    doc = parse(text)
+    seen_noun = False
+    for t in doc:
+        if sourced and t.lower_ == "your" and t.dep_ == "poss":
+            return f"'your {t.head.text}' is the reader's own situation in the source"
+        if t.pos_ in ("NOUN", "PROPN") or (t.pos_ == "PRON" and t.tag_ == "WP" and False):
+            seen_noun = True
+        w = t.lower_
+        extraposed = w == "it" and any(c.dep_ in ("xcomp", "ccomp", "csubj") for c in t.head.children)  # "it helps to"
+        if w in _THIRD_PERSON and t.pos_ == "PRON" and not seen_noun and not extraposed:
+            return f"pronoun '{t.text}' with no antecedent in the sample"
+    return None
+
+
+#: adjectives that point at a reference point in the source ("the contrary view", "the third category")
+ANAPHORIC_ADJECTIVES = frozenset(
+    """other same contrary joint only remaining respective particular given such latter former previous
+    above following next last first second third fourth fifth final aforementioned said""".split()
+)
+
+
+def _has_modifier(head) -> bool:
+    """``head`` has a modifier that says which one it is (an anaphoric adjective does not count)."""
+    mods = {"amod", "compound", "nummod", "poss", "prep", "acl", "relcl", "appos", "nmod", "npadvmod", "quantmod"}
+    return any(c.dep_ in mods and c.lower_ not in ANAPHORIC_ADJECTIVES for c in head.children)
+
+
+def _short_form_name(doc) -> str | None:
+    """A short form of a name ("the Act", "the State", "the Court's ..."): one capitalised word after "the", mid-sentence, the
+    short form of a name the source gave in full earlier."""
+    names = [e for e in doc.ents if len(e) >= 2]
+    if re.search(r"\bv\.\s", doc.text):
+        return None  # a case named in full ("In Marbury v. Madison, ... the Court ...") resolves the short forms
+    for t in doc[2:]:
+        prev = doc[t.i - 1]
+        head_noun = t.pos_ in ("NOUN", "PROPN") and t.dep_ not in ("amod", "compound")
+        if prev.lower_ == "the" and head_noun and t.text[:1].isupper() and t.is_alpha and not t.text.isupper():
+            nxt = doc[t.i + 1] if t.i + 1 < len(doc) else None
+            if nxt is not None and nxt.text[:1].isupper() and nxt.is_alpha:
+                continue  # "the Federal Reserve": a full name
+            if t.lower_ in TITLE_NOUNS and not any(e.start <= t.i < e.end for e in names):
+                return f"'the {t.text}' is a short form of a name the sample never gives"
+    return None
+
+
+def referent_problem(text: str, context: str = "", sourced: bool = True) -> str | None:
+    """A noun phrase whose referent lives only in the source: a bare definite singular ("the
+    observer", "the drug") or an ownerless plural of a relational noun ("side effects"). A noun
+    that ``context`` (e.g. the sample's case) or the text before it already names is resolved."""
+    doc = parse(text)
+    before = lemmas(context) if context else set()
+    short = _short_form_name(doc) if sourced else None
+    if short and not context:
+        return short
+    for nc in doc.noun_chunks:
+        head = nc.root
+        if head.pos_ != "NOUN" or head.like_num:
+            continue
+        earlier = before | {t.lemma_.lower() for t in doc[: nc.start]}
+        dets = [c for c in head.children if c.dep_ == "det"]
+        named_next = head.i + 1 < len(doc) and doc[head.i + 1].pos_ == "PROPN"  # "the series A Song of Ice and Fire"
+        bare = len(dets) == 1 and dets[0].lower_ == "the" and head.tag_ == "NN" and not _has_modifier(head)
+        if sourced and bare and not named_next:
+            if head.dep_ in ("poss", "appos") or head.lemma_.lower() in earlier or head.lemma_.lower() in GENERIC_DEFINITES:
+                continue
+            return f"'{nc.text}' refers to something the sample never introduces"
+        lemma = head.lemma_.lower()
+        action = head.tag_ == "NN" and not dets and lemma in _OWNED_ACTIONS  # "What does treatment include?"
+        if (head.tag_ == "NNS" and lemma in RELATIONAL_NOUNS or action) and lemma not in earlier:
+            owned = any(
+                c.dep_ in ("poss", "relcl", "acl") or c.tag_ == "VBG" or (c.dep_ == "compound" and c.pos_ == "PROPN")
+                for c in head.children
+            ) or any(c.dep_ == "prep" and c.lower_ in _OWNER_PREPS for c in head.children)
+            owned = owned or (head.i > 0 and doc[head.i - 1].tag_ == "VBG")  # "clotting factors", parsed as a verb
+            if not owned:
+                return f"'{nc.text}' has no owner (of what?)"
+    return None
+
+
+def acronym_problem(question: str, answer: str = "") -> str | None:
+    """A definite acronym that neither question nor answer spells out ("the EHR", "the HCP")."""
+    doc = parse(question)
+    both = f"{question} {answer}"
+    for t in doc[1:]:
+        s = t.text
+        place = t.ent_type_ in ("GPE", "LOC", "NORP")  # "the US", "the UK"
+        if 2 <= len(s) <= 6 and s.isupper() and s.isalpha() and doc[t.i - 1].lower_ == "the" and not place:
+            if f"({s})" in both or _spelled_out(s, both):
+                continue
+            return f"'the {s}' is never spelled out"
+    return None
+
+
+def _spelled_out(acronym: str, text: str) -> bool:
+    initials = "".join(w[0] for w in re.findall(r"[A-Za-z][A-Za-z-]*", text) if w[0].isalpha()).upper()
+    return acronym in initials
+
+
+_PEOPLE = frozenset("client patient man woman person child boy girl student nurse resident customer employee".split())
+
+
+def person_question_problem(question: str, answer: str = "") -> str | None:
+    """A "What is X?" whose answer says X is a person, a case-study character ("What is Maria
+    Vega?" -> "Maria Vega is a 63-year-old client who ...")."""
+    if question_kind(question) != "definition" or not answer:
+        return None
+    root = next((t for t in parse(answer) if t.dep_ == "ROOT"), None)
+    attr = next((c for c in root.children if c.dep_ == "attr"), None) if root is not None and root.lemma_ == "be" else None
+    if attr is not None and attr.lemma_.lower() in _PEOPLE:
+        return f"asks what a person is ('{attr.text}' in the source's case)"
+    return None
+
+
+def source_example_problem(answer: str, question: str, chunk_text: str) -> str | None:
+    """The answer speaks of the source's own example: "the rocket", which the chunk introduced
+    earlier as "a rocket" and the question never names."""
+    asked = lemmas(question)
+    low = " " + " ".join(chunk_text.lower().split()) + " "
+    doc = parse(answer)
+    for nc in doc.noun_chunks:
+        head = nc.root
+        if any(t.lemma_.lower() == head.lemma_.lower() for t in doc[: nc.start]):
+            continue  # the answer introduced it itself ("rejects that objection ... the contrary objection")
+        dets = [c for c in head.children if c.dep_ == "det"]
+        if head.pos_ != "NOUN" or head.tag_ != "NN" or len(dets) != 1 or dets[0].lower_ != "the" or _has_modifier(head):
+            continue
+        word = head.lower_
+        if head.lemma_.lower() in asked or word in GENERIC_DEFINITES:
+            continue
+        if f" a {word} " in low or f" an {word} " in low:
+            return f"'{nc.text}' is the source's own example, which the question never introduces"
+    return None
+
+
+def other_problem(text: str) -> str | None:
+    """A bare "other X" with no "than" ("other birds"): other than what the source mentioned."""
+    doc = parse(text)
+    for t in doc:
+        if t.lower_ == "other" and t.dep_ == "amod" and not any(w.lower_ == "than" for w in doc[t.i :]):
+            before = {w.lemma_.lower() for w in doc[: t.i]}
+            related = {t.head.lemma_.lower()} | {
+                g.lemma_.lower() for c in t.head.children if c.dep_ == "prep" for g in c.children
+            }
+            quantified = t.i > 0 and doc[t.i - 1].lower_ in ("all", "any", "no", "every", "each", "the")
+            if not quantified and not related & before:
+                return f"'other {t.head.text}': other than what?"
+    return None
+
+
+def math_tokens(text: str) -> list[str]:
+    """Tokens that read as mathematical variables or expressions (``G``, ``p(x)``, ``G_x``, ``α``)."""
+    out = []
+    for t in parse(text):
+        s = t.text
+        if s in ("a", "A", "I") and (t.dep_ == "det" or s == "I" or t.pos_ == "DET"):
+            continue
+        times = s in ("x", "X") and t.i > 0 and (t.nbor(-1).like_num or (t.i + 1 < len(t.doc) and t.nbor(1).like_num))
+        if _MATH_TOKEN.match(s) and not times and not (len(s) == 1 and s.isalpha() and t.pos_ == "DET"):
+            out.append(s)
+    return out
+
+
+def _introduced(doc, i: int, premise: bool = True) -> bool:
+    """Token ``i`` (a variable) is introduced: "a group G", "let G be", "G denote", and in a
+    ``premise`` (the question) also "G is a group"; in an answer that is a claim about G."""
+    t = doc[i]
+    prev = doc[i - 1] if i > 0 else None
+    if prev is not None and prev.pos_ in ("NOUN", "ADJ") and prev.lower_ not in ("element",):
+        # "a group G" introduces G; "the constant α" points back to where the source did
+        det = next((c for c in prev.children if c.dep_ == "det"), None) if prev.pos_ == "NOUN" else None
+        named_kind = any(c.dep_ in ("amod", "compound") for c in prev.children)  # "the alternating group A_4"
+        return det is None or det.lower_ != "the" or named_kind
+    if t.dep_ in ("appos", "compound") and t.head.pos_ == "NOUN":
+        return True
+    if prev is not None and prev.lower_ == "let":
+        return True
+    if i + 1 < len(doc) and doc[i + 1].text == "=" and (i == 0 or doc[i - 1].is_sent_start or doc[i - 1].text in "\n,;:"):
+        return True  # an assignment that opens a line or clause: "b = [4, 5, 6]"
+    nxt = doc[i + 1 : i + 3]
+    if premise and len(nxt) >= 2 and nxt[0].lemma_ == "be" and nxt[1].pos_ == "DET":
+        return True
+    return any(n.lower_ in ("denote", "denotes", "be") for n in nxt[:1])
+
+
+def _unmath(text: str) -> str:
+    """LaTeX math delimiters and grouping dropped, so ``$G$`` is the token ``G``."""
+    return " ".join(re.sub(r"\$+|\\[()\[\]]", " ", text).split())
+
+
+def variable_problem(question: str, answer: str = "") -> str | None:
+    """A variable the sample uses but never introduces ("if p is a prime that divides n", "G")."""
+    question, answer = _unmath(question), _unmath(answer if len(answer) > 3 else "")
+    names: set[str] = set()
+    for text, premise in ((question, True), (answer, False)):
+        doc = parse(text)
+        for t in doc:
+            if _MATH_TOKEN.match(t.text) and _introduced(doc, t.i, premise):
+                names.add(t.text.split("(")[0].split("_")[0])
+    for text in (question, answer):
+        for tok in math_tokens(text):
+            base = re.split(r"[(_^]", tok)[0]
+            if base and base not in names:
+                return f"variable '{tok}' is never introduced"
+    return None
+
+
+# -- complete -----------------------------------------------------------------------------------
+def brackets_problem(text: str) -> str | None:
+    """Unbalanced brackets or double quotes."""
+    text = re.sub(r"(?m)^\s*\(?\w{1,3}\)", "", text)  # list markers "1)", "a)", "(iv)"
+    for o, c in _QUOTE_PAIRS:
+        if text.count(o) != text.count(c):
+            return f"unbalanced '{o}{c}'"
+    if text.count('"') % 2:
+        return "unbalanced '\"'"
+    return None
+
+
+def lost_symbol_problem(text: str) -> str | None:
+    """A mathematical symbol lost in conversion: "a b." for "a ⪯ b", "Euler -function", "F^"."""
+    for rx, why in _LOST_SYMBOL:
+        m = rx.search(text)
+        if m:
+            return why.replace("{}", m.group(0).strip().lstrip("-")[:12])
+    return None
+
+
+def ending_problem(text: str, question: bool) -> str | None:
+    """The last sentence stops on a word that needs more ("... the argument that?", "... will have.")."""
+    doc = parse(text)
+    words = _words(doc)
+    if not words:
+        return "no words"
+    last = words[-1]
+    w = last.lower_
+    wh_only = all(any(g.tag_ in ("WP", "WDT", "WRB") for g in c.subtree) for c in last.children)
+    if question and w in _STRANDABLE and last.pos_ in ("ADP", "PART") and wh_only:
+        return None  # a stranded preposition: "What does it refer to?"
+    if question and last.tag_ == "WRB":
+        return None  # "..., and why?"
+    if last.dep_ == "prt" or (last.lower_ in _PARTICLES and not list(last.children)):
+        return None  # a particle: "... when the sun goes down?"
+    if w in _DANGLING_LAST or last.pos_ in ("DET", "CCONJ", "SCONJ", "ADP"):
+        return f"ends on '{last.text}'"
+    # "... they will have.", "... begin to do?", "if the branches want?": a verb that needs its object
+    helped = any(c.dep_ in ("aux", "mark") for c in last.children) or last.tag_ == "VB"
+    has_object = any(
+        c.dep_ in ("dobj", "attr", "acomp", "oprd") or (c.dep_ in ("ccomp", "xcomp") and c.i > last.i) for c in last.children
+    )
+    if last.pos_ == "VERB" and last.lemma_ in _NEEDS_OBJECT and helped and not has_object:
+        if not (last.dep_ in ("relcl", "acl") and last.head.i < last.i):  # "the amount it will have"
+            return f"ends on '{last.text}' with no object"
+    low = text.rstrip(" .?!").lower()
+    for cut in ("of the form", "as follows", "given by", "defined by", "such that", "the following", "at least", "satisfying"):
+        if low.endswith(cut):
+            return f"ends on '{cut}' (what followed was lost)"
+    if text.rstrip().endswith(":"):
+        return "ends on ':' (a list or formula followed)"
+    return None
+
+
+def sentence_problem(text: str) -> str | None:
+    """A sentence without a verb ("A. What is the flux ...") or a garbled clause (two subjects of
+    one verb, a finite verb as an object, a "be" auxiliary on a bare verb)."""
+    doc = parse(text)
+    for t in doc:
+        nxt = doc[t.i + 1] if t.i + 1 < len(doc) else None
+        if t.pos_ == "DET" and nxt is not None and nxt.pos_ == "VERB" and nxt.dep_ not in ("amod", "compound"):
+            if nxt.tag_ in ("VBD", "VBZ", "VBP") or (nxt.tag_ == "VBN" and nxt.dep_ in ("attr", "nsubj", "dobj", "pobj")):
+                return f"garbled clause at '{t.text} {nxt.text}'"
+        if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ in ("VB", "VBP"):
+            # "is disagree", or "is the parties disagree": the bare verb has its own subject after "is"
+            own_subject = t.head.tag_ == "VBP" and any(c.dep_ == "nsubj" and t.i < c.i < t.head.i for c in t.head.children)
+            if t.head.i == t.i + 1 or own_subject:
+                return f"garbled clause at '{t.text} {t.head.text}'"
+    return None
+
+
+def conditional_question_problem(question: str) -> str | None:
+    """A "What happens if/when X?" whose X has no finite verb ("What happens if two functions of 1 variable?")."""
+    m = re.match(r"(?i)\s*what happens (if|when)\b(.*)\?\s*$", question)
+    if not m:
+        return None
+    clause = parse(m.group(2))
+    if any(t.tag_ in ("VBZ", "VBP", "VBD", "MD") for t in clause):
+        return None
+    return f"'{m.group(1)} {m.group(2).strip()[:40]}' is not a clause"
+
+
+def copula_question_problem(question: str) -> str | None:
+    """A "What is/are X?" whose X is not a noun phrase ("What is Within ...", "What is Certainly K?")."""
+    doc = parse(question)
+    if len(doc) > 2 and doc[0].lower_ == "what" and doc[1].lemma_ == "be":
+        nxt = doc[2]
+        participle = nxt.tag_ == "VBN"  # "What is meant by ...", "What is called ..."
+        gerund = nxt.tag_ == "VBG" and len(doc) > 3 and doc[3].pos_ in ("NOUN", "PROPN")  # "What are clotting factors?"
+        participle = participle or gerund
+        subj = next((t for t in doc[2:] if t.dep_ in ("nsubj", "attr") and t.pos_ == "NOUN"), None)
+        plural = subj is not None and (subj.tag_ == "NNS" or any(c.dep_ == "conj" for c in subj.children))
+        if doc[1].lower_ == "are" and subj is not None and not plural and subj.lemma_ == subj.lower_:
+            return f"'What are {subj.text}?': the verb does not agree with a singular noun"
+        if (
+            nxt.pos_ in ("ADP", "ADV", "VERB", "SCONJ", "AUX", "PART")
+            and not participle
+            and nxt.lower_ not in ("more", "most", "not")
+        ):
+            return f"'What {doc[1].text} {nxt.text} ...' does not ask about a thing"
+    return None
+
+
+# -- answers the question ---------------------------------------------------------------------
+def question_kind(question: str) -> str:
+    """``why``, ``definition`` ("What is X?"), ``effect``, ``procedure`` ("How do you ...?") or ``other``."""
+    doc = parse(question)
+    low = question.strip().lower()
+    if low.startswith("why"):
+        return "why"
+    if low.startswith(("how do you", "how can you", "how would you", "how should you")):
+        return "procedure"
+    if low.startswith("what effect") or low.startswith("what is the effect"):
+        return "effect"
+    if len(doc) > 2 and doc[0].lower_ == "what" and doc[1].lemma_ == "be" and _words(doc)[-1].pos_ in ("NOUN", "PROPN", "X"):
+        return "definition"
+    return "other"
+
+
+def subject_heads(question: str) -> list[tuple[str, str]]:
+    """Lemmas of the question's subject and object heads that are not wh-words ("side effects of
+    albuterol" -> ``effect``, ``albuterol``): what the answer must talk about."""
+    doc = parse(question)
+    out = []
+    for t in doc:
+        if t.dep_ in ("nsubj", "nsubjpass", "attr", "dobj") and t.pos_ in ("NOUN", "PROPN") and t.tag_ not in ("WP", "WDT"):
+            # "the mechanism of action of penicillins": the answer must name penicillins, not "mechanism"
+            while t.lemma_.lower() in RELATIONAL_NOUNS | _META_NOUNS:
+                pobj = next(
+                    (g for c in t.children if c.dep_ == "prep" and c.lower_ == "of" for g in c.children if g.dep_ == "pobj"), None
+                )
+                if pobj is None:
+                    break
+                t = pobj
+            out.append((t.lemma_.lower(), t.lower_))
+            out += [(c.lemma_.lower(), c.lower_) for c in t.children if c.dep_ == "prep" for c in c.children if c.dep_ == "pobj"]
+    return out
+
+
+_KNOWING = frozenset("know understand learn remember consider note need".split())
+
+
+def _asks_what_to_know(question: str) -> bool:
+    """A question about what someone should know ("What should an investor know about X?"): its subject is the learner."""
+    return any(t.dep_ == "ROOT" and t.lemma_ in _KNOWING for t in parse(question))
+
+
+def _novelty(question: str, answer: str) -> float:
+    """Share of the answer's content lemmas that the question does not have (0 for an empty answer)."""
+    asked = lemmas(question)
+    said = [t.lemma_.lower() for t in parse(answer) if t.is_alpha and not t.is_stop]
+    return sum(1 for w in said if w not in asked) / len(said) if said else 0.0
+
+
+def _answer_refers_back(answer: str) -> bool:
+    """The answer's subject is a pronoun for what the question named ("It lists the promises ...")."""
+    doc = parse(answer)
+    return any(t.dep_ in ("nsubj", "nsubjpass") and t.lower_ in ("it", "they", "this", "these") and t.i <= 1 for t in doc)
+
+
+def _short_what(question: str) -> bool:
+    """A one-clause "What ...?" question of at most 14 words: its subject is what the answer must name."""
+    words = question.split()
+    return len(words) <= 14 and words[0].lower() == "what" and question.count("?") == 1 and "," not in question
+
+
+def lemmas(text: str) -> set[str]:
+    """Lowercased lemmas and word forms of ``text`` (both, so a tagging slip does not hide a match)."""
+    doc = parse(text)
+    return {t.lemma_.lower() for t in doc} | {t.lower_ for t in doc}
+
+
+def mismatch_problem(question: str, answer: str) -> str | None:
+    """The answer does not address what the question asks (see :func:`question_kind`)."""
+    kind = question_kind(question)
+    if kind == "why" and not _REASON_MARKERS.search(answer) and _novelty(question, answer) < 0.5:
+        return "a 'why' question answered without a reason"
+    heads = subject_heads(question) if _short_what(question) and not _asks_what_to_know(question) else []
+    if heads and not _answer_refers_back(answer):
+        have = lemmas(answer)
+        missing = [h for h, form in heads if h not in have and form not in have]
+        if len(missing) * 2 > len(heads):
+            return f"the answer does not mention what the question asks about ({', '.join(missing)[:60]})"
+    if kind == "procedure" and re.match(r"(?i)\s*the formula is\b", answer):
+        return "a 'how do you' question answered with a bare formula"
+    if kind == "definition":
+        return _definition_answer_problem(answer)
+    if kind == "effect" and not any(t.pos_ == "VERB" and any(c.dep_ == "dobj" for c in t.children) for t in parse(answer)):
+        return "a question about an effect answered without one"
+    return None
+
+
+_NOT_A_DEFINITION = re.compile(
+    r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange)\b|"
+    r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b)"
+)
+
+
+def _definition_answer_problem(answer: str) -> str | None:
+    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", or by a
+    conditional definition of another term ("A code is a linear code if ...")."""
+    doc = parse(answer)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None or root.lemma_ != "be":
+        return None
+    attr = next((c for c in root.children if c.dep_ in ("attr", "acomp")), None)
+    if attr is None:
+        return None
+    tail = doc[attr.left_edge.i :].text
+    if _NOT_A_DEFINITION.match(tail):
+        return f"'{tail[:40]}' does not say what it is"
+    subj = next((c for c in root.children if c.dep_ == "nsubj"), None)
+    conditional = any(c.dep_ == "advcl" and any(m.lower_ in ("if", "when") for m in c.children) for c in root.children)
+    indefinite = subj is not None and any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in subj.children)
+    if conditional and indefinite:
+        return f"defines '{doc[attr.left_edge.i : attr.i + 1].text}' under a condition, not the question's term"
+    return None
+
+
+# -- faithful -------------------------------------------------------------------------------------
+def negated(text: str) -> bool:
+    """The text has a negation word ("not only ... but" is not one)."""
+    doc = parse(text)
+    return any(
+        (t.lower_ in _NEGATIONS or t.dep_ == "neg") and not (t.i + 1 < len(doc) and doc[t.i + 1].lower_ == "only") for t in doc
+    )
+
+
+def conditioned(text: str) -> bool:
+    """The text states a condition ("if", "unless", "whenever", "only when", "provided")."""
+    low = text.lower()
+    return any(t.lower_ in _CONDITION_MARKERS and t.dep_ == "mark" for t in parse(text)) or "only when" in low
+
+
+def negation_scope_problem(question: str, answer: str) -> str | None:
+    """A 'why' question over "X was not done because Y": the source may deny the reason, not the act."""
+    if question_kind(question) != "why":
+        return None
+    for t in parse(answer):
+        if t.dep_ == "neg" and any(
+            c.dep_ in ("advcl", "prep") and c.i > t.i and any(m.lower_ in ("because", "since") for m in c.subtree)
+            for c in t.head.children
+        ):
+            return "'not ... because': the negation may deny the reason, not the fact"
+    return None
