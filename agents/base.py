@@ -20,7 +20,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
-from prepbench.tools.skills.spec import ALL_REJECTED
+from prepbench.tools.skills.spec import ALL_REJECTED, NO_CANDIDATE
 from prepbench.tools.validate import Candidate
 
 
@@ -214,7 +214,6 @@ class ChunkRecorder:
     def __init__(self, ctx: Any):
         self.ctx = ctx
         self.gate = ctx.validator
-        self.fallback = fallback_reason(ctx.skill)
 
     def screen(self, sample: dict, chunk_text: str | None, attempts: int = 1) -> Candidate:
         """A :class:`~prepbench.tools.validate.Candidate` with the gate's screening verdict."""
@@ -247,7 +246,8 @@ class ChunkRecorder:
         if samples:  # candidates came, the gate rejected them all: prepbench's own reason, not the content's
             detail = rejected_detail(samples)
             return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, error=detail)
-        return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=self.fallback)
+        # triage kept it and no candidate came: prepbench's own reason, not a judgement of the content
+        return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=NO_CANDIDATE)
 
     def decided(
         self,

@@ -101,6 +101,24 @@ def corpus_sources(root: str | Path | None, rel_paths: list[str]) -> list[dict[s
     return out
 
 
+def document_sources(root: str | Path | None, rel_paths: list[str]) -> dict[str, dict[str, Any]]:
+    """``rel_path -> SOURCE.md entry`` (see :func:`read_source`) for each document: the entry of
+    the nearest folder above it that has one (documents without one are left out)."""
+    if not root:
+        return {}
+    base = Path(root)
+    out: dict[str, dict[str, Any]] = {}
+    for rel in rel_paths:
+        for folder in [base / Path(rel).parent, *(base / Path(rel).parent).parents]:
+            f = next((folder / n for n in SOURCE_FILES if (folder / n).is_file()), None)
+            if f is not None:
+                out[rel] = read_source(f)
+                break
+            if folder == base:
+                break
+    return out
+
+
 def _iso(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
 

