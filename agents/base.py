@@ -20,7 +20,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
-from prepbench.tools.skills.spec import ALL_REJECTED
+from prepbench.tools.skills.spec import ALL_REJECTED, NO_CANDIDATES
 from prepbench.tools.validate import Candidate
 
 
@@ -75,7 +75,20 @@ class Generator(Protocol):
 class StopRun(Exception):
     """Raised by a generator when the run must stop cleanly (e.g. the model server is down
     for good and the circuit breaker opened). Chunks not yet recorded stay ``pending`` so a
-    later run picks them up; nothing is marked failed."""
+    later run picks them up; nothing is marked failed.
+
+    Attributes:
+        cause: what stopped the run (a failure kind of :mod:`prepbench.agents.models.faults`:
+            ``connection``, ``timeout``, ``server``, ``auth``, ``not_found``...).
+        advice: what to do about it (retry later, or change a flag), one line.
+        calls: the call records of the attempts that led to the stop.
+    """
+
+    def __init__(self, message: str = "", cause: str = "", advice: str = "", calls: Any = ()):
+        super().__init__(message)
+        self.cause = cause
+        self.advice = advice
+        self.calls = list(calls)
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,9 +175,10 @@ def require_chat_model(family: str, generator: Any, model: str | None = None) ->
 
 
 def fallback_reason(skill: Skill) -> str:
-    """The skip reason of a chunk that yielded no candidate at all (or whose triage named a
+    """The skip reason of a chunk the offline generator found nothing in (or whose triage named a
     reason outside the vocabulary): ``low_information`` when the skill has it, else its first
-    reason. A chunk whose candidates were all rejected is ``all_rejected`` instead
+    reason. A chunk whose candidates were all rejected is ``all_rejected`` instead, and one a
+    chat model answered with no candidate ``no_candidates``
     (:data:`~prepbench.tools.skills.spec.PREPBENCH_SKIP_REASONS`)."""
     reasons = list(skill.coverage.skip_reasons)
     return "low_information" if "low_information" in reasons else reasons[0]
@@ -172,7 +186,7 @@ def fallback_reason(skill: Skill) -> str:
 
 def rejected_detail(samples: list) -> str:
     """``all N candidates rejected: rule xK, ...`` (rules by count, then name): the detail of an
-    ``all_rejected`` skip, stored in the chunk's ``error`` column (the detail of its status)."""
+    ``all_rejected`` skip, stored in the chunk's ``detail`` column."""
     counts = Counter(s.rule or "unknown" for s in samples)
     rules = ", ".join(f"{r} x{n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return f"all {len(samples)} candidate{'s' if len(samples) != 1 else ''} rejected: {rules}"[:300]
@@ -215,13 +229,18 @@ class ChunkRecorder:
         self.ctx = ctx
         self.gate = ctx.validator
         self.fallback = fallback_reason(ctx.skill)
+        self.chat = bool(getattr(ctx.generator, "needs_chat_model", False))
 
     def screen(self, sample: dict, chunk_text: str | None, attempts: int = 1) -> Candidate:
         """A :class:`~prepbench.tools.validate.Candidate` with the gate's screening verdict."""
         return Candidate(sample, self.gate.screen(sample, chunk_text), attempts)
 
     def commit(self, outcome: ChunkOutcome) -> bool:
-        """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded."""
+        """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded.
+
+        The raw replies of its calls are kept only where they explain something: failed calls,
+        and every call of a chunk that did not end ``kept`` with all its candidates accepted."""
+        keep_replies(outcome)
         if self.ctx.ledger.record_chunk(outcome):
             self.ctx.on_recorded(outcome)
             return True
@@ -246,7 +265,10 @@ class ChunkRecorder:
             return ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
         if samples:  # candidates came, the gate rejected them all: prepbench's own reason, not the content's
             detail = rejected_detail(samples)
-            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, error=detail)
+            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, detail=detail)
+        if self.chat:  # the model answered with no candidate: say so, not what the chunk is
+            detail = "the model's replies held no candidate sample"
+            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=NO_CANDIDATES, detail=detail)
         return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=self.fallback)
 
     def decided(
@@ -277,4 +299,21 @@ class ChunkRecorder:
     def revisit(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord], sample_types: list[str]) -> bool:
         """Record one revisit of the coverage loop (new samples of ``sample_types``, the chunk stays kept)."""
         samples = self.gate.admit_chunk(chunk_id, candidates)
-        return self.ctx.ledger.record_revisit(ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls), sample_types)
+        outcome = ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
+        keep_replies(outcome)
+        return self.ctx.ledger.record_revisit(outcome, sample_types)
+
+    def revisit_failed(self, chunk_id: str, calls: list[CallRecord], sample_types: list[str], error: str) -> bool:
+        """Record a revisit whose generation did not finish: its calls and error; it stays to do
+        (the next run plans it again while it has attempts left)."""
+        return self.ctx.ledger.record_revisit_failure(chunk_id, sample_types, calls, error)
+
+
+def keep_replies(outcome: ChunkOutcome) -> None:
+    """Drop the raw replies of a clean outcome's successful calls (kept with no rejection): the
+    ledger keeps what explains a failure or a rejection, not every reply."""
+    clean = outcome.status == "kept" and all(s.status == "accepted" for s in outcome.samples)
+    if clean:
+        for c in outcome.calls:
+            if c.ok:
+                c.reply = None

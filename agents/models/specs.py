@@ -216,8 +216,18 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     secrets = [s for s in (api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ANTHROPIC_API_KEY")) if s]
     # remote clients are rebuilt for a new event loop; local models (hf, vllm) are kept
     rebuild = factory if provider in ("openai", "anthropic") else None
+    base_url = opts.get("base_url") or os.environ.get(
+        {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}.get(provider, "")
+    )
     return ResilientChat(
-        chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider, factory=rebuild
+        chat,
+        spec,
+        policy,
+        PriceTable.load(opts.get("prices")),
+        secrets=secrets,
+        provider=provider,
+        factory=rebuild,
+        base_url=base_url or None,
     )
 
 
@@ -249,7 +259,7 @@ def make_generator(spec: str, **opts: Any) -> Any:
     cfg = StructuredConfig(
         mode=gen_opts.get("structured") or "auto",
         max_tokens=int(opts.get("max_tokens") or 2048),
-        max_tokens_cap=int(gen_opts.get("max_tokens_cap") or 16384),
+        max_tokens_cap=int(gen_opts["max_tokens_cap"]) if gen_opts.get("max_tokens_cap") else None,
         parse_retries=int(gen_opts["parse_retries"]) if gen_opts.get("parse_retries") is not None else 2,
     )
     return LLMGenerator(

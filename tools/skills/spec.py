@@ -34,8 +34,11 @@ DEFAULT_SKIP_REASONS = (
 PREPBENCH_SKIP_REASONS: dict[str, str] = {
     "all_rejected": "the generator wrote candidates but the gate rejected every one "
     "(the chunk's detail counts the rules, e.g. 'all 3 candidates rejected: schema x2, grounded_judge x1')",
+    "no_candidates": "the chat model answered, but its replies held no candidate sample (a model's silence, "
+    "not a judgement of the chunk; the raw replies are kept in the ledger)",
 }
 ALL_REJECTED = "all_rejected"
+NO_CANDIDATES = "no_candidates"
 
 #: Fields every sample carries besides its type's own fields.
 COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
