@@ -108,6 +108,7 @@ class AgentFamily:
         needs_chat_model: the family cannot run on the offline ``extractive`` generator.
         coverage_loop: the family runs the coverage loop (revisits) once every chunk is recorded.
         summary: one line for help texts and reports.
+        needs_tool_calling: the model must call tools it is offered (``tool_choice: auto``).
     """
 
     name: str
@@ -115,6 +116,7 @@ class AgentFamily:
     needs_chat_model: bool
     coverage_loop: bool = False
     summary: str = ""
+    needs_tool_calling: bool = False
 
 
 FAMILIES: dict[str, AgentFamily] = {}
@@ -242,6 +244,7 @@ class ChunkRecorder:
         and every call of a chunk that did not end ``kept`` with all its candidates accepted."""
         keep_replies(outcome)
         if self.ctx.ledger.record_chunk(outcome):
+            self.ctx.recorded += 1
             self.ctx.on_recorded(outcome)
             return True
         return False
@@ -317,3 +320,19 @@ def keep_replies(outcome: ChunkOutcome) -> None:
         for c in outcome.calls:
             if c.ok:
                 c.reply = None
+
+
+def families_without_tools() -> list[str]:
+    """Names of the known families that need no tool calling (what works on a server without it)."""
+    return [n for n in family_names() if not get_family(n).needs_tool_calling]
+
+
+def tools_ignored(family: str, server: str | None, evidence: str) -> PrepbenchError:
+    """The one-line error of a tool-calling family on a server that ignores the tools it is offered."""
+    others = ", ".join(f"--agent {n}" for n in families_without_tools())
+    return PrepbenchError(
+        f"agent '{family}' needs tool calling, but the server at {server or 'the model API'} ignores the tools of a "
+        f"request ({evidence}): its chat template has no tool calling. Use {others} (no tool calling needed), "
+        "or serve the model with a tool-calling template (llama.cpp's server: --jinja; llama-cpp-python: "
+        "--chat_format chatml-function-calling; vLLM: --enable-auto-tool-choice)"
+    )

@@ -123,6 +123,10 @@ class Faults:
     seed: int = 0
     down: bool = False
     reject_guided: bool = False
+    # server personalities the real llama.cpp server cannot show on demand (see llm_server's docstring)
+    refuse_json_schema: bool = False
+    ignore_tools: bool = False
+    plain_qa: bool = False
     forced: list[str] = field(default_factory=list)
     rules: list[tuple[Matcher, str]] = field(default_factory=list)
 

@@ -249,7 +249,9 @@ def retry_token_cap(chat: ResilientChat, cfg: "StructuredConfig", prompt_tokens:
     return min(bounds)
 
 
-def _bind(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: int) -> Any:
+def bind_mode(chat: ResilientChat, mode: str, schema: dict, name: str, max_tokens: int) -> Any:
+    """``chat``'s model bound for a structured-output ``mode`` (request shape of the module docstring),
+    with the output limit ``max_tokens``; ``name`` names the tool or JSON Schema."""
     model = chat.model
     if mode == "tools":
         tool = {
@@ -359,7 +361,7 @@ async def ainvoke_json(
     while True:
         mode = resolve_mode(chat, cfg.mode)
         try:
-            msg, cs = await chat.ainvoke(msgs, node=node, runnable=_bind(chat, mode, wrapped, name, max_tokens))
+            msg, cs = await chat.ainvoke(msgs, node=node, runnable=bind_mode(chat, mode, wrapped, name, max_tokens))
         except ModelCallError as e:
             calls.extend(e.calls)
             if e.kind in ("client", "unsupported") and mode in GUIDED_MODES and cfg.mode == "auto":
