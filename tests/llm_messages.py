@@ -109,6 +109,10 @@ class Faults:
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_400: float = 0.0
+    rate_401: float = 0.0
+    rate_404: float = 0.0
+    rate_context: float = 0.0
+    context_tokens: int = 512  # the context a ``context`` fault names
     rate_reset: float = 0.0
     rate_slow: float = 0.0
     rate_malformed: float = 0.0
@@ -135,6 +139,9 @@ class Faults:
         "500",
         "503",
         "400",
+        "401",
+        "404",
+        "context",
         "reset",
         "slow",
         "malformed",

@@ -205,8 +205,15 @@ class LLMServer:
             req = dataclasses.replace(req, response_format=None)
         if fault in ("down", "reset"):
             return _DropConnection()
-        if fault in ("400", "429", "500", "503"):
+        if fault in ("400", "401", "404", "429", "500", "503"):
             return _error(api, int(fault), faults.retry_after_s)
+        if fault == "context":  # OpenAI's / vLLM's / llama-cpp-python's words for a prompt that does not fit
+            msg = (
+                f"This model's maximum context length is {faults.context_tokens} tokens. However, you requested "
+                f"{faults.context_tokens + 100} tokens. Please reduce the length of the messages or completion."
+            )
+            body = {"error": {"message": msg, "type": "invalid_request_error", "code": "context_length_exceeded"}}
+            return JSONResponse(body, status_code=400)
         if fault == "slow":
             await asyncio.sleep(faults.slow_s)
         reply = plain_qa_reply(req) if faults.plain_qa else self.respond(req)
@@ -317,10 +324,14 @@ class _DropConnection(Response):
 def _error(api: str, status: int, retry_after: float) -> JSONResponse:
     headers = {"retry-after": f"{retry_after:g}"} if status in (429, 503) else {}
     if api == "anthropic":
-        kind = {400: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 503: "overloaded_error"}[status]
+        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
+            status, "overloaded_error" if status == 503 else "api_error"
+        )
         body = {"type": "error", "error": {"type": kind, "message": f"injected {status}"}}
     else:
-        kind = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}[status]
+        kind = {400: "invalid_request_error", 401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(
+            status, "server_error"
+        )
         body = {"error": {"message": f"injected {status}", "type": kind, "code": kind}}
     return JSONResponse(body, status_code=status, headers=headers)
 
