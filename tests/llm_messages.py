@@ -131,6 +131,7 @@ class Faults:
     refuse_json_schema: bool = False
     ignore_tools: bool = False
     plain_qa: bool = False
+    serial: bool = False  # one request at a time, the rest queue (llama-cpp-python); a client's give-up does not cancel
     forced: list[str] = field(default_factory=list)
     rules: list[tuple[Matcher, str]] = field(default_factory=list)
 

@@ -34,7 +34,8 @@ server without guided decoding. Server personalities: ``refuse_json_schema`` ans
 'text' or 'json_object'"); ``ignore_tools`` drops the ``tools`` of every request, like a chat
 template without tool calling; ``plain_qa`` ignores ``response_format`` and tools and answers
 every chunk prompt with a fenced JSON array of ``{"question", "answer"}`` (the shape most models
-reply in). The probe's "Say hello." is answered with ``{"answer": 1}`` through whatever channel
+reply in); ``serial`` serves one request at a time while the others queue, and a request
+whose client gave up still runs to its end (llama-cpp-python's server). The probe's "Say hello." is answered with ``{"answer": 1}`` through whatever channel
 the request asked for (the server honours guided output), else in text. The reply is
 also cut to the request's ``max_tokens`` (≈ 4 characters per token) with
 ``finish_reason=length``, as a real server does. ``down=True`` drops every connection.
@@ -107,6 +108,7 @@ class LLMServer:
         self.max_inflight = 0
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
+        self._slot: asyncio.Lock | None = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
 
@@ -179,6 +181,10 @@ class LLMServer:
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
         try:
+            if self.faults.serial:  # a one-slot server: requests queue, an abandoned one still runs to its end
+                self._slot = self._slot or asyncio.Lock()
+                async with self._slot:
+                    return await self._reply(request, api, body, req)
             return await self._reply(request, api, body, req)
         finally:
             with self._lock:

@@ -99,7 +99,7 @@ class ModelOptions:
 
     def layer_kwargs(self) -> dict[str, Any]:
         """The options for :func:`prepbench.agents.models.make_generator` (set ones only)."""
-        return {k: v for k, v in asdict(self).items() if k not in FAMILY_OPTIONS and v not in (None, False)}
+        return {k: v for k, v in asdict(self).items() if k not in FAMILY_OPTIONS and v is not None and v is not False}
 
 
 @dataclass

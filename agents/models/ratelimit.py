@@ -310,11 +310,16 @@ class ResilientChat:
         return float(self.prices.cost(self.model_name, tin, tout)) if self.prices is not None else 0.0
 
     def _backoff(self, attempt: int, exc: BaseException, kind: str) -> float:
+        """Seconds to wait before retrying: ``Retry-After`` where the server gives one, else full
+        jitter; after a timeout at least the timeout (up to ``backoff_max_s``), since a server that
+        does not cancel abandoned requests (llama.cpp's) is most likely still working on it, and a
+        retry at once would only queue behind it."""
         ra = retry_after_seconds(exc) if kind in ("rate_limit", "server") else None
         if ra is not None:
             return min(ra, self.policy.backoff_max_s)
         ceiling = min(self.policy.backoff_max_s, self.policy.backoff_base_s * (2**attempt))
-        return random.uniform(0, ceiling)  # full jitter
+        wait = random.uniform(0, ceiling)  # full jitter
+        return max(wait, min(self.policy.timeout_s, self.policy.backoff_max_s)) if kind == "timeout" else wait
 
     def stop(self, calls: list[CallRecord]) -> CircuitOpenError:
         """The stop of an open circuit, with its cause and the advice that fits it."""

@@ -58,9 +58,9 @@ def progress_factory(quiet: bool):
             cost = f"${state['cost']:.4f}" + (f" ({state['tokens']:,} tok)" if state["tokens"] else "")
             progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} chunks/s", cost=cost)
 
-        def on_event(kind, message):  # the probe's finding, a stop: above the bar, on stderr
-            if not quiet:
-                progress.console.print(escape(message), style="yellow" if kind == "stop" else "dim", highlight=False)
+        def on_event(kind, message):  # the probe's finding, a stop: on stderr (above the bar), quiet or not
+            console = err if quiet else progress.console
+            console.print(escape(message), style="yellow" if kind == "stop" else "dim", highlight=False, soft_wrap=True)
 
         ctx.on_recorded = on_recorded
         ctx.on_event = on_event

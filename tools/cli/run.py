@@ -58,7 +58,12 @@ def run_cmd(
         decontamination=decontamination_spec(decontaminate, progress=not (quiet or as_json)) if decontaminate else None,
         **{k: flags[k] for k in o.option_names(o.chunking_options, o.loop_options)},
     )
-    _report_run(run_pipeline(opts, progress=progress_factory(quiet or as_json)), as_json)
+    try:
+        result = run_pipeline(opts, progress=progress_factory(quiet or as_json))
+    except KeyboardInterrupt as e:  # Typer would turn it into a bare exit 130: say what was recorded
+        err.print(str(e) or "interrupted: run the same command to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    _report_run(result, as_json)
 
 
 def _report_run(result: dict, as_json: bool) -> None:
