@@ -327,12 +327,28 @@ def families_without_tools() -> list[str]:
     return [n for n in family_names() if not get_family(n).needs_tool_calling]
 
 
-def tools_ignored(family: str, server: str | None, evidence: str) -> PrepbenchError:
-    """The one-line error of a tool-calling family on a server that ignores the tools it is offered."""
+def tools_ignored(family: str, server: str | None, evidence: str, probe_called: bool = False) -> PrepbenchError:
+    """The one-line error of a tool-calling family whose model does not call the tools it is offered.
+
+    Args:
+        family: the family's name.
+        server: the server's URL.
+        evidence: what was seen (the probe's answer, or the replies of the run).
+        probe_called: the capability probe's tool call worked, so the server passes tools and it is
+            the model that does not use them in the family's loop.
+    """
     others = ", ".join(f"--agent {n}" for n in families_without_tools())
-    return PrepbenchError(
-        f"agent '{family}' needs tool calling, but the server at {server or 'the model API'} ignores the tools of a "
-        f"request ({evidence}): its chat template has no tool calling. Use {others} (no tool calling needed), "
-        "or serve the model with a tool-calling template (llama.cpp's server: --jinja; llama-cpp-python: "
-        "--chat_format chatml-function-calling; vLLM: --enable-auto-tool-choice)"
-    )
+    where = server or "the model API"
+    if probe_called:
+        what = (
+            f"the model at {where} does not call the tools it is offered ({evidence}), although the server passes "
+            "them (the probe's tool call worked): it cannot drive a tool loop"
+        )
+        fix = "or a model that follows tool calls"
+    else:
+        what = f"the server at {where} ignores the tools of a request ({evidence}): its chat template has no tool calling"
+        fix = (
+            "or serve the model with a tool-calling template (llama.cpp's server: --jinja; llama-cpp-python: "
+            "--chat_format chatml-function-calling; vLLM: --enable-auto-tool-choice)"
+        )
+    return PrepbenchError(f"agent '{family}' needs tool calling, but {what}. Use {others} (no tool calling needed), {fix}")

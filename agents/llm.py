@@ -130,7 +130,7 @@ class LLMGenerator:
 
     # -- helpers --------------------------------------------------------------------
     async def _json(
-        self, prompt: str, node: str, expect: str, schema: dict | None, name: str, check: Any = None
+        self, prompt: str, node: str, expect: str, schema: dict | None, name: str, check: Any = None, max_items: int | None = None
     ) -> tuple[Any, list[CallRecord]]:
         try:
             return await ainvoke_json(
@@ -142,6 +142,7 @@ class LLMGenerator:
                 name=name,
                 config=self.structured,
                 check=check,
+                max_items=max_items,
             )
         except ModelCallError as e:
             raise GenerationError(str(e), e.kind, e.calls) from None
@@ -197,7 +198,9 @@ class LLMGenerator:
                 examples=self._examples(skill, t),
                 count=targets[t],
             )
-            items, calls = await self._json(prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples")
+            items, calls = await self._json(
+                prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples", max_items=max(1, targets[t])
+            )
             out = []
             for it in items[: max(1, targets[t])]:
                 if isinstance(it, dict):

@@ -406,7 +406,8 @@ class ReactAgent:
         finally:
             self._trace_fh.close()
         if self.ignored is not None:  # not a fault of the chunks (they stay pending): a server without tool calling
-            raise tools_ignored("react", getattr(self.chat, "base_url", None), str(self.ignored))
+            probed = (getattr(self.chat, "capabilities", None) or {}).get("tools_auto")
+            raise tools_ignored("react", getattr(self.chat, "base_url", None), str(self.ignored), probe_called=bool(probed))
         if stop.is_set():
             self.ctx.stopped = True
 

@@ -294,7 +294,10 @@ def make_generator(spec: str, **opts: Any) -> Any:
         parse_retries=int(gen_opts["parse_retries"]) if gen_opts.get("parse_retries") is not None else 2,
     )
     return LLMGenerator(
-        chat, structured=cfg, judge=bool(gen_opts.get("judge")), examples_per_prompt=int(gen_opts.get("examples_per_prompt") or 2)
+        chat,
+        structured=cfg,
+        judge=bool(gen_opts.get("judge")),
+        examples_per_prompt=int(gen_opts["examples_per_prompt"]) if gen_opts.get("examples_per_prompt") is not None else 2,
     )
 
 

@@ -133,14 +133,14 @@ def _score(value: Any, span: int, expect: str | None, order: int) -> tuple:
     return (kind_ok, structured, span, -order)
 
 
-def wrap_schema(schema: dict | None, expect: str) -> dict:
-    """A JSON Schema with an object root (what guided-decoding servers accept)."""
+def wrap_schema(schema: dict | None, expect: str, max_items: int | None = None) -> dict:
+    """A JSON Schema with an object root (what guided-decoding servers accept); an array asked for
+    ``max_items`` values at most says so (``maxItems``), so a grammar-constrained reply ends there."""
     if expect == "array":
-        return {
-            "type": "object",
-            "properties": {WRAP_KEY: {"type": "array", "items": schema or {"type": "object"}}},
-            "required": [WRAP_KEY],
-        }
+        array: dict[str, Any] = {"type": "array", "items": schema or {"type": "object"}}
+        if max_items:
+            array["maxItems"] = max_items
+        return {"type": "object", "properties": {WRAP_KEY: array}, "required": [WRAP_KEY]}
     return schema or {"type": "object"}
 
 
@@ -333,6 +333,7 @@ async def ainvoke_json(
     name: str = "result",
     config: StructuredConfig | None = None,
     check: Callable[[Any], None] | None = None,
+    max_items: int | None = None,
 ) -> tuple[Any, list[CallRecord]]:
     """Ask ``chat`` for a JSON value; return ``(value, call records)``.
 
@@ -346,6 +347,7 @@ async def ainvoke_json(
         config: modes and limits.
         check: raises ``ValueError`` for a parsed value that cannot be used (e.g. a triage
             object without ``keep``): it is asked again with the error, like a parse failure.
+        max_items: the most values an array may hold (the guided schema's ``maxItems``).
 
     Raises:
         StructuredOutputError: no usable value after the truncation and parse rounds
@@ -357,7 +359,7 @@ async def ainvoke_json(
     max_tokens = cfg.max_tokens
     msgs = list(messages)
     parse_rounds = 0
-    wrapped = wrap_schema(schema, expect)
+    wrapped = wrap_schema(schema, expect, max_items)
     while True:
         mode = resolve_mode(chat, cfg.mode)
         try:

@@ -278,6 +278,7 @@ def test_react_stops_when_the_model_never_calls_a_tool_though_the_probe_passed(l
     p = cli(corpus, out, llm_server, "react", "--limit", "3", "--concurrency", "1")
     assert p.returncode == 2, p.stderr + p.stdout
     assert "needs tool calling" in p.stderr and "2 replies to requests that offered the corpus tools called none" in flat(p)
+    assert "the probe's tool call worked" in flat(p) and "chat template" not in p.stderr
     led = ledger_of(out)
     try:
         assert {r["status"] for r in led.chunk_rows()} == {"pending"}  # not the chunks' fault
