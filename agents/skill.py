@@ -211,8 +211,11 @@ class SkillAgent:
         return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
 
     def targets(self, decision: Triage) -> dict[str, int]:
-        types = [t for t in (decision.sample_types or self.skill.sample_types) if t in self.skill.sample_types]
-        return {t: self.skill.target(t).per_chunk for t in types if self.skill.target(t).per_chunk > 0}
+        """Samples to generate per type for a kept chunk: the types triage named, else (or when none
+        of them is generated per chunk) every type of the skill with a ``per_chunk`` target."""
+        every = {t: self.skill.target(t).per_chunk for t in self.skill.sample_types if self.skill.target(t).per_chunk > 0}
+        named = {t: n for t, n in every.items() if t in (decision.sample_types or ())}
+        return named or every
 
     def revisit_targets(self, chunk_id: str, types: list[str]) -> dict[str, int]:
         """A revisit asks a chat model for ``per_chunk`` samples of each type; the offline

@@ -59,7 +59,8 @@ class AdaptiveLimit:
         finally:
             async with self._cond:
                 self.inflight -= 1
-                self._cond.notify_all()
+                # wake as many waiters as there are free slots (the limit may have grown), not all of them
+                self._cond.notify(max(1, self.slots - self.inflight))
 
     def success(self) -> None:
         """A request was answered: grow by ``1 / limit`` up to the ceiling."""

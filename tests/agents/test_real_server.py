@@ -62,6 +62,8 @@ def run(server, corpus, out, agent, model=PLAIN, concurrency=1, limit=LIMIT, mod
         concurrency=concurrency,
         max_repairs=0,
         revisit=False,
+        min_chars=400,  # chunks of at most 1,200 characters: prompt evaluation is most of a request's time
+        max_chars=1200,
         model_options={"base_url": server.url + "/v1", "concurrency": concurrency, **(model_options or MODEL_OPTIONS)},
         **fields,
     )
@@ -187,7 +189,8 @@ def test_react_on_the_plain_template_stops_with_one_line(server, corpus, tmp_pat
     out = tmp_path / "react"
     p = run_cli(
         "run", "--corpus", str(corpus), "--skill", SKILL, "--out", str(out), "--agent", "react",
-        "--model", f"openai:{PLAIN}", "--base-url", server.url + "/v1", "--limit", str(LIMIT), "--max-tokens", "64", "-q",
+        "--model", f"openai:{PLAIN}", "--base-url", server.url + "/v1", "--limit", str(LIMIT), "--max-tokens", "64",
+        "--min-chars", "400", "--max-chars", "1200", "-q",
     )  # fmt: skip
     assert p.returncode == 2, p.stderr + p.stdout
     errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
@@ -216,6 +219,8 @@ def test_react_on_the_tool_calling_template(server, corpus, tmp_path):
             model=f"openai:{TOOLS}",
             limit=3,
             concurrency=1,
+            min_chars=400,
+            max_chars=1200,
             model_options={"base_url": server.url + "/v1", **MODEL_OPTIONS, "react_slice": 3, "react_steps_per_chunk": 4},
         )
         run_pipeline(opts)
