@@ -20,7 +20,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
-from prepbench.tools.skills.spec import ALL_REJECTED, NO_CANDIDATE
+from prepbench.tools.skills.spec import ALL_REJECTED, NO_CANDIDATES
 from prepbench.tools.validate import Candidate
 
 
@@ -75,7 +75,20 @@ class Generator(Protocol):
 class StopRun(Exception):
     """Raised by a generator when the run must stop cleanly (e.g. the model server is down
     for good and the circuit breaker opened). Chunks not yet recorded stay ``pending`` so a
-    later run picks them up; nothing is marked failed."""
+    later run picks them up; nothing is marked failed.
+
+    Attributes:
+        cause: what stopped the run (a failure kind of :mod:`prepbench.agents.models.faults`:
+            ``connection``, ``timeout``, ``server``, ``auth``, ``not_found``...).
+        advice: what to do about it (retry later, or change a flag), one line.
+        calls: the call records of the attempts that led to the stop.
+    """
+
+    def __init__(self, message: str = "", cause: str = "", advice: str = "", calls: Any = ()):
+        super().__init__(message)
+        self.cause = cause
+        self.advice = advice
+        self.calls = list(calls)
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,6 +108,7 @@ class AgentFamily:
         needs_chat_model: the family cannot run on the offline ``extractive`` generator.
         coverage_loop: the family runs the coverage loop (revisits) once every chunk is recorded.
         summary: one line for help texts and reports.
+        needs_tool_calling: the model must call tools it is offered (``tool_choice: auto``).
     """
 
     name: str
@@ -102,6 +116,7 @@ class AgentFamily:
     needs_chat_model: bool
     coverage_loop: bool = False
     summary: str = ""
+    needs_tool_calling: bool = False
 
 
 FAMILIES: dict[str, AgentFamily] = {}
@@ -162,9 +177,9 @@ def require_chat_model(family: str, generator: Any, model: str | None = None) ->
 
 
 def fallback_reason(skill: Skill) -> str:
-    """The skip reason of a chunk that yielded no candidate at all (or whose triage named a
-    reason outside the vocabulary): ``low_information`` when the skill has it, else its first
-    reason. A chunk whose candidates were all rejected is ``all_rejected`` instead
+    """The skip reason of a chunk whose triage named a reason outside the skill's vocabulary:
+    ``low_information`` when the skill has it, else its first reason. A chunk triage kept is
+    ``all_rejected`` when the gate rejected every candidate and ``no_candidates`` when none came
     (:data:`~prepbench.tools.skills.spec.PREPBENCH_SKIP_REASONS`)."""
     reasons = list(skill.coverage.skip_reasons)
     return "low_information" if "low_information" in reasons else reasons[0]
@@ -172,7 +187,7 @@ def fallback_reason(skill: Skill) -> str:
 
 def rejected_detail(samples: list) -> str:
     """``all N candidates rejected: rule xK, ...`` (rules by count, then name): the detail of an
-    ``all_rejected`` skip, stored in the chunk's ``error`` column (the detail of its status)."""
+    ``all_rejected`` skip, stored in the chunk's ``detail`` column."""
     counts = Counter(s.rule or "unknown" for s in samples)
     rules = ", ".join(f"{r} x{n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return f"all {len(samples)} candidate{'s' if len(samples) != 1 else ''} rejected: {rules}"[:300]
@@ -214,14 +229,20 @@ class ChunkRecorder:
     def __init__(self, ctx: Any):
         self.ctx = ctx
         self.gate = ctx.validator
+        self.chat = bool(getattr(ctx.generator, "needs_chat_model", False))
 
     def screen(self, sample: dict, chunk_text: str | None, attempts: int = 1) -> Candidate:
         """A :class:`~prepbench.tools.validate.Candidate` with the gate's screening verdict."""
         return Candidate(sample, self.gate.screen(sample, chunk_text), attempts)
 
     def commit(self, outcome: ChunkOutcome) -> bool:
-        """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded."""
+        """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded.
+
+        The raw replies of its calls are kept only where they explain something: failed calls,
+        and every call of a chunk that did not end ``kept`` with all its candidates accepted."""
+        keep_replies(outcome)
         if self.ctx.ledger.record_chunk(outcome):
+            self.ctx.recorded += 1
             self.ctx.on_recorded(outcome)
             return True
         return False
@@ -237,7 +258,7 @@ class ChunkRecorder:
         """The outcome of a chunk whose candidates are all screened (duplicates decided and the
         accepted ones registered now): ``kept`` when one is accepted, ``skipped`` ``all_rejected``
         (the rules counted in the detail) when every candidate was rejected, else ``skipped``
-        with the fallback reason; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
+        ``no_candidates``; ``status="skipped"`` with a ``skip_reason`` keeps the family's choice."""
         samples = self.gate.admit_chunk(chunk_id, candidates)
         if status == "skipped" and skip_reason:
             return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=skip_reason)
@@ -245,9 +266,13 @@ class ChunkRecorder:
             return ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
         if samples:  # candidates came, the gate rejected them all: prepbench's own reason, not the content's
             detail = rejected_detail(samples)
-            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, error=detail)
+            return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=ALL_REJECTED, detail=detail)
         # triage kept it and no candidate came: prepbench's own reason, not a judgement of the content
-        return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=NO_CANDIDATE)
+        if self.chat:
+            detail = "the model's replies held no candidate sample"
+        else:
+            detail = "the offline generator found nothing it can state precisely"
+        return ChunkOutcome(chunk_id, "skipped", samples=samples, calls=calls, skip_reason=NO_CANDIDATES, detail=detail)
 
     def decided(
         self,
@@ -277,4 +302,53 @@ class ChunkRecorder:
     def revisit(self, chunk_id: str, candidates: list[Candidate], calls: list[CallRecord], sample_types: list[str]) -> bool:
         """Record one revisit of the coverage loop (new samples of ``sample_types``, the chunk stays kept)."""
         samples = self.gate.admit_chunk(chunk_id, candidates)
-        return self.ctx.ledger.record_revisit(ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls), sample_types)
+        outcome = ChunkOutcome(chunk_id, "kept", samples=samples, calls=calls)
+        keep_replies(outcome)
+        return self.ctx.ledger.record_revisit(outcome, sample_types)
+
+    def revisit_failed(self, chunk_id: str, calls: list[CallRecord], sample_types: list[str], error: str) -> bool:
+        """Record a revisit whose generation did not finish: its calls and error; it stays to do
+        (the next run plans it again while it has attempts left)."""
+        return self.ctx.ledger.record_revisit_failure(chunk_id, sample_types, calls, error)
+
+
+def keep_replies(outcome: ChunkOutcome) -> None:
+    """Drop the raw replies of a clean outcome's successful calls (kept with no rejection): the
+    ledger keeps what explains a failure or a rejection, not every reply."""
+    clean = outcome.status == "kept" and all(s.status == "accepted" for s in outcome.samples)
+    if clean:
+        for c in outcome.calls:
+            if c.ok:
+                c.reply = None
+
+
+def families_without_tools() -> list[str]:
+    """Names of the known families that need no tool calling (what works on a server without it)."""
+    return [n for n in family_names() if not get_family(n).needs_tool_calling]
+
+
+def tools_ignored(family: str, server: str | None, evidence: str, probe_called: bool = False) -> PrepbenchError:
+    """The one-line error of a tool-calling family whose model does not call the tools it is offered.
+
+    Args:
+        family: the family's name.
+        server: the server's URL.
+        evidence: what was seen (the probe's answer, or the replies of the run).
+        probe_called: the capability probe's tool call worked, so the server passes tools and it is
+            the model that does not use them in the family's loop.
+    """
+    others = ", ".join(f"--agent {n}" for n in families_without_tools())
+    where = server or "the model API"
+    if probe_called:
+        what = (
+            f"the model at {where} does not call the tools it is offered ({evidence}), although the server passes "
+            "them (the probe's tool call worked): it cannot drive a tool loop"
+        )
+        fix = "or a model that follows tool calls"
+    else:
+        what = f"the server at {where} ignores the tools of a request ({evidence}): its chat template has no tool calling"
+        fix = (
+            "or serve the model with a tool-calling template (llama.cpp's server: --jinja; llama-cpp-python: "
+            "--chat_format chatml-function-calling; vLLM: --enable-auto-tool-choice)"
+        )
+    return PrepbenchError(f"agent '{family}' needs tool calling, but {what}. Use {others} (no tool calling needed), {fix}")

@@ -14,9 +14,12 @@ the output budget), and the model assigns each sample to a chunk by its id.
 Per chunk: samples are validated (schema, the skill's filter rules, duplicates) in chunk
 order and recorded with the chunk's status in one ledger transaction: ``kept`` with at
 least one accepted sample, else ``skipped`` (``all_rejected`` when every candidate was rejected,
-``low_information`` when the reply held none); a call that failed for
+``no_candidates`` when the reply held none); a call that failed for
 good marks the chunk ``failed`` with the error (retried by the next run); a circuit-open
-stop leaves the chunks of unfinished calls ``pending``.
+stop leaves the chunks of unfinished calls ``pending``. Requests stream through
+``2 x concurrency`` lanes and each chunk commits as soon as every earlier chunk has (the
+in-order committer the skill agent uses), so the progress bar moves per chunk and a kill
+loses at most the replies in flight.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from prepbench.tools.ledger import CallRecord
 from prepbench.tools.validate import Candidate, Verdict
 
 from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
+from .scheduler import Scheduler
 
 DIRECT_MODES = ("chunk", "book")
 CHARS_PER_TOKEN = 4
@@ -144,33 +148,53 @@ class DirectAgent:
         for i, c in enumerate(group):
             self.recorder.failed(c.chunk_id, err.calls if i == 0 else [], str(err))
 
-    async def arun(self) -> None:
+    def _groups(self) -> list[list[Chunk]]:
+        """The work units in corpus order: one chunk each, or (book mode) the packed groups."""
         todo = self.ctx.ledger.todo_chunks(max_attempts=self.ctx.options.max_attempts)
-        if self.mode == "book":
-            out_budget = min(self.structured.max_tokens_cap, self.context_tokens // 4)
-            budget_chars = max(2000, (self.context_tokens - out_budget - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN)
-            groups = pack_book(todo, budget_chars)
-        else:
-            groups = [[c] for c in todo]
-        window = max(self.concurrency * 2, int(self.ctx.options.batch_size))
-        for start in range(0, len(groups), window):
-            batch = groups[start : start + window]
-            results = await asyncio.gather(*(self._call(g) for g in batch), return_exceptions=True)
-            stopped = False
-            for g, res in zip(batch, results):  # record in corpus order
-                if isinstance(res, StopRun):
-                    stopped = True  # these chunks stay pending; the attempts are accounted
-                    self.recorder.unrecorded(g[0].chunk_id, getattr(res, "calls", []))
-                elif isinstance(res, ModelCallError):
-                    self._record_failed(g, res)
-                elif isinstance(res, BaseException):
-                    raise res
-                else:
-                    items, calls = res
-                    self._record_group(g, items, calls)
-            if stopped:
-                self.ctx.stopped = True
+        if self.mode != "book":
+            return [[c] for c in todo]
+        out_budget = min(int(self.structured.max_tokens_cap or self.structured.max_tokens), self.context_tokens // 4)
+        budget_chars = max(2000, (self.context_tokens - out_budget - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN)
+        return pack_book(todo, budget_chars)
+
+    async def _lane(self) -> None:
+        """Take the next group, ask the model, hand the reply (or its failure) to the in-order committer."""
+        while True:
+            batch, number = await self.scheduler.next_batch(self.ctx.stopped)
+            if not batch:
                 return
+            group = batch[0]
+            try:
+                res: Any = await self._call(group)
+            except (ModelCallError, StopRun) as e:
+                res = e
+            await self.scheduler.finish(number, (group, res))
+
+    def _commit(self, item: tuple[list[Chunk], Any]) -> None:
+        """Record one finished group (in corpus order): its chunks kept/skipped, failed, or left pending on a stop."""
+        group, res = item
+        if isinstance(res, StopRun):
+            self.ctx.halt(res)  # these chunks stay pending; the attempts are accounted
+            self.recorder.unrecorded(group[0].chunk_id, getattr(res, "calls", []))
+        elif isinstance(res, ModelCallError):
+            self._record_failed(group, res)
+        else:
+            items, calls = res
+            self._record_group(group, items, calls)
+
+    async def arun(self) -> None:
+        """Stream the groups through ``2 x concurrency`` lanes; each chunk commits as soon as every
+        earlier one has (the in-order committer of :mod:`prepbench.agents.scheduler`), so a kill
+        loses at most the replies in flight."""
+        lanes = min(256, 2 * self.concurrency)
+        self.scheduler = Scheduler(lanes, 1, commit=self._commit)
+        self.scheduler.start(self._groups())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(lanes):
+                    tg.create_task(self._lane())
+        except BaseExceptionGroup as eg:  # a lane's own error (a bug), as with one lane
+            raise eg.exceptions[0]
 
 
 def run_direct(ctx: Any) -> None:

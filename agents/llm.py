@@ -51,6 +51,18 @@ JUDGE_SCHEMA = {
 }
 
 
+def check_triage(value: Any) -> None:
+    """Refuse a triage reply that decides nothing (no boolean ``keep``).
+
+    Raises:
+        ValueError: ``keep`` is missing or not a yes/no value.
+    """
+    keep = value.get("keep") if isinstance(value, dict) else None
+    if isinstance(keep, bool) or (isinstance(keep, str) and keep.strip().lower() in ("true", "false", "yes", "no")):
+        return
+    raise ValueError('the object has no boolean "keep" (true to keep the chunk, false to skip it with a "skip_reason")')
+
+
 class GenerationError(ModelCallError):
     """A triage/generate/repair/judge step that failed for good; ``calls`` holds its records."""
 
@@ -117,7 +129,9 @@ class LLMGenerator:
         self.examples_per_prompt = examples_per_prompt
 
     # -- helpers --------------------------------------------------------------------
-    async def _json(self, prompt: str, node: str, expect: str, schema: dict | None, name: str) -> tuple[Any, list[CallRecord]]:
+    async def _json(
+        self, prompt: str, node: str, expect: str, schema: dict | None, name: str, check: Any = None, max_items: int | None = None
+    ) -> tuple[Any, list[CallRecord]]:
         try:
             return await ainvoke_json(
                 self.chat,
@@ -127,6 +141,8 @@ class LLMGenerator:
                 schema=schema,
                 name=name,
                 config=self.structured,
+                check=check,
+                max_items=max_items,
             )
         except ModelCallError as e:
             raise GenerationError(str(e), e.kind, e.calls) from None
@@ -139,18 +155,19 @@ class LLMGenerator:
         """Keep or skip ``chunk`` (skip reasons from the skill's ``coverage.yaml``).
 
         An unknown skip reason or sample type is dropped rather than trusted: an unknown
-        reason keeps the chunk's decision to skip but the graph maps it to its fallback.
+        reason keeps the chunk's decision to skip but the graph maps it to its fallback. A reply
+        without a ``keep`` decision is not a skip: it is asked again with the error, then fails.
 
         Raises:
-            GenerationError: the call failed for good.
+            GenerationError: the call failed for good, or no reply held a ``keep`` decision.
         """
         prompt = skill.render_prompt(
             "triage", chunk=chunk, skip_reasons=list(skill.coverage.skip_reasons), sample_types=list(skill.sample_types)
         )
-        value, calls = await self._json(prompt, "triage", "object", TRIAGE_SCHEMA, "triage")
+        value, calls = await self._json(prompt, "triage", "object", TRIAGE_SCHEMA, "triage", check=check_triage)
         keep = value.get("keep")
         if isinstance(keep, str):
-            keep = keep.strip().lower() in ("true", "yes", "1")
+            keep = keep.strip().lower() in ("true", "yes")
         types = [t for t in value.get("sample_types") or [] if t in skill.sample_types]
         if keep:
             return Triage(keep=True, sample_types=types, detail=str(value.get("reason", ""))[:200]), calls
@@ -181,7 +198,9 @@ class LLMGenerator:
                 examples=self._examples(skill, t),
                 count=targets[t],
             )
-            items, calls = await self._json(prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples")
+            items, calls = await self._json(
+                prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples", max_items=max(1, targets[t])
+            )
             out = []
             for it in items[: max(1, targets[t])]:
                 if isinstance(it, dict):

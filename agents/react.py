@@ -28,6 +28,11 @@ workers run at once, each a fresh conversation per slice. A worker whose convers
 ends (or fails) with chunks unmarked restarts on them; chunks a worker cannot finish are
 recorded ``failed`` with the reason. Every tool call is appended to
 ``<run>/react_trace.jsonl``.
+
+ReAct needs a server that passes the tools to the model. The run's capability probe asks first
+(:mod:`prepbench.agents.models.probe`); should it miss, :data:`TOOLS_IGNORED_AFTER` replies in text
+with no tool call ever made stop every worker (the chunks stay pending) and end the run with a
+one-line error that names the limitation and the families that work without tools.
 """
 
 from __future__ import annotations
@@ -44,9 +49,16 @@ from prepbench.tools.corpus import Corpus
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.validate import Candidate, Verdict
 
-from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
+from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model, tools_ignored
 
 TRACE_FILE = "react_trace.jsonl"
+#: Replies in text, none calling a tool, after which the server is taken to ignore tools.
+TOOLS_IGNORED_AFTER = 2
+
+
+class ToolsIgnored(StopRun):
+    """The server answers requests that offer tools without ever calling one (its chat template has no tools)."""
+
 
 TASK_PROMPT = """You build question-answer training data from a document corpus, using the corpus tools.
 
@@ -73,6 +85,7 @@ def _policy_model_class():
 
         chat: Any
         sink: Any
+        watch: Any = None
 
         @property
         def _llm_type(self) -> str:
@@ -101,6 +114,8 @@ def _policy_model_class():
                 self.sink(getattr(e, "calls", []))
                 raise
             self.sink(calls)
+            if self.watch is not None:
+                self.watch(msg, bool(tools))
             return ChatResult(generations=[ChatGeneration(message=msg)])
 
     return PolicyChatModel
@@ -289,7 +304,7 @@ class Worker:
         from langgraph.errors import GraphRecursionError
 
         a = self.agent
-        model = a.model_cls(chat=a.chat, sink=self.calls.extend)
+        model = a.model_cls(chat=a.chat, sink=self.calls.extend, watch=a.watch)
         graph = build_react_graph(model, self.tools(), a.task_prompt)
         stalls = 0
         while self.open and stalls < 2:
@@ -340,6 +355,28 @@ class ReactAgent:
         out_dir = Path(ctx.out_dir)
         self.trace_path = out_dir / TRACE_FILE
         self._trace_fh = self.trace_path.open("a", encoding="utf-8")
+        self.tool_replies = self.plain_replies = 0
+        self.ignored: ToolsIgnored | None = None
+
+    def watch(self, msg: Any, offered: bool) -> None:
+        """Count the model's replies to requests that offered tools. Until one calls a tool,
+        :data:`TOOLS_IGNORED_AFTER` replies in text mean the server drops the tools (a chat template
+        without tool calling): every worker stops, and the run ends with a one-line error.
+
+        Raises:
+            ToolsIgnored: the server ignores the tools it is offered (a StopRun).
+        """
+        if not offered or self.tool_replies:
+            return
+        if getattr(msg, "tool_calls", None):
+            self.tool_replies += 1
+            return
+        self.plain_replies += 1
+        if self.plain_replies >= TOOLS_IGNORED_AFTER:
+            self.ignored = ToolsIgnored(
+                f"{self.plain_replies} replies to requests that offered the corpus tools called none of them"
+            )
+            raise self.ignored
 
     def chunk(self, chunk_id: str) -> Chunk:
         return self.corpus.chunk(chunk_id)
@@ -360,13 +397,17 @@ class ReactAgent:
                     return
                 try:
                     await Worker(self, i, ids).run()
-                except StopRun:
+                except StopRun as e:
+                    self.ctx.halt(e)
                     stop.set()
 
         try:
             await asyncio.gather(*(work(i, ids) for i, ids in enumerate(slices)))
         finally:
             self._trace_fh.close()
+        if self.ignored is not None:  # not a fault of the chunks (they stay pending): a server without tool calling
+            probed = (getattr(self.chat, "capabilities", None) or {}).get("tools_auto")
+            raise tools_ignored("react", getattr(self.chat, "base_url", None), str(self.ignored), probe_called=bool(probed))
         if stop.is_set():
             self.ctx.stopped = True
 
@@ -393,5 +434,6 @@ FAMILY = register_family(
         run_react,
         needs_chat_model=True,
         summary="generic ReAct agent with corpus tools only (list, read, search, save, mark)",
+        needs_tool_calling=True,
     )
 )

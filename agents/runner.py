@@ -8,13 +8,15 @@ the same code.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from prepbench.agents.base import get_family, require_chat_model
+from prepbench.agents.base import StopRun, get_family, require_chat_model, tools_ignored
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
@@ -59,16 +61,107 @@ def run_pipeline(
     ctx = prepare_run(options, generator, coverage_loop=family.coverage_loop)
     try:
         if ctx.has_work:  # a finished run calls no agent and no model
-            if progress is not None:
-                with progress(ctx):
-                    family.run(ctx)
-            else:
-                family.run(ctx)
+            with progress(ctx) if progress is not None else contextlib.nullcontext():
+                _run_family(ctx, family)
         result = finish_run(ctx)
+        result["stop"] = _stop_info(ctx) if ctx.stopped else None
     finally:
         ctx.ledger.close()
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: ``recorded`` chunks were committed by it (all kept); the same command resumes."""
+
+    def __init__(self, recorded: int):
+        super().__init__(f"interrupted: {recorded} chunks recorded; run the same command to resume")
+        self.recorded = recorded
+
+
+def _run_family(ctx: RunContext, family: Any) -> None:
+    """Probe the server, run the family, and record how it ended (a stop and its reason, an
+    interruption, or finished) as a run event.
+
+    Raises:
+        RunInterrupted: Ctrl-C (the ledger keeps every committed chunk).
+        PrepbenchError: the server cannot serve the family (e.g. no tool calling for ReAct).
+    """
+    try:
+        probe_server_of(ctx, family)
+        if not ctx.stopped:
+            family.run(ctx)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            ctx.ledger.record_event("interrupted", f"interrupted: {ctx.recorded} chunks recorded", {"recorded": ctx.recorded})
+        raise RunInterrupted(ctx.recorded) from None
+    except PrepbenchError as e:  # the server cannot serve this run as asked: a stop that needs a changed flag
+        ctx.ledger.record_event("stop", str(e), {"cause": "capability", "advice": "change the flag the message names"})
+        raise
+    if ctx.stopped:
+        info = _stop_info(ctx)
+        ctx.ledger.record_event("stop", info["message"], info)
+        ctx.on_event("stop", info["message"])
+    else:
+        ctx.ledger.record_event("finished", f"finished: {ctx.recorded} chunks recorded", {"recorded": ctx.recorded})
+
+
+def _stop_info(ctx: RunContext) -> dict[str, Any]:
+    """Why the run stopped early and what to do: ``{"message", "cause", "advice", "pending"}``."""
+    stop = ctx.stop
+    pending = ctx.ledger.counts()["chunks"]["pending"]
+    return {
+        "message": f"stopped: {stop}" if stop is not None else "stopped early",
+        "cause": getattr(stop, "cause", "") or "",
+        "advice": getattr(stop, "advice", "") or "run the same command again to resume",
+        "pending": pending,
+    }
+
+
+def probe_server_of(ctx: RunContext, family: Any) -> dict[str, Any] | None:
+    """Probe the OpenAI-compatible server behind ``ctx``'s generator (:mod:`prepbench.agents.models.probe`):
+    record its calls and a ``probe`` event, print the finding, and apply the structured-output choice.
+
+    Returns:
+        The findings, or None when there is nothing to probe (the offline generator, other providers).
+
+    Raises:
+        PrepbenchError: ``--structured`` names a mode the server does not honour, or the family needs
+            tool calling and the server ignores tools.
+    """
+    from prepbench.agents.models.probe import describe_probe, probe_server
+
+    gen = ctx.generator
+    chat = getattr(gen, "chat", None)
+    if chat is None or getattr(chat, "provider", "") != "openai":
+        return None
+    mode = getattr(getattr(gen, "structured", None), "mode", "auto")
+    try:
+        found, calls = asyncio.run(probe_server(chat, mode, tools_auto=family.needs_tool_calling))
+    except StopRun as e:
+        ctx.ledger.record_calls(getattr(e, "calls", []))
+        ctx.halt(e)
+        return None
+    ctx.ledger.record_calls(calls)
+    before = ctx.ledger.events("probe")
+    message = describe_probe(found)
+    if before and _answers(before[-1]["data"]) != _answers(found):
+        message += " (the server changed since the last run)"
+    ctx.ledger.record_event("probe", message, found)
+    ctx.on_event("probe", message)
+    if mode not in ("auto", "prompt") and found.get(mode) != "supported":
+        raise PrepbenchError(
+            f"--structured {mode}: the server at {found.get('server')} does not honour it ({found.get(mode)}); "
+            "use --structured auto (the probe then chooses what the server supports)"
+        )
+    if family.needs_tool_calling and found.get("tools_auto") == "ignored":
+        raise tools_ignored(family.name, found.get("server"), "the probe offered a tool and the model answered in text")
+    return found
+
+
+def _answers(found: dict[str, Any]) -> dict[str, Any]:
+    """The part of a probe's findings that describes the server (not its timing)."""
+    return {k: v for k, v in found.items() if k not in ("seconds",)}
 
 
 @dataclass

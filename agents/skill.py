@@ -23,7 +23,9 @@ Graph (edges top to bottom)::
   that type again (:func:`~prepbench.tools.coverage.plan_revisit_round`), through the same
   generate → validate → repair → record path. A round's plan is committed to the ledger
   before it runs, a chunk is revisited at most once per type, and the loop ends when the
-  mix is met or no candidate chunk is left (``--no-revisit`` turns it off).
+  mix is met or no candidate chunk is left (``--no-revisit`` turns it off). A revisit whose
+  generation (or judge) fails is recorded ``failed`` with its error and calls, and the next
+  run plans it again while it has attempts left, as for a failed chunk.
 
 Triage and generation of the chunks of a batch run concurrently (asyncio, bounded by
 the run's ``concurrency``); validation and recording are sequential in chunk order.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -172,13 +175,17 @@ class SkillAgent:
                 ledger.plan_revisits(items)
         return ledger.planned_revisits()
 
-    async def _bounded(self, coro):
+    async def _bounded(self, call):
+        """``await call()`` within the graph's concurrency; the coroutine is made only once a slot is
+        held, so a run cancelled (Ctrl-C) while waiting leaves no coroutine never awaited."""
         async with self.sem:
-            return await coro
+            return await call()
 
     async def triage(self, state: BatchState) -> BatchState:
         batch = state["batch"]
-        results = await asyncio.gather(*(self._bounded(self.gen.atriage(c, self.skill)) for c in batch), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._bounded(functools.partial(self.gen.atriage, c, self.skill)) for c in batch), return_exceptions=True
+        )
         triage: dict[str, Triage] = {}
         calls: dict[str, list[CallRecord]] = {c.chunk_id: [] for c in batch}
         errors: dict[str, str] = {}
@@ -188,6 +195,7 @@ class SkillAgent:
                 calls[c.chunk_id].extend(getattr(res, "calls", []))  # every attempt is accounted
                 if isinstance(res, StopRun):
                     stopped = True
+                    self.ctx.halt(res)
                 else:
                     errors[c.chunk_id] = one_line(res)
                 continue
@@ -203,8 +211,11 @@ class SkillAgent:
         return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
 
     def targets(self, decision: Triage) -> dict[str, int]:
-        types = [t for t in (decision.sample_types or self.skill.sample_types) if t in self.skill.sample_types]
-        return {t: self.skill.target(t).per_chunk for t in types if self.skill.target(t).per_chunk > 0}
+        """Samples to generate per type for a kept chunk: the types triage named, else (or when none
+        of them is generated per chunk) every type of the skill with a ``per_chunk`` target."""
+        every = {t: self.skill.target(t).per_chunk for t in self.skill.sample_types if self.skill.target(t).per_chunk > 0}
+        named = {t: n for t, n in every.items() if t in (decision.sample_types or ())}
+        return named or every
 
     def revisit_targets(self, chunk_id: str, types: list[str]) -> dict[str, int]:
         """A revisit asks a chat model for ``per_chunk`` samples of each type; the offline
@@ -240,7 +251,7 @@ class SkillAgent:
             for c in batch
         }
         results = await asyncio.gather(
-            *(self._bounded(self.gen.agenerate(c, self.skill, targets[c.chunk_id])) for c in batch),
+            *(self._bounded(functools.partial(self.gen.agenerate, c, self.skill, targets[c.chunk_id])) for c in batch),
             return_exceptions=True,
         )
         candidates: dict[str, list[CandidateState]] = {}
@@ -255,6 +266,7 @@ class SkillAgent:
             if isinstance(res, BaseException):
                 if isinstance(res, StopRun):
                     stopped = True
+                    self.ctx.halt(res)
                 else:
                     errors[c.chunk_id] = one_line(res)
                 continue
@@ -289,16 +301,21 @@ class SkillAgent:
     async def judge(self, state: BatchState, passed: list, by_id: dict) -> BatchState:
         """The optional grounded LLM judge (``--judge``): sees the chunk, rejects unsupported candidates."""
         results = await asyncio.gather(
-            *(self._bounded(self.gen.ajudge(by_id[cid], self.skill, cand["sample"])) for cid, cand in passed),
+            *(self._bounded(functools.partial(self.gen.ajudge, by_id[cid], self.skill, cand["sample"])) for cid, cand in passed),
             return_exceptions=True,
         )
         calls = state["calls"]
+        errors = dict(state.get("errors") or {})
         stopped = False
         for (cid, cand), res in zip(passed, results):
             if isinstance(res, BaseException):
                 calls[cid].extend(getattr(res, "calls", []))
-                stopped = stopped or isinstance(res, StopRun)
-                continue  # the judge could not run: the validators' verdict stands
+                if isinstance(res, StopRun):
+                    stopped = True
+                    self.ctx.halt(res)
+                else:  # the judge could not run: the chunk is not judged, so it is retried, not kept unjudged
+                    errors.setdefault(cid, one_line(res))
+                continue
             (supported, reason), cs = res
             calls[cid].extend(cs)
             if not supported:
@@ -307,7 +324,7 @@ class SkillAgent:
                     "grounded_judge",
                     (reason or "not supported by the chunk")[:200],
                 )
-        return {"candidates": state["candidates"], "calls": calls, "stopped": stopped}
+        return {"candidates": state["candidates"], "calls": calls, "errors": errors, "stopped": stopped}
 
     def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
         if state.get("stopped") or not self.gen.needs_chat_model:
@@ -332,7 +349,11 @@ class SkillAgent:
         todo = self._repairable(state)
         results = await asyncio.gather(
             *(
-                self._bounded(self.gen.arepair(by_id[cid], self.skill, cand["sample"], f"{cand['rule']}: {cand['detail']}"))
+                self._bounded(
+                    functools.partial(
+                        self.gen.arepair, by_id[cid], self.skill, cand["sample"], f"{cand['rule']}: {cand['detail']}"
+                    )
+                )
                 for cid, cand in todo
             ),
             return_exceptions=True,
@@ -345,6 +366,7 @@ class SkillAgent:
                 calls[cid].extend(getattr(res, "calls", []))
                 if isinstance(res, StopRun):
                     stopped = True
+                    self.ctx.halt(res)
                 else:  # the repair did not finish: the chunk is retried, not kept short of it
                     errors.setdefault(cid, one_line(res))
                 continue
@@ -378,11 +400,12 @@ class SkillAgent:
             cid = c.chunk_id
             calls = state["calls"].get(cid, [])
             if cid in revisit:
-                if cid not in candidates and cid not in state["errors"]:
+                if cid in state["errors"]:  # failed: its calls and error are kept, the next run retries it
+                    rec.revisit_failed(cid, calls, revisit[cid], state["errors"][cid])
+                elif cid not in candidates:
                     rec.unrecorded(cid, calls)  # stopped before generation finished: stays planned
-                    continue
-                # an error ends the revisit with no sample (it is not planned again)
-                rec.revisit(cid, _candidates(candidates.get(cid, [])), calls, revisit[cid])
+                else:
+                    rec.revisit(cid, _candidates(candidates[cid]), calls, revisit[cid])
                 continue
             if cid in state["errors"]:
                 done = rec.failed(cid, calls, state["errors"][cid])
@@ -405,6 +428,8 @@ class SkillAgent:
 
     # -- entry ----------------------------------------------------------------------
     async def arun(self, todo: list[Chunk]) -> None:
+        if self.opts.revisit:  # revisits that failed in an earlier run are retried (while attempts last)
+            self.ctx.ledger.reopen_failed_revisits(self.opts.max_attempts)
         self.scheduler.start(todo)
         size = self.scheduler.batch_size
         # a bound on graph steps: every main batch plus, in the coverage loop, at most one

@@ -109,6 +109,10 @@ class Faults:
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_400: float = 0.0
+    rate_401: float = 0.0
+    rate_404: float = 0.0
+    rate_context: float = 0.0
+    context_tokens: int = 512  # the context a ``context`` fault names
     rate_reset: float = 0.0
     rate_slow: float = 0.0
     rate_malformed: float = 0.0
@@ -123,6 +127,11 @@ class Faults:
     seed: int = 0
     down: bool = False
     reject_guided: bool = False
+    # server personalities the real llama.cpp server cannot show on demand (see llm_server's docstring)
+    refuse_json_schema: bool = False
+    ignore_tools: bool = False
+    plain_qa: bool = False
+    serial: bool = False  # one request at a time, the rest queue (llama-cpp-python); a client's give-up does not cancel
     forced: list[str] = field(default_factory=list)
     rules: list[tuple[Matcher, str]] = field(default_factory=list)
 
@@ -131,6 +140,9 @@ class Faults:
         "500",
         "503",
         "400",
+        "401",
+        "404",
+        "context",
         "reset",
         "slow",
         "malformed",

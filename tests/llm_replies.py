@@ -251,8 +251,25 @@ def _react_work(cid: str, text: str, heading_path: Any) -> Reply:
     return Reply(tool_calls=[{"name": "save_samples", "args": {"chunk_id": cid, "samples": samples}}], finish_reason="tool_calls")
 
 
+def probe_reply(req: Request) -> Reply | None:
+    """The answers to prepbench's capability probe (``agents/models/probe.py``), or None: a guided
+    request gets ``{"answer": 1}`` through its channel, a plain one a greeting; an offered tool is called."""
+    text = req.last_user_text.strip()
+    if text == "Say hello.":
+        guided = req.forced_tool() or (req.response_format or {}).get("type") in ("json_schema", "json_object")
+        return _wrap_structured(req, {"answer": 1}) if guided else Reply(content="Hello! How can I help you today?")
+    if text.startswith("Call the tool add_numbers"):
+        if any(t["name"] == "add_numbers" for t in req.tools):
+            return Reply(tool_calls=[{"name": "add_numbers", "args": {"a": 2, "b": 3}}], finish_reason="tool_calls")
+        return Reply(content="2 + 3 = 5.")
+    return None
+
+
 def smart_reply(req: Request) -> Reply:
     """The default script (see the module docstring)."""
+    probe = probe_reply(req)
+    if probe is not None:
+        return probe
     if any(t["name"] == "save_samples" for t in req.tools):
         return smart_react(req)
     text = req.text

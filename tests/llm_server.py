@@ -29,7 +29,14 @@ dropped mid-response), ``slow`` (reply after ``slow_s``, past a client's timeout
 reply with ``"choices": []``), plus a fixed
 ``latency_s``. ``Faults.rules`` force a fault on requests matching a pattern (e.g. a chunk
 id); ``reject_guided=True`` answers 400 to ``response_format``/forced-tool requests, like a
-server without guided decoding. The reply is
+server without guided decoding. Server personalities: ``refuse_json_schema`` answers
+``response_format`` of type ``json_schema`` with llama-cpp-python's HTTP 500 ("Input should be
+'text' or 'json_object'"); ``ignore_tools`` drops the ``tools`` of every request, like a chat
+template without tool calling; ``plain_qa`` ignores ``response_format`` and tools and answers
+every chunk prompt with a fenced JSON array of ``{"question", "answer"}`` (the shape most models
+reply in); ``serial`` serves one request at a time while the others queue, and a request
+whose client gave up still runs to its end (llama-cpp-python's server). The probe's "Say hello." is answered with ``{"answer": 1}`` through whatever channel
+the request asked for (the server honours guided output), else in text. The reply is
 also cut to the request's ``max_tokens`` (≈ 4 characters per token) with
 ``finish_reason=length``, as a real server does. ``down=True`` drops every connection.
 
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import socket
@@ -59,7 +67,15 @@ from fastapi.responses import JSONResponse, Response
 # request / reply model
 # ---------------------------------------------------------------------------------------
 from llm_messages import Faults, Matcher, Msg, Reply, Request, Responder, matches, parse_anthropic, parse_openai  # noqa: E402,F401
-from llm_replies import _wrap_structured, approx_tokens, smart_reply  # noqa: E402,F401
+from llm_replies import (  # noqa: E402,F401
+    _CHUNK_RE,
+    _heading_of,
+    _wrap_structured,
+    approx_tokens,
+    smart_reply,
+    topic_of,
+    usable_sentences,
+)
 
 
 class LLMServer:
@@ -92,6 +108,7 @@ class LLMServer:
         self.max_inflight = 0
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
+        self._slot: asyncio.Lock | None = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
 
@@ -164,6 +181,10 @@ class LLMServer:
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
         try:
+            if self.faults.serial:  # a one-slot server: requests queue, an abandoned one still runs to its end
+                self._slot = self._slot or asyncio.Lock()
+                async with self._slot:
+                    return await self._reply(request, api, body, req)
             return await self._reply(request, api, body, req)
         finally:
             with self._lock:
@@ -181,13 +202,27 @@ class LLMServer:
             )
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
+        rf_type = (req.response_format or {}).get("type")
+        if faults.refuse_json_schema and rf_type == "json_schema" and fault is None:
+            return JSONResponse(LLAMA_CPP_PYTHON_500, status_code=500)
+        if faults.ignore_tools or faults.plain_qa:
+            req = dataclasses.replace(req, tools=[], tool_choice=None)
+        if faults.plain_qa:
+            req = dataclasses.replace(req, response_format=None)
         if fault in ("down", "reset"):
             return _DropConnection()
-        if fault in ("400", "429", "500", "503"):
+        if fault in ("400", "401", "404", "429", "500", "503"):
             return _error(api, int(fault), faults.retry_after_s)
+        if fault == "context":  # OpenAI's / vLLM's / llama-cpp-python's words for a prompt that does not fit
+            msg = (
+                f"This model's maximum context length is {faults.context_tokens} tokens. However, you requested "
+                f"{faults.context_tokens + 100} tokens. Please reduce the length of the messages or completion."
+            )
+            body = {"error": {"message": msg, "type": "invalid_request_error", "code": "context_length_exceeded"}}
+            return JSONResponse(body, status_code=400)
         if fault == "slow":
             await asyncio.sleep(faults.slow_s)
-        reply = self.respond(req)
+        reply = plain_qa_reply(req) if faults.plain_qa else self.respond(req)
         if fault == "malformed" and reply.content is not None:
             reply = Reply(content=reply.content[: max(1, len(reply.content) // 2)].rstrip("}] ") + ', "oops": tru')
         elif fault == "malformed" and reply.tool_calls:
@@ -251,6 +286,31 @@ class LLMServer:
         self.stop()
 
 
+#: llama-cpp-python 0.3's answer to ``response_format: {"type": "json_schema"}`` (HTTP 500).
+LLAMA_CPP_PYTHON_500 = {
+    "error": {
+        "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+def plain_qa_reply(req: Request) -> Reply:
+    """A server that ignores every output format: a fenced JSON array of question/answer pairs per chunk prompt."""
+    chunks = [m.group("text") for m in _CHUNK_RE.finditer(req.text)]
+    if not chunks:
+        return Reply(content="Hello! How can I help you today?")
+    pairs = [
+        {"question": f"What does the text say about {topic_of(_heading_of(t))}?", "answer": s}
+        for t in chunks
+        for s in usable_sentences(t)[:2]
+    ]
+    return Reply(content="Here are some question-answer pairs:\n\n```json\n" + json.dumps(pairs, indent=2) + "\n```\n")
+
+
 class _DropConnection(Response):
     """A response that starts, then dies: the client sees the connection drop mid-reply.
 
@@ -270,10 +330,14 @@ class _DropConnection(Response):
 def _error(api: str, status: int, retry_after: float) -> JSONResponse:
     headers = {"retry-after": f"{retry_after:g}"} if status in (429, 503) else {}
     if api == "anthropic":
-        kind = {400: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 503: "overloaded_error"}[status]
+        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
+            status, "overloaded_error" if status == 503 else "api_error"
+        )
         body = {"type": "error", "error": {"type": kind, "message": f"injected {status}"}}
     else:
-        kind = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}[status]
+        kind = {400: "invalid_request_error", 401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(
+            status, "server_error"
+        )
         body = {"error": {"message": f"injected {status}", "type": kind, "code": kind}}
     return JSONResponse(body, status_code=status, headers=headers)
 

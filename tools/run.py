@@ -99,7 +99,7 @@ class ModelOptions:
 
     def layer_kwargs(self) -> dict[str, Any]:
         """The options for :func:`prepbench.agents.models.make_generator` (set ones only)."""
-        return {k: v for k, v in asdict(self).items() if k not in FAMILY_OPTIONS and v not in (None, False)}
+        return {k: v for k, v in asdict(self).items() if k not in FAMILY_OPTIONS and v is not None and v is not False}
 
 
 @dataclass
@@ -162,7 +162,8 @@ class RunContext:
     """What an agent family needs: the ledger, skill, validator, generator and options.
 
     ``on_recorded(outcome)`` must be called after every committed chunk (progress bar);
-    an agent sets ``stopped = True`` when it stopped early with chunks left pending.
+    an agent calls :meth:`halt` (or sets ``stopped = True``) when it stopped early with chunks
+    left pending; ``on_event(kind, message)`` shows a run event (the probe, a stop) to the user.
     """
 
     options: RunOptions
@@ -177,6 +178,15 @@ class RunContext:
     corpus_skipped: list[dict] = field(default_factory=list)
     has_work: bool = True  # chunks or coverage-loop revisits left (see :func:`has_work`)
     on_recorded: Callable[[ChunkOutcome], None] = lambda outcome: None
+    on_event: Callable[[str, str], None] = lambda kind, message: None
+    stop: Any = None  # the exception that stopped the run early (its cause and advice), if any
+    recorded: int = 0  # chunks recorded by this run (the Ctrl-C message)
+
+    def halt(self, exc: BaseException) -> None:
+        """Stop the run early because of ``exc`` (the first stop is kept: it says why)."""
+        self.stopped = True
+        if self.stop is None:
+            self.stop = exc
 
 
 def _diff_config(old: dict, new: dict) -> list[str]:
@@ -388,14 +398,14 @@ def _decontamination(ledger: RunFolder, skill: Skill, spec: DecontaminationSpec 
 
 def has_work(ledger: RunFolder, skill: Skill, options: RunOptions, coverage_loop: bool = False) -> bool:
     """True when the run has something left to do: a chunk to process, or (skill agent) a
-    planned or plannable round of the coverage loop."""
+    planned or plannable round of the coverage loop, or a failed revisit with attempts left."""
     if ledger.todo_chunks(max_attempts=options.max_attempts, limit=1):
         return True
     if not coverage_loop or not options.revisit:
         return False
     from prepbench.tools.coverage import plan_revisit_round
 
-    return bool(ledger.planned_revisits() or plan_revisit_round(ledger, skill))
+    return bool(ledger.planned_revisits() or ledger.retryable_revisits(options.max_attempts) or plan_revisit_round(ledger, skill))
 
 
 def _wipe_run(out_dir: Path) -> None:

@@ -2,8 +2,10 @@
 
 Every chat-model request of prepbench goes through :class:`ResilientChat`:
 
-- **Concurrency**: at most ``CallPolicy.concurrency`` requests in flight (an
-  ``asyncio.Semaphore``; held only while a request is on the wire, not while backing off).
+- **Concurrency**: at most ``CallPolicy.concurrency`` requests in flight, adapted to the
+  server (:class:`~prepbench.agents.models.concurrency.AdaptiveLimit`: halved on timeouts,
+  429 and 503, grown back on success); a slot is held only while a request is on the wire,
+  and its latency and timeout run from the send, not from the wait for a slot.
 - **Rate limits**: optional requests-per-minute and tokens-per-minute budgets
   (:class:`RateLimiter`, a sliding 60 s window; a request's tokens are estimated from its
   prompt, then corrected with the usage the server reports).
@@ -11,23 +13,25 @@ Every chat-model request of prepbench goes through :class:`ResilientChat`:
   completion (a JSON body cut short, an OpenAI reply with no ``choices``) are retried up to
   ``max_retries`` times with exponential backoff and full jitter (the "Exponential Backoff
   And Jitter" scheme, AWS Architecture Blog, 2015), honouring the server's ``Retry-After``
-  header on 429/503. Other 4xx errors (bad request, auth) fail at once.
+  header on 429/503. Other 4xx errors fail at once; an answer that the request's shape
+  is unsupported is a capability answer, not a fault (:mod:`prepbench.agents.models.faults`).
 - **Timeouts**: every attempt has a deadline (the client's own timeout, plus an asyncio guard).
 - **Circuit breaker**: after ``circuit_threshold`` consecutive failed attempts of the
   "server unreachable" kind (connection errors, timeouts, 5xx) with no success in between,
   the circuit opens and every call raises :class:`CircuitOpenError` — a
   :class:`~prepbench.agents.base.StopRun`, so the agent stops cleanly and leaves the chunks
-  it has not recorded ``pending`` (not failed) for the next run.
+  it has not recorded ``pending`` (not failed) for the next run. An answer that will be the
+  same for every request (401/403, 404 for the model) opens it at once. The stop carries its
+  cause and the advice that fits it (retry later, or change a flag).
 
 Each attempt, failed or not, yields a :class:`~prepbench.tools.ledger.CallRecord` (tokens,
-USD cost from the price table, latency, error) so the ledger accounts for retries too. API
-keys are redacted from every error text.
+USD cost from the price table, latency from send, error, the raw reply or error body) so the
+ledger accounts for retries too. API keys are redacted from every error text.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import time
@@ -38,10 +42,20 @@ from typing import Any, Sequence
 from langchain_core.callbacks import BaseCallbackHandler
 
 from prepbench.agents.base import StopRun
+from prepbench.agents.models.concurrency import AdaptiveLimit
+from prepbench.agents.models.faults import (  # noqa: F401 - classify, redact, retry_after_seconds: the layer's API
+    FATAL_KINDS,
+    UNREACHABLE_KINDS,
+    classify,
+    context_size,
+    error_body,
+    redact,
+    retry_after_seconds,
+    status_of,
+    stop_advice,
+)
 from prepbench.tools.errors import PrepbenchError
-from prepbench.tools.ledger import CallRecord
-
-RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+from prepbench.tools.ledger import REPLY_CHARS, CallRecord
 
 
 @dataclass
@@ -127,11 +141,11 @@ class ModelCallError(Exception):
 
 
 class CircuitOpenError(StopRun):
-    """The model server looks down for good: stop the run, leave unrecorded chunks pending."""
+    """The model server looks down for good (or refuses every request the same way): stop the
+    run, leave unrecorded chunks pending; ``cause`` and ``advice`` say why and what to do."""
 
-    def __init__(self, message: str, calls: Sequence[CallRecord] = ()):
-        super().__init__(message)
-        self.calls = list(calls)
+    def __init__(self, message: str, calls: Sequence[CallRecord] = (), cause: str = "server", advice: str = ""):
+        super().__init__(message, cause=cause, advice=advice, calls=calls)
 
 
 class RateLimiter:
@@ -187,97 +201,25 @@ class RateLimiter:
                 return
 
 
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """The ``Retry-After`` of an HTTP error (seconds or an HTTP date), else None."""
-    resp = getattr(exc, "response", None)
-    headers = getattr(resp, "headers", None)
-    if not headers:
-        return None
-    raw = headers.get("retry-after-ms")
-    if raw:
-        try:
-            return float(raw) / 1000.0
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        try:
-            dt = email.utils.parsedate_to_datetime(raw)
-            return max(0.0, dt.timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def classify(exc: BaseException) -> tuple[str, bool]:
-    """``(kind, retryable)`` of an exception raised by a chat-model call.
-
-    Uses langchain-core's unified ``Model*Error`` classes where the integration raises
-    them, then the status code and the class names of the openai/anthropic/httpx errors.
-    A reply that is not a completion is ``bad_reply`` and retryable: a body that is not
-    JSON (``json.JSONDecodeError`` from the SDK's response parsing: cut short, garbled)
-    or a completion with no choices (:class:`EmptyReplyError`).
-    """
-    if isinstance(exc, (json.JSONDecodeError, EmptyReplyError)):
-        return "bad_reply", True
-    names = {c.__name__ for c in type(exc).__mro__}
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or names & {
-        "ModelTimeoutError",
-        "APITimeoutError",
-        "TimeoutException",
-    }:
-        return "timeout", True
-    if "ModelRateLimitError" in names or "RateLimitError" in names or status == 429:
-        return "rate_limit", True
-    if names & {
-        "ModelConnectionError",
-        "APIConnectionError",
-        "TransportError",
-        "ConnectError",
-        "RemoteProtocolError",
-    } or isinstance(exc, (ConnectionError, OSError)):
-        return "connection", True
-    if isinstance(status, int):
-        if status in RETRYABLE_STATUS:
-            return "server", True
-        return "client", False
-    if names & {"InternalServerError", "OverloadedError", "ServiceUnavailableError"}:
-        return "server", True
-    return "client", False
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret (API keys) replaced by ``***``."""
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return text
-
-
 @dataclass
 class Circuit:
-    """Consecutive unreachable-kind failures; open at ``threshold``."""
+    """Consecutive unreachable-kind failures (open at ``threshold``), or one fatal one (auth, an
+    unknown model: open at once); ``kind`` and ``reason`` are the verdict's cause and last error."""
 
     threshold: int
     failures: int = 0
     open: bool = False
     reason: str = ""
+    kind: str = ""
 
     def success(self) -> None:
         self.failures = 0
 
     def failure(self, kind: str, detail: str) -> None:
-        if kind in ("connection", "timeout", "server"):
+        if kind in UNREACHABLE_KINDS:
             self.failures += 1
-            if self.failures >= self.threshold:
-                self.open = True
-                self.reason = detail
+        if kind in FATAL_KINDS or (kind in UNREACHABLE_KINDS and self.failures >= self.threshold):
+            self.open, self.reason, self.kind = True, detail, kind
 
 
 @dataclass
@@ -304,6 +246,16 @@ class ResilientChat:
         prices: a :class:`~prepbench.agents.models.prices.PriceTable` (None = zero cost).
         secrets: strings to redact from error texts (API keys).
         provider: ``openai`` | ``anthropic`` | ``vllm`` | ``hf`` (structured-output strategy).
+        factory: rebuilds the model for a new event loop (remote clients).
+        base_url: the server's URL (for the probe and the stop advice), when known.
+
+    Attributes:
+        capabilities: what the server is known to support, from the probe
+            (:mod:`prepbench.agents.models.probe`) and from its answers: ``context_tokens``
+            (int or None), ``structured`` (the mode chosen), ``tools_auto`` (bool or None).
+        out_rate: output tokens per second of recent replies (an EWMA; None before the first),
+            for the token cap of a retried cut reply.
+        limit: the adaptive concurrency (:class:`~prepbench.agents.models.concurrency.AdaptiveLimit`).
     """
 
     def __init__(
@@ -315,28 +267,32 @@ class ResilientChat:
         secrets: Sequence[str] = (),
         provider: str = "openai",
         factory: Any = None,
+        base_url: str | None = None,
     ):
         self._model = model
         self.factory = factory
         self._loop: Any = None
         self.spec = spec
         self.provider = provider
+        self.base_url = base_url
         self.policy = policy or CallPolicy()
         self.prices = prices
         self.secrets = [s for s in secrets if s]
-        self.sem = asyncio.Semaphore(self.policy.concurrency)
+        self.limit = AdaptiveLimit(self.policy.concurrency)
         self.limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
         self.circuit = Circuit(self.policy.circuit_threshold)
         self.stats = Stats()
         self.model_name = spec.split(":", 1)[1] if ":" in spec else spec
+        self.capabilities: dict[str, Any] = {"context_tokens": None, "structured": None, "tools_auto": None}
+        self.out_rate: float | None = None
 
     @property
     def model(self) -> Any:
         """The chat model, bound to the running event loop.
 
         asyncio primitives and HTTP connection pools belong to one event loop; when a new
-        loop uses this object (a second ``asyncio.run`` in the same process), the semaphore
-        and rate limiter are renewed and the model is rebuilt with ``factory`` (if given).
+        loop uses this object (a second ``asyncio.run`` in the same process), the concurrency
+        limit and rate limiter are renewed and the model is rebuilt with ``factory`` (if given).
         """
         try:
             loop = asyncio.get_running_loop()
@@ -346,7 +302,7 @@ class ResilientChat:
             if self._loop is not None and self.factory is not None:
                 self._model = self.factory()
             self._loop = loop
-            self.sem = asyncio.Semaphore(self.policy.concurrency)
+            self.limit = AdaptiveLimit(self.policy.concurrency)
             self.limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
         return self._model
 
@@ -354,11 +310,86 @@ class ResilientChat:
         return float(self.prices.cost(self.model_name, tin, tout)) if self.prices is not None else 0.0
 
     def _backoff(self, attempt: int, exc: BaseException, kind: str) -> float:
+        """Seconds to wait before retrying: ``Retry-After`` where the server gives one, else full
+        jitter; after a timeout at least the timeout (up to ``backoff_max_s``), since a server that
+        does not cancel abandoned requests (llama.cpp's) is most likely still working on it, and a
+        retry at once would only queue behind it."""
         ra = retry_after_seconds(exc) if kind in ("rate_limit", "server") else None
         if ra is not None:
             return min(ra, self.policy.backoff_max_s)
         ceiling = min(self.policy.backoff_max_s, self.policy.backoff_base_s * (2**attempt))
-        return random.uniform(0, ceiling)  # full jitter
+        wait = random.uniform(0, ceiling)  # full jitter
+        return max(wait, min(self.policy.timeout_s, self.policy.backoff_max_s)) if kind == "timeout" else wait
+
+    def stop(self, calls: list[CallRecord]) -> CircuitOpenError:
+        """The stop of an open circuit, with its cause and the advice that fits it."""
+        kind = self.circuit.kind or "server"
+        what = (
+            "refuses every request" if kind in FATAL_KINDS else f"unreachable after {self.circuit.failures} consecutive failures"
+        )
+        return CircuitOpenError(
+            f"model server {self.spec} {what}: {self.circuit.reason}",
+            calls,
+            cause=kind,
+            advice=stop_advice(kind, self.spec, self.base_url, self.policy.timeout_s),
+        )
+
+    async def _send(self, runnable: Any, messages: Any) -> tuple[Any, BaseException | None, float, float]:
+        """One attempt in a concurrency slot: ``(message or None, exception or None, sent_at, seconds)``;
+        the seconds run from the send, not from the wait for a slot."""
+        async with self.limit.slot() as sent_at:
+            self.stats.requests += 1
+            t0 = time.perf_counter()
+            try:
+                msg = await asyncio.wait_for(_invoke_checked(runnable, messages), timeout=self.policy.timeout_s + 5)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as e:  # noqa: BLE001 - classified by the caller
+                return None, e, sent_at, time.perf_counter() - t0
+            return msg, None, sent_at, time.perf_counter() - t0
+
+    def _failed(self, node: str, e: BaseException, sent_at: float, latency: float) -> tuple[str, bool, str, CallRecord]:
+        """Account a failed attempt: ``(kind, retryable, detail, its call record)``."""
+        kind, retryable = classify(e)
+        detail = redact(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300], self.secrets)
+        body = redact(error_body(e)[:REPLY_CHARS], self.secrets) if status_of(e) is not None else None
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+        if kind in ("timeout", "rate_limit") or status_of(e) == 503:
+            self.limit.overload(sent_at)
+        if kind == "context":
+            self.capabilities["context_tokens"] = context_size(e) or self.capabilities.get("context_tokens")
+        self.circuit.failure(kind, detail)
+        return (
+            kind,
+            retryable,
+            detail,
+            CallRecord(node=node, model=self.spec, latency_s=latency, ok=False, error=detail, reply=body),
+        )
+
+    def _succeeded(self, node: str, msg: Any, latency: float, est: int) -> CallRecord:
+        """Account a reply: tokens, cost, the output rate and the adaptive limit."""
+        self.circuit.success()
+        self.limit.success()
+        usage = getattr(msg, "usage_metadata", None) or {}
+        tin, tout = int(usage.get("input_tokens", 0) or 0), int(usage.get("output_tokens", 0) or 0)
+        self.limiter.correct(est, tin + tout)
+        if tout >= 16 and latency > 0:
+            rate = tout / latency
+            self.out_rate = rate if self.out_rate is None else 0.7 * self.out_rate + 0.3 * rate
+        cost = self._cost(tin, tout)
+        self.stats.ok += 1
+        self.stats.input_tokens += tin
+        self.stats.output_tokens += tout
+        self.stats.cost_usd += cost
+        return CallRecord(
+            node=node,
+            model=self.spec,
+            input_tokens=tin,
+            output_tokens=tout,
+            cost_usd=cost,
+            latency_s=latency,
+            reply=reply_text(msg)[:REPLY_CHARS],
+        )
 
     async def ainvoke(self, messages: Any, *, node: str, runnable: Any = None) -> tuple[Any, list[CallRecord]]:
         """Send ``messages``; return ``(AIMessage, [CallRecord per attempt])``.
@@ -369,7 +400,7 @@ class ResilientChat:
             runnable: the bound model to call (e.g. ``model.bind(max_tokens=...)``); default the model.
 
         Raises:
-            CircuitOpenError: the server is down for good (a StopRun).
+            CircuitOpenError: the server is down for good, or refuses every request (a StopRun).
             ModelCallError: the call failed after its retries, or with a non-retryable error.
         """
         model = self.model  # renews loop-bound state first (see the property)
@@ -378,51 +409,36 @@ class ResilientChat:
         est = _estimate_tokens(messages)
         for attempt in range(self.policy.max_retries + 1):
             if self.circuit.open:
-                raise CircuitOpenError(f"model server {self.spec} unreachable: {self.circuit.reason}", calls)
+                raise self.stop(calls)
             await self.limiter.acquire(est)
-            t0 = time.perf_counter()
-            try:
-                async with self.sem:
-                    self.stats.requests += 1
-                    msg = await asyncio.wait_for(_invoke_checked(runnable, messages), timeout=self.policy.timeout_s + 5)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
-            except Exception as e:  # noqa: BLE001 - classified below
-                latency = time.perf_counter() - t0
-                kind, retryable = classify(e)
-                detail = redact(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300], self.secrets)
-                calls.append(CallRecord(node=node, model=self.spec, latency_s=latency, ok=False, error=detail))
-                self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
-                self.circuit.failure(kind, detail)
-                if self.circuit.open:
-                    self.stats.failures += 1
-                    raise CircuitOpenError(
-                        f"model server {self.spec} unreachable after {self.circuit.failures} consecutive failures: {detail}",
-                        calls,
-                    ) from None
-                if not retryable or attempt == self.policy.max_retries:
-                    self.stats.failures += 1
-                    raise ModelCallError(
-                        f"{node} call failed ({kind}) after {attempt + 1} attempt(s): {detail}", kind, calls
-                    ) from None
-                self.stats.retries += 1
-                await asyncio.sleep(self._backoff(attempt, e, kind))
-                continue
-            latency = time.perf_counter() - t0
-            self.circuit.success()
-            usage = getattr(msg, "usage_metadata", None) or {}
-            tin, tout = int(usage.get("input_tokens", 0) or 0), int(usage.get("output_tokens", 0) or 0)
-            self.limiter.correct(est, tin + tout)
-            cost = self._cost(tin, tout)
-            self.stats.ok += 1
-            self.stats.input_tokens += tin
-            self.stats.output_tokens += tout
-            self.stats.cost_usd += cost
-            calls.append(
-                CallRecord(node=node, model=self.spec, input_tokens=tin, output_tokens=tout, cost_usd=cost, latency_s=latency)
-            )
-            return msg, calls
+            msg, e, sent_at, latency = await self._send(runnable, messages)
+            if e is None:
+                calls.append(self._succeeded(node, msg, latency, est))
+                return msg, calls
+            kind, retryable, detail, record = self._failed(node, e, sent_at, latency)
+            calls.append(record)
+            if self.circuit.open:
+                self.stats.failures += 1
+                raise self.stop(calls) from None
+            if not retryable or attempt == self.policy.max_retries:
+                self.stats.failures += 1
+                raise ModelCallError(
+                    f"{node} call failed ({kind}) after {attempt + 1} attempt(s): {detail}", kind, calls
+                ) from None
+            self.stats.retries += 1
+            await asyncio.sleep(self._backoff(attempt, e, kind))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def reply_text(msg: Any) -> str:
+    """A reply as text for the ledger: its text content, then its tool calls' arguments as JSON."""
+    content = getattr(msg, "content", "")
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    calls = [{"name": c.get("name"), "args": c.get("args")} for c in getattr(msg, "tool_calls", None) or []]
+    bad = [{"name": c.get("name"), "args": c.get("args")} for c in getattr(msg, "invalid_tool_calls", None) or []]
+    tail = json.dumps(calls + bad, ensure_ascii=False) if calls or bad else ""
+    return (str(content or "") + ("\n" if content and tail else "") + tail)[: REPLY_CHARS * 2]
 
 
 def _estimate_tokens(messages: Any) -> int:

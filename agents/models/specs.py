@@ -92,9 +92,8 @@ def make_chat_model(
     if provider == "extractive":
         raise ModelSpecError("'extractive' is the offline generator, not a chat model; use openai:<model> or anthropic:<model>")
     if provider == "openai":
-        from langchain_openai import ChatOpenAI
-
         url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        ChatOpenAI = _server_chat_class() if url and "api.openai.com" not in url else _openai_chat_class()
         key = _api_key("openai", api_key, api_key_env)
         if key is None:
             if url is None:
@@ -130,6 +129,38 @@ def make_chat_model(
     if provider == "vllm":
         return VLLMChatModel.create(model, max_tokens=max_tokens, **extra)
     return HFChatModel.create(model, max_tokens=max_tokens, **extra)
+
+
+def _openai_chat_class() -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI
+
+
+_SERVER_CHAT: list[Any] = []
+
+
+def _server_chat_class() -> Any:
+    """``ChatOpenAI`` for OpenAI-compatible servers other than OpenAI's: the request carries the
+    output limit as ``max_tokens`` as well as ``max_completion_tokens``.
+
+    langchain-openai sends only ``max_completion_tokens`` (OpenAI's name since 2024); llama-cpp-python's
+    server (and other older servers) read only ``max_tokens`` and ignore the other, so a reply ran
+    on to the end of the context (6,425 tokens in 573 s for a ``--max-tokens 256`` request, measured
+    against SmolLM2-135M). Servers that know both (vLLM, SGLang) use the same value.
+    """
+    if not _SERVER_CHAT:
+        from langchain_openai import ChatOpenAI
+
+        class ServerChatOpenAI(ChatOpenAI):
+            def _get_request_payload(self, input_: Any, *, stop: Any = None, **kwargs: Any) -> dict:
+                payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+                if payload.get("max_completion_tokens") is not None:
+                    payload["max_tokens"] = payload["max_completion_tokens"]
+                return payload
+
+        _SERVER_CHAT.append(ServerChatOpenAI)
+    return _SERVER_CHAT[0]
 
 
 def _fresh_async_http_client(timeout: float) -> Any:
@@ -216,8 +247,18 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     secrets = [s for s in (api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ANTHROPIC_API_KEY")) if s]
     # remote clients are rebuilt for a new event loop; local models (hf, vllm) are kept
     rebuild = factory if provider in ("openai", "anthropic") else None
+    base_url = opts.get("base_url") or os.environ.get(
+        {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}.get(provider, "")
+    )
     return ResilientChat(
-        chat, spec, policy, PriceTable.load(opts.get("prices")), secrets=secrets, provider=provider, factory=rebuild
+        chat,
+        spec,
+        policy,
+        PriceTable.load(opts.get("prices")),
+        secrets=secrets,
+        provider=provider,
+        factory=rebuild,
+        base_url=base_url or None,
     )
 
 
@@ -249,11 +290,14 @@ def make_generator(spec: str, **opts: Any) -> Any:
     cfg = StructuredConfig(
         mode=gen_opts.get("structured") or "auto",
         max_tokens=int(opts.get("max_tokens") or 2048),
-        max_tokens_cap=int(gen_opts.get("max_tokens_cap") or 16384),
+        max_tokens_cap=int(gen_opts["max_tokens_cap"]) if gen_opts.get("max_tokens_cap") else None,
         parse_retries=int(gen_opts["parse_retries"]) if gen_opts.get("parse_retries") is not None else 2,
     )
     return LLMGenerator(
-        chat, structured=cfg, judge=bool(gen_opts.get("judge")), examples_per_prompt=int(gen_opts.get("examples_per_prompt") or 2)
+        chat,
+        structured=cfg,
+        judge=bool(gen_opts.get("judge")),
+        examples_per_prompt=int(gen_opts["examples_per_prompt"]) if gen_opts.get("examples_per_prompt") is not None else 2,
     )
 
 

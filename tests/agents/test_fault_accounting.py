@@ -99,7 +99,7 @@ def test_a_chunk_whose_candidates_are_all_rejected_is_skipped_all_rejected(llm_s
     run_pipeline(chat_run_options(corpus, out, llm_server, "direct", KEY, FAST, limit=3, concurrency=2))
     chunks, _ = rows(out)
     assert [c["skip_reason"] for c in chunks] == ["all_rejected"] * 3
-    assert all(c["error"] == "all 3 candidates rejected: schema x3" for c in chunks), [c["error"] for c in chunks]
+    assert all(c["detail"] == "all 3 candidates rejected: schema x3" and c["error"] is None for c in chunks), chunks
     ledger = RunFolder(out)
     try:
         assert ledger.skip_reason_counts() == {"all_rejected": 3}

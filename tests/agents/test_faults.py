@@ -157,7 +157,12 @@ def test_dead_server_stops_the_run_cleanly_and_the_next_run_finishes(llm_server,
     ]
     p = run_cli(*args, env_extra={"OPENAI_API_KEY": KEY})
     assert p.returncode == 3, p.stderr + p.stdout
-    assert "stopped early" in p.stdout and "Traceback" not in p.stderr
+    text = " ".join(p.stdout.split())
+    assert "stopped: model server openai:test-model unreachable after" in text and "Traceback" not in p.stderr
+    # the advice fits the cause (nothing answers: start the server), and status shows the same
+    assert f"what to do: nothing answers at {llm_server.url}/v1" in text, text
+    st = run_cli("status", str(out))
+    assert "what to do: nothing answers at" in " ".join(st.stdout.split()), st.stdout
     chunks, _, _ = ledger_state(out)
     statuses = [st[0] for st in chunks.values()]
     assert "failed" not in statuses  # a dead server is not the chunks' fault

@@ -35,8 +35,8 @@ def test_truncated_guided_reply_is_retried_guided(llm_server):
         ainvoke_json(chat, [HumanMessage(content="list them")], node="t", expect="array", schema={"type": "object"}, config=cfg)
     )
     assert value == items
-    assert all(c.ok for c in calls)
-    assert not getattr(chat, "_guided_unsupported", False)
+    assert calls[-1].ok and all(not c.ok and c.error.startswith("truncated: ") and c.reply for c in calls[:-1])
+    assert not chat.capabilities.get("refused")
     bodies = [r["body"] for r in llm_server.requests]
     limits = [b.get("max_completion_tokens") or b.get("max_tokens") for b in bodies]
     assert limits[:3] == [32, 64, 128] and limits == sorted(limits)

@@ -141,5 +141,5 @@ def test_revisit_is_written_once(ledger):
     rows = [(r["pos"], r["data"]["question"]) for r in led.sample_rows(chunk_id=cid)]
     assert rows == [(0, "Q1?"), (1, "Q2?")]
     assert next(r["n_accepted"] for r in led.chunk_rows() if r["chunk_id"] == cid) == 2
-    assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "accepted": 1}
+    assert led.revisit_counts() == {"rounds": 1, "planned": 0, "done": 1, "failed": 0, "accepted": 1}
     assert led.revisit_candidates("concept_qa", 10) == []

@@ -28,7 +28,7 @@ def test_every_chunk_resolved_and_all_types_accepted(run):
     led = RunFolder.open(out)
     statuses = Counter(r["status"] for r in led.chunk_rows())
     assert set(statuses) <= {"kept", "skipped"}
-    # precision first: a chunk the offline generator cannot state precisely is skipped (no_candidate)
+    # precision first: a chunk the offline generator cannot state precisely is skipped (no_candidates)
     assert statuses["kept"] > 0.4 * sum(statuses.values())
     assert all(r["skip_reason"] for r in led.chunk_rows(status="skipped"))
     reasons = {r["skip_reason"] for r in led.chunk_rows(status="skipped")}

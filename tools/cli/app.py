@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
-    except KeyboardInterrupt:
-        console.print("interrupted: the ledger keeps everything committed; run the same command again to resume")
+    except KeyboardInterrupt as e:  # a run says how many chunks it recorded (agents.runner.RunInterrupted)
+        console.print(
+            str(e) if str(e) else "interrupted: the ledger keeps everything committed; run the same command again to resume"
+        )
         sys.exit(130)
     except Exception as e:  # usage errors (typer's vendored click, or click itself): one message, exit 2
         usage = isinstance(e, getattr(typer, "TyperException", ())) and hasattr(e, "show")

@@ -6,6 +6,7 @@ import contextlib
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
@@ -57,7 +58,12 @@ def progress_factory(quiet: bool):
             cost = f"${state['cost']:.4f}" + (f" ({state['tokens']:,} tok)" if state["tokens"] else "")
             progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} chunks/s", cost=cost)
 
+        def on_event(kind, message):  # the probe's finding, a stop: on stderr (above the bar), quiet or not
+            console = err if quiet else progress.console
+            console.print(escape(message), style="yellow" if kind == "stop" else "dim", highlight=False, soft_wrap=True)
+
         ctx.on_recorded = on_recorded
+        ctx.on_event = on_event
         return progress if not quiet else contextlib.nullcontext()
 
     return factory

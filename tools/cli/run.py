@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prepbench.tools.cli import options as o
 from prepbench.tools.cli.app import app
@@ -57,7 +58,12 @@ def run_cmd(
         decontamination=decontamination_spec(decontaminate, progress=not (quiet or as_json)) if decontaminate else None,
         **{k: flags[k] for k in o.option_names(o.chunking_options, o.loop_options)},
     )
-    _report_run(run_pipeline(opts, progress=progress_factory(quiet or as_json)), as_json)
+    try:
+        result = run_pipeline(opts, progress=progress_factory(quiet or as_json))
+    except KeyboardInterrupt as e:  # Typer would turn it into a bare exit 130: say what was recorded
+        err.print(str(e) or "interrupted: run the same command to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    _report_run(result, as_json)
 
 
 def _report_run(result: dict, as_json: bool) -> None:
@@ -75,7 +81,14 @@ def _report_run(result: dict, as_json: bool) -> None:
         f"(sharegpt.jsonl, alpaca.jsonl, openai.jsonl, dataset_info.json, card README.md, manifest.json)"
     )
     if result["stopped"]:
-        out.print("[yellow]stopped early: pending chunks remain; run the same command again to resume[/]")
+        stop = result.get("stop") or {}
+        out.print(f"[yellow]{escape(stop.get('message') or 'stopped early')}[/]", highlight=False, soft_wrap=True)
+        out.print(
+            f"[yellow]{stop.get('pending', 'some')} chunks pending; what to do: "
+            f"{escape(stop.get('advice') or 'run the same command again to resume')}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(3)
 
 
@@ -83,8 +96,11 @@ def _report_run(result: dict, as_json: bool) -> None:
 def status_cmd(
     run: str = typer.Argument(..., help="Run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    show_failures: int = typer.Option(
+        0, "--show-failures", help="Also print the N latest failed or rejected model calls with their raw replies."
+    ),
 ) -> None:
-    """Show a run's progress, coverage, rejections and cost."""
+    """Show a run's progress, coverage, rejections and cost; why it stopped, if it did."""
     from prepbench.tools.coverage import coverage_report, render_coverage
     from prepbench.tools.ledger import RunFolder
     from prepbench.tools.skills import load_skill
@@ -96,16 +112,47 @@ def status_cmd(
         with contextlib.suppress(PrepbenchError):
             skill = load_skill(config.get("skill_path") or config.get("skill_name"))
         report = coverage_report(ledger, skill)
+        probes, stop = ledger.events("probe"), ledger.last_stop()
+        failures = ledger.failure_rows(show_failures) if show_failures > 0 else []
     finally:
         ledger.close()
     if as_json:
-        out.print_json(json.dumps({"config": {k: v for k, v in config.items() if k != "corpus_hashes"}, "coverage": report}))
+        public = {k: v for k, v in config.items() if k != "corpus_hashes"}
+        payload = {"config": public, "coverage": report, "probe": probes[-1] if probes else None, "stop": stop}
+        out.print_json(json.dumps({**payload, **({"failures": failures} if show_failures else {})}))
         return
     out.print(
-        f"run [bold]{run}[/]: skill {config.get('skill_name')} {config.get('skill_version')}, agent {config.get('agent')}, "
-        f"model {config.get('model')}, {len(config.get('corpus_hashes', {}))} documents"
+        f"run [bold]{escape(run)}[/]: skill {config.get('skill_name')} {config.get('skill_version')}, agent {config.get('agent')}, "
+        f"model {escape(str(config.get('model')))}, {len(config.get('corpus_hashes', {}))} documents"
     )
+    if probes:
+        out.print(escape(probes[-1]["message"]), style="dim", highlight=False, soft_wrap=True)
     render_coverage(report, out)
+    if stop is not None:
+        advice = (stop["data"] or {}).get("advice") or "run the same command again to resume"
+        out.print(f"[yellow]{escape(stop['message'])}[/]", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]what to do: {escape(advice)}[/]", highlight=False, soft_wrap=True)
+    if show_failures:
+        _print_failures(failures)
+
+
+def _print_failures(rows: list[dict]) -> None:
+    """The latest failed or rejected calls: node, chunk and its fate, error, the raw reply (cut)."""
+    if not rows:
+        out.print("no failed or rejected model call kept a reply")
+        return
+    for r in rows:
+        fate = r.get("chunk_status") or "-"
+        if r.get("chunk_skip_reason"):
+            fate += f": {r['chunk_skip_reason']}"
+        head = f"call {r['id']} · {r['node']} · chunk {r.get('chunk_id') or '-'} ({fate})"
+        out.print(f"[bold]{escape(head)}[/]", highlight=False)
+        if r.get("error"):
+            out.print(f"  error: {escape(r['error'])}", highlight=False, soft_wrap=True)
+        reply = (r.get("reply") or "").strip()
+        if reply:
+            shown = reply if len(reply) <= 600 else reply[:600] + f" ... ({len(reply)} chars)"
+            out.print("  reply: " + escape(shown).replace("\n", "\n         "), highlight=False, soft_wrap=True)
 
 
 @app.command("export")

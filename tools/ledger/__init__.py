@@ -5,15 +5,17 @@ Tables:
 ``run``        key/value run config (skill name + content hash, corpus hashes, model spec,
                agent, generator version, chunking parameters) and run state.
 ``documents``  one row per corpus file (ingested, or skipped with a reason).
-``chunks``     one row per chunk: ``pending`` | ``kept`` | ``skipped`` (+ ``skip_reason``) |
-               ``failed`` (+ ``error``, ``attempts``).
+``chunks``     one row per chunk: ``pending`` | ``kept`` | ``skipped`` (+ ``skip_reason``,
+               ``detail``) | ``failed`` (+ ``error``, ``attempts``).
 ``samples``    every candidate sample: ``accepted`` | ``rejected`` (+ ``rule``, ``detail``).
-``calls``      generator / model calls: tokens in/out, cost (USD), latency (s); zeros for the
-               offline generator.
+``calls``      every generator / model call attempt: tokens in/out, cost (USD), latency from
+               send (s), error, the raw reply of failures (bounded); zeros for the offline generator.
 ``revisits``   the coverage loop's plan: a kept chunk to revisit for one under-covered sample
-               type, ``planned`` then ``done`` (+ samples accepted/rejected), with its round.
+               type, ``planned`` then ``done`` (+ samples accepted/rejected) or ``failed``
+               (+ ``error``, retried by the next run), with its round (:mod:`.revisits`).
 ``contamination`` decontamination flags of accepted samples (:mod:`.contamination`); a flag
                that excludes keeps the sample out of the export, never deletes it.
+``events``     the run's probes, stops and interruptions (:mod:`.events`).
 
 Exactly-once rule: a chunk's samples, its calls and its final status are written by
 :meth:`RunFolder.record_chunk` in **one transaction**, guarded so that a chunk that already
@@ -60,29 +62,27 @@ sqlite_utils = _import_sqlite_utils()
 from prepbench.tools.chunking import Chunk  # noqa: E402
 from prepbench.tools.errors import LedgerError  # noqa: E402
 from prepbench.tools.ledger.contamination import ContaminationMixin  # noqa: E402
+from prepbench.tools.ledger.events import EventLedger  # noqa: E402
 from prepbench.tools.ledger.faults import writes  # noqa: E402
 from prepbench.tools.ledger.lock import LOCK_FILE, RunLock, RunLockedError  # noqa: E402,F401
-from prepbench.tools.ledger.records import CallRecord, ChunkOutcome, SampleRecord, sample_id  # noqa: E402,F401
+from prepbench.tools.ledger.records import (  # noqa: E402,F401
+    INSERT_SAMPLE,
+    REPLY_CHARS,
+    CallRecord,
+    ChunkOutcome,
+    SampleRecord,
+    sample_id,
+    sample_row,
+)
+from prepbench.tools.ledger.revisits import RevisitLedger  # noqa: E402
 from prepbench.tools.ledger.schema import create_tables  # noqa: E402
 
 LEDGER_FILE = "ledger.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHUNK_STATUSES = ("pending", "kept", "skipped", "failed")
 
 
-_INSERT_SAMPLE = (
-    "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
-    "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-def _sample_row(sid: str, chunk_id: str, idx: int, pos: int, s: SampleRecord, now: float) -> tuple:
-    """The ``samples`` table row of one sample record (the values of :data:`_INSERT_SAMPLE`)."""
-    data = json.dumps(s.data, ensure_ascii=False)
-    return (sid, chunk_id, idx, pos, s.sample_type, s.status, s.rule, s.detail, s.attempts, data, now)
-
-
-class RunFolder(ContaminationMixin):
+class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
     """A run folder's SQLite ledger: the only code that knows the ledger's tables.
 
     Args:
@@ -305,22 +305,6 @@ class RunFolder(ContaminationMixin):
         sql = "SELECT * FROM calls" + ("" if ok is None else " WHERE ok = ?") + " ORDER BY rowid"
         return [dict(r) for r in self.db.query(sql, [] if ok is None else [int(ok)])]
 
-    def revisit_rows(self, round: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """The coverage loop's revisit rows, by round then corpus order; filtered when given."""
-        where, params = [], []
-        if round is not None:
-            where.append("r.round = ?")
-            params.append(round)
-        if status:
-            where.append("r.status = ?")
-            params.append(status)
-        sql = (
-            "SELECT r.*, c.status AS chunk_status FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY r.round, c.idx, r.sample_type"
-        )
-        return [dict(r) for r in self.db.query(sql, params)]
-
     def calls_by_node(self) -> list[dict[str, Any]]:
         """Calls grouped by graph node: ``[{node, count, input_tokens, output_tokens, cost_usd}]``, by node name."""
         rows = self.db.execute(
@@ -416,17 +400,18 @@ class RunFolder(ContaminationMixin):
                     n_acc += 1
                 else:
                     n_rej += 1
-                rows.append(_sample_row(sid, outcome.chunk_id, idx, pos, s, now))
+                rows.append(sample_row(sid, outcome.chunk_id, idx, pos, s, now))
                 self._insert_flags(sid, s.contamination, now)
-            conn.executemany(_INSERT_SAMPLE, rows)
+            conn.executemany(INSERT_SAMPLE, rows)
             self._insert_calls(outcome.calls, outcome.chunk_id, now)
             conn.execute(
-                "UPDATE chunks SET status = ?, skip_reason = ?, error = ?, attempts = ?, n_accepted = ?, "
+                "UPDATE chunks SET status = ?, skip_reason = ?, error = ?, detail = ?, attempts = ?, n_accepted = ?, "
                 "n_rejected = ?, updated_at = ? WHERE chunk_id = ?",
                 [
                     outcome.status,
                     outcome.skip_reason,
                     outcome.error,
+                    outcome.detail,
                     attempts + 1,
                     n_acc,
                     n_rej,
@@ -436,135 +421,10 @@ class RunFolder(ContaminationMixin):
             )
         return True
 
-    # -- coverage loop (revisits) -------------------------------------------------------
-    def type_counts(self, chunk_id: str | None = None) -> dict[str, int]:
-        """Accepted samples per sample type, of the run or of one chunk."""
-        sql = "SELECT sample_type, COUNT(*) FROM samples WHERE status = 'accepted'"
-        params: list[Any] = []
-        if chunk_id is not None:
-            sql += " AND chunk_id = ?"
-            params.append(chunk_id)
-        return dict(self.db.execute(sql + " GROUP BY sample_type", params).fetchall())
-
-    def sample_ids(self, chunk_id: str) -> set[str]:
-        """Ids of every sample row (accepted or rejected) of a chunk."""
-        return {r[0] for r in self.db.execute("SELECT sample_id FROM samples WHERE chunk_id = ?", [chunk_id]).fetchall()}
-
-    def revisit_candidates(self, sample_type: str, limit: int) -> list[str]:
-        """Kept chunks not yet revisited for ``sample_type``: fewest accepted samples of that
-        type first, then corpus order; at most ``limit`` chunk ids."""
-        rows = self.db.execute(
-            """
-            SELECT c.chunk_id FROM chunks c
-            WHERE c.status = 'kept'
-              AND NOT EXISTS (SELECT 1 FROM revisits r WHERE r.chunk_id = c.chunk_id AND r.sample_type = ?)
-            ORDER BY (SELECT COUNT(*) FROM samples s WHERE s.chunk_id = c.chunk_id AND s.status = 'accepted'
-                      AND s.sample_type = ?), c.idx
-            LIMIT ?
-            """,
-            [sample_type, sample_type, limit],
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    @writes
-    def plan_revisits(self, items: Sequence[tuple[str, str]]) -> int:
-        """Commit a round of the coverage loop: ``(chunk_id, sample_type)`` pairs, ``planned``.
-
-        Returns:
-            The round number (1, 2, ...).
-
-        Raises:
-            LedgerError: planned revisits of an earlier round are still open.
-        """
-        with self.db.atomic():
-            conn = self.db.conn
-            if conn.execute("SELECT COUNT(*) FROM revisits WHERE status = 'planned'").fetchone()[0]:
-                raise LedgerError(f"{self.path}: a coverage round is still open")
-            rnd = conn.execute("SELECT COALESCE(MAX(round), 0) + 1 FROM revisits").fetchone()[0]
-            now = time.time()
-            conn.executemany(
-                "INSERT INTO revisits (chunk_id, sample_type, round, status, n_accepted, n_rejected, created_at) "
-                "VALUES (?,?,?,'planned',0,0,?)",
-                [(cid, t, rnd, now) for cid, t in items],
-            )
-        return rnd
-
-    def planned_revisits(self) -> list[tuple[str, list[str]]]:
-        """The open round: ``[(chunk_id, [sample_type, ...])]`` in corpus order."""
-        out: dict[str, list[str]] = {}
-        for cid, t in self.db.execute(
-            "SELECT r.chunk_id, r.sample_type FROM revisits r JOIN chunks c ON c.chunk_id = r.chunk_id "
-            "WHERE r.status = 'planned' ORDER BY c.idx, r.sample_type"
-        ).fetchall():
-            out.setdefault(cid, []).append(t)
-        return list(out.items())
-
-    def revisit_counts(self) -> dict[str, int]:
-        """``{"rounds", "planned", "done", "accepted"}`` of the coverage loop."""
-        r = self.db.execute(
-            "SELECT COALESCE(MAX(round), 0), COALESCE(SUM(status = 'planned'), 0), COALESCE(SUM(status = 'done'), 0), "
-            "COALESCE(SUM(n_accepted), 0) FROM revisits"
-        ).fetchone()
-        return {"rounds": r[0], "planned": r[1], "done": r[2], "accepted": r[3]}
-
-    @writes
-    def record_revisit(self, outcome: ChunkOutcome, sample_types: Sequence[str]) -> bool:
-        """Write a revisit's new samples and calls, and mark its planned rows ``done``, in one
-        transaction. The chunk stays ``kept``; its sample counts grow.
-
-        Returns:
-            True when written; False when these revisits were not planned or are already done
-            (nothing is written then).
-
-        Raises:
-            KeyError: unknown chunk id.
-        """
-        now = time.time()
-        conn = self.db.conn
-        with self.db.atomic():
-            row = conn.execute("SELECT idx FROM chunks WHERE chunk_id = ?", [outcome.chunk_id]).fetchone()
-            if row is None:
-                raise KeyError(outcome.chunk_id)
-            idx = row[0]
-            marks = ",".join("?" for _ in sample_types)
-            open_rows = conn.execute(
-                f"SELECT COUNT(*) FROM revisits WHERE chunk_id = ? AND status = 'planned' AND sample_type IN ({marks})",
-                [outcome.chunk_id, *sample_types],
-            ).fetchone()[0]
-            if not sample_types or open_rows != len(sample_types):
-                return False
-            pos0 = conn.execute(
-                "SELECT COALESCE(MAX(pos), -1) + 1 FROM samples WHERE chunk_id = ?", [outcome.chunk_id]
-            ).fetchone()[0]
-            per_type: dict[str, list[int]] = {t: [0, 0] for t in sample_types}
-            n_acc = n_rej = 0
-            for s in outcome.samples:
-                sid = sample_id(outcome.chunk_id, s.sample_type, s.data)
-                cur = conn.execute(_INSERT_SAMPLE, _sample_row(sid, outcome.chunk_id, idx, pos0 + n_acc + n_rej, s, now))
-                if cur.rowcount != 1:
-                    continue  # the same sample is already recorded for this chunk
-                self._insert_flags(sid, s.contamination, now)
-                accepted = s.status == "accepted"
-                n_acc += accepted
-                n_rej += not accepted
-                if s.sample_type in per_type:
-                    per_type[s.sample_type][0 if accepted else 1] += 1
-            self._insert_calls(outcome.calls, outcome.chunk_id, now)
-            conn.executemany(
-                "UPDATE revisits SET status = 'done', n_accepted = ?, n_rejected = ?, created_at = ? "
-                "WHERE chunk_id = ? AND sample_type = ?",
-                [(a, r, now, outcome.chunk_id, t) for t, (a, r) in per_type.items()],
-            )
-            conn.execute(
-                "UPDATE chunks SET n_accepted = n_accepted + ?, n_rejected = n_rejected + ?, updated_at = ? WHERE chunk_id = ?",
-                [n_acc, n_rej, now, outcome.chunk_id],
-            )
-        return True
-
     def _insert_calls(self, calls: Iterable[CallRecord], chunk_id: str | None, now: float) -> None:
         self.db.conn.executemany(
             "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, "
-            "error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "error, reply, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     chunk_id,
@@ -576,6 +436,7 @@ class RunFolder(ContaminationMixin):
                     c.latency_s,
                     1 if c.ok else 0,
                     c.error,
+                    c.reply[:REPLY_CHARS] if c.reply else None,
                     now,
                 )
                 for c in calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from prepbench.tools.hashing import canonical_json, short_id
@@ -25,9 +26,24 @@ class SampleRecord:
     contamination: list[dict] = field(default_factory=list)
 
 
+#: The most characters of a raw model reply a call row keeps (:attr:`CallRecord.reply`).
+REPLY_CHARS = 2000
+
+
 @dataclass
 class CallRecord:
-    """One generator/model call (tokens, USD cost, seconds)."""
+    """One generator/model call attempt (tokens, USD cost, seconds).
+
+    Attributes:
+        latency_s: seconds from the moment the request was sent to its reply (or failure);
+            waits for a concurrency slot or a rate limit are not in it.
+        ok: False for a failed attempt (transport, HTTP error) and for a reply that could not
+            be used (unparseable, cut at the token limit, refused); ``error`` says which.
+        reply: the raw reply (or the error body), at most :data:`REPLY_CHARS` characters. The
+            ledger keeps it only for failed calls and for the calls of chunks that did not end
+            ``kept`` with every candidate accepted, so ``prepbench status --show-failures`` can
+            show what the model said.
+    """
 
     node: str
     model: str
@@ -37,6 +53,7 @@ class CallRecord:
     latency_s: float = 0.0
     ok: bool = True
     error: str | None = None
+    reply: str | None = None
 
 
 @dataclass
@@ -49,8 +66,21 @@ class ChunkOutcome:
     calls: list[CallRecord] = field(default_factory=list)
     skip_reason: str | None = None
     error: str | None = None
+    detail: str | None = None  # what the status rests on, e.g. the rules counted of an all_rejected skip
 
 
 def sample_id(chunk_id: str, sample_type: str, data: dict) -> str:
     """Stable id of a sample: hash of its chunk, type and canonical JSON content."""
     return short_id(chunk_id, sample_type, canonical_json(data))
+
+
+INSERT_SAMPLE = (
+    "INSERT OR IGNORE INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, "
+    "detail, attempts, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def sample_row(sid: str, chunk_id: str, idx: int, pos: int, s: SampleRecord, now: float) -> tuple:
+    """The ``samples`` table row of one sample record (the values of :data:`INSERT_SAMPLE`)."""
+    data = json.dumps(s.data, ensure_ascii=False)
+    return (sid, chunk_id, idx, pos, s.sample_type, s.status, s.rule, s.detail, s.attempts, data, now)

@@ -1,9 +1,19 @@
-"""The ledger's tables (sqlite-utils); created when missing, so an older run folder opens as is.
+"""The ledger's tables (sqlite-utils); created when missing, and migrated in place, so an older
+run folder opens as is.
 
-``run`` key/value config; ``documents``; ``chunks`` (status, skip_reason, error, attempts);
-``samples`` (every candidate with its verdict); ``calls`` (tokens, cost, latency); ``revisits``
-(the coverage loop's plan); ``contamination`` (accepted samples flagged by benchmark
-decontamination, with the matching test item and the judge's verdict). Only :class:`~prepbench.tools.ledger.RunFolder` uses them.
+``run`` key/value config; ``documents``; ``chunks`` (status, skip_reason, error, detail,
+attempts); ``samples`` (every candidate with its verdict); ``calls`` (every attempt: tokens, cost,
+latency from send, error, the raw reply where it matters); ``revisits`` (the coverage loop's plan,
+with the error and attempts of a failed revisit); ``events`` (what happened to the run as a whole:
+the server probe and the structured-output choice, stops and their reasons, interruptions);
+``contamination`` (accepted samples flagged by benchmark decontamination, with the matching test
+item and the judge's verdict). Only
+:class:`~prepbench.tools.ledger.RunFolder` uses them.
+
+Migrations (:func:`migrate`, run when a run folder is opened for writing): columns added since
+a ledger was made are added empty; an ``all_rejected`` chunk's rule counts, which ledgers of
+schema 1 kept in ``error``, move to ``detail``. A read-only open never migrates; the readers
+take the rows as they are (``SELECT *``) and treat a missing column as empty.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ CHUNKS = {
     "status": str,
     "skip_reason": str,
     "error": str,
+    "detail": str,
     "attempts": int,
     "n_accepted": int,
     "n_rejected": int,
@@ -64,15 +75,25 @@ CALLS = {
     "latency_s": float,
     "ok": int,
     "error": str,
+    "reply": str,
     "created_at": float,
 }
 REVISITS = {
     "chunk_id": str,
     "sample_type": str,
     "round": int,
-    "status": str,  # planned | done
+    "status": str,  # planned | done | failed
     "n_accepted": int,
     "n_rejected": int,
+    "error": str,
+    "attempts": int,
+    "created_at": float,
+}
+EVENTS = {
+    "id": int,
+    "kind": str,  # probe | stop | interrupted | finished
+    "message": str,
+    "data": str,  # JSON
     "created_at": float,
 }
 CONTAMINATION = {
@@ -110,3 +131,32 @@ def create_tables(db: Any) -> None:
         db["revisits"].create(REVISITS, pk=("chunk_id", "sample_type"))
     if "contamination" not in names:
         db["contamination"].create(CONTAMINATION, pk=("sample_id", "benchmark"))
+    if "events" not in names:
+        db["events"].create(EVENTS, pk="id")
+    migrate(db)
+
+
+#: Columns added after schema 1, by table (a ledger of schema 1 gets them, empty).
+ADDED_COLUMNS = {"chunks": ("detail",), "calls": ("reply",), "revisits": ("error", "attempts")}
+TABLES = {"chunks": CHUNKS, "calls": CALLS, "revisits": REVISITS}
+
+
+def migrate(db: Any) -> bool:
+    """Bring an older ledger to the current schema in one transaction; True when anything changed.
+
+    Adds the columns of :data:`ADDED_COLUMNS` a table lacks, and moves the rule counts of
+    ``all_rejected`` skips (``all N candidates rejected: ...``) from ``error`` to ``detail``.
+    """
+    missing = [(t, c) for t, cols in ADDED_COLUMNS.items() for c in cols if c not in db[t].columns_dict]
+    if not missing:
+        return False
+    with db.atomic():
+        for table, col in missing:
+            default = 0 if TABLES[table][col] is int else None
+            db[table].add_column(col, TABLES[table][col], not_null_default=default)
+        if ("chunks", "detail") in missing:
+            db.execute(
+                "UPDATE chunks SET detail = error, error = NULL "
+                "WHERE status = 'skipped' AND skip_reason = 'all_rejected' AND error LIKE 'all % rejected%'"
+            )
+    return True

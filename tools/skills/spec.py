@@ -34,11 +34,12 @@ DEFAULT_SKIP_REASONS = (
 PREPBENCH_SKIP_REASONS: dict[str, str] = {
     "all_rejected": "the generator wrote candidates but the gate rejected every one "
     "(the chunk's detail counts the rules, e.g. 'all 3 candidates rejected: schema x2, grounded_judge x1')",
-    "no_candidate": "triage kept the chunk but the generator wrote no candidate for it "
-    "(the offline generator finds nothing it can state precisely, or a model answered with none)",
+    "no_candidates": "triage kept the chunk but no candidate sample came: the offline generator found nothing "
+    "it can state precisely, or the chat model's replies held none (the raw replies are kept in the ledger); "
+    "not a judgement of the chunk",
 }
 ALL_REJECTED = "all_rejected"
-NO_CANDIDATE = "no_candidate"
+NO_CANDIDATES = "no_candidates"
 
 #: Fields every sample carries besides its type's own fields.
 COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
