@@ -203,7 +203,7 @@ class SkillAgent:
         return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
 
     def targets(self, decision: Triage) -> dict[str, int]:
-        types = [t for t in (decision.sample_types or self.skill.sample_types) if t in self.skill.sample_types]
+        types = [t for t in (decision.sample_types or self.skill.chunk_types) if t in self.skill.chunk_types]
         return {t: self.skill.target(t).per_chunk for t in types if self.skill.target(t).per_chunk > 0}
 
     def revisit_targets(self, chunk_id: str, types: list[str]) -> dict[str, int]:
