@@ -5,6 +5,7 @@ The only package that imports all three of ``prepbench.tools``, ``prepbench.agen
 :data:`prepbench.tools.cli.app.app`:
 
 ``run``      run, status, export          ``skill``    skill check/new/try/list
+``generate`` generate (AgoraBench's generation modes from seed data)
 ``score``    score das/metrics/verify, correlate
 ``train``    train config/run, evaluate, pgr
 ``compare``  compare (agent families)      ``validate`` the gate over any dataset
@@ -16,7 +17,7 @@ User mistakes raise :class:`~prepbench.tools.errors.PrepbenchError`, printed by
 
 from __future__ import annotations
 
-from prepbench.tools.cli import compare, decontaminate, run, score, skill, train, validate  # noqa: F401  (register their commands)
+from prepbench.tools.cli import compare, decontaminate, generate, run, score, skill, train, validate  # noqa: F401  (register their commands)
 from prepbench.tools.cli.app import app, main
 
 app.add_typer(skill.skill_app, name="skill")
