@@ -161,7 +161,7 @@ class ModeRunner:
                 )
             except StructuredOutputError as e:  # not the JSON asked for: a rejected attempt, asked again
                 calls.extend(e.calls)
-                bad = {"sample_type": self.sample_type, "chunk_id": chunk.chunk_id, "mode": mode}
+                cand = {"sample_type": self.sample_type, "chunk_id": chunk.chunk_id, "mode": mode, "attempt": attempt}
                 verdict = Verdict(False, REPLY_FORMAT_RULE, one_line(e))
             except ModelCallError as e:
                 raise SlotFailed(one_line(e), calls + list(e.calls)) from None
@@ -170,9 +170,9 @@ class ModeRunner:
                 raise
             else:
                 calls.extend(cs)
-                bad = slot_candidate(slot, chunk.chunk_id, self.sample_type, value)
-                verdict = self.ctx.validator.screen(bad, None)
-            cands.append(Candidate(bad, verdict, attempt))
+                cand = slot_candidate(slot, chunk.chunk_id, self.sample_type, value)
+                verdict = self.ctx.validator.screen(cand, None)
+            cands.append(Candidate(cand, verdict, attempt))
             if verdict.ok:
                 break
             feedback = f"{verdict.rule}: {verdict.detail}"

@@ -25,7 +25,9 @@ DEMO_RE = re.compile(
 )
 THEME_RE = re.compile(r"- Its topic: (?P<t>.+?)\.\n")
 NUMBER_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)")
-PLACEHOLDER_RE = re.compile(r"\[(?:your|insert|name)[^\]]*\]", re.I)
+PLACEHOLDER_RE = re.compile(
+    r"\[[^\]\n]{0,40}\b(?:name|insert|placeholder|your|address|date|company|topic)\b[^\]\n]{0,40}\]", re.I
+)
 
 
 def block(text: str, tag: str) -> str | None:
@@ -94,13 +96,13 @@ def enhanced(instruction: str, response: str, math: bool, retry: bool) -> dict:
         if "\\boxed" not in resp:
             resp += f"\n\\boxed{{{_fmt(final_number(response) or 0)}}}"
     if retry:
-        resp = PLACEHOLDER_RE.sub("Alex", resp)
+        resp, instruction = PLACEHOLDER_RE.sub("Alex", resp), PLACEHOLDER_RE.sub("Alex", instruction)
     return {"instruction": " ".join(instruction.split()) if not math else instruction.strip(), "response": resp}
 
 
 def mode_reply(req: Request) -> Reply:
     """The reply to a generation-mode prompt, through the channel the request asked for."""
-    text = req.last_user_text
+    text = next((m.text for m in req.messages if m.role == "user"), "")  # the slot's prompt (not a parse-repair turn)
     math = "\\boxed{" in text
     retry = "was rejected:" in text
     demos = [(m.group("q"), m.group("a")) for m in DEMO_RE.finditer(text)]
