@@ -83,7 +83,8 @@ class GenerateOptions:
         concurrency: in-flight slots (and model requests).
         max_attempts: attempts of a slot whose model calls fail before it stays ``failed``.
         decontaminate: benchmark names whose test items a sample must not share an n-gram with
-            (the matcher is built above this layer and passed to :func:`prepare_generate`).
+            (the matcher is built above this layer and passed to :func:`prepare_generate`); a seed
+            that shares one is left out of the run (counted in the config's ``seeds_contaminated``).
         fresh, formats, model_options: as for ``prepbench run``.
     """
 
@@ -236,6 +237,11 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
     """
     _check(options, seeds)
     n_read, seeds = len(seeds), usable_seeds(options.mode, seeds)
+    n_usable = len(seeds)
+    if contamination is not None:  # a seed that shares an n-gram with a test item is never shown or used
+        seeds = [s for s in seeds if not contamination(f"{s.instruction} {s.response}")]
+        if not seeds:
+            raise PrepbenchError(f"{options.seeds}: every usable seed overlaps a test item of {', '.join(options.decontaminate)}")
     check_skill(options.skill)
     skill = load_skill(options.skill)
     if not skill.mode_types:
@@ -243,7 +249,7 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
             f"skill {skill.name}: no generation-mode sample type (a schema with x-prepbench-form: instruction_response); "
             "extend 'general' or add one"
         )
-    config = {**_config(options, skill, seeds, generator), "seeds_unused": n_read - len(seeds)}
+    config = {**_config(options, skill, seeds, generator), "seeds_unused": n_read - n_usable, "seeds_contaminated": n_usable - len(seeds)}
     doc_id = short_id("seeds", config["seeds_hash"])
     with RunLock(options.out):
         ledger, resumed = open_existing(options, config, GUARDED_KEYS)

@@ -96,7 +96,13 @@ def test_instance_mode_on_gsm8k_train_through_the_cli(llm_server, tmp_path):
     assert len(v["chunks"]) == 24 and all(c["status"] == "kept" for c in v["chunks"])
     # each slot's input is the draw of the run seed: re-planned, the same demonstrations and themes
     skill = load_skill("math")
-    seeds = read_seeds(GSM8K_TRAIN)
+    from prepbench.evaluation.decontaminate import ngram_matcher
+
+    # a seed sharing a 13-gram with a GSM8K or MATH-500 test item is left out of the draws
+    test_files = {"gsm8k": DATA / "gsm8k" / "test.jsonl", "math500": DATA / "math" / "math500_test.jsonl"}
+    matcher = ngram_matcher(test_files, cache_dir=tmp_path / "idx")
+    seeds = [s for s in read_seeds(GSM8K_TRAIN) if not matcher(f"{s.instruction} {s.response}")]
+    assert v["config"]["seeds_contaminated"] == 7473 - len(seeds) > 0
     planned = plan_slots("instance", seeds, 24, 7, skill, "d", "train.jsonl")
     assert [c.text for c in planned] == [c["text"] for c in v["chunks"]]
     slots = [json.loads(c["text"]) for c in v["chunks"]]
@@ -117,6 +123,18 @@ def test_instance_mode_on_gsm8k_train_through_the_cli(llm_server, tmp_path):
     assert all(r["body"]["response_format"]["type"] == "json_schema" for r in llm_server.requests)
     check_export(out, 24)
     assert not any(KEY.encode() in f.read_bytes() for f in out.rglob("*") if f.is_file())
+    # status and export read a generation run like any run
+    st = run_cli("status", str(out), "--json")
+    cov = json.loads(st.stdout)["coverage"]
+    assert (
+        st.returncode == 0
+        and cov["unit"] == "slot"
+        and cov["complete"]
+        and cov["sample_types"] == {"instruction_response": {"accepted": 24, "share": 1.0}}
+    )
+    before = (out / "export" / "sharegpt.jsonl").read_bytes()
+    assert run_cli("export", str(out), "--format", "sharegpt,alpaca,openai,samples").returncode == 0
+    assert (out / "export" / "sharegpt.jsonl").read_bytes() == before
     # a finished run resumes with nothing to do; a changed run seed is refused with what changed
     p = run_cli(*args, env_extra={"OPENAI_API_KEY": KEY})
     assert p.returncode == 0 and llm_server.count() == 24
@@ -175,7 +193,10 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
     is recorded rejected after its retries. Every other slot is accepted at once."""
     test_item = json.loads((DATA / "gsm8k" / "test.jsonl").read_text().splitlines()[5])
     skill = load_skill("math")
-    seeds = read_seeds(GSM8K_TRAIN)
+    from prepbench.evaluation.decontaminate import ngram_matcher
+
+    matcher = ngram_matcher({"gsm8k": DATA / "gsm8k" / "test.jsonl"}, cache_dir=tmp_path / "idx")
+    seeds = [s for s in read_seeds(GSM8K_TRAIN) if not matcher(f"{s.instruction} {s.response}")]
     slots = [slot_input(c) for c in plan_slots("instance", seeds, 6, 11, skill, "d", "train.jsonl")]
     first = {s["demonstrations"][0]["instruction"]: i for i, s in enumerate(slots)}
 
@@ -203,9 +224,6 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
     llm_server.add_rule("<demonstration 1>", reply)
     out = tmp_path / "run"
     opts = options(llm_server, out, "instance", GSM8K_TRAIN, "math", n=6, run_seed=11, slot_retries=2, decontaminate=["gsm8k"])
-    from prepbench.evaluation.decontaminate import ngram_matcher
-
-    matcher = ngram_matcher({"gsm8k": DATA / "gsm8k" / "test.jsonl"}, cache_dir=tmp_path / "idx")
     run_generate(opts, seeds, contamination=matcher)
     v = ledger_view(out)
     by_slot = {c["idx"]: c for c in v["chunks"]}
@@ -221,6 +239,24 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
     assert "all 3 candidates rejected: reply_format x3" in by_slot[2]["error"]
     assert all(by_slot[i]["status"] == "kept" and i not in rules for i in range(3, 6))
     assert len(v["accepted"]) == 5
+
+
+def test_math_seeds_leave_out_the_math500_problems(llm_server, tmp_path):
+    """MATH seeds: the MATH test file with --decontaminate math500 keeps PRM800K's 4,500 training problems
+    (and drops the few others that share a 13-gram with a MATH-500 item)."""
+    from prepbench.evaluation.decontaminate import ngram_matcher
+
+    math_test = DATA / "math" / "math_test.jsonl"
+    matcher = ngram_matcher({"math500": DATA / "math" / "math500_test.jsonl"}, cache_dir=tmp_path / "idx")
+    out = tmp_path / "run"
+    opts = options(llm_server, out, "instance", math_test, "math", n=8, run_seed=2, decontaminate=["math500"])
+    result = run_generate(opts, read_seeds(math_test), contamination=matcher)
+    v = ledger_view(out)
+    assert 500 <= v["config"]["seeds_contaminated"] < 1000 and v["config"]["n_seeds"] == 5000 - v["config"]["seeds_contaminated"]
+    math500 = {json.loads(x)["problem"] for x in (DATA / "math" / "math500_test.jsonl").read_text().splitlines()}
+    demos = [d["instruction"] for c in v["chunks"] for d in json.loads(c["text"])["demonstrations"]]
+    assert len(demos) == 24 and not math500 & set(demos)
+    assert result["coverage"]["chunks"]["kept"] >= 6
 
 
 def test_bad_generate_inputs_are_one_line_errors(llm_server, tmp_path):

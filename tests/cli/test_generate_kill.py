@@ -4,6 +4,7 @@ requests of every slot, and a slot recorded before a kill gets no request after 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,13 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
-from prepbench.evaluation.readers import read_seeds
 from prepbench.tools.errors import LedgerError
 from prepbench.tools.ledger import RunFolder
-from prepbench.tools.skills import load_skill
-from prepbench.tools.slots import plan_slots, slot_input
 
 from cli_helpers import SHARED, prepbench_cmd, run_cli
 from llm_messages import Faults
@@ -56,11 +52,13 @@ def args(server, out: Path) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def slot_of():
-    """First demonstration's problem -> slot number, for the run's slots (re-planned from the run seed)."""
-    slots = plan_slots("instance", read_seeds(SEEDS), N, RUN_SEED, load_skill("math"), "d", "train.jsonl")
-    return {slot_input(c)["demonstrations"][0]["instruction"]: c.index for c in slots}
+def slots_of(out: Path) -> dict[str, int]:
+    """First demonstration's problem -> slot number, from a run's ledger (its slots' inputs)."""
+    run = RunFolder.open(out, readonly=True)
+    try:
+        return {json.loads(c["text"])["demonstrations"][0]["instruction"]: c["idx"] for c in run.chunk_rows()}
+    finally:
+        run.close()
 
 
 def requests_per_slot(server, slot_of: dict) -> Counter:
@@ -85,12 +83,14 @@ def recorded(out: Path) -> set[int]:
         run.close()
 
 
-def test_sigkill_at_several_points_then_resume(llm_server, slot_of, tmp_path):
+def test_sigkill_at_several_points_then_resume(llm_server, tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": "sk-kill", "PREPBENCH_EMBED_CACHE": str(tmp_path / "cache" / "e.sqlite")}
     llm_server.set_faults(Faults(latency_s=0.03))
     ref = tmp_path / "ref" / "run"  # same folder name: dataset_info.json names the dataset after it
     p = run_cli(*args(llm_server, ref), env_extra=env)
     assert p.returncode == 0, p.stderr
+    slot_of = slots_of(ref)
+    assert len(slot_of) == N
     assert requests_per_slot(llm_server, slot_of) == Counter(range(N))  # one request per slot
     llm_server.reset(Faults(latency_s=0.03))
 
