@@ -249,7 +249,11 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
             f"skill {skill.name}: no generation-mode sample type (a schema with x-prepbench-form: instruction_response); "
             "extend 'general' or add one"
         )
-    config = {**_config(options, skill, seeds, generator), "seeds_unused": n_read - n_usable, "seeds_contaminated": n_usable - len(seeds)}
+    config = {
+        **_config(options, skill, seeds, generator),
+        "seeds_unused": n_read - n_usable,
+        "seeds_contaminated": n_usable - len(seeds),
+    }
     doc_id = short_id("seeds", config["seeds_hash"])
     with RunLock(options.out):
         ledger, resumed = open_existing(options, config, GUARDED_KEYS)
