@@ -150,9 +150,7 @@ def metrics_cmd(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="URL for an openai: encoder"),
     cache: Optional[Path] = typer.Option(None, help="embedding cache SQLite file"),
     lm: Optional[str] = typer.Option(None, "--lm", help="causal LM (name or path) for perplexity, response_ppl and ifd"),
-    judge: Optional[str] = typer.Option(
-        None, "--judge", help="judge chat model for judge_quality/judge_difficulty, e.g. openai:<m>"
-    ),
+    judge: Optional[str] = typer.Option(None, "--judge", help="judge chat model of judge_quality/judge_difficulty"),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="judge server URL"),
     judge_domain: str = typer.Option("general", "--judge-domain", help="rubric domain of the judge metrics (general, math)"),
     judge_n: int = typer.Option(200, "--judge-n", help="samples the judge grades (seeded subset)"),
@@ -211,9 +209,7 @@ def metrics_cmd(
         **res,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    table = Table(title=f"metrics of {dataset} (n={res['n']})")
-    table.add_column("set")
-    table.add_column("values")
+    table = Table("set", "values", title=f"metrics of {dataset} (n={res['n']})")
     for k, v in res["metrics"].items():
         table.add_row(k, _brief(v))
     _err.print(table)
