@@ -12,7 +12,7 @@ ledger are :mod:`prepbench.tools.slots`'; this module sends each slot's prompt (
    becomes a candidate of the skill's generation-mode sample type, with the seeds it was made
    from as its ``evidence``;
 2. the gate screens it (schema, the skill's filter rules, the seed-aware step: no copy of a
-   seed, no n-gram shared with a benchmark's test item); a rejected reply, or one that is not
+   seed, no n-gram shared with a ``--decontaminate`` benchmark's test item); a rejected reply, or one that is not
    the JSON asked for (rule ``reply_format``), is asked again with the rejection as feedback,
    up to ``slot_retries`` times;
 3. every candidate, accepted or not, and every call are recorded with the slot's status in
@@ -222,7 +222,6 @@ def run_generate(
     seeds: Sequence[Seed],
     progress: Callable[[RunContext], Any] | None = None,
     generator: Any = None,
-    contamination: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) a generation run end to end: slots, gate, ledger, coverage, export.
 
@@ -231,7 +230,6 @@ def run_generate(
         seeds: the seed records, in file order.
         progress: as for :func:`~prepbench.agents.runner.run_pipeline` (a factory of the CLI's bar).
         generator: a ready generator (default: resolved from ``options.model``).
-        contamination: the benchmark n-gram matcher for ``options.decontaminate`` (``text -> item or None``).
 
     Returns:
         ``{"coverage", "export", "resumed", "stopped", "seconds", "out"}`` as ``run_pipeline``.
@@ -246,7 +244,7 @@ def run_generate(
     if generator is None:
         generator = make_generator(options.model, options.model_options)
     require_chat_model("generate", generator, options.model)
-    ctx = prepare_generate(options, seeds, generator, contamination)
+    ctx = prepare_generate(options, seeds, generator)
     try:
         if ctx.has_work:
             runner = ModeRunner(ctx)

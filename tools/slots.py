@@ -21,6 +21,7 @@ and status in one transaction, exactly once, and ``status``, resume and export w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 from prepbench.tools import __version__
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import PrepbenchError
-from prepbench.tools.hashing import canonical_json, sha256_text, short_id
+from prepbench.tools.hashing import canonical_json, sha256_bytes, sha256_text, short_id
 from prepbench.tools.ledger import LEDGER_FILE, RunFolder, RunLock
 from prepbench.tools.run import ModelOptions, RunContext, open_existing, wipe_run
 from prepbench.tools.skills import Skill, check_skill, load_skill
@@ -82,9 +83,10 @@ class GenerateOptions:
             the rejection's rule (``skipped``, ``all_rejected``).
         concurrency: in-flight slots (and model requests).
         max_attempts: attempts of a slot whose model calls fail before it stays ``failed``.
-        decontaminate: benchmark names whose test items a sample must not share an n-gram with
-            (the matcher is built above this layer and passed to :func:`prepare_generate`); a seed
-            that shares one is left out of the run (counted in the config's ``seeds_contaminated``).
+        decontamination: the benchmarks whose test items a sample must not share an n-gram with
+            (a :class:`~prepbench.tools.decontaminate.DecontaminationSpec`; its n-gram rule only:
+            such a sample is rejected with rule ``ngram_overlap``); a seed that shares one is left
+            out of the run (counted in the config's ``seeds_contaminated``). None: no such check.
         fresh, formats, model_options: as for ``prepbench run``.
     """
 
@@ -99,7 +101,7 @@ class GenerateOptions:
     concurrency: int = 8
     batch_size: int = 16
     max_attempts: int = 3
-    decontaminate: list[str] = field(default_factory=list)
+    decontamination: Any = None
     fresh: bool = False
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
     model_options: ModelOptions = field(default_factory=ModelOptions)
@@ -200,6 +202,19 @@ def slot_input(chunk: Chunk) -> dict[str, Any]:
     return slot
 
 
+def _file_hash(path: Path) -> str:
+    """SHA-256 of a seed file's bytes ("" for a folder, e.g. a Hugging Face datasets folder)."""
+    return sha256_bytes(path.read_bytes()) if path.is_file() else ""
+
+
+def _ngram_settings(spec: Any) -> dict[str, Any] | None:
+    """What the seed-aware gate checks of a decontamination spec (benchmarks and n), for the run config."""
+    if spec is None:
+        return None
+    settings = spec.settings()
+    return {"benchmarks": settings["benchmarks"], "ngram": settings["ngram"]}
+
+
 def _config(options: GenerateOptions, skill: Skill, seeds: Sequence[Seed], generator: Any) -> dict[str, Any]:
     return {
         "skill_name": skill.name,
@@ -210,26 +225,28 @@ def _config(options: GenerateOptions, skill: Skill, seeds: Sequence[Seed], gener
         "agent": "generate",
         "mode": options.mode,
         "seeds": str(options.seeds),
+        # the seed file as the run's "corpus": the dataset card reads its folder's SOURCE.md and lists its hash
+        "corpus_root": str(Path(options.seeds).resolve().parent),
+        "corpus_hashes": {Path(options.seeds).name: _file_hash(Path(options.seeds))},
         "n_seeds": len(seeds),
         "seeds_hash": sha256_text(canonical_json([asdict(s) for s in seeds])),
         "n": options.n,
         "run_seed": options.run_seed,
         "slot_retries": options.slot_retries,
-        "decontaminate": sorted(options.decontaminate),
+        "decontaminate": _ngram_settings(options.decontamination),
         "generator": getattr(generator, "name", options.model),
         "generator_version": getattr(generator, "version", "0"),
         "prepbench_version": __version__,
     }
 
 
-def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator: Any, contamination: Any = None) -> RunContext:
+def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator: Any) -> RunContext:
     """Check the inputs, then create or resume the generation run's ledger; the context for the mode runner.
 
     Args:
         options: the run's options.
         seeds: the seed records (read above this layer, e.g. by :func:`prepbench.evaluation.readers.read_samples`).
         generator: the chat-model generator (its name and version go into the config).
-        contamination: the benchmark n-gram matcher for ``options.decontaminate`` (``text -> item or None``).
 
     Raises:
         PrepbenchError, SkillError: bad options, seeds or skill, before anything is written.
@@ -238,10 +255,14 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
     _check(options, seeds)
     n_read, seeds = len(seeds), usable_seeds(options.mode, seeds)
     n_usable = len(seeds)
+    contamination = None
+    if options.decontamination is not None:  # the n-gram rule only: no test item is embedded
+        contamination = dataclasses.replace(options.decontamination, embed_threshold=None).build().ngram_match
     if contamination is not None:  # a seed that shares an n-gram with a test item is never shown or used
         seeds = [s for s in seeds if not contamination(f"{s.instruction} {s.response}")]
         if not seeds:
-            raise PrepbenchError(f"{options.seeds}: every usable seed overlaps a test item of {', '.join(options.decontaminate)}")
+            names = ", ".join(options.decontamination.benchmarks)
+            raise PrepbenchError(f"{options.seeds}: every usable seed overlaps a test item of {names}")
     check_skill(options.skill)
     skill = load_skill(options.skill)
     if not skill.mode_types:

@@ -131,7 +131,7 @@ def run_generators(opts: ModeCompareOptions, progress: Callable[[FamilySpec], An
     from prepbench.tools.slots import GenerateOptions
 
     seeds = read_seeds(opts.seeds, opts.seed_format, opts.seed_fields)
-    matcher, names = _matcher(opts)
+    spec = _decontamination(opts)
     out, state, runs = Path(opts.out), read_state(Path(opts.out)), {}
     for g in opts.generators:
         run_dir = out / "runs" / g.family
@@ -146,12 +146,12 @@ def run_generators(opts: ModeCompareOptions, progress: Callable[[FamilySpec], An
             slot_retries=opts.slot_retries,
             concurrency=opts.concurrency,
             max_attempts=opts.max_attempts,
-            decontaminate=names,
+            decontamination=spec,
             fresh=opts.fresh,
             model_options=opts.model_options,
         )
         before, created_before = _ledger_progress(run_dir)
-        res = run_generate(gen, seeds, progress=progress(g) if progress else None, contamination=matcher)
+        res = run_generate(gen, seeds, progress=progress(g) if progress else None)
         after, created = _ledger_progress(run_dir)
         rec = state["families"].get(g.family) or {}
         if rec.get("created_at") != created or rec.get("model") != g.model:
@@ -164,17 +164,16 @@ def run_generators(opts: ModeCompareOptions, progress: Callable[[FamilySpec], An
     return runs
 
 
-def _matcher(opts: ModeCompareOptions):
+def _decontamination(opts: ModeCompareOptions):
+    """The ``--decontaminate`` benchmarks as a decontamination spec (n-gram rule), or None."""
     if not opts.decontaminate:
-        return None, []
-    from prepbench.evaluation.decontaminate import ngram_matcher
-    from prepbench.evaluation.embed import default_cache_path
-    from prepbench.evaluation.evaluate import benchmark_test_files, resolve_benchmarks
+        return None
+    from prepbench.evaluation.evaluate import benchmark_test_sets, resolve_benchmarks
     from prepbench.evaluation.train_config import datasets_dir
+    from prepbench.tools.decontaminate import DecontaminationSpec
 
-    names = resolve_benchmarks(opts.decontaminate)
-    cache = Path(opts.cache or default_cache_path()).parent / "decontamination"
-    return ngram_matcher(benchmark_test_files(names, datasets_dir(opts.data_dir)), cache_dir=cache), names
+    sets = benchmark_test_sets(resolve_benchmarks(opts.decontaminate), datasets_dir(opts.data_dir))
+    return DecontaminationSpec(sets, embed_threshold=None, cache=Path(opts.cache) if opts.cache else None)
 
 
 def intrinsic(opts: ModeCompareOptions, run_dir: Path, domain: str, cache: dict) -> tuple[dict[str, Any], list[str]]:
@@ -192,8 +191,8 @@ def intrinsic(opts: ModeCompareOptions, run_dir: Path, domain: str, cache: dict)
     if value is not None:
         return value, notes
     if len(samples) >= 2:
-        from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
         from prepbench.evaluation.metrics import compute_metrics
+        from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
         enc, store = make_encoder(opts.encoder), EmbeddingCache(opts.cache)
         embed = lambda t: embed_texts(t, enc, store, progress=not opts.quiet)  # noqa: E731

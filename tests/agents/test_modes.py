@@ -53,6 +53,13 @@ def options(server, out: Path, mode: str, seeds: Path, skill: str, **kw) -> Gene
     )
 
 
+def ngram_spec(tmp_path: Path, **files: Path):
+    """The n-gram decontamination of ``name=test file`` benchmarks, indexes cached under ``tmp_path``."""
+    from prepbench.tools.decontaminate import DecontaminationSpec, TestSet
+
+    return DecontaminationSpec({k: TestSet(v) for k, v in files.items()}, embed_threshold=None, cache=tmp_path / "c" / "e.sqlite")
+
+
 def ledger_view(out: Path) -> dict:
     run = RunFolder.open(out, readonly=True)
     try:
@@ -92,15 +99,13 @@ def test_instance_mode_on_gsm8k_train_through_the_cli(llm_server, tmp_path):
     p = run_cli(*args, env_extra={"OPENAI_API_KEY": KEY})
     assert p.returncode == 0, p.stderr + p.stdout
     v = ledger_view(out)
-    assert v["config"]["mode"] == "instance" and v["config"]["decontaminate"] == ["gsm8k", "math500"]
+    assert v["config"]["mode"] == "instance" and set(v["config"]["decontaminate"]["benchmarks"]) == {"gsm8k", "math500"}
     assert len(v["chunks"]) == 24 and all(c["status"] == "kept" for c in v["chunks"])
     # each slot's input is the draw of the run seed: re-planned, the same demonstrations and themes
     skill = load_skill("math")
-    from prepbench.evaluation.decontaminate import ngram_matcher
-
     # a seed sharing a 13-gram with a GSM8K or MATH-500 test item is left out of the draws
-    test_files = {"gsm8k": DATA / "gsm8k" / "test.jsonl", "math500": DATA / "math" / "math500_test.jsonl"}
-    matcher = ngram_matcher(test_files, cache_dir=tmp_path / "idx")
+    spec = ngram_spec(tmp_path, gsm8k=DATA / "gsm8k" / "test.jsonl", math500=DATA / "math" / "math500_test.jsonl")
+    matcher = spec.build().ngram_match
     seeds = [s for s in read_seeds(GSM8K_TRAIN) if not matcher(f"{s.instruction} {s.response}")]
     assert v["config"]["seeds_contaminated"] == 7473 - len(seeds) > 0
     planned = plan_slots("instance", seeds, 24, 7, skill, "d", "train.jsonl")
@@ -123,6 +128,12 @@ def test_instance_mode_on_gsm8k_train_through_the_cli(llm_server, tmp_path):
     assert all(r["body"]["response_format"]["type"] == "json_schema" for r in llm_server.requests)
     check_export(out, 24)
     assert not any(KEY.encode() in f.read_bytes() for f in out.rglob("*") if f.is_file())
+    # the dataset card names the mode and the seed file, with its folder's licence and its SHA-256
+    import hashlib
+
+    card = (out / "export" / "README.md").read_text()
+    assert "generation mode `instance` from seed data" in card and "## Seed data" in card and "license: mit" in card
+    assert hashlib.sha256(GSM8K_TRAIN.read_bytes()).hexdigest() in card
     # status and export read a generation run like any run
     st = run_cli("status", str(out), "--json")
     cov = json.loads(st.stdout)["coverage"]
@@ -193,9 +204,8 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
     is recorded rejected after its retries. Every other slot is accepted at once."""
     test_item = json.loads((DATA / "gsm8k" / "test.jsonl").read_text().splitlines()[5])
     skill = load_skill("math")
-    from prepbench.evaluation.decontaminate import ngram_matcher
-
-    matcher = ngram_matcher({"gsm8k": DATA / "gsm8k" / "test.jsonl"}, cache_dir=tmp_path / "idx")
+    spec = ngram_spec(tmp_path, gsm8k=DATA / "gsm8k" / "test.jsonl")
+    matcher = spec.build().ngram_match
     seeds = [s for s in read_seeds(GSM8K_TRAIN) if not matcher(f"{s.instruction} {s.response}")]
     slots = [slot_input(c) for c in plan_slots("instance", seeds, 6, 11, skill, "d", "train.jsonl")]
     first = {s["demonstrations"][0]["instruction"]: i for i, s in enumerate(slots)}
@@ -223,8 +233,8 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
 
     llm_server.add_rule("<demonstration 1>", reply)
     out = tmp_path / "run"
-    opts = options(llm_server, out, "instance", GSM8K_TRAIN, "math", n=6, run_seed=11, slot_retries=2, decontaminate=["gsm8k"])
-    run_generate(opts, seeds, contamination=matcher)
+    opts = options(llm_server, out, "instance", GSM8K_TRAIN, "math", n=6, run_seed=11, slot_retries=2, decontamination=spec)
+    run_generate(opts, seeds)
     v = ledger_view(out)
     by_slot = {c["idx"]: c for c in v["chunks"]}
     rules = {}
@@ -244,13 +254,11 @@ def test_the_seed_aware_gate_rejects_copies_and_test_items(llm_server, tmp_path)
 def test_math_seeds_leave_out_the_math500_problems(llm_server, tmp_path):
     """MATH seeds: the MATH test file with --decontaminate math500 keeps PRM800K's 4,500 training problems
     (and drops the few others that share a 13-gram with a MATH-500 item)."""
-    from prepbench.evaluation.decontaminate import ngram_matcher
-
     math_test = DATA / "math" / "math_test.jsonl"
-    matcher = ngram_matcher({"math500": DATA / "math" / "math500_test.jsonl"}, cache_dir=tmp_path / "idx")
     out = tmp_path / "run"
-    opts = options(llm_server, out, "instance", math_test, "math", n=8, run_seed=2, decontaminate=["math500"])
-    result = run_generate(opts, read_seeds(math_test), contamination=matcher)
+    spec = ngram_spec(tmp_path, math500=DATA / "math" / "math500_test.jsonl")
+    opts = options(llm_server, out, "instance", math_test, "math", n=8, run_seed=2, decontamination=spec)
+    result = run_generate(opts, read_seeds(math_test))
     v = ledger_view(out)
     assert 500 <= v["config"]["seeds_contaminated"] < 1000 and v["config"]["n_seeds"] == 5000 - v["config"]["seeds_contaminated"]
     math500 = {json.loads(x)["problem"] for x in (DATA / "math" / "math500_test.jsonl").read_text().splitlines()}

@@ -131,7 +131,7 @@ def test_score_metrics_cli_judge_and_diversity(llm_server, tmp_path):
 
 
 def test_diversity_is_measured_on_instructions_and_responses_separately():
-    from prepbench.evaluation.embed import EmbeddingCache, embed_texts, make_encoder
+    from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
     enc, store = make_encoder("minilm"), EmbeddingCache(":memory:")
     rows = read_samples(DATA / "gsm8k" / "train.jsonl")[:16]

@@ -2,14 +2,12 @@
 
 The slots and the runner are :mod:`prepbench.tools.slots` and :mod:`prepbench.agents.modes`; the
 seeds are read like any dataset (:func:`prepbench.evaluation.readers.read_seeds`) and the
-``--decontaminate`` matcher comes from :mod:`prepbench.evaluation.decontaminate`, which is why
-this command sits in the CLI, the one layer that may import all three packages.
+``--decontaminate`` benchmarks resolve as for ``run --decontaminate``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -21,37 +19,21 @@ from prepbench.tools.errors import PrepbenchError
 Mode = typer.Option(..., "--mode", help="Generation mode: instance (new instances after seed demonstrations), response, enhance.")
 
 
-def contamination_matcher(decontaminate: Optional[str], data_dir: Optional[str], cache: Optional[str] = None):
-    """The gate's n-gram matcher for ``--decontaminate B,...`` (None without it); indexes cached beside the embedding cache.
-
-    Raises:
-        PrepbenchError: an unknown benchmark or a missing test file.
-    """
-    if not decontaminate:
-        return None, []
-    from prepbench.evaluation.decontaminate import ngram_matcher
-    from prepbench.evaluation.embed import default_cache_path
-    from prepbench.evaluation.evaluate import benchmark_test_files, resolve_benchmarks
-    from prepbench.evaluation.train_config import datasets_dir
-
-    names = resolve_benchmarks(decontaminate)
-    files = benchmark_test_files(names, datasets_dir(data_dir))
-    return ngram_matcher(files, cache_dir=Path(cache or default_cache_path()).parent / "decontamination"), names
-
-
 def generate_options(*, mode: str, skill: str, out_dir: str, model: str, fresh: bool, flags: dict[str, Any]):
-    """The :class:`~prepbench.tools.slots.GenerateOptions`, the seeds and the matcher of a ``generate`` command line.
+    """The :class:`~prepbench.tools.slots.GenerateOptions` and the seeds of a ``generate`` command line.
 
     Raises:
         PrepbenchError: no ``--seeds``, unreadable seeds, an unknown benchmark.
     """
     from prepbench.evaluation.readers import read_seeds
+    from prepbench.tools.cli.decontaminate import decontamination_spec
     from prepbench.tools.slots import GenerateOptions
 
     if not flags.get("seeds"):
         raise PrepbenchError("--seeds: give the seed data (e.g. ../shared/datasets/gsm8k/train.jsonl)")
     seeds = read_seeds(flags["seeds"], flags.get("seed_format"), flags.get("seed_fields"))
-    matcher, names = contamination_matcher(flags.get("decontaminate"), flags.get("data_dir"))
+    names = flags.get("decontaminate")
+    spec = decontamination_spec(names, embed_threshold=None, data_dir=flags.get("data_dir")) if names else None
     opts = GenerateOptions(
         mode=mode,
         seeds=flags["seeds"],
@@ -63,11 +45,11 @@ def generate_options(*, mode: str, skill: str, out_dir: str, model: str, fresh: 
         slot_retries=flags.get("slot_retries", o.SLOT_RETRIES),
         concurrency=flags.get("concurrency", o.CONCURRENCY),
         max_attempts=flags.get("max_attempts", o.MAX_ATTEMPTS),
-        decontaminate=names,
+        decontamination=spec,
         fresh=fresh,
         model_options=o.model_options(flags, chat=True),
     )
-    return opts, seeds, matcher
+    return opts, seeds
 
 
 @app.command("generate")
@@ -93,6 +75,6 @@ def generate_cmd(
     from prepbench.tools.cli.run import _report_run
 
     flags.update(concurrency=concurrency, max_attempts=max_attempts)
-    opts, seeds, matcher = generate_options(mode=mode, skill=skill, out_dir=out_dir, model=model, fresh=fresh, flags=flags)
-    result = run_generate(opts, seeds, progress=progress_factory(quiet or as_json, unit="slots"), contamination=matcher)
+    opts, seeds = generate_options(mode=mode, skill=skill, out_dir=out_dir, model=model, fresh=fresh, flags=flags)
+    result = run_generate(opts, seeds, progress=progress_factory(quiet or as_json, unit="slots"))
     _report_run(result, as_json)

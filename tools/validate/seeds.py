@@ -5,9 +5,11 @@ benchmark test item.
   MinHash near-duplicate (the skill's Jaccard threshold) of a seed record: instance generation
   asked for a new instance, and a copy of a demonstration is not one.
 - ``ngram_overlap``: the candidate shares an n-gram with a benchmark's test item (the
-  lm-evaluation-harness decontamination rule, 13 words by default). The index that answers it is
-  passed in as a matcher (``text -> description of the test item, or None``): building it belongs
-  to the decontamination backend (:mod:`prepbench.evaluation.decontaminate`), above this layer.
+  lm-evaluation-harness decontamination rule, 13 words by default), answered by a matcher
+  (``text -> description of the test item, or None``): the n-gram index of the decontamination
+  core, :meth:`prepbench.tools.decontaminate.Decontaminator.ngram_match`. Unlike ``run
+  --decontaminate``, which flags accepted samples and leaves them out of the export, a generation
+  slot's sample is rejected here, so the slot is asked again.
 
 Both depend only on fixed inputs (the seed file, the test files), so the verdicts are the same
 on every resume.
