@@ -194,8 +194,9 @@ def rejected_detail(samples: list) -> str:
 
 
 def public_schemas(skill: Skill) -> dict[str, dict]:
-    """The sample types' JSON Schemas as shown to a model: prepbench's ``x-`` keys and ``$`` keys dropped."""
-    return {t: {k: v for k, v in skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in skill.sample_types}
+    """The chunk sample types' JSON Schemas as shown to a model: prepbench's ``x-`` keys and ``$`` keys dropped
+    (the generation modes' type is made from seeds, never from a chunk)."""
+    return {t: {k: v for k, v in skill.schemas[t].items() if not k.startswith(("x-", "$"))} for t in skill.chunk_types}
 
 
 def one_line(exc: BaseException) -> str:

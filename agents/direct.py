@@ -104,7 +104,7 @@ class DirectAgent:
         if self.mode not in DIRECT_MODES:
             raise PrepbenchError(f"unknown --direct-mode '{self.mode}' (choose {', '.join(DIRECT_MODES)})")
         self.context_tokens = int(ctx.options.model_options.context_tokens)
-        self.per_chunk = max(1, sum(self.skill.target(t).per_chunk for t in self.skill.sample_types))
+        self.per_chunk = max(1, sum(self.skill.target(t).per_chunk for t in self.skill.chunk_types))
         self.concurrency = max(1, int(ctx.options.concurrency))
         base = getattr(gen, "structured", None) or StructuredConfig()
         self.structured = base

@@ -162,13 +162,13 @@ class LLMGenerator:
             GenerationError: the call failed for good, or no reply held a ``keep`` decision.
         """
         prompt = skill.render_prompt(
-            "triage", chunk=chunk, skip_reasons=list(skill.coverage.skip_reasons), sample_types=list(skill.sample_types)
+            "triage", chunk=chunk, skip_reasons=list(skill.coverage.skip_reasons), sample_types=list(skill.chunk_types)
         )
         value, calls = await self._json(prompt, "triage", "object", TRIAGE_SCHEMA, "triage", check=check_triage)
         keep = value.get("keep")
         if isinstance(keep, str):
-            keep = keep.strip().lower() in ("true", "yes")
-        types = [t for t in value.get("sample_types") or [] if t in skill.sample_types]
+            keep = keep.strip().lower() in ("true", "yes", "1")
+        types = [t for t in value.get("sample_types") or [] if t in skill.chunk_types]
         if keep:
             return Triage(keep=True, sample_types=types, detail=str(value.get("reason", ""))[:200]), calls
         reason = value.get("skip_reason")

@@ -207,7 +207,7 @@ class Worker:
 
         save_doc = (
             'Save question-answer samples for a chunk. Each sample is a JSON object with "sample_type" one of '
-            f'{", ".join(a.skill.sample_types)}, "chunk_id", "evidence" (sentences copied verbatim from the chunk) '
+            f'{", ".join(a.skill.chunk_types)}, "chunk_id", "evidence" (sentences copied verbatim from the chunk) '
             "and the fields of its type. JSON Schemas: "
             + json.dumps(a.schemas, ensure_ascii=False)
             + " Returns how many were accepted and why others were rejected."

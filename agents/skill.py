@@ -211,9 +211,9 @@ class SkillAgent:
         return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
 
     def targets(self, decision: Triage) -> dict[str, int]:
-        """Samples to generate per type for a kept chunk: the types triage named, else (or when none
-        of them is generated per chunk) every type of the skill with a ``per_chunk`` target."""
-        every = {t: self.skill.target(t).per_chunk for t in self.skill.sample_types if self.skill.target(t).per_chunk > 0}
+        """Samples to generate per type for a kept chunk: the chunk types triage named, else (or when
+        none of them is generated per chunk) every chunk type of the skill with a ``per_chunk`` target."""
+        every = {t: self.skill.target(t).per_chunk for t in self.skill.chunk_types if self.skill.target(t).per_chunk > 0}
         named = {t: n for t, n in every.items() if t in (decision.sample_types or ())}
         return named or every
 

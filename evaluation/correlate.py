@@ -30,7 +30,12 @@ from prepbench.tools.errors import PrepbenchError
 AVG = "avg"
 
 
-def _read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a CSV, JSON (a list of rows, or ``{candidate: {field: value}}``) or JSONL file.
+
+    Raises:
+        PrepbenchError: a missing file or invalid JSON (names file and line).
+    """
     if not path.is_file():
         raise PrepbenchError(f"{path}: no such file")
     text = path.read_text(encoding="utf-8")
@@ -58,7 +63,8 @@ def _read_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def _num(v: Any, where: str) -> float:
+def to_number(v: Any, where: str) -> float:
+    """``v`` as a finite float; PrepbenchError naming ``where`` otherwise."""
     try:
         x = float(v)
     except (TypeError, ValueError):
@@ -75,7 +81,7 @@ def load_scores(path: str | Path) -> dict[str, dict[str, float]]:
         PrepbenchError: no ``candidate`` column, a non-numeric value (names file, row, field), or no data.
     """
     p = Path(path)
-    rows = _read_rows(p)
+    rows = read_rows(p)
     if not rows:
         raise PrepbenchError(f"{p}: no rows")
     out: dict[str, dict[str, float]] = defaultdict(dict)
@@ -84,12 +90,12 @@ def load_scores(path: str | Path) -> dict[str, dict[str, float]]:
             raise PrepbenchError(f"{p}: row {i} has no 'candidate' field")
         cand = str(r["candidate"])
         if "metric" in r and "value" in r:
-            out[str(r["metric"])][cand] = _num(r["value"], f"{p}: row {i}, field 'value'")
+            out[str(r["metric"])][cand] = to_number(r["value"], f"{p}: row {i}, field 'value'")
         else:
             for k, v in r.items():
                 if k == "candidate" or v in (None, ""):
                     continue
-                out[str(k)][cand] = _num(v, f"{p}: row {i}, field {k!r}")
+                out[str(k)][cand] = to_number(v, f"{p}: row {i}, field {k!r}")
     if not out:
         raise PrepbenchError(f"{p}: no metric values")
     return dict(out)
@@ -111,7 +117,7 @@ def load_records(path: str | Path) -> list[tuple[str, str, str, float]]:
         PrepbenchError: a missing field or non-numeric score (names file, row, field), or no rows left.
     """
     p = Path(path)
-    rows = _read_rows(p)
+    rows = read_rows(p)
     has_primary = any(isinstance(r, Mapping) and "primary" in r for r in rows)
     out = []
     for i, r in enumerate(rows, 2 if p.suffix.lower() == ".csv" else 1):
@@ -125,7 +131,12 @@ def load_records(path: str | Path) -> list[tuple[str, str, str, float]]:
             if r.get(k) in (None, ""):
                 raise PrepbenchError(f"{p}: row {i} has no {k!r} field")
         out.append(
-            (str(r["candidate"]), str(r["base_model"]), str(r["benchmark"]), _num(r["score"], f"{p}: row {i}, field 'score'"))
+            (
+                str(r["candidate"]),
+                str(r["base_model"]),
+                str(r["benchmark"]),
+                to_number(r["score"], f"{p}: row {i}, field 'score'"),
+            )
         )
     if not out:
         raise PrepbenchError(f"{p}: no usable rows (candidate, base_model, benchmark, score)")

@@ -27,7 +27,7 @@ from .readers import ScoredSample
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 TEXT_METRIC_SETS = ("lexical", "ngram", "compression", "length")
-EMBEDDING_METRIC_SETS = ("embedding",)
+EMBEDDING_METRIC_SETS = ("embedding", "diversity")
 WEIGHT_FREE_SETS = TEXT_METRIC_SETS + EMBEDDING_METRIC_SETS
 
 
@@ -220,6 +220,30 @@ def embedding_diversity(X: np.ndarray, k: int = 10) -> dict:
     }
 
 
+def instruction_response_diversity(
+    samples: Sequence[ScoredSample], embed: Callable[[list[str]], tuple[np.ndarray, dict]]
+) -> dict:
+    """Diversity of the instructions and of the responses, each over its own embeddings.
+
+    AgoraBench's intrinsic diversity (Kim et al., ACL 2025, §4) measures instructions and
+    responses separately; here each is 1 - the mean pairwise cosine similarity of its embeddings
+    (higher = more diverse), with the full :func:`embedding_diversity` of each beside it.
+
+    Raises:
+        PrepbenchError: fewer than 2 samples.
+    """
+    if len(samples) < 2:
+        raise PrepbenchError("instruction/response diversity needs at least 2 samples")
+    inst = embedding_diversity(embed([s.instruction for s in samples])[0])
+    resp = embedding_diversity(embed([s.response for s in samples])[0])
+    return {
+        "instruction_diversity": 1.0 - inst["pairwise_cosine"],
+        "response_diversity": 1.0 - resp["pairwise_cosine"],
+        "instruction": inst,
+        "response": resp,
+    }
+
+
 # ---------------------------------------------------------------- driver
 def parse_metric_sets(spec: str | Sequence[str] | None, known: Sequence[str]) -> list[str]:
     """``"lexical,ngram"`` -> ``["lexical", "ngram"]``; ``None``/``"all"`` -> all ``known``.
@@ -273,9 +297,11 @@ def compute_metrics(
             res = compression_ratio(texts)
         elif name == "length":
             res = length_stats(samples)
+        elif name in EMBEDDING_METRIC_SETS and embed is None:
+            raise PrepbenchError(f"metric set '{name}' needs an encoder")
+        elif name == "diversity":
+            res = instruction_response_diversity(samples, embed)
         elif name == "embedding":
-            if embed is None:
-                raise PrepbenchError("metric set 'embedding' needs an encoder")
             X, info = embed(texts)
             res = embedding_diversity(X, k=knn_k)
             res["embedding"] = info

@@ -4,6 +4,8 @@
 set                 model (typical weights)                     value per sample
 ==================  ==========================================  ==========================================
 ``perplexity``      any causal LM (e.g. Qwen/Qwen2.5-0.5B)      exp(mean token NLL of the whole text)
+``response_ppl``    any causal LM                               exp(mean NLL of the response's tokens
+                                                                given the instruction)
 ``ifd``             any causal LM                               PPL(answer | instruction) / PPL(answer)
 ``reward``          a sequence-classification reward model      the reward logit
                     (e.g. OpenAssistant/reward-model-deberta-v3-large-v2)
@@ -30,7 +32,9 @@ from prepbench.tools.errors import PrepbenchError
 
 from .readers import ScoredSample
 
-MODEL_METRIC_SETS = ("perplexity", "ifd", "reward", "edu", "deita_quality", "deita_complexity")
+MODEL_METRIC_SETS = ("perplexity", "response_ppl", "ifd", "reward", "edu", "deita_quality", "deita_complexity")
+#: between an instruction and its response when the response is scored given the instruction
+RESPONSE_SEPARATOR = "\n\n"
 
 # Deita scorer prompts, verbatim from the Deita release (Liu et al., 2024, ICLR, "What Makes Good
 # Data for Alignment?", scorers hkust-nlp/deita-{complexity,quality}-scorer).
@@ -199,6 +203,42 @@ def perplexity(
     }
 
 
+def response_ppl(
+    samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True
+) -> dict:
+    """Perplexity of each sample's response given its instruction under a reference causal LM.
+
+    AgoraBench's intrinsic "response perplexity" (Kim et al., ACL 2025, §4: lower means the
+    response is more predictable for the reference model). Each sample gets its own value,
+    exp(summed NLL of its response tokens / their number), with the instruction and
+    :data:`RESPONSE_SEPARATOR` as context (:func:`target_nll`); AgoraBench's released code gives
+    every sample of a batch the batch's mean loss instead, which this does not copy.
+
+    Returns:
+        ``{"response_ppl": summary, "per_sample": [{"id", "ppl", "tokens"}], "tokens"}``; a sample
+        whose response has no token gets ``ppl`` None.
+    """
+    nll, cnt = target_nll(
+        tok,
+        model,
+        [s.instruction + RESPONSE_SEPARATOR for s in samples],
+        [s.response for s in samples],
+        max_length,
+        batch_size,
+        progress,
+        "response perplexity",
+    )
+    ok = cnt > 0
+    per = np.where(ok, np.exp(nll / np.maximum(cnt, 1)), np.nan)
+    return {
+        "response_ppl": _summary(per.tolist()),
+        "per_sample": [
+            {"id": s.id, "ppl": float(p) if k else None, "tokens": int(c)} for s, p, k, c in zip(samples, per, ok, cnt)
+        ],
+        "tokens": int(cnt.sum()),
+    }
+
+
 def ifd(samples: Sequence[ScoredSample], tok, model, max_length: int = 1024, batch_size: int = 8, progress: bool = True) -> dict:
     """Instruction-Following Difficulty: IFD = PPL(answer | instruction) / PPL(answer).
 
@@ -361,7 +401,13 @@ def deita_complexity(
     }
 
 
-_CAUSAL = {"perplexity": perplexity, "ifd": ifd, "deita_quality": deita_quality, "deita_complexity": deita_complexity}
+_CAUSAL = {
+    "perplexity": perplexity,
+    "response_ppl": response_ppl,
+    "ifd": ifd,
+    "deita_quality": deita_quality,
+    "deita_complexity": deita_complexity,
+}
 _CLASSIFIER = {"reward": reward, "edu": edu}
 
 

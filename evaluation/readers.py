@@ -375,6 +375,24 @@ def read_samples(
     return _samples_from_records(iter_json_records(p), str(p), fmt, mapping)
 
 
+def read_seeds(path: str | Path, fmt: str | None = None, fields: str | Mapping[str, Any] | None = None) -> list:
+    """A seed set for the generation modes (``prepbench generate --seeds``), read like any dataset.
+
+    Each record becomes a :class:`~prepbench.tools.slots.Seed`: its user turns are the instruction
+    (Dolly's context and Alpaca's input included), its assistant turns the response.
+
+    Raises:
+        PrepbenchError: as :func:`read_samples` (names file and line).
+    """
+    from prepbench.tools.slots import Seed
+
+    name = Path(path).name
+    return [
+        Seed(id=s.id if ":" in s.id else f"{name}#{s.id}", instruction=s.instruction, response=s.response)
+        for s in read_samples(path, fmt, fields)
+    ]
+
+
 def subsample(items: list, n: int | None, seed: int = 42) -> list:
     """At most ``n`` items drawn without replacement with ``random.Random(seed)``, in original order.
 

@@ -151,42 +151,16 @@ def _judge_all(
 ) -> tuple[list[str | None], list[str]]:
     """The judge's answer per sample (None where the call failed) and the errors; answers naming no
     label are asked once more."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from .judge_metrics import ask_all
 
-    answers: list[str | None] = [None] * len(subset)
-    errors: list[str] = []
-
-    def run(positions: list[int], bar, task_id) -> None:
-        step = max(1, max_concurrency * 2)
-        for b in range(0, len(positions), step):
-            part = positions[b : b + step]
-            outs = chat_model.batch(
-                [build_messages(subset[p], task) for p in part],
-                config={"max_concurrency": max_concurrency},
-                return_exceptions=True,
-            )
-            for p, o in zip(part, outs):
-                if isinstance(o, Exception):
-                    errors.append(f"{type(o).__name__}: {o}")
-                    answers[p] = None
-                else:
-                    answers[p] = o.content if isinstance(o.content, str) else str(o.content)
-            if bar is not None:
-                bar.advance(task_id, len(part))
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not progress,
-        transient=True,
-    ) as bar:
-        tid = bar.add_task("verifying samples", total=len(subset))
-        run(list(range(len(subset))), bar, tid)
+    reqs = [build_messages(s, task) for s in subset]
+    answers, errors = ask_all(chat_model, reqs, max_concurrency, progress, "verifying samples")
     retry = [p for p, a in enumerate(answers) if parse_label(a or "") is None]
     if retry:
-        run(retry, None, None)
+        more, errs = ask_all(chat_model, [reqs[p] for p in retry], max_concurrency, False, "verifying again")
+        errors += errs
+        for p, a in zip(retry, more):
+            answers[p] = a
     return answers, errors
 
 

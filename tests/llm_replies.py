@@ -273,6 +273,10 @@ def smart_reply(req: Request) -> Reply:
     if any(t["name"] == "save_samples" for t in req.tools):
         return smart_react(req)
     text = req.text
+    from llm_modes import is_mode_prompt, mode_reply  # noqa: PLC0415  (llm_modes imports this module)
+
+    if is_mode_prompt(text):
+        return mode_reply(req)
     chunks = list(_CHUNK_RE.finditer(text))
     chunk_text = chunks[0].group("text") if chunks else ""
     if "Decide whether the chunk" in text:

@@ -27,13 +27,13 @@ from prepbench.tools import __version__
 SOURCE_FILES = ("SOURCE.md", "SOURCES.md")
 #: size buckets of the Hub's ``size_categories`` (upper bounds, exclusive)
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"))
-_ENTRY = re.compile(r"^\s*[-*]\s+\*\*([^*:]+):\*\*\s*(.*)$")  # - **Key:** value
+_ENTRY = re.compile(r"^\s*[-*]\s+\*\*([^*:]+)(?::\*\*|\*\*:)\s*(.*)$")  # - **Key:** value, or - **Key**: value
 _LICENCES = (
     (re.compile(r"\bCC[ -]?BY((?:[ -](?:NC|SA|ND))*)[ -](\d\.\d)\b", re.IGNORECASE), None),
     (re.compile(r"\bCC0[ -]1\.0\b", re.IGNORECASE), "cc0-1.0"),
     (re.compile(r"\bGNU Free Documentation License\b|\bGFDL\b", re.IGNORECASE), "gfdl"),
     (re.compile(r"\bApache(?: License)?[ ,-]*(?:Version )?2\.0\b", re.IGNORECASE), "apache-2.0"),
-    (re.compile(r"\bMIT License\b|\(MIT\)", re.IGNORECASE), "mit"),
+    (re.compile(r"\bMIT License\b|\(MIT\)|^\s*MIT\b", re.IGNORECASE), "mit"),
 )
 
 
@@ -52,7 +52,7 @@ def licence_of(text: str) -> str | None:
 
 
 def source_entries(text: str) -> dict[str, str]:
-    """The ``- **Key:** value`` items of a ``SOURCE.md`` (keys lower-cased, ``licence`` spelled
+    """The ``- **Key:** value`` (or ``- **Key**: value``, the shared datasets' layout) items of a ``SOURCE.md`` (keys lower-cased, ``licence`` spelled
     ``license``), each with its indented continuation lines joined."""
     out: dict[str, str] = {}
     key = None
@@ -144,6 +144,7 @@ def provenance(ledger: Any, skill: Any = None) -> dict[str, Any]:
             "skipped": config.get("corpus_skipped") or {},
             "sources": corpus_sources(config.get("corpus_root"), sorted(hashes)),
         },
+        "mode": config.get("mode"),  # a generation run (prepbench generate): its "corpus" is the seed file
         "model": config.get("model"),
         "generator": f"{config.get('generator')} {config.get('generator_version')}",
         "agent": config.get("agent"),
@@ -224,7 +225,8 @@ def _made_section(prov: dict[str, Any]) -> list[str]:
 
 def _corpus_section(prov: dict[str, Any]) -> list[str]:
     corpus = prov.get("corpus") or {}
-    out = ["## Source corpus", "", f"Root folder: `{Path(str(corpus.get('root'))).name}`.", ""]
+    title = "## Seed data" if prov.get("mode") else "## Source corpus"
+    out = [title, "", f"Root folder: `{Path(str(corpus.get('root'))).name}`.", ""]
     for s in corpus.get("sources") or []:
         out += [f"From `{s['file']}`:", ""]
         for label, key in (("Title", "title"), ("Authors", "authors"), ("Repository", "repository"), ("Commit", "commit")):
@@ -302,8 +304,13 @@ def render_card(prov: dict[str, Any], files: dict[str, int], data_file: str) -> 
     body = [
         f"# {meta['pretty_name']}",
         "",
-        f"Question-answer SFT data made by prepbench {__version__} from a book corpus; "
-        "every sample's chunk, evidence and verdict are in the run's ledger.",
+        (
+            f"Instruction-response SFT data made by prepbench {__version__} in generation mode `{prov['mode']}` "
+            "from seed data; every sample's slot, seeds and verdict are in the run's ledger."
+            if prov.get("mode")
+            else f"Question-answer SFT data made by prepbench {__version__} from a book corpus; "
+            "every sample's chunk, evidence and verdict are in the run's ledger."
+        ),
         "",
         "## Files",
         "",

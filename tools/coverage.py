@@ -61,7 +61,7 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
             completion rule); without it only the counts are reported.
 
     Returns:
-        ``{"chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
+        ``{"unit": "chunk" | "slot", "chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
         "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
         "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`);
         ``decontamination`` (only when a sample is flagged): the accepted samples the export leaves
@@ -70,16 +70,20 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     counts = ledger.counts()
     type_counts = ledger.type_counts()
     total_acc = sum(type_counts.values())
-    types = list(skill.sample_types) if skill is not None else sorted(type_counts)
+    mode = ledger.get_config().get("mode")  # a generation run (prepbench generate): its units are slots
+    types = sorted(type_counts)
+    if skill is not None:
+        types = list(skill.mode_types if mode else skill.chunk_types)
     sample_types = {
         t: {"accepted": type_counts.get(t, 0), "share": (type_counts.get(t, 0) / total_acc) if total_acc else 0.0} for t in types
     }
     docs = ledger.document_rows()
     ch = counts["chunks"]
-    unmet = _unmet(skill, ch, docs, sample_types) if skill is not None else []
+    unmet = _unmet(skill, ch, docs, sample_types, bool(mode)) if skill is not None else []
     flags = ledger.contamination_counts()
     dec = {"decontamination": {"excluded": ledger.excluded_count(), "benchmarks": flags}} if flags else {}
     return {
+        "unit": "slot" if mode else "chunk",
         "chunks": ch,
         "kept_share": (ch["kept"] / ch["total"]) if ch["total"] else 0.0,
         "skip_reasons": ledger.skip_reason_counts(),
@@ -96,12 +100,16 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     }
 
 
-def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict) -> list[str]:
-    """What keeps the run from meeting the skill's completion rule (``coverage.yaml``), one line each."""
+def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict, slots: bool = False) -> list[str]:
+    """What keeps the run from meeting the skill's completion rule (``coverage.yaml``), one line each.
+    A generation run (``slots``) is complete when every slot is recorded: the chunk rules do not apply."""
     unmet: list[str] = []
     comp = skill.coverage.completion
-    if comp.require_all_resolved and (ch["pending"] or ch["failed"]):
-        unmet.append(f"{ch['pending']} chunk(s) pending and {ch['failed']} failed (all must end kept or skipped)")
+    unit = "slot" if slots else "chunk"
+    if (comp.require_all_resolved or slots) and (ch["pending"] or ch["failed"]):
+        unmet.append(f"{ch['pending']} {unit}(s) pending and {ch['failed']} failed (all must end kept or skipped)")
+    if slots:
+        return unmet
     kept_share = ch["kept"] / ch["total"] if ch["total"] else 0.0
     if kept_share < comp.min_kept_share:
         unmet.append(f"kept share {kept_share:.1%} < required {comp.min_kept_share:.0%}")
@@ -128,7 +136,7 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
     ch = report["chunks"]
     t = Table(title="coverage", show_header=False)
     t.add_row(
-        "chunks",
+        report.get("unit", "chunk") + "s",
         f"{ch['total']} total: {ch['kept']} kept, {ch['skipped']} skipped, {ch['failed']} failed, {ch['pending']} pending",
     )
     t.add_row("samples", f"{report['samples']['accepted']} accepted, {report['samples']['rejected']} rejected")

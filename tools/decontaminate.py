@@ -371,6 +371,17 @@ class Decontaminator:
             rep.calls = self._judge(rep, {sid: q for sid, _, q in samples}, matched, judge)
         return rep
 
+    def ngram_match(self, text: str) -> str | None:
+        """``"<benchmark> test item <file:line>"`` of the first test set sharing an n-gram with ``text``,
+        else None: the n-gram rule alone, for the generation modes' gate, which rejects such a
+        sample (and leaves such a seed out) instead of flagging it (:mod:`prepbench.tools.validate.seeds`)."""
+        h = ngram_hashes(text, self.n)
+        for name, ld in self.loaded.items():
+            hit = ld.index.match_hashes(h)
+            if hit is not None:
+                return f"{name} test item {ld.items[hit].id}"
+        return None
+
     @staticmethod
     def _judge(rep: DecontaminationReport, questions: dict[str, str], matched: dict[tuple[str, str], str], judge: Judge) -> list:
         """Ask the judge about every flag; set each flag's verdict and count the cleared ones."""

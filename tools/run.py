@@ -189,9 +189,9 @@ class RunContext:
             self.stop = exc
 
 
-def _diff_config(old: dict, new: dict) -> list[str]:
+def _diff_config(old: dict, new: dict, keys: tuple[str, ...] = GUARDED_KEYS) -> list[str]:
     changes = []
-    for k in GUARDED_KEYS:
+    for k in keys:
         if old.get(k) == new.get(k):
             continue
         if k == "corpus_hashes":
@@ -234,8 +234,13 @@ def _run_config(options: RunOptions, skill: Skill, corpus: Any, generator: Any) 
     }
 
 
-def _open_existing(options: RunOptions, config: dict[str, Any]) -> tuple[RunFolder | None, bool]:
+def open_existing(options: Any, config: dict[str, Any], keys: tuple[str, ...] = GUARDED_KEYS) -> tuple[RunFolder | None, bool]:
     """The run folder's ledger and whether it resumes; ``(None, False)`` when a new run starts.
+
+    Args:
+        options: anything with ``out`` (the run folder) and ``fresh`` (:class:`RunOptions`, or a
+            generation run's options).
+        config: the new run's config; the ``keys`` of it must match the stored ones to resume.
 
     Raises:
         LedgerError: the folder holds a different run and ``fresh`` is not set (names what changed).
@@ -246,7 +251,7 @@ def _open_existing(options: RunOptions, config: dict[str, Any]) -> tuple[RunFold
         return None, False
     ledger = RunFolder(ledger_path)
     if ledger.initialized:
-        changes = _diff_config(ledger.get_config(), config)
+        changes = _diff_config(ledger.get_config(), config, keys)
         if changes and not options.fresh:
             ledger.close()
             raise LedgerError(
@@ -318,7 +323,7 @@ def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger
         chunks = chunks[: options.limit]
     if ledger is None:
         if options.fresh and out_dir.exists():
-            _wipe_run(out_dir)
+            wipe_run(out_dir)
         ledger = RunFolder(out_dir / LEDGER_FILE)
     ledger.initialize(config, _document_rows(corpus, chunks), chunks)
     return ledger
@@ -352,7 +357,7 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
-        ledger, resumed = _open_existing(options, config)
+        ledger, resumed = open_existing(options, config)
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
             ledger = _initialize(options, corpus, config, ledger)
     work = has_work(ledger, skill, options, coverage_loop)
@@ -408,7 +413,8 @@ def has_work(ledger: RunFolder, skill: Skill, options: RunOptions, coverage_loop
     return bool(ledger.planned_revisits() or ledger.retryable_revisits(options.max_attempts) or plan_revisit_round(ledger, skill))
 
 
-def _wipe_run(out_dir: Path) -> None:
+def wipe_run(out_dir: Path) -> None:
+    """Remove a run folder's ledger, coverage report and export (``--fresh``)."""
     for name in (LEDGER_FILE, LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", "coverage.json"):
         p = out_dir / name
         if p.exists():

@@ -160,17 +160,19 @@ class _Scorer:
 
         o = self.opts
         sets = list(o.metrics)
-        if "embedding" in sets and len(samples) < 2:
-            sets.remove("embedding")
-            notes.append("embedding metrics need at least 2 samples")
-        key, value = cached.get("metrics", [sets, o.encoder if "embedding" in sets else None, o.max_samples, o.seed])
+        for name in ("embedding", "diversity"):
+            if name in sets and len(samples) < 2:
+                sets.remove(name)
+                notes.append(f"{name} metrics need at least 2 samples")
+        uses_encoder = "embedding" in sets or "diversity" in sets
+        key, value = cached.get("metrics", [sets, o.encoder if uses_encoder else None, o.max_samples, o.seed])
         if value is not None or not sets:
             return value
         from prepbench.evaluation.metrics import compute_metrics
         from prepbench.tools.embed import embed_texts
 
         embed = None
-        if "embedding" in sets:
+        if "embedding" in sets or "diversity" in sets:
             enc, store = self.encoder()
             embed = lambda t: embed_texts(t, enc, store, progress=not o.quiet, description="embedding samples")  # noqa: E731
         try:

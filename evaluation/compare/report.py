@@ -386,7 +386,7 @@ def _md_cell(s: str) -> str:
 
 def render_markdown(report: dict[str, Any], tables: list[Table], plots: dict[str, str]) -> str:
     """The Markdown report; ``plots`` maps a plot stem to its PNG file name (relative links)."""
-    lines = [f"# prepbench compare: {', '.join(f['family'] for f in report['families'])}", ""]
+    lines = [f"# {_title(report)}", ""]
     lines += _summary_lines(report)
     lines.append("")
     for t in tables:
@@ -415,17 +415,27 @@ def render_markdown(report: dict[str, Any], tables: list[Table], plots: dict[str
     return "\n".join(lines)
 
 
+def _title(report: dict[str, Any]) -> str:
+    mode = f" --mode {report['mode']}" if report.get("mode") else ""
+    return f"prepbench compare{mode}: {', '.join(f['family'] for f in report['families'])}"
+
+
 def _summary_lines(report: dict[str, Any]) -> list[str]:
     sk = report["skill"]
-    out = [
-        f"- skill: {sk['name']} {sk['version']} ({sk['domain']})",
-        f"- corpus: {', '.join(report['corpus'])}" + (f" (first {report['limit']} chunks)" if report["limit"] else ""),
-        "- runs: " + ", ".join(f"{f['family']} → {f['run']}" for f in report["families"]),
-    ]
+    out = [f"- skill: {sk['name']} {sk['version']} ({sk['domain']})"]
+    if report.get("mode"):  # a comparison of generators on one generation mode (compare --mode)
+        out.append(f"- mode: {report['mode']}; seeds: {report['seeds']}" + (f" ({report['n']} slots)" if report.get("n") else ""))
+    else:
+        out.append(f"- corpus: {', '.join(report['corpus'])}" + (f" (first {report['limit']} chunks)" if report["limit"] else ""))
+    out.append("- runs: " + ", ".join(f"{f['family']} → {f['run']}" for f in report["families"]))
     if report.get("proxy"):
         out.append(f"- DAS proxy: {report['proxy']} (encoder {report['encoder']})")
-    if report.get("judge"):
+    if report.get("judge") and report.get("mode"):
+        out.append(f"- judge of quality and difficulty: {report['judge']} ({report['skill']['domain']} rubrics)")
+    elif report.get("judge"):
         out.append(f"- verifier judge: {report['judge']}; task: {report['task']}")
+    if report.get("lm"):
+        out.append(f"- reference LM of the response perplexity: {report['lm']}")
     out.append(f"- generated {report['created']}")
     return out
 
@@ -477,9 +487,9 @@ def render_html(report: dict[str, Any], tables: list[Table], plots: dict[str, by
 
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>prepbench compare: {html.escape(', '.join(f['family'] for f in report['families']))}</title>",
+        f"<title>{html.escape(_title(report))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>prepbench compare: {html.escape(', '.join(f['family'] for f in report['families']))}</h1>",
+        f"<h1>{html.escape(_title(report))}</h1>",
         "<ul class='meta'>" + "".join(f"<li>{html.escape(x[2:])}</li>" for x in _summary_lines(report)) + "</ul>",
     ]
     for t in tables:
@@ -499,16 +509,22 @@ def render_html(report: dict[str, Any], tables: list[Table], plots: dict[str, by
     return "\n".join(p for p in parts if p)
 
 
-def write_report(report: dict[str, Any], out: str | Path) -> dict[str, Path]:
+def write_report(
+    report: dict[str, Any], out: str | Path, tables: list[Table] | None = None, plots: dict[str, bytes] | None = None
+) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` (+ its PNG plots) and ``report.html`` into ``out``.
+
+    Args:
+        tables, plots: the report's tables and PNG plots (default: :func:`build_tables` and
+            :func:`make_plots`, the agent-family comparison's).
 
     Returns:
         ``{"json", "markdown", "html", "plots": [paths]}``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tables = build_tables(report)
-    plots = make_plots(report)
+    tables = build_tables(report) if tables is None else tables
+    plots = make_plots(report) if plots is None else plots
     names = {}
     paths = []
     for stem, png in plots.items():

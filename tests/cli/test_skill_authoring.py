@@ -145,7 +145,12 @@ def test_skill_new_scaffolds_a_skill_that_passes_check(tmp_path, screen):
     assert "# kind" not in (folder / "filters.yaml").read_text() and "formula_result" in (folder / "filters.yaml").read_text()
     main(["skill", "new", "solo", "--extends", "none", "--dir", str(tmp_path)])
     solo = check_skill(tmp_path / "solo")
-    assert solo["extends"] == [] and solo["sample_types"] == ["concept_qa", "process_qa", "case_application"]
+    assert solo["extends"] == [] and solo["sample_types"] == [
+        "concept_qa",
+        "process_qa",
+        "case_application",
+        "instruction_response",
+    ]
     assert not solo["inherited"]
 
 
@@ -172,7 +177,7 @@ def test_skill_list_shows_installed_and_local(tmp_path, screen):
     main(["skill", "list", "--dir", str(tmp_path)])
     out = screen.getvalue()
     assert re.search(
-        r"│ medical\s+│ installed │ medical\s+│ 1\.0\.0\s+│ general\s+│ concept_qa, process_qa, case_application, clinical_vignette_mcq",
+        r"│ medical\s+│ installed │ medical\s+│ 1\.0\.0\s+│ general\s+│ concept_qa, process_qa, case_application, instruction_response, clinical_vignette_mcq",
         out,
     )
     assert re.search(r"│ nursing\s+│ local\s+│ medical\s+│ 0\.1\.0\s+│ medical -> general", out)

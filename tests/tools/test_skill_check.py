@@ -120,6 +120,32 @@ BREAKAGES = {
         "judge.md",
         "txet",
     ),
+    # a generation mode's prompt gets its own variables only: response.md has no demonstrations, instance.md no chunk
+    "mode_prompt_other_modes_variable": (
+        lambda s: edit(general(s) / "prompts" / "response.md", "{{ instruction }}", "{{ demonstrations }}"),
+        "response.md: line 6",
+        "unknown variable 'demonstrations' (prompts/response.md may use skill, instruction, schema_json, feedback)",
+    ),
+    "mode_prompt_chunk_variable": (
+        lambda s: edit(general(s) / "prompts" / "instance.md", "Write one new instance.", "Write one on {{ chunk.text }}."),
+        "instance.md: line",
+        "unknown variable 'chunk'",
+    ),
+    "mode_prompt_missing": (
+        lambda s: (general(s) / "prompts" / "enhance.md").unlink(),
+        "enhance.md",
+        "generation-mode sample type 'instruction_response'",
+    ),
+    "mode_prompt_without_mode_type": (
+        lambda s: (
+            edit(general(s) / "SKILL.md", " instruction_response\n", "\n"),
+            (general(s) / "schemas" / "instruction_response.json").unlink(),
+            (general(s) / "render" / "instruction_response.md").unlink(),
+            (f := general(s) / "filters.yaml").write_text(f.read_text().replace("[instruction_response]", "[concept_qa]")),
+        ),
+        "general/prompts/",
+        "a generation-mode prompt, but no sample type of the skill has x-prepbench-form 'instruction_response'",
+    ),
     "schema_for_unlisted_type": (
         lambda s: shutil.copy(general(s) / "schemas" / "concept_qa.json", s / "schemas" / "extra_qa.json"),
         "extra_qa.json",

@@ -5,7 +5,8 @@ The only package that imports all three of ``prepbench.tools``, ``prepbench.agen
 :data:`prepbench.tools.cli.app.app`:
 
 ``run``      run, status, export          ``skill``    skill check/new/try/list
-``score``    score das/metrics/verify, correlate
+``generate`` generate (AgoraBench's generation modes from seed data)
+``score``    score das/metrics/verify, correlate      ``analyze``  PCA of intrinsic metrics vs PGR
 ``train``    train config/run, evaluate, pgr
 ``compare``  compare (agent families)      ``validate`` the gate over any dataset
 ``decontaminate`` n-gram and embedding overlap with benchmarks' test items
@@ -16,12 +17,13 @@ User mistakes raise :class:`~prepbench.tools.errors.PrepbenchError`, printed by
 
 from __future__ import annotations
 
-from prepbench.tools.cli import compare, decontaminate, run, score, skill, train, validate  # noqa: F401  (register their commands)
+from prepbench.tools.cli import analyze, compare, decontaminate, generate, run, score, skill, train, validate  # noqa: F401
 from prepbench.tools.cli.app import app, main
 
 app.add_typer(skill.skill_app, name="skill")
 app.add_typer(score.score_app, name="score")
 app.command("correlate")(score.correlate_cmd)
+app.command("analyze")(analyze.analyze_cmd)
 app.add_typer(train.train_app, name="train")
 app.command("evaluate")(train.evaluate_cmd)
 app.command("pgr")(train.pgr_cmd)

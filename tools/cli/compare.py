@@ -67,10 +67,21 @@ Trained = Annotated[
 ]
 
 
-@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options)
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options, o.mode_options)
 def compare_cmd(
     agents: str = typer.Option("skill,direct,react", "--agents", "-a", help=AGENTS_HELP),
-    corpus: o.Corpus = ...,
+    corpus: o.Corpus = [],
+    mode: Optional[str] = typer.Option(
+        None, "--mode", help="Compare generators on a generation mode (instance, response, enhance) instead of agent families."
+    ),
+    generators: Optional[str] = typer.Option(
+        None,
+        "--generators",
+        help="With --mode: chat models to compare, comma-separated SPEC or LABEL=SPEC (e.g. openai:a,openai:b).",
+    ),
+    lm: Optional[str] = typer.Option(
+        None, "--lm", help="With --mode: reference causal LM (name or path) for response perplexity."
+    ),
     skill: o.Skill = o.SKILL,
     out_dir: OutDir = ...,
     model: Model = None,
@@ -102,6 +113,15 @@ def compare_cmd(
     Each family runs into OUT/runs/<family> and resumes like `prepbench run` (a finished run does nothing; its recorded wall time is kept in OUT/compare.json).
     """
     args = {k: v for k, v in locals().items() if k != "flags"}
+    if mode is not None:
+        return _compare_modes(args, flags)
+    if not corpus:
+        raise PrepbenchError("--corpus: give the corpus the agent families run on (or --mode with --generators and --seeds)")
+    for k in ("generators", "lm", "mode"):
+        args.pop(k)
+    for k in o.option_names(o.mode_options):
+        if k != "temperature":  # a chat-model flag of the families too
+            flags.pop(k)
     opts = _compare_options(**args, **flags)
     err = Console(stderr=True)
 
@@ -119,6 +139,82 @@ def compare_cmd(
     err.print(f"wrote {p['markdown']}, {p['html']} and {p['json']}")
     if any(f["stopped"] for f in res["report"]["families"]):
         raise typer.Exit(3)
+
+
+def _compare_modes(args: dict[str, Any], flags: dict[str, Any]) -> None:
+    """``compare --mode``: the generators on one generation mode, AgoraBench's table (see :mod:`prepbench.evaluation.compare.modes`)."""
+    from prepbench.evaluation.compare.modes import ModeCompareOptions, compare_modes, parse_generators
+
+    if not args["generators"]:
+        raise PrepbenchError("--mode needs --generators SPEC,SPEC (the chat models to compare)")
+    if not flags.get("seeds"):
+        raise PrepbenchError("--mode needs --seeds DATA (e.g. ../shared/datasets/gsm8k/train.jsonl)")
+    chat = {k: flags[k] for k in o.MODEL_FLAGS if k in flags and k != "judge"}
+    chat.update(concurrency=flags["concurrency"], judge=False)
+    opts = ModeCompareOptions(
+        mode=args["mode"],
+        skill=args["skill"],
+        out=args["out_dir"],
+        generators=parse_generators(args["generators"]),
+        model_options=o.model_options(chat, chat=True),
+        concurrency=flags["concurrency"],
+        max_attempts=flags["max_attempts"],
+        fresh=args["fresh"],
+        encoder=args["encoder"],
+        cache=args["cache"],
+        max_samples=args["max_samples"],
+        seed=args["seed"],
+        lm=args["lm"],
+        judge=args["judge"],
+        judge_base_url=args["judge_base_url"] or flags.get("base_url"),
+        judge_n=args["judge_n"],
+        records=[r.strip() for x in args["records"] for r in x.split(",") if r.strip()],
+        base=args["base"],
+        reference=args["reference"],
+        trained=_generator_mapping(args["trained"]),
+        metric=args["metric"],
+        quiet=args["quiet"],
+        **{k: flags[k] for k in o.option_names(o.mode_options) if k != "temperature"},
+    )
+    err = Console(stderr=True)
+    res = compare_modes(opts, progress=lambda g: progress_factory(args["quiet"], unit="slots"))
+    _print_modes_summary(res)
+    for n in res["report"]["notes"]:
+        err.print(f"[yellow]note:[/] {escape(n)}", highlight=False)
+    p = res["paths"]
+    err.print(f"wrote {p['markdown']}, {p['html']}, {p['json']} and {p['intrinsic']}")
+    if any(f["stopped"] for f in res["report"]["families"]):
+        raise typer.Exit(3)
+
+
+def _generator_mapping(spec: str | None) -> dict[str, str]:
+    """``--trained label=MODEL,...`` for generators (any label)."""
+    out = {}
+    for part in (spec or "").split(","):
+        k, sep, v = part.strip().partition("=")
+        if part.strip() and (not sep or not k.strip() or not v.strip()):
+            raise PrepbenchError(f"--trained {spec!r}: expected label=NAME[,label=NAME]")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _print_modes_summary(res: dict[str, Any]) -> None:
+    """One row per generator on stdout: accepted, cost, cost per accepted instance and the intrinsic metrics."""
+    from rich.table import Table as RichTable
+
+    from prepbench.evaluation.compare.modes import INTRINSIC_COLUMNS
+
+    t = RichTable(title=f"compare --mode {res['report']['mode']} ({res['seconds']:.1f}s)")
+    cols = ["generator", "model", "accepted", "cost", "cost/accepted"] + [c[0] for c in INTRINSIC_COLUMNS] + ["PGR"]
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("generator", "model") else "right")
+    for f in res["report"]["families"]:
+        cells = [f["family"], f["model"], str(f["samples"]["accepted"]), fmt_value(f["calls"]["cost_usd"], "usd")]
+        cells += [fmt_value(f["derived"]["cost_per_accepted_usd"], "usd")]
+        cells += [fmt_value(dig(f["intrinsic"], k)) for _, k, _ in INTRINSIC_COLUMNS] + [fmt_value(f.get("pgr"), "pgr")]
+        t.add_row(*cells)
+    Console().print(t)
 
 
 def _compare_options(

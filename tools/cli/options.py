@@ -98,6 +98,36 @@ DIRECT_MODE = "chunk"
 ContextTokens = Annotated[int, typer.Option("--context-tokens", help="Model context window (tokens), for --direct-mode book.")]
 CONTEXT_TOKENS = 128000
 
+# -- the generation modes (generate, compare --mode) -------------------------------------
+Seeds = Annotated[
+    Optional[str],
+    typer.Option("--seeds", help="Seed data: JSONL/JSON (GSM8K, MATH, Dolly, Alpaca, ShareGPT, ...) or a datasets folder."),
+]
+SeedFormat = Annotated[Optional[str], typer.Option("--seed-format", help="Format of the seeds (default: detect).")]
+SeedFields = Annotated[
+    Optional[str], typer.Option("--seed-fields", help="Field mapping of the seeds, e.g. instruction=question,response=answer.")
+]
+N = Annotated[
+    Optional[int],
+    typer.Option("--n", help="Slots: instances to generate (instance mode), or seeds to answer/improve (default: all)."),
+]
+RunSeed = Annotated[int, typer.Option("--run-seed", help="Seed of the draws: demonstrations, themes, the seed sample.")]
+SlotRetries = Annotated[
+    int, typer.Option("--slot-retries", help="Re-asks of a slot whose reply the gate rejects, before it is recorded rejected.")
+]
+SLOT_RETRIES = 2
+Decontaminate = Annotated[
+    Optional[str],
+    typer.Option("--decontaminate", help="Benchmarks a sample may not share a 13-gram with, e.g. gsm8k,math500."),
+]
+DataDir = Annotated[
+    Optional[str],
+    typer.Option("--data-dir", help="Datasets folder of the benchmarks (default $PREPBENCH_DATASETS or ../shared/datasets)."),
+]
+Temperature = Annotated[
+    Optional[float], typer.Option("--temperature", help="Sampling temperature of the generator (default: the server's).")
+]
+
 
 #: The chat-model flags, by parameter name, that make up a command's ModelOptions.
 MODEL_FLAGS = (
@@ -113,6 +143,7 @@ MODEL_FLAGS = (
     "judge",
     "direct_mode",
     "context_tokens",
+    "temperature",
 )
 
 
@@ -169,6 +200,20 @@ def server_options(
 
 def family_options(direct_mode: DirectMode = DIRECT_MODE, context_tokens: ContextTokens = CONTEXT_TOKENS) -> None:
     """Agent-family options (a group for :func:`with_options`; never called)."""
+
+
+def mode_options(
+    seeds: Seeds = None,
+    seed_format: SeedFormat = None,
+    seed_fields: SeedFields = None,
+    n: N = None,
+    run_seed: RunSeed = 0,
+    slot_retries: SlotRetries = SLOT_RETRIES,
+    decontaminate: Decontaminate = None,
+    data_dir: DataDir = None,
+    temperature: Temperature = None,
+) -> None:
+    """Generation-mode options (a group for :func:`with_options`; never called)."""
 
 
 def option_names(*groups: Callable[..., None]) -> tuple[str, ...]:

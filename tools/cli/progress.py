@@ -12,9 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 err = Console(stderr=True)
 
 
-def progress_factory(quiet: bool):
+def progress_factory(quiet: bool, unit: str = "chunks"):
     """A progress factory for :func:`~prepbench.agents.runner.run_pipeline`: a rich bar of chunks
-    done/total with samples accepted, chunks/s and cost (tokens), on stderr; none when ``quiet``."""
+    (``unit``: slots for ``generate``) done/total with samples accepted, rate and cost (tokens), on
+    stderr; none when ``quiet``."""
 
     def factory(ctx):
         counts = ctx.ledger.counts()
@@ -31,7 +32,7 @@ def progress_factory(quiet: bool):
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("chunks"),
+            TextColumn(unit),
             TextColumn("· {task.fields[accepted]} samples"),
             TextColumn("· {task.fields[rate]}"),
             TextColumn("· {task.fields[cost]}"),
@@ -56,7 +57,7 @@ def progress_factory(quiet: bool):
             state["tokens"] += sum(c.input_tokens + c.output_tokens for c in outcome.calls)
             dt = max(time.perf_counter() - state["t0"], 1e-6)
             cost = f"${state['cost']:.4f}" + (f" ({state['tokens']:,} tok)" if state["tokens"] else "")
-            progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} chunks/s", cost=cost)
+            progress.update(task, advance=1, accepted=state["accepted"], rate=f"{state['new'] / dt:.1f} {unit}/s", cost=cost)
 
         def on_event(kind, message):  # the probe's finding, a stop: on stderr (above the bar), quiet or not
             console = err if quiet else progress.console

@@ -115,15 +115,17 @@ def _metric_sets(metrics: str, model_for: dict[str, tuple[Optional[str], str]]) 
 
     Raises PrepbenchError for an unknown set or a model-based set without its model flag.
     """
+    from prepbench.evaluation.judge_metrics import JUDGE_SETS
     from prepbench.evaluation.metrics import WEIGHT_FREE_SETS
     from prepbench.evaluation.model_metrics import MODEL_METRIC_SETS
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if names == ["all"]:
         names = list(WEIGHT_FREE_SETS)
-    bad = [m for m in names if m not in WEIGHT_FREE_SETS + MODEL_METRIC_SETS]
+    known = WEIGHT_FREE_SETS + MODEL_METRIC_SETS + JUDGE_SETS
+    bad = [m for m in names if m not in known]
     if bad:
-        raise PrepbenchError(f"--metrics: unknown metric set(s) {bad}; known: {', '.join(WEIGHT_FREE_SETS + MODEL_METRIC_SETS)}")
+        raise PrepbenchError(f"--metrics: unknown metric set(s) {bad}; known: {', '.join(known)}")
     models = {}
     for m in names:
         if m in model_for:
@@ -139,15 +141,19 @@ def metrics_cmd(
     dataset: Path = typer.Argument(..., help="dataset: JSONL/JSON file, run folder or datasets folder"),
     metrics: str = typer.Option(
         "lexical,ngram,compression,length,embedding",
-        help="metric sets: lexical, ngram, compression, length, embedding, perplexity, ifd, reward, edu, "
-        "deita_quality, deita_complexity (or 'all' weight-free)",
+        help="metric sets: lexical, ngram, compression, length, embedding, diversity, perplexity, response_ppl, ifd, "
+        "reward, edu, deita_quality, deita_complexity, judge_quality, judge_difficulty (or 'all' weight-free)",
     ),
     fmt: Optional[str] = typer.Option(None, "--format", help=_FMT_HELP),
     fields: Optional[str] = typer.Option(None, "--fields", help=_FIELDS_HELP),
     encoder: str = typer.Option("minilm", help="encoder for the embedding set (as for `score das`)"),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="URL for an openai: encoder"),
     cache: Optional[Path] = typer.Option(None, help="embedding cache SQLite file"),
-    lm: Optional[str] = typer.Option(None, "--lm", help="causal LM (name or path) for perplexity and ifd"),
+    lm: Optional[str] = typer.Option(None, "--lm", help="causal LM (name or path) for perplexity, response_ppl and ifd"),
+    judge: Optional[str] = typer.Option(None, "--judge", help="judge chat model of judge_quality/judge_difficulty"),
+    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="judge server URL"),
+    judge_domain: str = typer.Option("general", "--judge-domain", help="rubric domain of the judge metrics (general, math)"),
+    judge_n: int = typer.Option(200, "--judge-n", help="samples the judge grades (seeded subset)"),
     reward_model: Optional[str] = typer.Option(None, help="reward model (sequence classification)"),
     edu_model: Optional[str] = typer.Option(None, help="FineWeb-Edu classifier, e.g. HuggingFaceFW/fineweb-edu-classifier"),
     deita_quality_model: Optional[str] = typer.Option(None, help="e.g. hkust-nlp/deita-quality-scorer"),
@@ -170,6 +176,7 @@ def metrics_cmd(
         metrics,
         {
             "perplexity": (lm, "--lm"),
+            "response_ppl": (lm, "--lm"),
             "ifd": (lm, "--lm"),
             "reward": (reward_model, "--reward-model"),
             "edu": (edu_model, "--edu-model"),
@@ -180,7 +187,7 @@ def metrics_cmd(
     samples_all = read_samples(dataset, fmt, fields)
     samples = subsample(samples_all, max_samples, seed)
     embed = None
-    if "embedding" in names:
+    if "embedding" in names or "diversity" in names:
         from prepbench.tools.embed import EmbeddingCache, embed_texts, make_encoder
 
         enc = make_encoder(encoder, base_url=base_url)
@@ -193,6 +200,7 @@ def metrics_cmd(
         res["metrics"].update(
             compute_model_metrics(samples, models, allow_download=allow_download, device=device, max_length=max_length)
         )
+    res["metrics"].update(_judge_metrics(samples, names, judge, judge_base_url, judge_domain, judge_n, seed))
     result = {
         "dataset": str(dataset),
         "n_total": len(samples_all),
@@ -201,13 +209,29 @@ def metrics_cmd(
         **res,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    table = Table(title=f"metrics of {dataset} (n={res['n']})")
-    table.add_column("set")
-    table.add_column("values")
+    table = Table("set", "values", title=f"metrics of {dataset} (n={res['n']})")
     for k, v in res["metrics"].items():
         table.add_row(k, _brief(v))
     _err.print(table)
     _emit(result, out)
+
+
+def _judge_metrics(samples, names, judge, base_url, domain, n, seed) -> dict:
+    """The LLM-judged sets among ``names`` (``judge_quality``, ``judge_difficulty``), graded by ``judge``.
+
+    Raises:
+        PrepbenchError: a judge set without ``--judge``.
+    """
+    from prepbench.evaluation.judge_metrics import JUDGE_SETS
+    from prepbench.evaluation.judge_metrics import judge as run_judge
+
+    wanted = [m for m in names if m in JUDGE_SETS]
+    if not wanted:
+        return {}
+    if not judge:
+        raise PrepbenchError(f"metric {wanted[0]!r} needs --judge <chat model spec>, e.g. openai:<model>")
+    chat = make_judge(judge, base_url)
+    return {m: run_judge(samples, chat, m, domain=domain, n=n, seed=seed) for m in wanted}
 
 
 @score_app.command("verify")

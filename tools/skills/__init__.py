@@ -27,11 +27,12 @@ from __future__ import annotations
 from .check import check_skill, sample_context_chunk
 from .files import parse_front_matter, skill_content_hash
 from .loader import LOCAL_SKILLS_DIR, installed_skills_dir, load_run_skill, load_skill, resolve_skill_path
-from .model import PROMPT_VARIABLES, Skill
+from .model import MODE_PROMPT_VARIABLES, PROMPT_VARIABLES, Skill
 from .spec import (
     BASE_FORMS,
     COMMON_SAMPLE_FIELDS,
     DEFAULT_SKIP_REASONS,
+    MODE_FORM,
     NAME_RE,
     TYPE_RE,
     CompletionSpec,
@@ -39,6 +40,7 @@ from .spec import (
     DedupSpec,
     FiltersSpec,
     FrontMatter,
+    ModesSpec,
     RuleSpec,
     SkillMetadata,
     TypeTarget,
@@ -46,6 +48,8 @@ from .spec import (
 
 __all__ = [
     "BASE_FORMS",
+    "MODE_FORM",
+    "MODE_PROMPT_VARIABLES",
     "COMMON_SAMPLE_FIELDS",
     "DEFAULT_SKIP_REASONS",
     "LOCAL_SKILLS_DIR",
@@ -57,6 +61,7 @@ __all__ = [
     "DedupSpec",
     "FiltersSpec",
     "FrontMatter",
+    "ModesSpec",
     "RuleSpec",
     "Skill",
     "SkillMetadata",

@@ -12,9 +12,9 @@ import jsonschema
 from prepbench.tools.errors import SkillError
 
 from .loader import load_skill
-from .model import PROMPT_VARIABLES, Skill
+from .model import MODE_PROMPT_VARIABLES, PROMPT_VARIABLES, Skill
 from .refs import unresolvable_ref
-from .spec import BASE_FORMS, COMMON_SAMPLE_FIELDS, PREPBENCH_SKIP_REASONS
+from .spec import BASE_FORMS, COMMON_SAMPLE_FIELDS, MODE_FORM, PREPBENCH_SKIP_REASONS
 from .templates import PROMPT_ENV, RENDER_BLOCKS, RENDER_ENV, error_line, render_blocks, unknown_variables
 
 
@@ -54,10 +54,11 @@ def _check_schema(skill: Skill, t: str, schema: dict) -> None:
     if const is not None and const != t:
         raise SkillError(f"{f}: field 'properties.sample_type.const': '{const}' differs from the file name '{t}'")
     form = schema.get("x-prepbench-form")
-    if form is None and t not in BASE_FORMS:
-        raise SkillError(f"{f}: field 'x-prepbench-form': required for a domain sample type (one of {', '.join(BASE_FORMS)})")
-    if form is not None and form not in BASE_FORMS:
-        raise SkillError(f"{f}: field 'x-prepbench-form': '{form}' is not one of {', '.join(BASE_FORMS)}")
+    forms = (*BASE_FORMS, MODE_FORM)
+    if form is None and t not in forms:
+        raise SkillError(f"{f}: field 'x-prepbench-form': required for a domain sample type (one of {', '.join(forms)})")
+    if form is not None and form not in forms:
+        raise SkillError(f"{f}: field 'x-prepbench-form': '{form}' is not one of {', '.join(forms)}")
     if "x-render" in schema:
         raise SkillError(f"{f}: field 'x-render': old skill layout; write the templates to render/{t}.md (see skills/README.md)")
     bad = unresolvable_ref(t, skill.schemas)
@@ -92,15 +93,18 @@ def _template_error(file: Path, e: Exception) -> SkillError:
 
 
 def _check_prompts(skill: Skill) -> None:
-    for name in ["triage"] + [f"generate_{t}" for t in skill.sample_types]:
+    for name in ["triage"] + [f"generate_{t}" for t in skill.chunk_types]:
         if name not in skill.prompts:
             raise SkillError(f"{skill.path / 'prompts' / (name + '.md')}: required prompt template is missing")
     chunk = sample_context_chunk()
     for name, source in skill.prompts.items():
         file = skill.file(f"prompts/{name}.md")
-        t = name[len("generate_") :] if name.startswith("generate_") else skill.sample_types[0]
-        if name.startswith("generate_") and t not in skill.sample_types:
-            raise SkillError(f"{file}: sample type '{t}' is not in SKILL.md 'metadata.sample_types'")
+        if name in MODE_PROMPT_VARIABLES:
+            _check_mode_prompt(skill, name, file, source)
+            continue
+        t = name[len("generate_") :] if name.startswith("generate_") else skill.chunk_types[0]
+        if name.startswith("generate_") and t not in skill.chunk_types:
+            raise SkillError(f"{file}: sample type '{t}' is not a chunk sample type in SKILL.md 'metadata.sample_types'")
         _check_variables(file, source, PROMPT_ENV, PROMPT_VARIABLES, f"a prompt may use {', '.join(PROMPT_VARIABLES)}")
         skill.render_prompt(
             name,
@@ -113,8 +117,38 @@ def _check_prompts(skill: Skill) -> None:
             skip_reasons=list(skill.coverage.skip_reasons),
             candidate={"sample_type": t},
             feedback="example feedback",
-            sample_types=skill.sample_types,
+            sample_types=skill.chunk_types,
         )
+    if skill.mode_types:
+        for mode in MODE_PROMPT_VARIABLES:
+            if mode not in skill.prompts:
+                raise SkillError(
+                    f"{skill.path / 'prompts' / (mode + '.md')}: required prompt template is missing "
+                    f"(the skill has the generation-mode sample type '{skill.mode_types[0]}')"
+                )
+
+
+#: what :func:`_check_mode_prompt` renders a mode prompt with (each mode takes its own part)
+_MODE_SAMPLE = {
+    "demonstrations": [{"instruction": "What is 3 + 4?", "response": "3 + 4 = 7."}],
+    "theme": "Arithmetic",
+    "instruction": "What is 3 + 4?",
+    "response": "3 + 4 = 7.",
+    "schema_json": '{"type": "object"}',
+    "feedback": "example feedback",
+}
+
+
+def _check_mode_prompt(skill: Skill, mode: str, file: Path, source: str) -> None:
+    """A generation mode's prompt uses only the variables that mode is given, and renders with them."""
+    if not skill.mode_types:
+        raise SkillError(
+            f"{file}: a generation-mode prompt, but no sample type of the skill has "
+            f"x-prepbench-form '{MODE_FORM}' (the type its samples take)"
+        )
+    allowed = MODE_PROMPT_VARIABLES[mode]
+    _check_variables(file, source, PROMPT_ENV, allowed, f"prompts/{mode}.md may use {', '.join(allowed)}")
+    skill.render_prompt(mode, **{k: v for k, v in _MODE_SAMPLE.items() if k in allowed})
 
 
 def _check_variables(file: Path, source: str, env, allowed, hint: str) -> None:

@@ -11,10 +11,10 @@ import jinja2
 
 from prepbench.tools.errors import SkillError
 
-from .spec import CoverageSpec, FiltersSpec, TypeTarget
+from .spec import MODE_FORM, CoverageSpec, FiltersSpec, TypeTarget
 from .templates import compile_prompt, error_line
 
-#: The variables a prompt template may use (``skill check`` refuses any other).
+#: The variables a chunk prompt template may use (``skill check`` refuses any other).
 PROMPT_VARIABLES = (
     "skill",
     "chunk",
@@ -28,6 +28,16 @@ PROMPT_VARIABLES = (
     "candidate",
     "feedback",
 )
+
+#: The generation modes' prompts (``prompts/<mode>.md``) and the variables each is given:
+#: ``demonstrations`` (seed instances ``{instruction, response}``), ``theme`` (a topic, or ""),
+#: ``instruction``/``response`` (the seed to answer or to improve), ``schema_json`` (the JSON
+#: object the reply must be) and ``feedback`` (why the previous reply of the slot was rejected, or "").
+MODE_PROMPT_VARIABLES: dict[str, tuple[str, ...]] = {
+    "instance": ("skill", "demonstrations", "theme", "schema_json", "feedback"),
+    "response": ("skill", "instruction", "schema_json", "feedback"),
+    "enhance": ("skill", "instruction", "response", "schema_json", "feedback"),
+}
 
 
 def plain(value: Any) -> Any:
@@ -119,6 +129,16 @@ class Skill:
             line = error_line(e)
             where = f" line {line}" if line else ""
             raise SkillError(f"{self.file('prompts/' + name + '.md')}:{where}: {e}") from None
+
+    @property
+    def chunk_types(self) -> list[str]:
+        """The sample types made from chunks (``run``, ``compare``): every type but the generation modes'."""
+        return [t for t in self.sample_types if self.form(t) != MODE_FORM]
+
+    @property
+    def mode_types(self) -> list[str]:
+        """The sample types of the generation modes (``x-prepbench-form: instruction_response``), made from seeds."""
+        return [t for t in self.sample_types if self.form(t) == MODE_FORM]
 
     def target(self, sample_type: str) -> TypeTarget:
         """Coverage target of a sample type (default: one per chunk)."""

@@ -48,6 +48,10 @@ COMMON_SAMPLE_FIELDS = ("sample_type", "chunk_id", "evidence")
 #: (``x-prepbench-form`` in its schema), which the offline generator dispatches on.
 BASE_FORMS = ("concept_qa", "process_qa", "case_application")
 
+#: The form of the generation modes' sample type (``prepbench generate``): an instruction and its
+#: response made from seed data, never from a chunk (chunk runs leave such types out).
+MODE_FORM = "instruction_response"
+
 
 #: The fields the Agent Skills format allows at the top of SKILL.md's front matter.
 AGENT_SKILLS_FIELDS = ("name", "description", "license", "compatibility", "allowed-tools", "metadata")
@@ -172,11 +176,36 @@ class CompletionSpec(BaseModel):
     per_document_min_kept: int = Field(0, ge=0)
 
 
-class CoverageSpec(BaseModel):
-    """``coverage.yaml``: allowed skip reasons, completion rule and sample-type targets."""
+class ModesSpec(BaseModel):
+    """``coverage.yaml`` ``modes:``: what the generation modes cover (``prepbench generate``).
+
+    ``demonstrations``: seed instances shown per instance-generation slot; ``themes``: the topics
+    slots are spread over, one drawn per slot (AgoraBench, Kim et al. 2025, §3: a theme per call
+    for diversity). An empty list means no theme is asked for.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    demonstrations: int = Field(3, ge=1, le=8)
+    themes: list[str] = Field(default_factory=list)
+
+    @field_validator("themes")
+    @classmethod
+    def _themes(cls, v: list[str]) -> list[str]:
+        if any(not t.strip() for t in v):
+            raise ValueError("themes must be non-empty strings")
+        if len(set(v)) != len(v):
+            raise ValueError("themes repeat")
+        return v
+
+
+class CoverageSpec(BaseModel):
+    """``coverage.yaml``: allowed skip reasons, completion rule, sample-type targets and the
+    generation modes' demonstrations and themes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modes: ModesSpec = Field(default_factory=ModesSpec)
     skip_reasons: dict[str, str] = Field(default_factory=lambda: {r: "" for r in DEFAULT_SKIP_REASONS})
     completion: CompletionSpec = Field(default_factory=CompletionSpec)
     sample_types: dict[str, TypeTarget] = Field(default_factory=dict)

@@ -39,7 +39,7 @@ class Deduplicator:
         from datasketch import MinHashLSH  # imported only when dedup runs (CLI start-up)
 
         self.spec = spec
-        self._exact: set[str] = set()
+        self._exact: dict[str, str] = {}  # normalised text -> key of the first sample with it
         # LSH retrieves candidates at a looser threshold; the estimated Jaccard of each
         # candidate is then compared with the skill's threshold (fewer LSH misses near it).
         self._lsh = MinHashLSH(threshold=max(0.3, spec.near_threshold - 0.2), num_perm=spec.num_perm)
@@ -69,18 +69,30 @@ class Deduplicator:
         m.update_batch([s.encode("utf-8") for s in sorted(shingles)])
         return m
 
-    def check(self, sample: dict) -> Verdict:
-        """PASS, or ``exact_duplicate`` / ``near_duplicate`` of an accepted sample (registers nothing)."""
+    def match(self, sample: dict) -> tuple[str, str, float] | None:
+        """The registered sample ``sample`` duplicates: ``("exact", key, 1.0)``, ``("near", key,
+        estimated Jaccard)``, or None (registers nothing)."""
         text = self.text(sample)
         if self.spec.exact and normalize_text(text) in self._exact:
-            return Verdict(False, "exact_duplicate", f"same {'+'.join(self.spec.fields)} as an accepted sample")
+            return "exact", self._exact[normalize_text(text)], 1.0
         m = self._minhash(text)
         for key in sorted(self._lsh.query(m)):
             sim = m.jaccard(self._hashes[key])
             if sim >= self.spec.near_threshold:
-                return Verdict(False, "near_duplicate", f"near-duplicate (Jaccard ~{sim:.2f}) of accepted sample {key}")
+                return "near", key, sim
+        return None
+
+    def check(self, sample: dict) -> Verdict:
+        """PASS, or ``exact_duplicate`` / ``near_duplicate`` / ``semantic_duplicate`` of an accepted
+        sample (registers nothing)."""
+        hit = self.match(sample)
+        if hit is not None:
+            kind, key, sim = hit
+            if kind == "exact":
+                return Verdict(False, "exact_duplicate", f"same {'+'.join(self.spec.fields)} as an accepted sample")
+            return Verdict(False, "near_duplicate", f"near-duplicate (Jaccard ~{sim:.2f}) of accepted sample {key}")
         if self.spec.semantic_threshold is not None and self._vec_keys:
-            v = self._vector(text)
+            v = self._vector(self.text(sample))
             sims = self._vecs[: len(self._vec_keys)] @ v
             j = int(np.argmax(sims))
             if sims[j] >= self.spec.semantic_threshold:
@@ -131,9 +143,9 @@ class Deduplicator:
         """Register an accepted sample under ``key`` (its sample id; a counter when None);
         ``vector``: its embedding when already computed (:meth:`add_many`)."""
         text = self.text(sample)
-        self._exact.add(normalize_text(text))
         self._n += 1
         key = key or f"s{self._n}"
+        self._exact.setdefault(normalize_text(text), key)
         if key in self._hashes:  # a key inserted twice keeps its first MinHash
             return
         m = self._minhash(text)

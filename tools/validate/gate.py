@@ -3,8 +3,9 @@
 Order (first failure wins, its rule is stored with the rejection):
 
 1. **screen** (:meth:`Gate.screen`): the sample type's JSON Schema, then the skill's filter
-   rules (``filters.yaml``) against the chunk text. Families screen as soon as a candidate
-   exists, so a chat model can be asked to repair it or told why it was refused.
+   rules (``filters.yaml``) against the chunk text, then (generation modes) the seed-aware
+   step (:mod:`.seeds`: ``seed_duplicate``, ``ngram_overlap``). Families screen as soon as a
+   candidate exists, so a chat model can be asked to repair it or told why it was refused.
 2. **admit** (:meth:`Gate.admit_chunk`): at record time, in corpus order, each screened
    candidate is checked for duplicates (exact, MinHash and, when the skill sets
    ``dedup.semantic_threshold``, embedding cosine) against every accepted sample of the run (and
@@ -29,6 +30,7 @@ from prepbench.tools.ledger import SampleRecord, sample_id
 from prepbench.tools.skills.refs import validator as schema_validator
 from prepbench.tools.validate.dedup import Deduplicator
 from prepbench.tools.validate.rules import PASS, Verdict, build_rules
+from prepbench.tools.validate.seeds import ContaminationMatcher, SeedCheck
 from prepbench.tools.validate.text import as_texts
 
 
@@ -55,12 +57,21 @@ class Gate:
         dedup: keep duplicate state (False for one-off checks such as ``skill check``'s examples).
         decontaminator: flags accepted samples that copy a benchmark's test items
             (:class:`~prepbench.tools.decontaminate.Decontaminator`; None: no such step).
+        seeds: ``(seed_id, record)`` a candidate must not duplicate (instance generation); None: no such rule.
+        contamination: the benchmark n-gram matcher (see :class:`~.seeds.SeedCheck`); None: no such rule.
 
     Raises:
         SkillError: a filter rule that does not compile (unknown kind, bad regex, ...).
     """
 
-    def __init__(self, skill, dedup: bool = True, decontaminator: Any = None):
+    def __init__(
+        self,
+        skill,
+        dedup: bool = True,
+        decontaminator: Any = None,
+        seeds: Iterable[tuple[str, dict]] | None = None,
+        contamination: ContaminationMatcher | None = None,
+    ):
         self.skill = skill
         self.decontaminator = decontaminator
         self.rules = build_rules(skill)
@@ -68,6 +79,7 @@ class Gate:
         self.dedup_enabled = dedup
         self.dedup = skill.filters.dedup
         self._dups = Deduplicator(self.dedup) if dedup else None
+        self._seed_check = SeedCheck(self.dedup, seeds, contamination) if seeds or contamination else None
 
     # -- screening ------------------------------------------------------------------
     def infer_type(self, sample: dict) -> str | None:
@@ -119,9 +131,13 @@ class Gate:
         return PASS
 
     def screen(self, sample: dict, chunk_text: str | None) -> Verdict:
-        """Schema, then filter rules (``chunk_text`` None skips the chunk-bound rules)."""
+        """Schema, then filter rules (``chunk_text`` None skips the chunk-bound rules), then the
+        seed-aware step when the gate has seeds or a contamination matcher."""
         v = self.check_schema(sample)
-        return self.check_rules(sample, chunk_text) if v.ok else v
+        v = self.check_rules(sample, chunk_text) if v.ok else v
+        if v.ok and self._seed_check is not None:
+            v = self._seed_check.check(sample)
+        return v
 
     # -- duplicates -----------------------------------------------------------------
     def dedup_text(self, sample: dict) -> str:
