@@ -146,9 +146,11 @@ def smart_samples(chunk_id: str, chunk_text: str, sample_type: str, count: int, 
                     "chunk_id": chunk_id,
                     "evidence": [a, b],
                     "case": f"A financial analyst preparing a briefing on {topic} notes the following: {a}",
-                    "question": f"What further point about {topic} should the analyst add to the briefing?",
+                    "question": f"What should the analyst add to the briefing on {topic}?",
                     "analysis_steps": [a],
-                    "answer": b,
+                    "answer": f"The analyst should add that {b[0].lower()}{b[1:]}"
+                    if b[:1].isupper() and not b[:2].isupper()
+                    else b,
                 }
             )
         if len(out) >= count:

@@ -40,11 +40,15 @@ def plan_revisit_round(ledger: RunFolder, skill) -> list[tuple[str, str]]:
     Each under-covered sample type gets as many candidate chunks as it needs samples
     (:func:`type_deficits`, divided by the type's ``per_chunk``), taken from the kept chunks
     not yet revisited for it, those with fewest samples of the type first, then corpus order.
-    A chunk is revisited at most once per sample type, so the loop ends.
+    A chunk is revisited at most once per sample type, so the loop ends; it also ends after a
+    round that accepted nothing (DataPrep issue 10: a barren round predicts the next).
 
     Returns:
-        ``[(chunk_id, sample_type)]``; empty when the mix is met or no candidate is left.
+        ``[(chunk_id, sample_type)]``; empty when the mix is met, no candidate is left or the last
+        round accepted nothing.
     """
+    if ledger.last_round_barren():
+        return []
     items: list[tuple[str, str]] = []
     for t, need in type_deficits(ledger, skill).items():
         n = math.ceil(need / max(1, skill.coverage.sample_types[t].per_chunk))
@@ -63,7 +67,8 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     Returns:
         ``{"unit": "chunk" | "slot", "chunks": {...}, "skip_reasons": {...}, "failed_errors": {...}, "sample_types": {...},
         "rejections": {...}, "documents": [...], "calls": {...}, "revisits": {...}, "complete": bool,
-        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`);
+        "unmet": [...]}``; ``revisits`` counts the coverage loop (:meth:`RunFolder.revisit_counts`, with
+        ``stopped_barren`` when its last round accepted nothing);
         ``decontamination`` (only when a sample is flagged): the accepted samples the export leaves
         out and the flags per benchmark (:meth:`RunFolder.contamination_counts`).
     """
@@ -93,7 +98,7 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
         "rejections": ledger.rejection_counts(),
         "documents": docs,
         "calls": counts["calls"],
-        "revisits": ledger.revisit_counts(),
+        "revisits": {**ledger.revisit_counts(), "stopped_barren": ledger.last_round_barren()},
         "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
         "unmet": unmet,
         **dec,
@@ -162,7 +167,8 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
         t.add_row(
             "coverage loop",
             f"{rv['rounds']} round(s): {rv['done']} chunk revisits, {rv['accepted']} samples accepted"
-            + (f", {rv['planned']} still planned" if rv["planned"] else ""),
+            + (f", {rv['planned']} still planned" if rv["planned"] else "")
+            + ("; stopped: the last round accepted nothing" if rv.get("stopped_barren") else ""),
         )
     t.add_row("complete", "yes" if report["complete"] else escape("no: " + "; ".join(report["unmet"])))
     console.print(t)

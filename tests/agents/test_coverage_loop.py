@@ -177,3 +177,26 @@ def test_type_deficits_formula(tmp_path):
     assert d == {"case_application": 2}
     assert (5 + 2) / (137 + 2) >= 0.05 > (5 + 1) / (137 + 1)
     assert type_deficits(Counts({"concept_qa": 10, "process_qa": 1, "case_application": 1}), skill) == {}
+
+
+def test_the_loop_stops_after_a_round_that_accepts_nothing(llm_server, corpus, tmp_path):
+    """A model that never writes a case_application: round 1 revisits chunks for it and accepts
+    nothing, so no round 2 is planned, though kept chunks not yet revisited remain."""
+    llm_server.add_rule(CASE_PROMPT, lambda req: Reply(content="[]"))
+    out = tmp_path / "run"
+    result = run_pipeline(options(corpus, out, llm_server))
+    cov = result["coverage"]
+    assert cov["revisits"]["rounds"] == 1 and cov["revisits"]["accepted"] == 0 and cov["revisits"]["stopped_barren"]
+    assert any("case_application" in u for u in cov["unmet"])
+    led = RunFolder(out)
+    try:
+        round1 = led.revisit_rows(round=1)
+        assert round1 and all(r["status"] == "done" and r["n_accepted"] == 0 for r in round1)
+        assert led.last_round_barren()
+        assert led.revisit_candidates("case_application", 100)  # chunks were left, the loop still ended
+        assert plan_revisit_round(led, load_skill("finance")) == []
+    finally:
+        led.close()
+    n = llm_server.count()
+    run_pipeline(options(corpus, out, llm_server))  # a re-run asks nothing more
+    assert llm_server.count() == n

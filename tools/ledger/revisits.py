@@ -113,6 +113,15 @@ class RevisitLedger:
         ).fetchone()
         return {"rounds": r[0], "planned": r[1], "done": r[2], "failed": r[3], "accepted": r[4]}
 
+    def last_round_barren(self) -> bool:
+        """True when the coverage loop's last round is finished (no revisit planned or failed in it)
+        and accepted no sample: another round would ask the same kind of chunks again for nothing."""
+        r = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status IN ('planned', 'failed')), 0), COALESCE(SUM(n_accepted), 0) "
+            "FROM revisits WHERE round = (SELECT MAX(round) FROM revisits)"
+        ).fetchone()
+        return r[0] > 0 and r[1] == 0 and r[2] == 0
+
     def retryable_revisits(self, max_attempts: int = 3) -> int:
         """Failed revisits with attempts left (the next run plans them again)."""
         sql = "SELECT COUNT(*) FROM revisits WHERE status = 'failed' AND COALESCE(attempts, 0) < ?"
