@@ -356,6 +356,8 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
     config = _run_config(options, skill, corpus, generator)
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
+    if hasattr(generator, "read_documents"):  # document-level context a chunk alone lacks (separate opinions)
+        generator.read_documents(corpus.documents)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = open_existing(options, config)
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)

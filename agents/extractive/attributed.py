@@ -13,6 +13,10 @@ concept samples from here only:
   ("Man is an animal who ...") in a work whose ``SOURCE.md`` names one author. Question:
   "In <work>, what does <author> say about <subject>?"; answer: "In <work>, <author> writes
   that <sentence>."
+* **a court's statements**: the same kind of general present-tense sentence in the majority
+  opinion of a case ("In <case>, what does the Court say about <subject>?"), unless it reports a
+  party's, a lower court's or a dissent's view; a separate opinion (a heading with "dissenting"
+  or "concurring") gives no candidate at all.
 
 Sentences are parsed with spaCy (:mod:`prepbench.tools.nlp`); a topic the gate would find not
 self-contained ("the drug", "it") gives no candidate.
@@ -33,6 +37,15 @@ _CASE_NAME = re.compile(r"\bv\.\s")
 _FIRST_PERSON = re.compile(r"(?i)\b(I|me|my|mine|we|us|our|you|your)\b")
 _PRONOUNS = re.compile(r"(?i)\b(he|she|him|her|his|hers|they|them|their|it|its|this|these|those|such)\b")
 _HOLD_LEMMAS = frozenset(("hold", "conclude"))
+#: links to the sentences around it ("also", "thus", "however"): the statement is a step of an argument
+_CONTEXT_LINKS = re.compile(
+    r"(?i)\b(also|thus|however|therefore|moreover|too|again|then|instead|likewise|similarly|even|contrast|different|here|furthermore|further|similar|first|second|third|latter|former|two)\b"
+)
+#: words of a sentence that reports what a party, a lower court or a dissent says
+_PARTY_ARGUMENT = re.compile(
+    r"(?i)\b(argu\w*|conten\w*|claim\w*|assert\w*|urg\w*|suggest\w*|petitioners?|respondents?|appellants?|appellees?|"
+    r"plaintiffs?|defendants?|dissent\w*|government|state|court of appeals|district court)\b"
+)
 _HEDGES = frozenset(("would", "could", "might", "may", "need", "should"))
 #: heads that name a place in the argument, not a subject ("the big difference", "one way")
 _VAGUE_HEADS = language.RELATIONAL_NOUNS | frozenset(
@@ -50,10 +63,31 @@ class Voice:
     work: str = ""
 
 
-def voice_of(chunk: Chunk, source: dict | None) -> Voice | None:
+#: the line that opens a separate opinion ("**Mr. Justice Murphy, dissenting.**", "JUSTICE
+#: THOMAS, concurring in the judgment.", "# Dissent")
+_SEPARATE_OPINION = re.compile(
+    r"(?im)^[#* \t]*(?:(?:mr\.\s+)?(?:chief\s+)?justice\b[^\n]{0,240}?,\s*(?:dissenting|concurring)|dissent\b|concurrence\b)"
+)
+
+
+def separate_opinion_line(text: str) -> int | None:
+    """The 1-based line where a document's first separate opinion (a dissent or a concurrence)
+    begins, or None: everything from there on is not the Court's opinion."""
+    m = _SEPARATE_OPINION.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def voice_of(chunk: Chunk, source: dict | None, separate_from: int | None = None) -> Voice | None:
     """The chunk's voice: the case its document is titled after, else the single named author of
-    its corpus's ``SOURCE.md`` (``source``: ``{"title", "authors"}``); None when neither is known."""
+    its corpus's ``SOURCE.md`` (``source``: ``{"title", "authors"}``); None when neither is known,
+    or when the chunk reaches a separate opinion (``separate_from``: its first line in the document,
+    :func:`separate_opinion_line`)."""
     title = chunk.heading_path[0] if chunk.heading_path else ""
+    if re.match(r"(?i)\s*(notes?|hypos?|questions?)\b", title):
+        title = ""  # the editor's notes on a case, not the Court's opinion
+    separate = separate_from is not None and chunk.end_line >= separate_from
+    if _CASE_NAME.search(title) and (separate or re.search(r"(?i)dissent|concurr", " ".join(chunk.heading_path))):
+        return None  # a separate opinion: its claims are not the Court's
     if _CASE_NAME.search(title):
         return Voice("court", re.sub(r"\s+", " ", title).strip())
     if not source or not source.get("authors") or not source.get("title"):
@@ -70,10 +104,14 @@ def _topic(span_root) -> str | None:
     doc = span_root.doc
     span = doc[span_root.left_edge.i : span_root.right_edge.i + 1]
     phrase = span.text.strip(" ,")
+    if any(t.ent_type_ == "PERSON" or t.lower_ == "justice" for t in span):
+        return None  # what a Justice or a party argues, not a subject of law
+    if "," in phrase:
+        return None  # "second, violent crime", "X, like Y,": not one subject
     if not phrase or len(phrase.split()) > 12 or span_root.pos_ not in ("NOUN", "PROPN"):
         return None
     content = [t for t in span if t.pos_ in ("NOUN", "PROPN", "ADJ", "NUM") and not t.is_stop]
-    if len(content) < 2 or span[0].pos_ in ("ADP", "SCONJ", "ADV"):
+    if len(content) < 2 or span[0].pos_ in ("ADP", "SCONJ", "ADV") or span[0].lower_ in ("no", "neither", "none"):
         return None  # "petitioners", "the States": too vague to ask about
     owned = any(c.dep_ == "prep" for c in span_root.children)
     if span_root.pos_ == "NOUN" and span_root.lemma_.lower() in _VAGUE_HEADS and not owned:
@@ -150,8 +188,16 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
     topic = _topic(subj) if subj is not None else None
     if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:
         return None  # the sentence must open with its subject ("Man is ...", not "Such is man")
-    question = f"In {voice.work}, what does {voice.name} say about {_lower_first(topic)}?"
-    answer = f"In {voice.work}, {voice.name} writes that {_lower_first(text)}"
+    if voice.kind == "court":
+        if _PARTY_ARGUMENT.search(text) or _CONTEXT_LINKS.search(text) or re.search(r"\d", text):
+            return None  # a party's argument, a step of the argument, or the case's own figures
+        if any(c.dep_ in ("attr", "dobj") and c.lemma_.lower() in _VAGUE_HEADS for c in root.children):
+            return None  # "... provides an even more revealing example"
+        question = f"In {voice.name}, what does the Court say about {_lower_first(topic)}?"
+        answer = f"In {voice.name}, the Court says that {_lower_first(text)}"
+    else:
+        question = f"In {voice.work}, what does {voice.name} say about {_lower_first(topic)}?"
+        answer = f"In {voice.work}, {voice.name} writes that {_lower_first(text)}"
     fields = {"question": question, "answer": answer, "question_type": "explanation", "knowledge_point": topic[:120]}
     return Cand("concept_qa", fields, [s.raw.strip()], "claim", 0.8, s.raw)
 
@@ -160,7 +206,8 @@ def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
     """Every attributed candidate of a chunk's sentences, in order (see the module docstring)."""
     out = []
     for s in sents:
-        cand = holding(s, voice.name) if voice.kind == "court" else author_claim(s, voice)
+        cand = holding(s, voice.name) if voice.kind == "court" else None
+        cand = cand or author_claim(s, voice)
         if cand is not None:
             out.append(cand)
     return out

@@ -44,7 +44,7 @@ import time
 from typing import Any
 
 from prepbench.agents.base import Triage
-from prepbench.agents.extractive.attributed import attributed_candidates, voice_of
+from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor
@@ -188,6 +188,14 @@ class ExtractiveGenerator:
         #: an author to attribute claims to, for skills that require attribution)
         self.sources: dict[str, dict] = {}
         self._gate_of: tuple[Skill, Gate] | None = None
+        #: ``doc_path -> line`` where a judicial opinion's first dissent or concurrence begins
+        self.separate_opinions: dict[str, int] = {}
+
+    def read_documents(self, documents) -> None:
+        """Note, per document (objects with ``rel_path`` and ``text``), where a separate opinion
+        begins: a chunk after it states a dissent's or a concurrence's view, not the Court's."""
+        lines = {d.rel_path: separate_opinion_line(d.text) for d in documents}
+        self.separate_opinions = {p: n for p, n in lines.items() if n is not None}
 
     def _gate(self, skill: Skill) -> Gate:
         """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),
@@ -253,7 +261,7 @@ class ExtractiveGenerator:
         out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used, ok)
         concept_types = by_form.get("concept_qa", [])
         if concept_types and _requires_attribution(skill):
-            voice = voice_of(chunk, self.sources.get(chunk.doc_path))
+            voice = voice_of(chunk, self.sources.get(chunk.doc_path), self.separate_opinions.get(chunk.doc_path))
             cands = attributed_candidates(ex.sents, voice) if voice else []
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:

@@ -72,7 +72,7 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     ref = RunFolder.open(reference)
     total, n_revisits = ref.counts()["chunks"]["total"], len(ref.revisit_rows())
     ref.close()
-    assert n_revisits >= 10  # the slice under-covers case_application: the coverage loop runs
+    assert n_revisits >= 2  # the slice under-covers case_application: the coverage loop runs (and stops after a barren round)
     # kill points: chunks recorded, then revisits done in the coverage loop
     kill_points = [
         ("chunks", 0),

@@ -288,8 +288,9 @@ def test_offline_run_on_domain_slice_accepts_samples(name):
     from prepbench.agents.runner import try_skill
 
     _, corpus = DOMAINS[name]
-    res = try_skill(name, CORPORA / corpus, limit=12)
-    assert len(res.chunks) == 12
+    limit = 20 if name == "law" else 12  # the law reader opens with its editor's guide: the opinions come later
+    res = try_skill(name, CORPORA / corpus, limit=limit)
+    assert len(res.chunks) == limit
     assert all(c["status"] in ("kept", "skipped") for c in res.chunks)
     reasons = set(load_skill(name).coverage.skip_reasons) | set(PREPBENCH_SKIP_REASONS)
     assert all(c["skip_reason"] in reasons for c in res.chunks if c["status"] == "skipped")

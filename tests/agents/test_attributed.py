@@ -1,0 +1,69 @@
+"""Attributed candidates of the offline generator on the law reader (Gowder's *Constitutional Law*,
+../shared/corpora/law): the Court's statements come from majority opinions only, a dissent's and
+a party's views give no candidate, and every candidate names whose view it states."""
+
+from __future__ import annotations
+
+import pytest
+
+from prepbench.agents.extractive import ExtractiveGenerator
+from prepbench.agents.extractive.attributed import separate_opinion_line
+from prepbench.tools.chunking import chunk_document
+from prepbench.tools.ingest import load_document
+from prepbench.tools.skills import load_skill
+
+from cli_helpers import SHARED
+
+LAW = SHARED / "corpora" / "law" / "gowder-constitutional-law"
+needs_law = pytest.mark.skipif(not LAW.is_dir(), reason="needs ../shared/corpora/law")
+
+
+def _samples(name: str) -> tuple[list, dict]:
+    """(chunks, {chunk_id: samples}) of one document of the reader, through the offline generator
+    with the run's document context."""
+    doc = load_document(LAW / name, name)
+    gen = ExtractiveGenerator()
+    gen.read_documents([doc])
+    skill = load_skill("law")
+    targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
+    chunks = chunk_document(doc)
+    return chunks, {c.chunk_id: gen.generate(c, skill, targets) for c in chunks}
+
+
+KOREMATSU = "090-korematsu-v-united-states.md"
+
+
+@needs_law
+def test_a_dissent_begins_where_its_justice_is_named():
+    text = (LAW / KOREMATSU).read_text(encoding="utf-8")
+    line = separate_opinion_line(text)
+    assert (
+        " ".join(text.split("\n")[line - 1].split()) == "**Mr. Justice Murphy, dissenting.**"
+    )  # the source has a no-break space
+    assert separate_opinion_line("# Marbury v. Madison\n\nIt is emphatically the province of the judicial department.") is None
+
+
+@needs_law
+def test_no_court_statement_comes_from_a_separate_opinion():
+    chunks, by_chunk = _samples(KOREMATSU)
+    start = separate_opinion_line((LAW / KOREMATSU).read_text(encoding="utf-8"))
+    after = [c for c in chunks if c.end_line >= start]
+    assert after and len(after) < len(chunks)
+    assert [s for c in after for s in by_chunk[c.chunk_id] if s["sample_type"] == "concept_qa"] == []
+    for c in chunks:
+        for s in by_chunk[c.chunk_id]:
+            if s["sample_type"] == "concept_qa":  # the majority's: it names the case and the Court
+                assert s["question"].startswith("In Korematsu v. United States, what d") and "the Court" in s["answer"]
+
+
+@needs_law
+def test_court_statements_name_the_case_and_skip_parties_arguments():
+    _, by_chunk = _samples("021-u-s-v-lopez.md")
+    samples = [s for ss in by_chunk.values() for s in ss if s["sample_type"] == "concept_qa"]
+    assert samples
+    for s in samples:
+        assert s["question"].startswith("In U.S. v. Lopez, what d"), s["question"]
+        assert s["answer"].startswith("In U.S. v. Lopez, the Court"), s["answer"]
+        lowered = s["answer"].lower()
+        for word in ("argues", "contends", "the government", "dissent", "justice "):
+            assert word not in lowered, s["answer"]
