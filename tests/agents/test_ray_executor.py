@@ -222,3 +222,70 @@ def test_other_families_refuse_ray(cluster, tmp_path, llm_server):
     with pytest.raises(PrepbenchError, match="agent 'direct' runs in this process only"):
         run_pipeline(opts)
     assert not (tmp_path / "run").exists()
+
+
+def test_generation_slots_in_ray_workers_screen_with_the_seeds_and_the_ngram_index(cluster, llm_server, tmp_path, monkeypatch):
+    """Instance mode on GSM8K with --decontaminate gsm8k: slot 0's first reply copies a seed, slot 1's
+    writes a GSM8K test item; the workers' screener rejects both (seed_duplicate, ngram_overlap) and
+    asks again, as the local executor does, and the exports are the same."""
+    from prepbench.agents.modes import run_generate
+    from prepbench.evaluation.readers import read_seeds
+    from prepbench.tools.decontaminate import DecontaminationSpec, TestSet
+    from prepbench.tools.skills import load_skill
+    from prepbench.tools.slots import GenerateOptions, plan_slots, slot_input
+
+    from llm_modes import DEMO_RE
+    from llm_replies import _wrap_structured
+    from llm_server import smart_reply
+
+    data = SHARED / "datasets" / "gsm8k"
+    test_item = __import__("json").loads((data / "test.jsonl").read_text().splitlines()[5])
+    spec = DecontaminationSpec({"gsm8k": TestSet(data / "test.jsonl")}, embed_threshold=None, cache=tmp_path / "c" / "e.sqlite")
+    matcher = spec.build().ngram_match
+    seeds = [s for s in read_seeds(data / "train.jsonl") if not matcher(f"{s.instruction} {s.response}")]
+    slots = [slot_input(c) for c in plan_slots("instance", seeds, 6, 11, load_skill("math"), "d", "train.jsonl")]
+    first = {s["demonstrations"][0]["instruction"]: i for i, s in enumerate(slots)}
+
+    def reply(req):
+        text = req.messages[0].text
+        i = first.get(DEMO_RE.search(text).group("q"))
+        if "was rejected:" not in text and i == 0:
+            d = slots[0]["demonstrations"][0]  # its answer re-marked as the math skill wants: a near copy
+            response = d["response"].replace("#### ", "\\boxed{") + "}"
+            return _wrap_structured(req, {"instruction": d["instruction"], "response": response})
+        if "was rejected:" not in text and i == 1:
+            answer = test_item["answer"].split("####")[-1].strip()
+            return _wrap_structured(req, {"instruction": test_item["question"], "response": f"It follows.\n\\boxed{{{answer}}}"})
+        return smart_reply(req)
+
+    def run(out: Path, executor: dict) -> None:
+        llm_server.reset()
+        llm_server.add_rule("<demonstration 1>", reply)
+        opts = GenerateOptions(
+            mode="instance",
+            seeds=str(data / "train.jsonl"),
+            skill="math",
+            out=str(out),
+            model="openai:test-model",
+            n=6,
+            run_seed=11,
+            concurrency=2,
+            decontamination=spec,
+            model_options={"base_url": llm_server.url + "/v1", "api_key": KEY, "concurrency": 2},
+            executor=executor,
+        )
+        assert not run_generate(opts, seeds)["stopped"]
+
+    local, remote = tmp_path / "local" / "run", tmp_path / "ray" / "run"
+    run(local, {})
+    pools = Pools(monkeypatch)
+    run(remote, {"kind": "ray", "workers": 2})
+    assert pools.workers == [2]
+    same_export(local, remote)
+    run = RunFolder.open(remote, readonly=True)
+    try:
+        rules = {r["chunk_idx"]: r["rule"] for r in run.sample_rows(status="rejected")}
+        assert rules == {0: "seed_duplicate", 1: "ngram_overlap"}
+        assert all(c["status"] == "kept" for c in run.chunk_rows())
+    finally:
+        run.close()
