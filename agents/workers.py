@@ -102,7 +102,7 @@ class FamilyWorker:
             batch; None: it ends with the run that made it.
     """
 
-    KEEP = 4
+    KEEP = 2
 
     def __init__(self, idle_s: float | None = None) -> None:
         from prepbench.tools import nlp
@@ -128,6 +128,11 @@ class FamilyWorker:
             work = self.works.get(key)
             if work is None:
                 recipe = await recipe_refs[0]  # fetched from Ray's object store once per worker and run
+                if self.busy == 1:  # a new run and no other batch in flight: the last run's parses go
+                    from prepbench.tools import nlp
+
+                    nlp.parse.cache_clear()
+                    nlp.sentences.cache_clear()
                 work = self.works[key] = recipe.build(recipe)
                 while len(self.works) > self.KEEP:
                     self.works.popitem(last=False)

@@ -361,11 +361,11 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         raise PrepbenchError(f"--out {options.out}: is a file, not a run folder; choose a new or existing folder")
     check_skill(options.skill, examples=pool is None)  # full check: nothing runs on a broken skill
     skill = load_skill(options.skill)
-    if pool is not None:
-        pool.call(check_examples, skill)
     corpus = ingest_corpus(
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )
+    if pool is not None:  # after the ingest, which ran while the workers started
+        pool.call(check_examples, skill)
     config = _run_config(options, skill, corpus, generator)
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
