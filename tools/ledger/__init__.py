@@ -355,6 +355,12 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
         )
         return [dict(r) for r in self.db.query(sql)]
 
+    def last_recorded_at(self) -> float | None:
+        """When the ledger last changed: a chunk recorded or revisited, or a decontamination flag (epoch seconds)."""
+        flags = " UNION ALL SELECT MAX(created_at) FROM contamination" if self._has_contamination() else ""
+        sql = f"SELECT MAX(t) FROM (SELECT MAX(updated_at) AS t FROM chunks WHERE status != 'pending'{flags})"
+        return self.db.execute(sql).fetchone()[0]
+
     def attempts_total(self) -> int:
         """Attempts summed over every chunk (retries of failed chunks included)."""
         return int(self.db.execute("SELECT COALESCE(SUM(attempts), 0) FROM chunks").fetchone()[0])
