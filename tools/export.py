@@ -171,6 +171,7 @@ def export_samples(
         _require_datasets()
     out = Path(out_dir)
     builders = _builders(system)
+    lines_of = _line_builders(system)
     info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
     count = 0
 
@@ -186,8 +187,9 @@ def export_samples(
                 files[fmt] = _open_lines(tmp / FILE_NAMES[fmt])
             for s in samples:
                 instr, resp = render_pair(s, renders.get(s.get("sample_type")))
+                lines = lines_of(s, instr, resp)
                 for fmt, f in files.items():
-                    f.write(_ROW(builders[fmt](s, instr, resp)) + "\n")
+                    f.write(lines[fmt] + "\n")
                 if hf_rows is not None:
                     hf_rows.append(builders["sharegpt"](s, instr, resp))
                 count += 1
@@ -256,3 +258,24 @@ def _builders(system: str | None) -> dict[str, Any]:
         },
         "samples": lambda s, i, r: {**s, "instruction": i, "output": r},
     }
+
+
+def _line_builders(system: str | None) -> dict[str, Any]:
+    """JSONL line per format: ``(sample, instruction, output) -> str``, the bytes of ``_ROW`` of
+    :func:`_builders`' row. The chat formats hold the same two strings, so each is encoded once and
+    the rows are put together around them (a run of millions of samples spends its export there)."""
+    samples_row = _builders(system)["samples"]
+    js = _ROW(system) if system else ""
+    tail = f', "system": {js}}}' if system else "}"
+    first = f'{{"role": "system", "content": {js}}}, ' if system else ""
+
+    def chat(s: dict, i: str, r: str) -> dict[str, str]:
+        ji, jr = _ROW(i), _ROW(r)
+        return {
+            "sharegpt": f'{{"conversations": [{{"from": "human", "value": {ji}}}, {{"from": "gpt", "value": {jr}}}]{tail}',
+            "alpaca": f'{{"instruction": {ji}, "input": "", "output": {jr}{tail}',
+            "openai": f'{{"messages": [{first}{{"role": "user", "content": {ji}}}, {{"role": "assistant", "content": {jr}}}]}}',
+            "samples": _ROW(samples_row(s, i, r)),
+        }
+
+    return chat

@@ -220,14 +220,15 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
     def accepted_samples(self, exported: bool = False) -> Iterator[dict]:
         """Accepted samples in their canonical order (chunk order, then position); ``exported``:
         only those the export holds (no decontamination flag excludes them)."""
-        where = "status = 'accepted'" + (self._exported_clause() if exported else "")
-        for r in self.db.query(
-            f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
-        ):
-            d = json.loads(r["data"])
-            d.setdefault("sample_type", r["sample_type"])
-            d.setdefault("chunk_id", r["chunk_id"])
-            yield {"sample_id": r["sample_id"], **d}
+        # `+status`: walk the (chunk_idx, pos) index in order and filter, rather than sort every
+        # accepted row (data included) in a temporary B-tree before the first one comes back
+        where = "+status = 'accepted'" + (self._exported_clause() if exported else "")
+        sql = f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
+        for sid, chunk_id, sample_type, data in self.db.conn.execute(sql):
+            d = json.loads(data)
+            d.setdefault("sample_type", sample_type)
+            d.setdefault("chunk_id", chunk_id)
+            yield {"sample_id": sid, **d}
 
     def counts(self) -> dict[str, Any]:
         """Chunk status counts, sample counts and call totals."""
@@ -286,7 +287,7 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
         ``status`` and/or ``chunk_id`` when given."""
         where, params = [], []
         if status:
-            where.append("status = ?")
+            where.append("+status = ?")  # ordered by the (chunk_idx, pos) index, not a sort (accepted_samples)
             params.append(status)
         if chunk_id:
             where.append("chunk_id = ?")
