@@ -56,7 +56,7 @@ def run_agent(url: str, corpus: str, concurrency: int, chunks: int, executor: di
         model_options={"base_url": url + "/v1", "concurrency": concurrency, "timeout": 60.0},
         executor=executor,
     )
-    cpu: list[float] = []
+    cpu: dict[str, float] = {}
 
     @contextlib.contextmanager
     def agent_phase():
@@ -64,10 +64,11 @@ def run_agent(url: str, corpus: str, concurrency: int, chunks: int, executor: di
         try:
             yield
         finally:
-            cpu.append(time.process_time() - c0 + worker_cpu() - w0)
+            cpu.update(driver=time.process_time() - c0, workers=worker_cpu() - w0)
 
     result = run_pipeline(opts, progress=lambda ctx: agent_phase())
-    return {**_call(url + "/bench/stats"), "cpu_s": sum(cpu), "accepted": result["coverage"]["samples"]["accepted"]}
+    stats = _call(url + "/bench/stats")
+    return {**stats, "cpu_s": cpu["driver"] + cpu["workers"], **cpu, "accepted": result["coverage"]["samples"]["accepted"]}
 
 
 def main() -> None:
@@ -109,6 +110,12 @@ def main() -> None:
             f"{name:>16} {r['requests']:>9} {r['seconds']:>8.2f} {rate[name]:>11.1f} {c / args.latency:>8.1f}"
             f" {1000 * r['cpu_s'] / n:>11.1f} {1000 * r['server_cpu_s'] / n:>18.1f}"
         )
+    ray_row = rows[0][1]
+    n = max(1, ray_row["requests"])
+    print(
+        f"ray: driver {1000 * ray_row['driver'] / n:.1f} cpu ms/req (it commits), workers {1000 * ray_row['workers'] / n:.1f} "
+        "cpu ms/req (they generate); the driver alone could commit 1000 / (its ms/req) requests/s"
+    )
     ratio = rate[rows[0][0]] / rate["bare SDK"] if rate["bare SDK"] else 0.0
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print(
