@@ -59,22 +59,19 @@ def real_run(tmp: Path) -> Path:
     return out
 
 
-def fill(seed: Path, out: Path, n_chunks: int, n_samples: int, seed_value: int = 0) -> dict:
-    """A run folder ``out`` with the seed run's config and ``n_chunks`` / ``n_samples`` rows made
-    from the seed run's rows, in the real schema. Returns the row counts written."""
-    from prepbench.tools.ledger import RunFolder, sample_id
+INSERTS = {
+    "chunks": "INSERT INTO chunks (chunk_id, idx, doc_id, doc_path, doc_index, heading_path, start_line, end_line, chars, "
+    "text, status, skip_reason, error, detail, attempts, n_accepted, n_rejected, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "samples": "INSERT INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, detail, attempts, data, "
+    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    "calls": "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, error, reply, "
+    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+}
 
-    rng = random.Random(seed_value)
-    src = RunFolder.open(seed, readonly=True)
-    config = src.get_config()
-    chunks = src.chunk_rows()
-    accepted = [r for r in src.sample_rows(status="accepted")]
-    rejected = [r for r in src.sample_rows(status="rejected")] or accepted
-    reasons = list(src.skip_reason_counts()) or ["low_information"]
-    src.close()
-    n_docs = 1000
-    per_doc = max(1, n_chunks // n_docs)
-    docs = [
+
+def documents(n_docs: int, per_doc: int) -> list[dict]:
+    """``n_docs`` ingested documents of ``per_doc`` chunks each (the ``documents`` rows)."""
+    return [
         {
             "doc_id": f"d{i:05d}",
             "rel_path": f"book-{i:05d}.md",
@@ -88,75 +85,94 @@ def fill(seed: Path, out: Path, n_chunks: int, n_samples: int, seed_value: int =
         }
         for i in range(n_docs)
     ]
-    config = {k: v for k, v in config.items() if k not in ("initialized", "schema_version", "created_at")}
-    config["corpus_hashes"] = {d["rel_path"]: d["content_hash"] for d in docs}
-    config["limit"] = None
+
+
+class Rows:
+    """Rows of chunk ``idx`` made from the seed run's rows: its chunk row, its samples, its calls."""
+
+    def __init__(self, seed: Path, n_chunks: int, n_samples: int, per_doc: int, n_docs: int, rng: random.Random):
+        from prepbench.tools.ledger import RunFolder
+
+        src = RunFolder.open(seed, readonly=True)
+        self.config = src.get_config()
+        self.chunks = src.chunk_rows()
+        self.accepted = src.sample_rows(status="accepted")
+        self.rejected = src.sample_rows(status="rejected") or self.accepted
+        self.reasons = list(src.skip_reason_counts()) or ["low_information"]
+        src.close()
+        self.per_kept = n_samples / (0.70 * n_chunks)  # samples per kept chunk, on average
+        self.per_doc, self.n_docs, self.rng, self.now = per_doc, n_docs, rng, time.time()
+
+    def samples(self, idx: int, cid: str) -> list[tuple]:
+        from prepbench.tools.ledger import sample_id
+
+        rng, out = self.rng, []
+        k = int(self.per_kept) + (1 if rng.random() < self.per_kept - int(self.per_kept) else 0)
+        for pos in range(k):
+            ok = rng.random() < 0.8 or pos == 0
+            base = self.accepted[rng.randrange(len(self.accepted))] if ok else self.rejected[rng.randrange(len(self.rejected))]
+            data = dict(base["data"], chunk_id=cid)
+            data["question"] = f"{data.get('question', '')} (#{idx}.{pos})"  # distinct samples
+            rule, detail = (None, None) if ok else (base["rule"] or "near_duplicate", base["detail"])
+            out.append(
+                (sample_id(cid, base["sample_type"], data), cid, idx, pos, base["sample_type"], "accepted" if ok else "rejected",
+                 rule, detail, 1, json.dumps(data, ensure_ascii=False), self.now)
+            )  # fmt: skip
+        return out
+
+    def of(self, idx: int) -> tuple[tuple, list[tuple], list[tuple]]:
+        c, cid, rng = self.chunks[idx % len(self.chunks)], f"{idx:016x}", self.rng
+        doc = min(idx // self.per_doc, self.n_docs - 1)
+        u = rng.random()
+        status = "kept" if u < 0.70 else "skipped" if u < 0.95 else "pending" if u < 0.98 else "failed"
+        samples = self.samples(idx, cid) if status == "kept" else []
+        n_acc = sum(1 for s in samples if s[5] == "accepted")
+        calls = (
+            []
+            if status == "pending"
+            else [(cid, n, "extractive", 0, 0, 0.0, 0.01, 1, None, None, self.now) for n in ("triage", "generate")]
+        )
+        chunk = (
+            cid, idx, f"d{doc:05d}", f"book-{doc:05d}.md", idx % self.per_doc, json.dumps(c["heading_path"]),
+            c["start_line"], c["end_line"], c["chars"], c["text"], status,
+            rng.choice(self.reasons) if status == "skipped" else None,
+            "ValueError: unparseable" if status == "failed" else None, None, 0 if status == "pending" else 1,
+            n_acc, len(samples) - n_acc, self.now,
+        )  # fmt: skip
+        return chunk, samples, calls
+
+
+def fill(seed: Path, out: Path, n_chunks: int, n_samples: int, seed_value: int = 0) -> dict:
+    """A run folder ``out`` with the seed run's config and ``n_chunks`` / ``n_samples`` rows made
+    from the seed run's rows, in the real schema. Returns the row counts written."""
+    from prepbench.tools.ledger import RunFolder
+
+    n_docs = 1000
+    per_doc = max(1, n_chunks // n_docs)
+    rows = Rows(seed, n_chunks, n_samples, per_doc, n_docs, random.Random(seed_value))
+    docs = documents(n_docs, per_doc)
+    config = {k: v for k, v in rows.config.items() if k not in ("initialized", "schema_version", "created_at")}
+    config.update(corpus_hashes={d["rel_path"]: d["content_hash"] for d in docs}, limit=None)
     run = RunFolder(out)
     run.initialize(config, docs, [])
     db = run.db.conn
-    now = time.time()
-    per_kept = n_samples / (0.70 * n_chunks)  # samples per kept chunk, on average
-    chunk_rows, sample_rows, call_rows = [], [], []
+    batch: dict[str, list] = {"chunks": [], "samples": [], "calls": []}
     written = {"chunks": 0, "samples": 0, "accepted": 0, "calls": 0}
-
-    def flush() -> None:
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO chunks (chunk_id, idx, doc_id, doc_path, doc_index, heading_path, start_line, end_line, chars, "
-            "text, status, skip_reason, error, detail, attempts, n_accepted, n_rejected, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            chunk_rows,
-        )
-        db.executemany(
-            "INSERT INTO samples (sample_id, chunk_id, chunk_idx, pos, sample_type, status, rule, detail, attempts, data, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            sample_rows,
-        )
-        db.executemany(
-            "INSERT INTO calls (chunk_id, node, model, input_tokens, output_tokens, cost_usd, latency_s, ok, error, reply, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            call_rows,
-        )
-        db.execute("COMMIT")
-        chunk_rows.clear(), sample_rows.clear(), call_rows.clear()
-
     for idx in range(n_chunks):
-        c = chunks[idx % len(chunks)]
-        cid = f"{idx:016x}"
-        doc = min(idx // per_doc, n_docs - 1)
-        u = rng.random()
-        status = "kept" if u < 0.70 else "skipped" if u < 0.95 else "pending" if u < 0.98 else "failed"
-        n_acc = n_rej = 0
-        if status == "kept":
-            k = int(per_kept) + (1 if rng.random() < per_kept - int(per_kept) else 0)
-            for pos in range(k):
-                ok = rng.random() < 0.8 or pos == 0
-                base = accepted[rng.randrange(len(accepted))] if ok else rejected[rng.randrange(len(rejected))]
-                data = dict(base["data"], chunk_id=cid)
-                data["question"] = f"{data.get('question', '')} (#{idx}.{pos})"  # distinct samples
-                sid = sample_id(cid, base["sample_type"], data)
-                rule, detail = (None, None) if ok else (base["rule"] or "near_duplicate", base["detail"])
-                sample_rows.append(
-                    (sid, cid, idx, pos, base["sample_type"], "accepted" if ok else "rejected", rule, detail, 1,
-                     json.dumps(data, ensure_ascii=False), now)
-                )  # fmt: skip
-                n_acc, n_rej = n_acc + ok, n_rej + (not ok)
-        if status != "pending":
-            for node in ("triage", "generate"):
-                call_rows.append((cid, node, "extractive", 0, 0, 0.0, 0.01, 1, None, None, now))
-        chunk_rows.append(
-            (cid, idx, f"d{doc:05d}", f"book-{doc:05d}.md", idx % per_doc, json.dumps(c["heading_path"]),
-             c["start_line"], c["end_line"], c["chars"], c["text"], status,
-             rng.choice(reasons) if status == "skipped" else None, "ValueError: unparseable" if status == "failed" else None,
-             None, 0 if status == "pending" else 1, n_acc, n_rej, now)
-        )  # fmt: skip
+        chunk, samples, calls = rows.of(idx)
+        batch["chunks"].append(chunk)
+        batch["samples"] += samples
+        batch["calls"] += calls
         written["chunks"] += 1
-        written["samples"] += n_acc + n_rej
-        written["accepted"] += n_acc
-        written["calls"] += 0 if status == "pending" else 2
-        if len(chunk_rows) >= 20_000:
-            flush()
-    flush()
+        written["samples"] += len(samples)
+        written["accepted"] += chunk[15]
+        written["calls"] += len(calls)
+        if len(batch["chunks"]) >= 20_000 or idx == n_chunks - 1:
+            db.execute("BEGIN")
+            for table, values in batch.items():
+                db.executemany(INSERTS[table], values)
+                values.clear()
+            db.execute("COMMIT")
     run.close()
     return written
 
