@@ -199,7 +199,10 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
 
     def todo_chunks(self, max_attempts: int = 3, limit: int | None = None) -> list[Chunk]:
         """Chunks still to process, in corpus order: ``pending``, and ``failed`` with attempts left."""
-        sql = "SELECT * FROM chunks WHERE status = 'pending' OR (status = 'failed' AND attempts < ?) ORDER BY idx" + (
+        # with a limit (is anything left?) walk the idx index and stop at the first match (`+status`);
+        # the whole list reads the status index and sorts what it finds
+        s = "+status" if limit else "status"
+        sql = f"SELECT * FROM chunks WHERE {s} = 'pending' OR ({s} = 'failed' AND attempts < ?) ORDER BY idx" + (
             " LIMIT ?" if limit else ""
         )
         params: list[Any] = [max_attempts] + ([limit] if limit else [])
