@@ -90,6 +90,9 @@ class StopRun(Exception):
         self.advice = advice
         self.calls = list(calls)
 
+    def __reduce__(self):  # a stop in a Ray worker comes back to the driver whole (as a StopRun)
+        return (StopRun, (str(self), self.cause, self.advice, self.calls))
+
 
 # ---------------------------------------------------------------------------------------
 # agent families: the registry the runner and ``compare`` dispatch through
@@ -109,6 +112,7 @@ class AgentFamily:
         coverage_loop: the family runs the coverage loop (revisits) once every chunk is recorded.
         summary: one line for help texts and reports.
         needs_tool_calling: the model must call tools it is offered (``tool_choice: auto``).
+        remote_work: its work units can run in Ray workers (``--executor ray``).
     """
 
     name: str
@@ -117,6 +121,7 @@ class AgentFamily:
     coverage_loop: bool = False
     summary: str = ""
     needs_tool_calling: bool = False
+    remote_work: bool = False
 
 
 FAMILIES: dict[str, AgentFamily] = {}

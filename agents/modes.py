@@ -28,6 +28,7 @@ export, are those of one lane, and a run killed at any moment resumes to the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any, Callable, Sequence
@@ -36,6 +37,7 @@ from prepbench.agents.base import ChunkRecorder, StopRun, one_line, require_chat
 from prepbench.agents.models.ratelimit import ModelCallError
 from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json
 from prepbench.agents.scheduler import Scheduler
+from prepbench.agents.workers import WorkerContext, WorkerRecipe, open_pool, serve_run
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.run import RunContext, finish_run
@@ -107,6 +109,9 @@ class SlotFailed(Exception):
         super().__init__(message)
         self.calls = calls
 
+    def __reduce__(self):  # it comes back whole from a Ray worker
+        return (SlotFailed, (str(self), self.calls))
+
 
 class ModeRunner:
     """Runs a generation run's slots to do (see the module docstring).
@@ -118,9 +123,10 @@ class ModeRunner:
         ModelSpecError: the generator is not a chat model.
     """
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: RunContext, pool: Any = None):
         require_chat_model("generate", ctx.generator, getattr(ctx.options, "model", None))
         self.ctx = ctx
+        self.pool = pool
         self.skill = ctx.skill
         self.sample_type = ctx.skill.mode_types[0]
         self.chat = ctx.generator.chat
@@ -191,19 +197,25 @@ class ModeRunner:
             else:
                 self.recorder.decided(chunk.chunk_id, *res)
 
+    async def run_batch(self, batch: list[Chunk]) -> list[Any]:
+        """Each slot's ``(candidates, calls)``, or the :class:`SlotFailed` / :class:`StopRun` it ended with."""
+        results: list[Any] = []
+        for chunk in batch:
+            try:
+                results.append(await self.run_slot(chunk))
+            except (StopRun, SlotFailed) as e:
+                results.append(e)
+        return results
+
     async def _lane(self) -> None:
         while True:
             batch, number = await self.scheduler.next_batch(self.ctx.stopped)
             if not batch:
                 return
-            results: list[Any] = []
-            for chunk in batch:
-                try:
-                    results.append(await self.run_slot(chunk))
-                except (StopRun, SlotFailed) as e:
-                    if isinstance(e, StopRun):
-                        self.ctx.stopped = True
-                    results.append(e)
+            # with --executor ray the slots are asked in a worker; they commit here, in slot order
+            results = await (self.pool.submit(batch) if self.pool is not None else self.run_batch(batch))
+            if any(isinstance(r, StopRun) for r in results):
+                self.ctx.stopped = True
             await self.scheduler.finish(number, (batch, results))
 
     async def arun(self, todo: Sequence[Chunk]) -> None:
@@ -215,6 +227,13 @@ class ModeRunner:
                     tg.create_task(self._lane())
         except BaseExceptionGroup as eg:  # surface the lane's own error
             raise eg.exceptions[0]
+
+
+def slot_work(recipe: WorkerRecipe):
+    """The generation modes' work in a Ray worker (a :class:`~prepbench.agents.workers.WorkerRecipe`'s
+    ``build``): ``async work(batch)`` asks each slot of a batch with the worker's own chat client and
+    the run's screener (seeds and n-gram matcher included), as :meth:`ModeRunner.run_batch`."""
+    return ModeRunner(WorkerContext(recipe, recipe.generator())).run_batch
 
 
 def run_generate(
@@ -238,24 +257,23 @@ def run_generate(
         PrepbenchError: bad options, seeds, skill or model spec (nothing written), or a run folder
             holding a different run.
     """
-    from prepbench.agents.runner import make_generator
+    from prepbench.agents.runner import closing_pool, make_generator
 
     t0 = time.perf_counter()
     if generator is None:
         generator = make_generator(options.model, options.model_options)
     require_chat_model("generate", generator, options.model)
-    ctx = prepare_generate(options, seeds, generator)
-    try:
-        if ctx.has_work:
-            runner = ModeRunner(ctx)
-            todo = ctx.ledger.todo_chunks(max_attempts=options.max_attempts)
-            if progress is not None:
-                with progress(ctx):
+    options.executor.check()
+    with closing_pool(open_pool(options.executor)) as pool:
+        ctx = prepare_generate(options, seeds, generator, pool=pool)
+        try:
+            if ctx.has_work:
+                runner = ModeRunner(ctx, serve_run(ctx, slot_work))
+                todo = ctx.ledger.todo_chunks(max_attempts=options.max_attempts)
+                with progress(ctx) if progress is not None else contextlib.nullcontext():
                     asyncio.run(runner.arun(todo))
-            else:
-                asyncio.run(runner.arun(todo))
-        result = finish_run(ctx)
-    finally:
-        ctx.ledger.close()
+            result = finish_run(ctx)
+        finally:
+            ctx.ledger.close()
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result

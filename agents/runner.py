@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from prepbench.agents.base import StopRun, get_family, require_chat_model, tools_ignored
+from prepbench.agents.base import StopRun, family_names, get_family, require_chat_model, tools_ignored
+from prepbench.agents.workers import open_pool
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
 from prepbench.tools.skills import load_skill
+
+
+@contextlib.contextmanager
+def closing_pool(pool: Any):
+    """``pool`` (None for the local executor), closed on the way out."""
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def make_generator(spec: str, model_options: ModelOptions | dict | None = None) -> Any:
@@ -58,15 +69,21 @@ def run_pipeline(
         generator = make_generator(options.model, options.model_options)
     if family.needs_chat_model:
         require_chat_model(family.name, generator, options.model)
-    ctx = prepare_run(options, generator, coverage_loop=family.coverage_loop)
-    try:
-        if ctx.has_work:  # a finished run calls no agent and no model
-            with progress(ctx) if progress is not None else contextlib.nullcontext():
-                _run_family(ctx, family)
-        result = finish_run(ctx)
-        result["stop"] = _stop_info(ctx) if ctx.stopped else None
-    finally:
-        ctx.ledger.close()
+    if options.executor.remote and not family.remote_work:
+        remote = ", ".join(n for n in family_names() if get_family(n).remote_work)
+        raise PrepbenchError(f"--executor ray: agent '{family.name}' runs in this process only (Ray runs: {remote})")
+    options.executor.check()
+    # Ray's workers start now and warm up while this process checks the skill and reads the corpus
+    with closing_pool(open_pool(options.executor)) as pool:
+        ctx = prepare_run(options, generator, coverage_loop=family.coverage_loop, pool=pool)
+        try:
+            if ctx.has_work:  # a finished run calls no agent and no model
+                with progress(ctx) if progress is not None else contextlib.nullcontext():
+                    _run_family(ctx, family)
+            result = finish_run(ctx)
+            result["stop"] = _stop_info(ctx) if ctx.stopped else None
+        finally:
+            ctx.ledger.close()
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result
 

@@ -22,11 +22,14 @@ class Scheduler:
         batch_size: work units per batch.
         window: batches taken but not yet committed, at most (default ``4 * lanes``).
         commit: ``commit(state)``, called once per finished batch, in the order batches were taken.
+        spread: cut what is left into at least this many batches (Ray workers: the last chunks
+            and a small round of revisits still reach every worker); 1: always ``batch_size``.
     """
 
-    def __init__(self, lanes: int, batch_size: int, commit: Callable[[Any], Any], window: int | None = None):
+    def __init__(self, lanes: int, batch_size: int, commit: Callable[[Any], Any], window: int | None = None, spread: int = 1):
         self.lanes = max(1, lanes)
         self.batch_size = max(1, batch_size)
+        self.spread = max(1, spread)
         self.window = window or 4 * self.lanes
         self.commit = commit
         self.todo: Sequence[Any] = []
@@ -52,7 +55,7 @@ class Scheduler:
         if self.taken - self.committed >= self.window:
             async with self.turn:
                 await self.turn.wait_for(lambda: self.taken - self.committed < self.window)
-        batch = [] if stopped else list(self.todo[self.cursor : self.cursor + self.batch_size])
+        batch = [] if stopped else list(self.todo[self.cursor : self.cursor + self._size(len(self.todo) - self.cursor)])
         self.cursor += len(batch)
         number = self.taken
         self.taken += 1 if batch else 0
@@ -72,13 +75,18 @@ class Scheduler:
                 await self.turn.wait_for(lambda: self.committed == self.taken)
                 if self.revisit_cursor >= len(self.revisits) and not stopped():
                     self.revisits, self.revisit_cursor = plan(), 0
-        part = self.revisits[self.revisit_cursor : self.revisit_cursor + self.batch_size]
+        size = self._size(len(self.revisits) - self.revisit_cursor)
+        part = self.revisits[self.revisit_cursor : self.revisit_cursor + size]
         self.revisit_cursor += len(part)
         if not part or stopped():
             return [], self.taken
         number = self.taken
         self.taken += 1
         return part, number
+
+    def _size(self, left: int) -> int:
+        """The next batch's size: ``batch_size``, or less so that ``left`` units make ``spread`` batches."""
+        return max(1, min(self.batch_size, -(-left // self.spread)))
 
     async def finish(self, number: int, state: Any) -> int:
         """Hand in finished batch ``number``; commit it and every later finished one whose turn

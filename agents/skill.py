@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
@@ -55,6 +55,7 @@ from prepbench.tools.validate import Candidate, Verdict
 
 from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
 from .scheduler import Scheduler
+from .workers import WorkerContext, WorkerRecipe, serve_run
 
 #: Rejections that a repair cannot fix (the sample is fine, it is just not new).
 UNREPAIRABLE_RULES = {"exact_duplicate", "near_duplicate"}
@@ -81,6 +82,9 @@ class BatchState(TypedDict, total=False):
     errors: dict[str, str]
     repair_round: int
     stopped: bool
+    stop: Any  # the StopRun that stopped this batch (it travels back from a Ray worker with the state)
+    targets: dict[str, dict[str, int]]  # coverage loop: chunk id -> samples to generate per type
+    seen: dict[str, list[str]]  # coverage loop: chunk id -> its sample ids already in the ledger
     recorded: int
 
 
@@ -92,38 +96,68 @@ class SkillAgent:
             validator, generator, options, progress callback).
     """
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, pool: Any = None):
         self.ctx = ctx
         self.gen = ctx.generator
         self.skill = ctx.skill
         self.recorder = ChunkRecorder(ctx)
         self.opts = ctx.options
+        self.pool = pool
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
         chat = bool(self.gen.needs_chat_model)
-        # chat models stream one chunk per batch through 2 x concurrency lanes (module docstring)
-        lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 1
-        self.scheduler = Scheduler(lanes, 1 if chat else self.opts.batch_size, commit=self._record)
+        # chat models stream one chunk per batch through 2 x concurrency lanes (module docstring);
+        # Ray workers get two batches each in flight, so none waits while the driver commits
+        lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 2 * pool.workers if pool else 1
+        spread = pool.workers if pool else 1
+        self.scheduler = Scheduler(lanes, 1 if chat else self.opts.batch_size, commit=self._record, spread=spread)
         self.graph = self.build_graph()
 
     # -- graph ----------------------------------------------------------------------
     def build_graph(self):
+        """The run's graph: load_batch / plan_coverage -> the chunk work -> record. The work
+        runs here (its nodes inline) or, with a Ray pool, in a worker (:meth:`remote_work`)."""
         g = StateGraph(BatchState)
         g.add_node("load_batch", self.load_batch)
+        g.add_node("record", self.record)
+        g.add_node("plan_coverage", self.plan_coverage)
+        if self.pool is None:
+            work = self._add_work(g, then="record")
+        else:
+            work = "work"
+            g.add_node(work, self.remote_work)
+            g.add_edge(work, "record")
+        g.add_edge(START, "load_batch")
+        g.add_conditional_edges("load_batch", self.has_batch, {"yes": work, "no": "plan_coverage"})
+        g.add_conditional_edges("plan_coverage", self.has_batch, {"yes": work, "no": END})
+        g.add_conditional_edges("record", self.more_work, {"yes": "load_batch", "no": END})
+        return g.compile()
+
+    def build_work_graph(self):
+        """The chunk work alone (what a Ray worker runs on a batch): triage -> generate ->
+        validate (<-> repair) -> END."""
+        g = StateGraph(BatchState)
+        g.add_edge(START, self._add_work(g, then=END))
+        return g.compile()
+
+    def _add_work(self, g: StateGraph, then: str) -> str:
+        """Add the chunk work's nodes and edges to ``g``, leaving to ``then``; returns its entry."""
         g.add_node("triage", self.triage)
         g.add_node("generate", self.generate)
         g.add_node("validate", self.validate)
         g.add_node("repair", self.repair)
-        g.add_node("record", self.record)
-        g.add_node("plan_coverage", self.plan_coverage)
-        g.add_edge(START, "load_batch")
-        g.add_conditional_edges("load_batch", self.has_batch, {"yes": "triage", "no": "plan_coverage"})
-        g.add_conditional_edges("plan_coverage", self.has_batch, {"yes": "generate", "no": END})
         g.add_edge("triage", "generate")
         g.add_edge("generate", "validate")
-        g.add_conditional_edges("validate", self.needs_repair, {"repair": "repair", "record": "record"})
+        g.add_conditional_edges("validate", self.needs_repair, {"repair": "repair", "record": then})
         g.add_edge("repair", "validate")
-        g.add_conditional_edges("record", self.more_work, {"yes": "load_batch", "no": END})
-        return g.compile()
+        return "triage"
+
+    async def remote_work(self, state: BatchState) -> BatchState:
+        """The chunk work of a batch in a Ray worker (:class:`~prepbench.agents.workers.ChunkWorker`);
+        a stop there stops the run here."""
+        out = await self.pool.submit(dict(state))
+        if out.get("stop") is not None:
+            self.ctx.halt(out["stop"])
+        return out
 
     # -- nodes ----------------------------------------------------------------------
     async def load_batch(self, state: BatchState) -> BatchState:
@@ -138,6 +172,9 @@ class SkillAgent:
             "errors": {},
             "repair_round": 0,
             "stopped": False,
+            "stop": None,
+            "targets": {},
+            "seen": {},
         }
 
     def has_batch(self, state: BatchState) -> str:
@@ -158,11 +195,15 @@ class SkillAgent:
             "batch_no": batch_no,
             "revisit": revisit,
             "triage": {cid: Triage(keep=True, sample_types=types) for cid, types in revisit.items()},
+            # what the revisit needs of the ledger, read here (the driver) so the work can run anywhere
+            "targets": {cid: self.revisit_targets(cid, types) for cid, types in revisit.items()},
+            "seen": {cid: sorted(self.ctx.ledger.sample_ids(cid)) for cid in revisit},
             "candidates": {},
             "calls": {cid: [] for cid in revisit},
             "errors": {},
             "repair_round": 0,
             "stopped": False,
+            "stop": None,
         }
 
     def _plan_round(self) -> list[tuple[str, list[str]]]:
@@ -182,6 +223,8 @@ class SkillAgent:
             return await call()
 
     async def triage(self, state: BatchState) -> BatchState:
+        if state.get("revisit"):  # a revisit batch comes triaged (kept, for the types to add)
+            return {}
         batch = state["batch"]
         results = await asyncio.gather(
             *(self._bounded(functools.partial(self.gen.atriage, c, self.skill)) for c in batch), return_exceptions=True
@@ -189,12 +232,12 @@ class SkillAgent:
         triage: dict[str, Triage] = {}
         calls: dict[str, list[CallRecord]] = {c.chunk_id: [] for c in batch}
         errors: dict[str, str] = {}
-        stopped = False
+        stopped, stop = False, state.get("stop")
         for c, res in zip(batch, results):
             if isinstance(res, BaseException):
                 calls[c.chunk_id].extend(getattr(res, "calls", []))  # every attempt is accounted
                 if isinstance(res, StopRun):
-                    stopped = True
+                    stopped, stop = True, res
                     self.ctx.halt(res)
                 else:
                     errors[c.chunk_id] = one_line(res)
@@ -208,7 +251,7 @@ class SkillAgent:
                     detail=f"unknown skip reason {decision.skip_reason!r}: {decision.detail}",
                 )
             triage[c.chunk_id] = decision
-        return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped}
+        return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped, "stop": stop}
 
     def targets(self, decision: Triage) -> dict[str, int]:
         """Samples to generate per type for a kept chunk: the chunk types triage named, else (or when
@@ -224,10 +267,9 @@ class SkillAgent:
         have = {} if self.gen.needs_chat_model else self.ctx.ledger.type_counts(chunk_id)
         return {t: have.get(t, 0) + self.skill.target(t).per_chunk for t in types}
 
-    def new_samples(self, chunk: Chunk, samples: list, types: list[str]) -> list:
-        """Of a revisit's candidates: those of ``types`` not already in the ledger, at most
-        ``per_chunk`` of each type."""
-        seen = self.ctx.ledger.sample_ids(chunk.chunk_id)
+    def new_samples(self, chunk: Chunk, samples: list, types: list[str], seen: set[str]) -> list:
+        """Of a revisit's candidates: those of ``types`` whose id is not in ``seen`` (the chunk's
+        samples in the ledger), at most ``per_chunk`` of each type."""
         left = {t: self.skill.target(t).per_chunk for t in types}
         out = []
         for s in samples:
@@ -244,12 +286,8 @@ class SkillAgent:
             return {}
         batch = [c for c in state["batch"] if state["triage"].get(c.chunk_id) and state["triage"][c.chunk_id].keep]
         revisit = state.get("revisit") or {}
-        targets = {
-            c.chunk_id: self.revisit_targets(c.chunk_id, revisit[c.chunk_id])
-            if c.chunk_id in revisit
-            else self.targets(state["triage"][c.chunk_id])
-            for c in batch
-        }
+        planned = state.get("targets") or {}  # a revisit's targets, planned with the ledger at hand
+        targets = {c.chunk_id: planned.get(c.chunk_id) or self.targets(state["triage"][c.chunk_id]) for c in batch}
         results = await asyncio.gather(
             *(self._bounded(functools.partial(self.gen.agenerate, c, self.skill, targets[c.chunk_id])) for c in batch),
             return_exceptions=True,
@@ -257,7 +295,7 @@ class SkillAgent:
         candidates: dict[str, list[CandidateState]] = {}
         calls = state["calls"]
         errors = dict(state["errors"])
-        stopped = False
+        stopped, stop = False, state.get("stop")
         for c, res in zip(batch, results):
             cs = res[1] if not isinstance(res, BaseException) else getattr(res, "calls", [])
             if c.chunk_id in revisit:  # the ledger tells a revisit's calls from the main pass's
@@ -265,19 +303,19 @@ class SkillAgent:
             calls[c.chunk_id].extend(cs)  # every attempt is accounted, failed or stopped ones too
             if isinstance(res, BaseException):
                 if isinstance(res, StopRun):
-                    stopped = True
+                    stopped, stop = True, res
                     self.ctx.halt(res)
                 else:
                     errors[c.chunk_id] = one_line(res)
                 continue
             samples = res[0]
             if c.chunk_id in revisit:
-                samples = self.new_samples(c, samples, revisit[c.chunk_id])
+                samples = self.new_samples(c, samples, revisit[c.chunk_id], set(state["seen"][c.chunk_id]))
             candidates[c.chunk_id] = [
                 {"sample": stamp(s, c), "verdict_ok": False, "rule": None, "detail": "", "attempts": 1, "checked": False}
                 for s in samples
             ]
-        return {"candidates": candidates, "calls": calls, "errors": errors, "stopped": stopped}
+        return {"candidates": candidates, "calls": calls, "errors": errors, "stopped": stopped, "stop": stop}
 
     async def validate(self, state: BatchState) -> BatchState:
         if state.get("stopped"):
@@ -306,12 +344,12 @@ class SkillAgent:
         )
         calls = state["calls"]
         errors = dict(state.get("errors") or {})
-        stopped = False
+        stopped, stop = False, state.get("stop")
         for (cid, cand), res in zip(passed, results):
             if isinstance(res, BaseException):
                 calls[cid].extend(getattr(res, "calls", []))
                 if isinstance(res, StopRun):
-                    stopped = True
+                    stopped, stop = True, res
                     self.ctx.halt(res)
                 else:  # the judge could not run: the chunk is not judged, so it is retried, not kept unjudged
                     errors.setdefault(cid, one_line(res))
@@ -324,7 +362,7 @@ class SkillAgent:
                     "grounded_judge",
                     (reason or "not supported by the chunk")[:200],
                 )
-        return {"candidates": state["candidates"], "calls": calls, "errors": errors, "stopped": stopped}
+        return {"candidates": state["candidates"], "calls": calls, "errors": errors, "stopped": stopped, "stop": stop}
 
     def _repairable(self, state: BatchState) -> list[tuple[str, CandidateState]]:
         if state.get("stopped") or not self.gen.needs_chat_model:
@@ -360,12 +398,12 @@ class SkillAgent:
         )
         calls = state["calls"]
         errors = dict(state.get("errors") or {})
-        stopped = False
+        stopped, stop = False, state.get("stop")
         for (cid, cand), res in zip(todo, results):
             if isinstance(res, BaseException):
                 calls[cid].extend(getattr(res, "calls", []))
                 if isinstance(res, StopRun):
-                    stopped = True
+                    stopped, stop = True, res
                     self.ctx.halt(res)
                 else:  # the repair did not finish: the chunk is retried, not kept short of it
                     errors.setdefault(cid, one_line(res))
@@ -382,6 +420,7 @@ class SkillAgent:
             "errors": errors,
             "repair_round": state.get("repair_round", 0) + 1,
             "stopped": stopped,
+            "stop": stop,
         }
 
     async def record(self, state: BatchState) -> BatchState:
@@ -451,14 +490,35 @@ def _candidates(states: list[CandidateState]) -> list[Candidate]:
     return [Candidate(c["sample"], Verdict(c["verdict_ok"], c["rule"], c["detail"]), c["attempts"]) for c in states]
 
 
+#: What a Ray worker's chunk work sends back of a batch's state (the driver has the rest).
+WORK_RESULT = ("triage", "candidates", "calls", "errors", "repair_round", "stopped", "stop")
+
+
+def chunk_work(recipe: WorkerRecipe):
+    """The skill family's work in a Ray worker (a :class:`~prepbench.agents.workers.WorkerRecipe`'s
+    ``build``): ``async work(state)`` runs the chunk work graph (triage, generate, validate,
+    repair) on one batch with the worker's own generator and the run's screener (duplicates
+    are decided by the driver, at commit), and returns the :data:`WORK_RESULT` keys."""
+    agent = SkillAgent(WorkerContext(recipe, recipe.generator()))
+    graph = agent.build_work_graph()
+    limit = 10 + 2 * int(recipe.options.max_repairs)
+
+    async def work(state: BatchState) -> dict:
+        out = await graph.ainvoke(state, config={"recursion_limit": limit})
+        return {k: out.get(k) for k in WORK_RESULT}
+
+    return work
+
+
 def run_skill_agent(ctx) -> None:
     """Run the skill-guided graph over ``ctx``'s chunks to do (pending, failed with attempts left).
 
     Chunks are processed in corpus order; the run stops early (chunks left pending) when a
-    generator raises :class:`~prepbench.agents.base.StopRun`.
+    generator raises :class:`~prepbench.agents.base.StopRun`. With ``--executor ray`` the chunk
+    work runs in Ray workers and only the commits run here.
     """
     todo = ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts)
-    asyncio.run(SkillAgent(ctx).arun(todo))
+    asyncio.run(SkillAgent(ctx, serve_run(ctx, chunk_work)).arun(todo))
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)
@@ -468,6 +528,7 @@ FAMILY = register_family(
         run_skill_agent,
         needs_chat_model=False,
         coverage_loop=True,
+        remote_work=True,
         summary="skill-guided graph: triage, generate per sample type, gate, repair, record; coverage loop",
     )
 )

@@ -162,9 +162,7 @@ def provenance(ledger: Any, skill: Any = None) -> dict[str, Any]:
 def _last_recorded(ledger: Any) -> float | None:
     """When the ledger last changed (a chunk recorded or revisited, a decontamination pass): the card
     holds no clock reading, so exporting an unchanged run again writes the same card."""
-    times = [r["updated_at"] for r in ledger.chunk_rows() if r["status"] != "pending"]
-    times += [r["created_at"] for r in ledger.contamination_rows()]
-    return max(times, default=None)
+    return ledger.last_recorded_at()
 
 
 def size_category(n: int) -> str:

@@ -177,7 +177,13 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
         d = Table(title="per document")
         for col in ("document", "chunks", "kept", "skipped", "failed", "pending", "accepted"):
             d.add_column(col, justify="left" if col == "document" else "right")
-        for row in docs:
+        for row in docs[:MAX_DOCUMENT_ROWS]:
             name = row["document"] + ("" if row["doc_status"] == "ingested" else f" (skipped: {row['reason']})")
             d.add_row(escape(name), *(str(row[c] or 0) for c in ("chunks", "kept", "skipped", "failed", "pending", "accepted")))
+        if len(docs) > MAX_DOCUMENT_ROWS:
+            d.add_row(f"... {len(docs) - MAX_DOCUMENT_ROWS} more documents (--json lists every one)", *[""] * 6)
         console.print(d)
+
+
+#: Documents the per-document table prints (a corpus of thousands of files: ``status --json`` has them all).
+MAX_DOCUMENT_ROWS = 200

@@ -23,7 +23,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 import jinja2
 
@@ -77,15 +77,19 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _write_lines(path: Path, rows: Iterable[dict]) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    return n
+#: One JSON encoder for every row (``json.dumps`` with options builds one per call); the same bytes.
+_ROW = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _open_lines(path: Path) -> IO[str]:
+    """A JSONL file of the export, opened for writing (large buffer: millions of rows)."""
+    return open(path, "w", encoding="utf-8", buffering=1 << 20)
+
+
+def _close_lines(f: IO[str]) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
 
 
 def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", system: bool = False) -> dict[str, Any]:
@@ -166,27 +170,43 @@ def export_samples(
     if "hf" in formats:
         _require_datasets()
     out = Path(out_dir)
-    rendered = []
-    for s in samples:
-        instr, resp = render_pair(s, renders.get(s.get("sample_type")))
-        rendered.append((s, instr, resp))
     builders = _builders(system)
+    lines_of = _line_builders(system)
     info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
+    count = 0
 
     def write(tmp: Path) -> None:
-        rows: dict[str, int] = {}
-        for fmt in formats:
-            made = (builders["sharegpt" if fmt == "hf" else fmt](s, i, r) for s, i, r in rendered)
-            if fmt == "hf":
-                rows.update(_write_hf(tmp, list(made)))
-            else:
-                rows[FILE_NAMES[fmt]] = _write_lines(tmp / FILE_NAMES[fmt], made)
+        # one pass: each sample is rendered once and written to every format's file as it comes
+        # (a run of millions of samples is never held in memory; only hf needs its rows at once)
+        nonlocal count
+        jsonl = [f for f in formats if f != "hf"]
+        hf_rows: list[dict] | None = [] if "hf" in formats else None
+        files: dict[str, IO[str]] = {}
+        try:
+            for fmt in jsonl:
+                files[fmt] = _open_lines(tmp / FILE_NAMES[fmt])
+            for s in samples:
+                instr, resp = render_pair(s, renders.get(s.get("sample_type")))
+                lines = lines_of(s, instr, resp)
+                for fmt, f in files.items():
+                    f.write(lines[fmt] + "\n")
+                if hf_rows is not None:
+                    hf_rows.append(builders["sharegpt"](s, instr, resp))
+                count += 1
+            for fmt in jsonl:
+                _close_lines(files.pop(fmt))
+        finally:
+            for f in files.values():
+                f.close()
+        rows = {FILE_NAMES[fmt]: count for fmt in jsonl}
+        if hf_rows is not None:
+            rows.update(_write_hf(tmp, hf_rows))
         _write_text(tmp / "dataset_info.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         _write_text(tmp / CARD, render_card(provenance or {}, rows, _card_data_file(formats)))
 
     replace_set(out, write, [*FILE_NAMES.values(), "dataset_info.json", PARQUET, CARD])
     files = {fmt: str(out / FILE_NAMES[fmt]) for fmt in formats}
-    return {"files": files, "count": len(rendered), "dataset_info": str(out / "dataset_info.json")}
+    return {"files": files, "count": count, "dataset_info": str(out / "dataset_info.json")}
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -238,3 +258,24 @@ def _builders(system: str | None) -> dict[str, Any]:
         },
         "samples": lambda s, i, r: {**s, "instruction": i, "output": r},
     }
+
+
+def _line_builders(system: str | None) -> dict[str, Any]:
+    """JSONL line per format: ``(sample, instruction, output) -> str``, the bytes of ``_ROW`` of
+    :func:`_builders`' row. The chat formats hold the same two strings, so each is encoded once and
+    the rows are put together around them (a run of millions of samples spends its export there)."""
+    samples_row = _builders(system)["samples"]
+    js = _ROW(system) if system else ""
+    tail = f', "system": {js}}}' if system else "}"
+    first = f'{{"role": "system", "content": {js}}}, ' if system else ""
+
+    def chat(s: dict, i: str, r: str) -> dict[str, str]:
+        ji, jr = _ROW(i), _ROW(r)
+        return {
+            "sharegpt": f'{{"conversations": [{{"from": "human", "value": {ji}}}, {{"from": "gpt", "value": {jr}}}]{tail}',
+            "alpaca": f'{{"instruction": {ji}, "input": "", "output": {jr}{tail}',
+            "openai": f'{{"messages": [{first}{{"role": "user", "content": {ji}}}, {{"role": "assistant", "content": {jr}}}]}}',
+            "samples": _ROW(samples_row(s, i, r)),
+        }
+
+    return chat

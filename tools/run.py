@@ -23,10 +23,12 @@ from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAU
 from prepbench.tools.coverage import coverage_report
 from prepbench.tools.decontaminate import DecontaminationSpec, decontaminate_run
 from prepbench.tools.errors import EnvironmentFault, LedgerError, PrepbenchError
+from prepbench.tools.executors import ExecutorOptions
 from prepbench.tools.export import export_samples
 from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder, RunLock
 from prepbench.tools.skills import Skill, check_skill, load_skill
+from prepbench.tools.skills.check import check_examples
 from prepbench.tools.validate import Gate
 
 #: Config keys that must match for a run to resume.
@@ -129,6 +131,8 @@ class RunOptions:
         model_options: the chat-model options (:class:`ModelOptions`; a dict of its fields is accepted).
         decontamination: benchmark decontamination as a gate step (``--decontaminate``): flagged
             samples are kept in the ledger with their flags and left out of the export.
+        executor: where the agent's work runs (:class:`~prepbench.tools.executors.ExecutorOptions`:
+            ``local`` asyncio lanes, or Ray workers; a dict of its fields is accepted).
     """
 
     corpus: list[str]
@@ -152,9 +156,12 @@ class RunOptions:
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
     model_options: ModelOptions = field(default_factory=ModelOptions)
     decontamination: DecontaminationSpec | None = None
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
     def __post_init__(self) -> None:
         self.model_options = ModelOptions.coerce(self.model_options)
+        if isinstance(self.executor, dict):
+            self.executor = ExecutorOptions(**self.executor)
 
 
 @dataclass
@@ -181,6 +188,7 @@ class RunContext:
     on_event: Callable[[str, str], None] = lambda kind, message: None
     stop: Any = None  # the exception that stopped the run early (its cause and advice), if any
     recorded: int = 0  # chunks recorded by this run (the Ctrl-C message)
+    pool: Any = None  # the Ray workers of ``--executor ray`` (:mod:`prepbench.tools.executors.ray`); None: local
 
     def halt(self, exc: BaseException) -> None:
         """Stop the run early because of ``exc`` (the first stop is kept: it says why)."""
@@ -329,13 +337,15 @@ def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger
     return ledger
 
 
-def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False) -> RunContext:
+def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False, pool: Any = None) -> RunContext:
     """Validate inputs, then create or resume the run's ledger.
 
     Args:
         options: the run options.
         generator: the generator the agent family will use (its name and version go into the config).
         coverage_loop: the family runs the coverage loop (so planned revisits count as work left).
+        pool: the Ray workers of ``--executor ray`` (None: local); the skill's examples are
+            checked on one of them (its English parser is loaded), still before anything is written.
 
     Raises:
         SkillError, CorpusError, ModelSpecError: before anything is written.
@@ -344,15 +354,18 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
     """
     if options.concurrency < 1 or options.batch_size < 1:
         raise PrepbenchError("--concurrency and --batch-size must be at least 1")
+    options.executor.check()
     if options.limit is not None and options.limit < 1:
         raise PrepbenchError("--limit must be at least 1")
     if Path(options.out).exists() and not Path(options.out).is_dir():
         raise PrepbenchError(f"--out {options.out}: is a file, not a run folder; choose a new or existing folder")
-    check_skill(options.skill)  # full check: nothing runs on a broken skill
+    check_skill(options.skill, examples=pool is None)  # full check: nothing runs on a broken skill
     skill = load_skill(options.skill)
     corpus = ingest_corpus(
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )
+    if pool is not None:  # after the ingest, which ran while the workers started
+        pool.call(check_examples, skill)
     config = _run_config(options, skill, corpus, generator)
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
@@ -381,6 +394,7 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         resumed=resumed,
         corpus_skipped=[asdict(s) for s in corpus.skipped],
         has_work=work,
+        pool=pool,
     )
 
 

@@ -31,10 +31,12 @@ from typing import Any, Sequence
 from prepbench.tools import __version__
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.errors import PrepbenchError
+from prepbench.tools.executors import ExecutorOptions
 from prepbench.tools.hashing import canonical_json, sha256_bytes, sha256_text, short_id
 from prepbench.tools.ledger import LEDGER_FILE, RunFolder, RunLock
 from prepbench.tools.run import ModelOptions, RunContext, open_existing, wipe_run
 from prepbench.tools.skills import Skill, check_skill, load_skill
+from prepbench.tools.skills.check import check_examples
 from prepbench.tools.validate import Gate
 
 MODES = ("instance", "response", "enhance")
@@ -87,7 +89,8 @@ class GenerateOptions:
             (a :class:`~prepbench.tools.decontaminate.DecontaminationSpec`; its n-gram rule only:
             such a sample is rejected with rule ``ngram_overlap``); a seed that shares one is left
             out of the run (counted in the config's ``seeds_contaminated``). None: no such check.
-        fresh, formats, model_options: as for ``prepbench run``.
+        fresh, formats, model_options, executor: as for ``prepbench run`` (with ``--executor ray``
+            the slots are asked in Ray workers and committed here, in slot order).
     """
 
     mode: str
@@ -105,9 +108,12 @@ class GenerateOptions:
     fresh: bool = False
     formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai", "samples")
     model_options: ModelOptions = field(default_factory=ModelOptions)
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
     def __post_init__(self) -> None:
         self.model_options = ModelOptions.coerce(self.model_options)
+        if isinstance(self.executor, dict):
+            self.executor = ExecutorOptions(**self.executor)
 
 
 def _check(options: GenerateOptions, seeds: Sequence[Seed]) -> None:
@@ -240,13 +246,14 @@ def _config(options: GenerateOptions, skill: Skill, seeds: Sequence[Seed], gener
     }
 
 
-def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator: Any) -> RunContext:
+def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator: Any, pool: Any = None) -> RunContext:
     """Check the inputs, then create or resume the generation run's ledger; the context for the mode runner.
 
     Args:
         options: the run's options.
         seeds: the seed records (read above this layer, e.g. by :func:`prepbench.evaluation.readers.read_samples`).
         generator: the chat-model generator (its name and version go into the config).
+        pool: the Ray workers of ``--executor ray`` (None: local); the skill's examples are checked on one.
 
     Raises:
         PrepbenchError, SkillError: bad options, seeds or skill, before anything is written.
@@ -263,8 +270,10 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
         if not seeds:
             names = ", ".join(options.decontamination.benchmarks)
             raise PrepbenchError(f"{options.seeds}: every usable seed overlaps a test item of {names}")
-    check_skill(options.skill)
+    check_skill(options.skill, examples=pool is None)
     skill = load_skill(options.skill)
+    if pool is not None:
+        pool.call(check_examples, skill)
     if not skill.mode_types:
         raise PrepbenchError(
             f"skill {skill.name}: no generation-mode sample type (a schema with x-prepbench-form: instruction_response); "
@@ -313,4 +322,5 @@ def prepare_generate(options: GenerateOptions, seeds: Sequence[Seed], generator:
         config=config,
         resumed=resumed,
         has_work=has_work,
+        pool=pool,
     )

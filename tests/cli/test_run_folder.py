@@ -212,14 +212,14 @@ def test_disk_full_export_keeps_the_previous_set(done_run, capsys, monkeypatch):
     from prepbench.tools import export
 
     before = hashes(done_run / "export")
-    real = export._write_lines
+    real = export._open_lines
 
-    def full_disk(path, rows):
+    def full_disk(path):
         if path.name == "openai.jsonl":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real(path, rows)
+        return real(path)
 
-    monkeypatch.setattr(export, "_write_lines", full_disk)
+    monkeypatch.setattr(export, "_open_lines", full_disk)
     rc, text = _in_process(capsys, ["export", str(done_run), "--format", "sharegpt,alpaca,openai,samples"])
     assert rc == 3, text
     line = one_line(text)

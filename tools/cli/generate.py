@@ -48,12 +48,13 @@ def generate_options(*, mode: str, skill: str, out_dir: str, model: str, fresh: 
         decontamination=spec,
         fresh=fresh,
         model_options=o.model_options(flags, chat=True),
+        executor=o.executor_of(flags),
     )
     return opts, seeds
 
 
 @app.command("generate")
-@o.with_options(o.mode_options, o.server_options)
+@o.with_options(o.mode_options, o.server_options, o.executor_options)
 def generate_cmd(
     mode: str = Mode,
     skill: o.Skill = "general",

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from prepbench.tools.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, DEFAULT_OVERLAP
+from prepbench.tools.executors import ExecutorOptions
 from prepbench.tools.run import ModelOptions
 
 # -- corpus, skill and chunking --------------------------------------------------------
@@ -128,6 +129,23 @@ Temperature = Annotated[
     Optional[float], typer.Option("--temperature", help="Sampling temperature of the generator (default: the server's).")
 ]
 
+# -- the executor (run, generate) ---------------------------------------------------------
+Executor = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where generation runs: local (asyncio lanes in this process) or ray (Ray workers; the ledger stays here).",
+    ),
+]
+EXECUTOR = "local"
+RayAddress = Annotated[
+    Optional[str],
+    typer.Option("--ray-address", help="A running Ray cluster (ray start --head prints it); default: a local Ray instance."),
+]
+Workers = Annotated[
+    Optional[int], typer.Option("--workers", help="Ray workers, one CPU each (default: one per CPU of the cluster).")
+]
+
 
 #: The chat-model flags, by parameter name, that make up a command's ModelOptions.
 MODEL_FLAGS = (
@@ -214,6 +232,15 @@ def mode_options(
     temperature: Temperature = None,
 ) -> None:
     """Generation-mode options (a group for :func:`with_options`; never called)."""
+
+
+def executor_options(executor: Executor = EXECUTOR, ray_address: RayAddress = None, workers: Workers = None) -> None:
+    """Executor options (a group for :func:`with_options`; never called)."""
+
+
+def executor_of(flags: Mapping[str, Any]) -> ExecutorOptions:
+    """The :class:`~prepbench.tools.executors.ExecutorOptions` of a command's executor flags."""
+    return ExecutorOptions(flags.get("executor") or EXECUTOR, flags.get("ray_address"), flags.get("workers"))
 
 
 def option_names(*groups: Callable[..., None]) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ err = Console(stderr=True)
 
 
 @app.command("run")
-@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options)
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options, o.executor_options)
 def run_cmd(
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
@@ -56,6 +56,7 @@ def run_cmd(
         fresh=fresh,
         model_options=o.model_options({**flags, "judge": judge}, chat=model != "extractive"),
         decontamination=decontamination_spec(decontaminate, progress=not (quiet or as_json)) if decontaminate else None,
+        executor=o.executor_of(flags),
         **{k: flags[k] for k in o.option_names(o.chunking_options, o.loop_options)},
     )
     try:

@@ -199,7 +199,10 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
 
     def todo_chunks(self, max_attempts: int = 3, limit: int | None = None) -> list[Chunk]:
         """Chunks still to process, in corpus order: ``pending``, and ``failed`` with attempts left."""
-        sql = "SELECT * FROM chunks WHERE status = 'pending' OR (status = 'failed' AND attempts < ?) ORDER BY idx" + (
+        # with a limit (is anything left?) walk the idx index and stop at the first match (`+status`);
+        # the whole list reads the status index and sorts what it finds
+        s = "+status" if limit else "status"
+        sql = f"SELECT * FROM chunks WHERE {s} = 'pending' OR ({s} = 'failed' AND attempts < ?) ORDER BY idx" + (
             " LIMIT ?" if limit else ""
         )
         params: list[Any] = [max_attempts] + ([limit] if limit else [])
@@ -220,14 +223,15 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
     def accepted_samples(self, exported: bool = False) -> Iterator[dict]:
         """Accepted samples in their canonical order (chunk order, then position); ``exported``:
         only those the export holds (no decontamination flag excludes them)."""
-        where = "status = 'accepted'" + (self._exported_clause() if exported else "")
-        for r in self.db.query(
-            f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
-        ):
-            d = json.loads(r["data"])
-            d.setdefault("sample_type", r["sample_type"])
-            d.setdefault("chunk_id", r["chunk_id"])
-            yield {"sample_id": r["sample_id"], **d}
+        # `+status`: walk the (chunk_idx, pos) index in order and filter, rather than sort every
+        # accepted row (data included) in a temporary B-tree before the first one comes back
+        where = "+status = 'accepted'" + (self._exported_clause() if exported else "")
+        sql = f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
+        for sid, chunk_id, sample_type, data in self.db.conn.execute(sql):
+            d = json.loads(data)
+            d.setdefault("sample_type", sample_type)
+            d.setdefault("chunk_id", chunk_id)
+            yield {"sample_id": sid, **d}
 
     def counts(self) -> dict[str, Any]:
         """Chunk status counts, sample counts and call totals."""
@@ -286,7 +290,7 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
         ``status`` and/or ``chunk_id`` when given."""
         where, params = [], []
         if status:
-            where.append("status = ?")
+            where.append("+status = ?")  # ordered by the (chunk_idx, pos) index, not a sort (accepted_samples)
             params.append(status)
         if chunk_id:
             where.append("chunk_id = ?")
@@ -335,7 +339,7 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
         """Per document (by path): ``{document, doc_status, reason, chunks, kept, skipped, failed, pending, accepted}``."""
         sql = """
             SELECT d.rel_path AS document, d.status AS doc_status, d.reason AS reason,
-                   COUNT(c.chunk_id) AS chunks,
+                   COUNT(c.status) AS chunks,  -- every chunk has a status; read from idx_chunks_doc alone
                    SUM(c.status='kept') AS kept, SUM(c.status='skipped') AS skipped,
                    SUM(c.status='failed') AS failed, SUM(c.status='pending') AS pending,
                    COALESCE(SUM(c.n_accepted), 0) AS accepted
@@ -354,6 +358,12 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
             "FROM calls GROUP BY chunk_id"
         )
         return [dict(r) for r in self.db.query(sql)]
+
+    def last_recorded_at(self) -> float | None:
+        """When the ledger last changed: a chunk recorded or revisited, or a decontamination flag (epoch seconds)."""
+        flags = " UNION ALL SELECT MAX(created_at) FROM contamination" if self._has_contamination() else ""
+        sql = f"SELECT MAX(t) FROM (SELECT MAX(updated_at) AS t FROM chunks WHERE status != 'pending'{flags})"
+        return self.db.execute(sql).fetchone()[0]
 
     def attempts_total(self) -> int:
         """Attempts summed over every chunk (retries of failed chunks included)."""

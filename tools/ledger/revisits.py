@@ -59,13 +59,15 @@ class RevisitLedger:
     def revisit_candidates(self, sample_type: str, limit: int) -> list[str]:
         """Kept chunks not yet revisited (nor planned, nor failed) for ``sample_type``: fewest accepted samples of that
         type first, then corpus order; at most ``limit`` chunk ids."""
+        # one pass over the type's accepted samples (an index range), not a count per kept chunk
         rows = self.db.execute(
             """
             SELECT c.chunk_id FROM chunks c
+            LEFT JOIN (SELECT chunk_idx, COUNT(*) AS n FROM samples
+                       WHERE status = 'accepted' AND sample_type = ? GROUP BY chunk_idx) s ON s.chunk_idx = c.idx
             WHERE c.status = 'kept'
               AND NOT EXISTS (SELECT 1 FROM revisits r WHERE r.chunk_id = c.chunk_id AND r.sample_type = ?)
-            ORDER BY (SELECT COUNT(*) FROM samples s WHERE s.chunk_id = c.chunk_id AND s.status = 'accepted'
-                      AND s.sample_type = ?), c.idx
+            ORDER BY COALESCE(s.n, 0), c.idx
             LIMIT ?
             """,
             [sample_type, sample_type, limit],

@@ -134,6 +134,29 @@ def create_tables(db: Any) -> None:
     if "events" not in names:
         db["events"].create(EVENTS, pk="id")
     migrate(db)
+    ensure_indexes(db)
+
+
+#: Indexes for a run of a million chunks (``benchmarks/ledger_scale.py``): the queries of
+#: ``status``, the coverage loop's planning and a chunk's samples read them instead of the tables.
+INDEXES = {
+    "idx_samples_chunk_id": "samples (chunk_id)",  # a chunk's samples: revisits, a failed chunk's retry
+    "idx_samples_status_type": "samples (status, sample_type, chunk_idx)",  # per-type counts, revisit planning
+    "idx_samples_status_rule": "samples (status, rule)",  # rejections per rule
+    "idx_chunks_status_reason": "chunks (status, skip_reason)",  # skip reasons
+    "idx_chunks_doc": "chunks (doc_id, status, n_accepted)",  # per-document coverage
+}
+
+
+def ensure_indexes(db: Any) -> None:
+    """Create the :data:`INDEXES` a ledger lacks (an older one gets them the first time it is
+    opened for writing; building them on a million-chunk ledger takes seconds, once)."""
+    have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()}
+    missing = [(n, on) for n, on in INDEXES.items() if n not in have]
+    if missing:
+        with db.atomic():
+            for name, on in missing:
+                db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
 
 
 #: Columns added after schema 1, by table (a ledger of schema 1 gets them, empty).

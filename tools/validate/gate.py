@@ -23,6 +23,7 @@ as a rule named ``grounded_judge``: it needs the model, which this layer does no
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -138,6 +139,13 @@ class Gate:
         if v.ok and self._seed_check is not None:
             v = self._seed_check.check(sample)
         return v
+
+    def screener(self) -> "Gate":
+        """A gate that screens exactly as this one (schema, rules, seeds, n-gram matcher) and keeps no
+        duplicate state: what a Ray worker screens with (duplicates are decided where the ledger is)."""
+        gate = copy.copy(self)
+        gate.dedup_enabled, gate._dups, gate.decontaminator = False, None, None
+        return gate
 
     # -- duplicates -----------------------------------------------------------------
     def dedup_text(self, sample: dict) -> str:
