@@ -9,7 +9,10 @@ and its resumed twin get the same replies:
 - response: a short answer built from the instruction (math: ends in ``\\boxed{}``);
 - enhance: the seed instance tidied: GSM8K's ``<<...>>`` calculator notes removed and its
   ``#### N`` line turned into ``\\boxed{N}``, bracketed placeholders left as they are unless the
-  prompt says the previous reply was rejected (then they are filled in).
+  prompt says the previous reply was rejected (then they are filled in);
+- the intrinsic-metric judge (``score metrics --judge``, ``compare --mode --judge``): a line of
+  feedback and ``Score: N``, N from the graded text's length (quality: the response's words,
+  difficulty: the instruction's), so a hand-run server grades too.
 """
 
 from __future__ import annotations
@@ -98,6 +101,26 @@ def enhanced(instruction: str, response: str, math: bool, retry: bool) -> dict:
     if retry:
         resp, instruction = PLACEHOLDER_RE.sub("Alex", resp), PLACEHOLDER_RE.sub("Alex", instruction)
     return {"instruction": " ".join(instruction.split()) if not math else instruction.strip(), "response": resp}
+
+
+def is_judge_prompt(text: str) -> bool:
+    """A grading prompt of the intrinsic-metric judge (``evaluation/judge_metrics.py``)."""
+    return text.startswith("### Aspect to grade") and "\n### Instruction\n" in text
+
+
+def judge_reply(req: Request) -> Reply:
+    """The judge's grade (see the module docstring), in text as the judge asks."""
+    text = req.last_user_text
+    aspect = "difficulty" if text.startswith("### Aspect to grade\ndifficulty") else "quality"
+    graded = block_after(text, "### Instruction" if aspect == "difficulty" else "### Response")
+    score = 1 + len(graded.split()) % 5
+    return Reply(content=f"The {aspect} fits level {score} of the rubric.\nScore: {score}")
+
+
+def block_after(text: str, heading: str) -> str:
+    """The text under a ``### heading`` of a prompt, up to the next ``###`` heading."""
+    m = re.search(rf"{re.escape(heading)}\n(.*?)(?:\n### |\Z)", text, re.S)
+    return m.group(1) if m else ""
 
 
 def mode_reply(req: Request) -> Reply:

@@ -275,10 +275,12 @@ def smart_reply(req: Request) -> Reply:
     if any(t["name"] == "save_samples" for t in req.tools):
         return smart_react(req)
     text = req.text
-    from llm_modes import is_mode_prompt, mode_reply  # noqa: PLC0415  (llm_modes imports this module)
+    from llm_modes import is_judge_prompt, is_mode_prompt, judge_reply, mode_reply  # noqa: PLC0415  (llm_modes imports this module)
 
     if is_mode_prompt(text):
         return mode_reply(req)
+    if is_judge_prompt(req.last_user_text):
+        return judge_reply(req)
     chunks = list(_CHUNK_RE.finditer(text))
     chunk_text = chunks[0].group("text") if chunks else ""
     if "Decide whether the chunk" in text:

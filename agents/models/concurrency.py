@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -41,7 +42,7 @@ class AdaptiveLimit:
         self.lowest = self.limit
         self.decreases = 0
         self._last_cut = float("-inf")
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future] = deque()
 
     @property
     def slots(self) -> int:
@@ -50,22 +51,48 @@ class AdaptiveLimit:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[float]:
-        """Hold one request slot; yields the monotonic time the slot was granted (the send time)."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.inflight < self.slots)
-            self.inflight += 1
+        """Hold one request slot; yields the monotonic time the slot was granted (the send time).
+
+        Slots are granted first come, first served: a freed slot is handed to the longest waiter,
+        never taken by a caller that arrives later. Without this, the task that frees a slot and
+        asks again at once (a retry, or a lane that moves on to its next chunk) takes it every time,
+        and a lane waiting on an earlier chunk starves, holding up every commit behind it."""
+        await self._acquire()
         try:
             yield time.monotonic()
         finally:
-            async with self._cond:
+            self.inflight -= 1
+            self._hand_over()
+
+    async def _acquire(self) -> None:
+        if not self._waiters and self.inflight < self.slots:
+            self.inflight += 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut  # resolved by _hand_over, which counts the slot as ours
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed a slot, then cancelled: pass it on
                 self.inflight -= 1
-                # wake as many waiters as there are free slots (the limit may have grown), not all of them
-                self._cond.notify(max(1, self.slots - self.inflight))
+                self._hand_over()
+            elif fut in self._waiters:
+                self._waiters.remove(fut)
+            raise
+
+    def _hand_over(self) -> None:
+        """Grant free slots to the waiters, oldest first (as many as the limit now allows)."""
+        while self._waiters and self.inflight < self.slots:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.inflight += 1
+                fut.set_result(None)
 
     def success(self) -> None:
         """A request was answered: grow by ``1 / limit`` up to the ceiling."""
         if self.limit < self.ceiling:
             self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+            self._hand_over()  # a grown limit may free a slot for a waiter
 
     def overload(self, sent_at: float) -> bool:
         """A request sent at ``sent_at`` (monotonic) timed out or was told to slow down (429/503):

@@ -214,6 +214,20 @@ def intrinsic(opts: ModeCompareOptions, run_dir: Path, domain: str, cache: dict)
     return out, notes
 
 
+def judge_notes(metrics: dict[str, Any]) -> list[str]:
+    """One line per judge metric some of whose replies named no score or failed: they are left out of
+    its mean (an empty cell when none scored), so the report says so rather than showing a bare gap."""
+    out = []
+    for m in ("judge_quality", "judge_difficulty"):
+        r = metrics.get(m) or {}
+        if r.get("n_unparsed") or r.get("n_errors"):
+            out.append(
+                f"{m}: {r['n_scored']} of {r['n']} instances scored; {r['n_unparsed']} judge replies named no score, "
+                f"{r['n_errors']} judge calls failed (each reply's text: report.json, intrinsic.{m}.per_sample)"
+            )
+    return out
+
+
 def collect_modes(opts: ModeCompareOptions, runs: dict[str, dict]) -> dict[str, Any]:
     """The report of a generator comparison (the families' report shape, one entry per generator)."""
     from prepbench.tools.skills import load_skill
@@ -228,7 +242,7 @@ def collect_modes(opts: ModeCompareOptions, runs: dict[str, dict]) -> dict[str, 
         c = collect_run(r["run"])
         metrics, more = intrinsic(opts, Path(r["run"]), skill.domain, cache.setdefault(g.family, {}))
         write_state(Path(opts.out), state)
-        notes += [f"{g.family}: {n}" for n in more]
+        notes += [f"{g.family}: {n}" for n in more + judge_notes(metrics)]
         acc, rej = c["samples"]["accepted"], c["samples"]["rejected"]
         derived = {
             "acceptance_rate": acc / (acc + rej) if acc + rej else None,

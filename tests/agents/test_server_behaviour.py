@@ -20,6 +20,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from prepbench.agents.models import make_resilient_chat
+from prepbench.agents.models.concurrency import AdaptiveLimit
 from prepbench.agents.models.ratelimit import ModelCallError
 from prepbench.agents.models.structured import StructuredConfig, StructuredOutputError, ainvoke_json, retry_token_cap
 from prepbench.agents.runner import run_pipeline
@@ -118,6 +119,37 @@ def test_concurrency_shrinks_on_a_one_request_at_a_time_server(llm_server):
     assert len(results) == 6  # every request answered in the end
     assert chat.stats.by_kind.get("timeout", 0) >= 1 and chat.limit.decreases >= 1 and chat.limit.lowest <= 2
     llm_server.wait_idle()
+
+
+def test_a_freed_slot_goes_to_the_longest_waiter_not_back_to_the_task_that_freed_it():
+    # the direct agent's two lanes at --concurrency 1: the lane that finishes a chunk asks again at
+    # once; if it took the freed slot back, the other lane's earlier chunk (and every commit after
+    # it) would wait to the end of the run, as it did against llama.cpp's server
+    limit = AdaptiveLimit(1)
+    order: list[str] = []
+
+    async def lane(name: str) -> None:
+        for _ in range(3):
+            async with limit.slot():
+                order.append(name)
+                await asyncio.sleep(0)  # the request in flight
+
+    async def main():
+        await asyncio.gather(lane("a"), lane("b"))
+
+    asyncio.run(main())
+    assert order == ["a", "b", "a", "b", "a", "b"] and limit.inflight == 0
+
+    async def cancelled_waiter():  # a waiter cancelled before its turn gives up its place, not a slot
+        async with limit.slot():
+            waiter = asyncio.create_task(lane("c"))
+            await asyncio.sleep(0)
+            waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        async with limit.slot():
+            return limit.inflight
+
+    assert asyncio.run(cancelled_waiter()) == 1 and limit.inflight == 0
 
 
 def test_latency_runs_from_the_send_not_from_the_wait_for_a_slot(llm_server):

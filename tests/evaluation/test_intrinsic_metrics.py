@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from prepbench.evaluation import model_metrics as mm
+from prepbench.evaluation.compare.modes import judge_notes
 from prepbench.evaluation.judge_metrics import judge, parse_score, rubric
 from prepbench.evaluation.metrics import compute_metrics
 from prepbench.evaluation.readers import ScoredSample, read_samples
@@ -93,6 +94,10 @@ def test_judge_metrics_through_the_client_with_unparsed_replies_recorded(llm_ser
     want = [1 + len(s.instruction) % 5 for i, s in enumerate(samples) if i != 3]
     assert res["mean"] == pytest.approx(sum(want) / 9) and sum(res["counts"].values()) == 9
     assert res["criteria"] == rubric("math", "quality")["criteria"] and res["domain"] == "math"
+    # compare --mode's report says how many replies named no score instead of leaving a bare gap
+    (note,) = judge_notes({"judge_quality": res, "diversity": {"n": 10}})
+    assert note.startswith("judge_quality: 9 of 10 instances scored; 1 judge replies named no score, 0 judge calls failed")
+    assert judge_notes({"judge_quality": {**res, "n_unparsed": 0}}) == []
     body = llm_server.requests[0]["body"]["messages"]
     assert body[0]["role"] == "system" and "5: Correct, complete and rigorous" in body[1]["content"]
     d = judge(samples, chat, "judge_difficulty", domain="unknown-domain", n=4, seed=1, progress=False)
