@@ -323,15 +323,12 @@ class SkillAgent:
         by_id = {c.chunk_id: c for c in state["batch"]}
         candidates = state.get("candidates", {})
         passed: list[tuple[str, CandidateState]] = []
-        for cid, cands in candidates.items():
-            text = by_id[cid].text
-            for cand in cands:
-                if cand["checked"]:
-                    continue
-                v = self.recorder.gate.screen(cand["sample"], text)
-                cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
-                if v.ok:
-                    passed.append((cid, cand))
+        todo = [(cid, cand) for cid, cands in candidates.items() for cand in cands if not cand["checked"]]
+        verdicts = self.recorder.gate.screen_many([(cand["sample"], by_id[cid].text) for cid, cand in todo])
+        for (cid, cand), v in zip(todo, verdicts):
+            cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
+            if v.ok:
+                passed.append((cid, cand))
         if passed and getattr(self.gen, "judge", False) and hasattr(self.gen, "ajudge"):
             return await self.judge(state, passed, by_id)
         return {"candidates": candidates}

@@ -75,6 +75,8 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO.parent / "shared" / "corpora" / "finance" / "openstax-principles-of-finance"
 SLICE = REPO / "corpora" / "finance-openstax"
 TARGET_LEVEL, TARGET_RATIO = 32, 0.9
+#: issue 15's targets at TARGET_LEVEL, against the bare SDK in the same run: agent CPU per request, throughput
+TARGET_CPU, TARGET_BARE = 1.5, 0.7
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,6 +116,10 @@ def serve(port: int, latency: float, max_s: float) -> None:
             "faults": sum(1 for r in srv.requests if r["fault"]),
             "server_cpu_s": time.process_time() - cpu0[0],
         }
+
+    @srv.app.get("/bench/bodies")
+    async def bodies() -> list:  # the chat request bodies since the last reset (the bare SDK replays them)
+        return [r["body"] for r in srv.requests if r["api"] == "openai"]
 
     @srv.app.post("/bench/reset")
     async def reset() -> dict:
@@ -171,6 +177,29 @@ def start_server(latency: float, max_s: float) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def gate_clock():
+    """Yield a list that receives the CPU seconds of every ``Gate.screen_many`` call (the gate's
+    screening: schema, filter rules, spaCy's parses) made inside the block."""
+    from prepbench.tools.validate import Gate
+
+    spent: list[float] = []
+    screen_many = Gate.screen_many
+
+    def timed(self, items):
+        c0 = time.process_time()
+        try:
+            return screen_many(self, items)
+        finally:
+            spent.append(time.process_time() - c0)
+
+    Gate.screen_many = timed
+    try:
+        yield spent
+    finally:
+        Gate.screen_many = screen_many
+
+
 def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: int | None) -> dict:
     from prepbench.agents.runner import run_pipeline
     from prepbench.tools.run import RunOptions
@@ -200,7 +229,8 @@ def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: i
             agent_cpu.append(time.process_time() - c0)
 
     t0 = time.perf_counter()
-    result = run_pipeline(opts, progress=lambda ctx: agent_phase())
+    with gate_clock() as gate:
+        result = run_pipeline(opts, progress=lambda ctx: agent_phase())
     wall = time.perf_counter() - t0
     st = _call(url + "/bench/stats")
     cov = result["coverage"]
@@ -208,39 +238,49 @@ def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: i
         **st,
         "wall": wall,
         "client_cpu_s": sum(agent_cpu),
+        "gate_cpu_s": sum(gate),
         "chunks": cov["chunks"],
         "accepted": cov["samples"]["accepted"],
         "out": str(out),
     }
 
 
-def run_bare_sdk(url: str, concurrency: int, n: int) -> dict:
-    """Calibration: the openai SDK alone (no LangChain, no agent) sending ``n`` triage-sized
-    guided requests at ``concurrency``, through the same HTTP client prepbench builds."""
+def run_bare_sdk(url: str, concurrency: int, n: int, bodies: list[dict] | None = None) -> dict:
+    """Calibration: the openai SDK alone (no LangChain, no agent, no gate) sending ``n`` requests at
+    ``concurrency``, through the same HTTP client prepbench builds: the agent's own request bodies
+    (``bodies``, as the server received them: the same prompts, schemas and sizes), else one
+    triage-sized guided request ``n`` times."""
     import asyncio
+    import inspect
 
     import openai
 
     from prepbench.agents.models.specs import _fresh_async_http_client
 
-    text = (SLICE / "01-introduction-to-finance.md").read_text(encoding="utf-8")[:3000]
-    messages = [{"role": "user", "content": f'Decide whether the chunk is worth keeping.\n<chunk id="c">\n{text}\n</chunk>'}]
-    rf = {"type": "json_schema", "json_schema": {"name": "triage", "schema": {"type": "object"}, "strict": False}}
+    if bodies:
+        bodies = [bodies[i % len(bodies)] for i in range(n)]
+    else:
+        text = (SLICE / "01-introduction-to-finance.md").read_text(encoding="utf-8")[:3000]
+        content = f'Decide whether the chunk is worth keeping.\n<chunk id="c">\n{text}\n</chunk>'
+        rf = {"type": "json_schema", "json_schema": {"name": "triage", "schema": {"type": "object"}, "strict": False}}
+        bodies = [{"model": "bench-model", "messages": [{"role": "user", "content": content}], "max_tokens": 256}] * n
+        bodies = [dict(b, response_format=rf) for b in bodies]
 
     async def go() -> float:
         client = openai.AsyncOpenAI(
             base_url=url + "/v1", api_key="not-needed", max_retries=0, http_client=_fresh_async_http_client(60.0)
         )
+        params = set(inspect.signature(client.chat.completions.create).parameters)
         sem = asyncio.Semaphore(concurrency)
 
-        async def one() -> None:
+        async def one(body: dict) -> None:
+            known = {k: v for k, v in body.items() if k in params and k != "response_format"}
+            extra = {k: v for k, v in body.items() if k not in known}  # as prepbench sends response_format
             async with sem:
-                await client.chat.completions.create(
-                    model="bench-model", messages=messages, max_tokens=256, extra_body={"response_format": rf}
-                )
+                await client.chat.completions.create(**known, extra_body=extra)
 
         c0 = time.process_time()
-        await asyncio.gather(*(one() for _ in range(n)))
+        await asyncio.gather(*(one(b) for b in bodies))
         cpu = time.process_time() - c0
         await client.close()
         return cpu
@@ -268,61 +308,79 @@ def main() -> None:
 
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     limits = [int(x) for x in args.limits.split(",")] if args.limits else [max(6, 8 * c) for c in levels]
-    srv, url = start_server(args.latency, max_s=600.0)
-    rows = []
+    srv, url = start_server(args.latency, max_s=900.0)
+    rows, bares, bodies = [], {}, None
     try:
         for c, lim in zip(levels, limits):
             r = run_level(url, args.corpus, c, lim, args.batch_size)
-            ideal = c / args.latency
-            achieved = r["requests"] / r["seconds"] if r["seconds"] else 0.0
-            rows.append((c, r, achieved, ideal))
+            if c == TARGET_LEVEL:
+                bodies = _call(url + "/bench/bodies")
+            rows.append((c, r, r["requests"] / r["seconds"] if r["seconds"] else 0.0, c / args.latency))
             print(
                 f"  c={c}: {r['requests']} requests in {r['seconds']:.2f} s (run {r['wall']:.1f} s wall, "
                 f"{r['chunks']['total']} chunks, {r['accepted']} samples accepted, max in flight {r['max_inflight']})",
                 file=sys.stderr,
                 flush=True,
             )
-        bare = None
-        if not args.no_calibration and TARGET_LEVEL in levels:
-            bare = run_bare_sdk(url, TARGET_LEVEL, 400)
+        if not args.no_calibration and bodies:
+            bares["triage"] = run_bare_sdk(url, TARGET_LEVEL, 400)
+            bares["replay"] = run_bare_sdk(url, TARGET_LEVEL, len(bodies), bodies)
     finally:
         srv.stdin.close()  # the server exits when its stdin closes
         try:
             srv.wait(timeout=10)
         except subprocess.TimeoutExpired:
             srv.kill()
+    report(args, rows, bares)
 
+
+def _row(label: str, r: dict, achieved: float, ideal: float, gate: str, note: str = "") -> str:
+    n = max(1, r["requests"])
+    return (
+        f"{label:>11} {r['requests']:>9} {r['seconds']:>8.2f} {achieved:>11.1f} {ideal:>8.1f} {achieved / ideal:>6.2f}"
+        f" {1000 * r['client_cpu_s'] / n:>17.2f} {gate:>11} {1000 * r['server_cpu_s'] / n:>18.2f}{note}"
+    )
+
+
+def report(args: argparse.Namespace, rows: list, bares: dict) -> None:
+    """Print the table and the verdicts of issue 15's targets at :data:`TARGET_LEVEL` (against the replay row)."""
     print(
         f"corpus: {args.corpus}; latency {args.latency * 1000:.0f} ms; agent skill, model openai:bench-model; "
-        f"{os.cpu_count()} CPU cores"
+        f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at the end"
     )
     print(
         f"{'concurrency':>11} {'requests':>9} {'seconds':>8} {'achieved/s':>11} {'ideal/s':>8} {'ratio':>6}"
-        f" {'agent cpu ms/req':>17} {'server cpu ms/req':>18}"
+        f" {'agent cpu ms/req':>17} {'of it gate':>11} {'server cpu ms/req':>18}"
     )
     for c, r, achieved, ideal in rows:
-        n = max(1, r["requests"])
-        print(
-            f"{c:>11} {r['requests']:>9} {r['seconds']:>8.2f} {achieved:>11.1f} {ideal:>8.1f} {achieved / ideal:>6.2f}"
-            f" {1000 * r['client_cpu_s'] / n:>17.1f} {1000 * r['server_cpu_s'] / n:>18.1f}"
-        )
-    if bare is not None:
-        b_rate = bare["requests"] / bare["seconds"]
-        n = max(1, bare["requests"])
-        print(
-            f"{'bare SDK ' + str(TARGET_LEVEL):>11} {bare['requests']:>9} {bare['seconds']:>8.2f} {b_rate:>11.1f}"
-            f" {TARGET_LEVEL / args.latency:>8.1f} {b_rate * args.latency / TARGET_LEVEL:>6.2f}"
-            f" {1000 * bare['client_cpu_s'] / n:>17.1f} {1000 * bare['server_cpu_s'] / n:>18.1f}"
-            "   (calibration: openai SDK alone, no LangChain/agent)"
-        )
+        print(_row(str(c), r, achieved, ideal, f"{1000 * r['gate_cpu_s'] / max(1, r['requests']):.2f}"))
+    notes = {
+        "triage": "   (openai SDK alone: one triage-sized request again and again)",
+        "replay": f"   (openai SDK alone: the agent's {TARGET_LEVEL}-level requests, replayed)",
+    }
+    for name, b in bares.items():
+        rate, ideal = b["requests"] / b["seconds"], TARGET_LEVEL / args.latency
+        print(_row(f"SDK {name}", b, rate, ideal, "-", notes[name]))
     for c, r, achieved, ideal in rows:
-        if c == TARGET_LEVEL:
-            ratio = achieved / ideal
-            verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
-            line = f"{verdict}: concurrency {c}: {ratio:.2f} of ideal (target >= {TARGET_RATIO})"
-            if bare is not None:
-                line += f"; {achieved / b_rate:.2f} of the bare SDK's {b_rate:.1f} req/s on this machine"
-            print(line)
+        if c != TARGET_LEVEL:
+            continue
+        print(f"concurrency {c}: {achieved / ideal:.2f} of ideal (issue 3's target >= {TARGET_RATIO})")
+        if "replay" not in bares:
+            continue
+        bare = bares["replay"]
+        cpu = r["client_cpu_s"] / max(1, r["requests"])
+        bare_cpu = bare["client_cpu_s"] / max(1, bare["requests"])
+        rate_ratio = achieved / (bare["requests"] / bare["seconds"])
+        path = cpu - r["gate_cpu_s"] / max(1, r["requests"])
+        for name, value, ok, target in (
+            ("agent CPU per request / the SDK replay's", cpu / bare_cpu, cpu / bare_cpu <= TARGET_CPU, f"<= {TARGET_CPU}"),
+            ("throughput / the SDK replay's", rate_ratio, rate_ratio >= TARGET_BARE, f">= {TARGET_BARE}"),
+        ):
+            print(f"{'PASS' if ok else 'MISS'}: concurrency {c}: {name} {value:.2f} (target {target})")
+        print(
+            f"  the agent's {1000 * cpu:.2f} ms per request = the gate's screening {1000 * (cpu - path):.2f} ms + the request "
+            f"path (graph, prompts, LangChain, HTTP, ledger) {1000 * path:.2f} ms, {path / bare_cpu:.2f} x the SDK replay's"
+        )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,19 @@ pinned here. ``README.md`` and ``meta.json`` differ (the package's new name) and
 model data, so they are not pinned.
 
 Parses are cached (LRU), so the gate and the generator can ask for the same sentence often.
+:func:`parse` runs tagger, parser and lemmatizer; the entity recogniser, which has its own
+tok2vec in ``en_core_web_sm`` (it listens to no shared layer), runs only on the documents whose
+entities are asked for (:func:`entities`), with the same result as in one pass and at about half
+the CPU of every parse (measured on the skills' examples: 3.5 against 7.0 ms per sentence).
+:func:`parse_many` parses a batch with ``Language.pipe`` (about 2.2 ms per sentence) into the
+same cache, so the gate screens a chunk's candidates after one batched parse.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -122,10 +129,56 @@ def pipeline():
     return _NLP
 
 
-@lru_cache(maxsize=50_000)
+#: parses kept (by text), least recently used dropped first
+CACHE_SIZE = 50_000
+_DOCS: OrderedDict = OrderedDict()
+_DOCS_LOCK = threading.Lock()
+_ENTS_DONE = "prepbench_ents"  # Doc.user_data key: the entity recogniser ran on it
+_LATER = ["ner"]  # components run on demand (:func:`entities`)
+
+
+def _cached(text: str):
+    with _DOCS_LOCK:
+        doc = _DOCS.get(text)
+        if doc is not None:
+            _DOCS.move_to_end(text)
+        return doc
+
+
+def _keep(text: str, doc) -> None:
+    with _DOCS_LOCK:
+        _DOCS[text] = doc
+        _DOCS.move_to_end(text)
+        while len(_DOCS) > CACHE_SIZE:
+            _DOCS.popitem(last=False)
+
+
 def parse(text: str):
-    """The spaCy ``Doc`` of ``text`` (tags, dependencies, lemmas, entities); cached by text."""
-    return pipeline()(text)
+    """The spaCy ``Doc`` of ``text`` (tags, dependencies, lemmas; entities through
+    :func:`entities`); cached by text (:data:`CACHE_SIZE` documents)."""
+    doc = _cached(text)
+    if doc is None:
+        doc = pipeline()(text, disable=_LATER)
+        _keep(text, doc)
+    return doc
+
+
+def parse_many(texts) -> None:
+    """Parse the ``texts`` not cached yet in one ``Language.pipe`` batch, into :func:`parse`'s cache."""
+    todo = [t for t in dict.fromkeys(texts) if isinstance(t, str) and _cached(t) is None]
+    if not todo:
+        return
+    for t, d in zip(todo, pipeline().pipe(todo, disable=_LATER)):
+        _keep(t, d)
+
+
+def entities(doc):
+    """``doc.ents`` of a :func:`parse` document, running the entity recogniser on it first if it
+    has not run (once per document; the cached document keeps them)."""
+    if not doc.user_data.get(_ENTS_DONE):
+        pipeline().get_pipe("ner")(doc)
+        doc.user_data[_ENTS_DONE] = True
+    return doc.ents
 
 
 @lru_cache(maxsize=20_000)

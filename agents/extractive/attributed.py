@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.grammar import Sent
 from prepbench.tools.chunking import Chunk
-from prepbench.tools.nlp import parse
+from prepbench.tools.nlp import entities, parse
 from prepbench.tools.validate import language
 
 _CASE_NAME = re.compile(r"\bv\.\s")
@@ -92,7 +92,7 @@ def voice_of(chunk: Chunk, source: dict | None, separate_from: int | None = None
         return Voice("court", re.sub(r"\s+", " ", title).strip())
     if not source or not source.get("authors") or not source.get("title"):
         return None
-    people = [e for e in parse(source["authors"].split(";")[0]).ents if e.label_ == "PERSON"]
+    people = [e for e in entities(parse(source["authors"].split(";")[0])) if e.label_ == "PERSON"]
     if len(people) != 1:
         return None  # several authors, or none named: no one voice to attribute to
     work = re.sub(r"\s*\([^)]*\)", "", source["title"].split(" — ")[0]).strip()  # "Walden (Standard Ebooks edition)"

@@ -147,6 +147,17 @@ class Gate:
         gate.dedup_enabled, gate._dups, gate.decontaminator = False, None, None
         return gate
 
+    def screen_many(self, items: list[tuple[dict, str | None]]) -> list[Verdict]:
+        """:meth:`screen` of each ``(sample, chunk_text)``, in order, with the same verdicts: the
+        texts the language rules parse (their checks' ``parses(sample)``) are parsed first in one batch
+        (:func:`~prepbench.tools.nlp.parse_many`), which costs about a third of parsing them one by one."""
+        readers = [r.check.parses for r in self.rules if hasattr(r.check, "parses")]
+        if readers and len(items) > 1:
+            from prepbench.tools.nlp import parse_many
+
+            parse_many(t for s, _ in items if isinstance(s, dict) for read in readers for t in read(s) if t.strip())
+        return [self.screen(s, text) for s, text in items]
+
     # -- duplicates -----------------------------------------------------------------
     def dedup_text(self, sample: dict) -> str:
         """The text compared for duplicates (the skill's ``dedup.fields``)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from prepbench.tools.nlp import parse
+from prepbench.tools.nlp import entities, parse
 
 #: nouns that name a part, property or consequence of something else: a bare plural of one of
 #: these ("side effects", "responsibilities") leaves the reader asking "of what?".
@@ -173,7 +173,6 @@ def _has_modifier(head) -> bool:
 def _short_form_name(doc) -> str | None:
     """A short form of a name ("the Act", "the State", "the Court's ..."): one capitalised word after "the", mid-sentence, the
     short form of a name the source gave in full earlier."""
-    names = [e for e in doc.ents if len(e) >= 2]
     if re.search(r"\bv\.\s", doc.text):
         return None  # a case named in full ("In Marbury v. Madison, ... the Court ...") resolves the short forms
     for t in doc[2:]:
@@ -183,7 +182,7 @@ def _short_form_name(doc) -> str | None:
             nxt = doc[t.i + 1] if t.i + 1 < len(doc) else None
             if nxt is not None and nxt.text[:1].isupper() and nxt.is_alpha:
                 continue  # "the Federal Reserve": a full name
-            if t.lower_ in TITLE_NOUNS and not any(e.start <= t.i < e.end for e in names):
+            if t.lower_ in TITLE_NOUNS and not any(e.start <= t.i < e.end for e in entities(doc) if len(e) >= 2):
                 return f"'the {t.text}' is a short form of a name the sample never gives"
     return None
 
@@ -228,8 +227,10 @@ def acronym_problem(question: str, answer: str = "") -> str | None:
     both = f"{question} {answer}"
     for t in doc[1:]:
         s = t.text
-        place = t.ent_type_ in ("GPE", "LOC", "NORP")  # "the US", "the UK"
-        if 2 <= len(s) <= 6 and s.isupper() and s.isalpha() and doc[t.i - 1].lower_ == "the" and not place:
+        if 2 <= len(s) <= 6 and s.isupper() and s.isalpha() and doc[t.i - 1].lower_ == "the":
+            entities(doc)  # the entity types, for this document only
+            if t.ent_type_ in ("GPE", "LOC", "NORP"):  # "the US", "the UK"
+                continue
             if f"({s})" in both or _spelled_out(s, both):
                 continue
             return f"'the {s}' is never spelled out"

@@ -40,11 +40,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable
 
 import snowballstemmer
 
 from prepbench.tools.errors import SkillError
-from prepbench.tools.nlp import parse, sentences
+from prepbench.tools.nlp import entities, parse, sentences
 from prepbench.tools.validate import language as lang
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
 from prepbench.tools.validate.text import STOPWORDS, as_texts
@@ -64,6 +65,20 @@ def _names(spec: dict, key: str, default: list[str], name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SkillError(f"filters.yaml: rule '{name}': field '{key}' must be a list of sample field names")
     return value
+
+
+def _parsing(check: RuleFn, *fields: str | list[str], combined: Callable[[dict], list[str]] | None = None) -> RuleFn:
+    """``check`` with ``check.parses(sample)``: the texts it parses (the ``fields``' texts, and
+    ``combined(sample)``'s), which the gate parses in one batch before screening
+    (:meth:`~prepbench.tools.validate.gate.Gate.screen_many`)."""
+    names = tuple(f for group in fields for f in ([group] if isinstance(group, str) else group))
+
+    def parses(sample: dict) -> list[str]:
+        texts = [t for f in names for t in as_texts(sample.get(f))]
+        return texts + (combined(sample) if combined is not None else [])
+
+    check.parses = parses  # type: ignore[attr-defined]
+    return check
 
 
 def _question_problem(text: str, context: str, answer: str, sourced: bool) -> str | None:
@@ -119,7 +134,11 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
             )
         return Verdict(False, name, why) if why else PASS
 
-    return check
+    def with_context(sample: dict) -> list[str]:  # the pronoun check reads a question after its case
+        context = " ".join(t for f in context_fields for t in as_texts(sample.get(f)))
+        return [f"{context} {t}" for f in fields for t in as_texts(sample.get(f))] if context else []
+
+    return _parsing(check, fields, answer_field, context_fields, combined=with_context)
 
 
 @register_rule_kind("complete")
@@ -145,7 +164,7 @@ def _complete_rule(spec: dict, name: str) -> RuleFn:
                     return Verdict(False, name, f"{f}: {why}")
         return PASS
 
-    return check
+    return _parsing(check, fields)
 
 
 @register_rule_kind("answers_question")
@@ -160,7 +179,7 @@ def _answers_question_rule(spec: dict, name: str) -> RuleFn:
         why = lang.mismatch_problem(q, a)
         return Verdict(False, name, why) if why else PASS
 
-    return check
+    return _parsing(check, qf, af)
 
 
 @lru_cache(maxsize=200_000)
@@ -245,7 +264,7 @@ def _faithful_rule(spec: dict, name: str) -> RuleFn:
                 return Verdict(False, name, why)
         return PASS
 
-    return check
+    return _parsing(check, field, "question")
 
 
 _SAYING = frozenset(
@@ -279,7 +298,7 @@ def _attributed_rule(spec: dict, name: str) -> RuleFn:
             return PASS
         # a name not at the start of a sentence (NER reads any capitalised first word as a name)
         doc = parse(text)
-        if any(e.label_ in _ATTRIBUTION_ENTS and e.start > 0 and not doc[e.start - 1].is_sent_end for e in doc.ents):
+        if any(e.label_ in _ATTRIBUTION_ENTS and e.start > 0 and not doc[e.start - 1].is_sent_end for e in entities(doc)):
             return PASS
         if _FRAMED.match(text):
             return PASS
