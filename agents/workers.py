@@ -43,6 +43,7 @@ class WorkerRecipe:
         capabilities: what the run's server probe found (the structured-output mode, context
             size), applied to each worker's client so every worker sends what the driver chose.
         sources: ``doc_path -> {"title", "authors"}`` of the corpus (the offline generator's attributions).
+        document_context: the offline generator's per-document context (separate opinions, key terms).
         options: the run options, with this worker's share of ``concurrency``.
         extra: what else the family's build needs (the generation modes' seeds, ...).
     """
@@ -55,6 +56,7 @@ class WorkerRecipe:
     capabilities: dict[str, Any]
     sources: dict[str, dict]
     options: Any
+    document_context: dict[str, dict] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def generator(self) -> Any:
@@ -67,6 +69,8 @@ class WorkerRecipe:
             chat.capabilities.update(self.capabilities)
         if hasattr(gen, "sources"):
             gen.sources = dict(self.sources)
+        if hasattr(gen, "document_context"):
+            gen.document_context = dict(self.document_context)
         return gen
 
 
@@ -167,6 +171,7 @@ def worker_recipe(ctx: Any, build: Callable, workers: int, **extra: Any) -> Work
         model_options=model_options,
         capabilities=dict(getattr(chat, "capabilities", None) or {}),
         sources=dict(getattr(ctx.generator, "sources", None) or {}),
+        document_context=dict(getattr(ctx.generator, "document_context", None) or {}),
         options=dataclasses.replace(opts, concurrency=share),
         extra=extra,
     )

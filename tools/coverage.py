@@ -17,7 +17,8 @@ from .ledger import RunFolder
 def type_deficits(ledger: RunFolder, skill) -> dict[str, int]:
     """How many more accepted samples each under-covered sample type needs.
 
-    For a type with ``min_share`` s (``coverage.yaml``) and c of T accepted samples, the
+    For a type with ``min_share`` s (``coverage.yaml``; ``completion.offline.min_shares`` in a run of
+    the offline generator) and c of T accepted samples, the
     deficit is the least n with (c + n) / (T + n) >= s, i.e. ceil((s T - c) / (1 - s)).
 
     Returns:
@@ -25,9 +26,10 @@ def type_deficits(ledger: RunFolder, skill) -> dict[str, int]:
     """
     counts = ledger.type_counts()
     total = sum(counts.values())
+    offline = _offline_rule(skill, ledger.get_config())
     out: dict[str, int] = {}
     for t, target in skill.coverage.sample_types.items():
-        s, c = target.min_share, counts.get(t, 0)
+        s, c = (offline.min_shares.get(t, target.min_share) if offline else target.min_share), counts.get(t, 0)
         if not s or target.per_chunk <= 0 or (total and c / total >= s):
             continue
         out[t] = max(1, math.ceil((s * total - c) / (1 - s))) if s < 1 else max(1, total - c)
@@ -84,7 +86,8 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
     }
     docs = ledger.document_rows()
     ch = counts["chunks"]
-    unmet = _unmet(skill, ch, docs, sample_types, bool(mode)) if skill is not None else []
+    offline = _offline_rule(skill, ledger.get_config())
+    unmet = _unmet(skill, ch, docs, sample_types, bool(mode), offline) if skill is not None else []
     flags = ledger.contamination_counts()
     dec = {"decontamination": {"excluded": ledger.excluded_count(), "benchmarks": flags}} if flags else {}
     return {
@@ -100,14 +103,25 @@ def coverage_report(ledger: RunFolder, skill=None) -> dict[str, Any]:
         "calls": counts["calls"],
         "revisits": {**ledger.revisit_counts(), "stopped_barren": ledger.last_round_barren()},
         "complete": not unmet if skill is not None else (ch["pending"] == 0 and ch["failed"] == 0),
+        "completion_rule": "offline" if offline else "skill",
+        **({"completion_why": offline.why} if offline else {}),
         "unmet": unmet,
         **dec,
     }
 
 
-def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict, slots: bool = False) -> list[str]:
+def _offline_rule(skill, config: dict):
+    """The skill's ``completion.offline`` rule when the run's generator is the offline extractive
+    one (run config ``generator``), else None."""
+    if skill is None or config.get("generator") != "extractive":
+        return None
+    return skill.coverage.completion.offline
+
+
+def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict, slots: bool = False, offline=None) -> list[str]:
     """What keeps the run from meeting the skill's completion rule (``coverage.yaml``), one line each.
-    A generation run (``slots``) is complete when every slot is recorded: the chunk rules do not apply."""
+    A generation run (``slots``) is complete when every slot is recorded: the chunk rules do not apply.
+    ``offline`` (:class:`~prepbench.tools.skills.spec.OfflineCompletionSpec`) replaces the values it sets."""
     unmet: list[str] = []
     comp = skill.coverage.completion
     unit = "slot" if slots else "chunk"
@@ -115,19 +129,21 @@ def _unmet(skill, ch: dict, docs: list[dict], sample_types: dict, slots: bool = 
         unmet.append(f"{ch['pending']} {unit}(s) pending and {ch['failed']} failed (all must end kept or skipped)")
     if slots:
         return unmet
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    min_kept = pick(offline and offline.min_kept_share, comp.min_kept_share)
+    per_doc = pick(offline and offline.per_document_min_kept, comp.per_document_min_kept)
     kept_share = ch["kept"] / ch["total"] if ch["total"] else 0.0
-    if kept_share < comp.min_kept_share:
-        unmet.append(f"kept share {kept_share:.1%} < required {comp.min_kept_share:.0%}")
-    if comp.per_document_min_kept:
-        low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < comp.per_document_min_kept]
+    if kept_share < min_kept:
+        unmet.append(f"kept share {kept_share:.1%} < required {min_kept:.0%}")
+    if per_doc:
+        low = [d["document"] for d in docs if d["doc_status"] == "ingested" and (d["kept"] or 0) < per_doc]
         if low:
-            unmet.append(
-                f"{len(low)} document(s) with fewer than {comp.per_document_min_kept} kept chunk(s): {', '.join(low[:3])}"
-            )
+            unmet.append(f"{len(low)} document(s) with fewer than {per_doc} kept chunk(s): {', '.join(low[:3])}")
     for t, target in skill.coverage.sample_types.items():
+        need = offline.min_shares.get(t, target.min_share) if offline else target.min_share
         share = sample_types.get(t, {}).get("share", 0.0)
-        if target.min_share and share < target.min_share:
-            unmet.append(f"sample type {t} share {share:.1%} < required {target.min_share:.0%}")
+        if need and share < need:
+            unmet.append(f"sample type {t} share {share:.1%} < required {need:.0%}")
     return unmet
 
 
@@ -171,6 +187,8 @@ def render_coverage(report: dict[str, Any], console=None) -> None:
             + ("; stopped: the last round accepted nothing" if rv.get("stopped_barren") else ""),
         )
     t.add_row("complete", "yes" if report["complete"] else escape("no: " + "; ".join(report["unmet"])))
+    if report.get("completion_why"):
+        t.add_row("rule", escape("the skill's offline completion rule: " + report["completion_why"]))
     console.print(t)
     docs = report["documents"]
     if docs:

@@ -41,6 +41,14 @@ _HOLD_LEMMAS = frozenset(("hold", "conclude"))
 _CONTEXT_LINKS = re.compile(
     r"(?i)\b(also|thus|however|therefore|moreover|too|again|then|instead|likewise|similarly|even|contrast|different|here|furthermore|further|similar|first|second|third|latter|former|two)\b"
 )
+#: a subject opening with these counts or contrasts things named elsewhere ("both kinds of regulation")
+_QUANTIFIERS = frozenset(
+    "no neither none both either each all some many most other another such several various these those".split()
+)
+#: an author's sentence that leans on the one before it ("for example", "thus", "the latter")
+_AUTHOR_LINKS = re.compile(
+    r"(?i)\b(for example|for instance|e\.g\.|also|thus|therefore|however|instead|likewise|similarly|latter|former|above|below)\b"
+)
 #: words of a sentence that reports what a party, a lower court or a dissent says
 _PARTY_ARGUMENT = re.compile(
     r"(?i)\b(argu\w*|conten\w*|claim\w*|assert\w*|urg\w*|suggest\w*|petitioners?|respondents?|appellants?|appellees?|"
@@ -111,7 +119,7 @@ def _topic(span_root) -> str | None:
     if not phrase or len(phrase.split()) > 12 or span_root.pos_ not in ("NOUN", "PROPN"):
         return None
     content = [t for t in span if t.pos_ in ("NOUN", "PROPN", "ADJ", "NUM") and not t.is_stop]
-    if len(content) < 2 or span[0].pos_ in ("ADP", "SCONJ", "ADV") or span[0].lower_ in ("no", "neither", "none"):
+    if len(content) < 2 or span[0].pos_ in ("ADP", "SCONJ", "ADV") or span[0].lower_ in _QUANTIFIERS:
         return None  # "petitioners", "the States": too vague to ask about
     owned = any(c.dep_ == "prep" for c in span_root.children)
     if span_root.pos_ == "NOUN" and span_root.lemma_.lower() in _VAGUE_HEADS and not owned:
@@ -196,6 +204,8 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
         question = f"In {voice.name}, what does the Court say about {_lower_first(topic)}?"
         answer = f"In {voice.name}, the Court says that {_lower_first(text)}"
     else:
+        if _AUTHOR_LINKS.search(text):
+            return None  # an example of, or a step from, what came before
         question = f"In {voice.work}, what does {voice.name} say about {_lower_first(topic)}?"
         answer = f"In {voice.work}, {voice.name} writes that {_lower_first(text)}"
     fields = {"question": question, "answer": answer, "question_type": "explanation", "knowledge_point": topic[:120]}

@@ -24,6 +24,7 @@ from prepbench.agents.extractive.grammar import (
     _words,
 )
 from prepbench.agents.extractive.text import clean_inline
+from prepbench.tools.nlp import parse
 
 
 class ConceptExtractors:
@@ -192,8 +193,8 @@ class ConceptExtractors:
         )
         if m:
             subj, verb, adv, rest = m.group("subj").strip(), m.group("verb"), m.group("adv"), m.group("rest")
-            if not _valid_subject(subj):
-                return True, None
+            if not _valid_subject(subj) or any(w.pos_ in ("VERB", "AUX") or w.lower_ == "what" for w in parse(subj)):
+                return True, None  # "Limited liability corporations require what": no noun phrase to ask about
             if re.match(r"(?i)the (most|case|same|following|answer|result|first|last|next|only|opposite|reverse)\b", rest):
                 return True, None
             if len(_words(rest)) < 4:
@@ -215,6 +216,8 @@ class ConceptExtractors:
             else:
                 if adv.strip() in ("also",):
                     return True, None
+                if self.names_a_person(subj, ("PERSON", "ORG")):
+                    return True, None  # "What is Clear Lake Sporting Goods?": a company of an example
                 q = f"What {verb} {sq}?"
                 qt = "comparison" if re.search(r"(?i)\b(difference|differences|versus|vs\.?|compared)\b", subj) else "definition"
             ev = [s.raw]
@@ -301,11 +304,11 @@ class ConceptExtractors:
         if m and s.bold_terms:
             term = m.group("term").strip()
             if any(clean_inline(bt).lower() in term.lower() for bt in s.bold_terms) and not _has_pronoun(term):
-                if not _has_pronoun(m.group("what")) and m.group("what").split()[0].lower() not in (
-                    "this",
-                    "that",
-                    "such",
-                    "it",
+                what = m.group("what")
+                if (
+                    not _has_pronoun(what)
+                    and what.split()[0].lower() not in ("this", "that", "such", "it", "when", "if", "in", "for")
+                    and not re.search(r"(?i)\bthe (leftmost|rightmost|first|last|second|next|previous|other)\b", what)
                 ):
                     q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
                     if self.question_ok(q) and _novel_enough(q, ans):
@@ -402,7 +405,7 @@ class ConceptExtractors:
                             "lowers",
                             "lower",
                         ):
-                            q = f"What effect {'does' if base else 'do'} {subj} have?"
+                            q = None  # "What effect does X have?" loses what X changes
                         else:
                             q = f"What {'does' if base else 'do'} {subj} {base or v0}?"
                     kp = m.group("subj")
@@ -413,6 +416,8 @@ class ConceptExtractors:
                     kp = m.group("cause")
             if q is None or not self.question_ok(q) or not _novel_enough(q, ans):
                 continue
+            if not self.anchored(kp) or self.names_a_person(kp):
+                continue  # a cause of something only the chunk names
             out.append(_concept(q, ans, qt, kp, [s.raw], 1.6, s.raw))
         return out
 
@@ -452,6 +457,8 @@ class ConceptExtractors:
             nums_main = set(re.findall(r"\d[\d,.]*", main))
             if nums_main - set(re.findall(r"\d[\d,.]*", cond)):
                 continue  # example-specific figures
+            if re.search(r"(?i)\b(you|your)\b", cond) or not self.anchored(cond) or self.names_a_person(cond):
+                continue  # a scene of the chunk ("when you squeeze the bulb", "if Alice receives"), not a rule
             q = f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?"
             if not self.question_ok(q) or not _novel_enough(q, ans):
                 continue

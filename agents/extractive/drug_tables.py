@@ -58,12 +58,16 @@ def _join(items: list[str]) -> str:
     return low[0] if len(low) == 1 else ", ".join(low[:-1]) + " and " + low[-1]
 
 
-def _mechanism(drug: str, value: str) -> str:
-    """The mechanism sentence: "Pegfilgrastim binds to ..." when the cell opens with a verb."""
+def _mechanism(drug: str, value: str) -> str | None:
+    """The mechanism sentence: "Pegfilgrastim binds to ..." when the cell opens with a verb in the
+    third person, "The mechanism of action of X is ..." when it opens with a noun phrase; None for
+    any other verb form ("Used as a partial agonist ...": no sentence states it whole)."""
     first = parse(value)[0]
     lowered = value[0].lower() + value[1:]
     if first.tag_ in ("VBZ", "NNS") and first.lower_.endswith("s"):  # "Inhibits", "Binds", "Blocks"
         return f"{drug} {lowered}."
+    if first.pos_ in ("VERB", "AUX") or first.tag_.startswith("VB"):
+        return None
     return f"The mechanism of action of {drug} is {lowered}."
 
 
@@ -75,9 +79,10 @@ def drug_candidates(text: str) -> list[Cand]:
     drug, f = found
     low = " ".join(w if w.isupper() else w.lower() for w in drug.split())  # "metoprolol succinate", "CMS"
     out: list[Cand] = []
-    if "Mechanism of Action" in f:
-        mech, ev = f["Mechanism of Action"]
-        fields = {"question": f"What is the mechanism of action of {low}?", "answer": _mechanism(drug, mech)}
+    mechanism = _mechanism(drug, f["Mechanism of Action"][0]) if "Mechanism of Action" in f else None
+    if mechanism is not None:
+        ev = f["Mechanism of Action"][1]
+        fields = {"question": f"What is the mechanism of action of {low}?", "answer": mechanism}
         evidence = [ev]
         if "Drug Class" in f:
             fields["drug_class"] = f["Drug Class"][0]

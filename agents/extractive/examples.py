@@ -191,16 +191,18 @@ class ExampleExtractors:
         steps, steps_ev, answer, answer_ev = self._solution_steps(solution)
         if not steps or answer is None:
             return None
-        return {
-            "title": title,
-            "case": case,
-            "question": question,
-            "steps": steps,
-            "answer": answer,
-            "evidence": case_ev + [q_ev] + steps_ev + (answer_ev if isinstance(answer_ev, list) else [answer_ev]),
-            "numeric": bool(re.search(r"\d", answer)),
-            "key": q_ev,
-        }
+        return _whole_example(
+            {
+                "title": title,
+                "case": case,
+                "question": question,
+                "steps": steps,
+                "answer": answer,
+                "evidence": case_ev + [q_ev] + steps_ev + (answer_ev if isinstance(answer_ev, list) else [answer_ev]),
+                "numeric": bool(re.search(r"\d", answer)),
+                "key": q_ev,
+            }
+        )
 
     def scenario_examples(self) -> list[dict]:
         """Unquoted scenarios: a paragraph with figures that asks a question, then its computation."""
@@ -279,13 +281,45 @@ class ExampleExtractors:
         steps, steps_ev, answer, answer_ev = self._solution_steps(sol)
         if not steps or answer is None:
             return None
-        return {
-            "title": None,
-            "case": case,
-            "question": question,
-            "steps": steps,
-            "answer": answer,
-            "evidence": case_ev + [qsent.raw] + steps_ev + (answer_ev if isinstance(answer_ev, list) else [answer_ev]),
-            "numeric": bool(re.search(r"\d", answer)),
-            "key": qsent.raw,
-        }
+        return _whole_example(
+            {
+                "title": None,
+                "case": case,
+                "question": question,
+                "steps": steps,
+                "answer": answer,
+                "evidence": case_ev + [qsent.raw] + steps_ev + (answer_ev if isinstance(answer_ev, list) else [answer_ev]),
+                "numeric": bool(re.search(r"\d", answer)),
+                "key": qsent.raw,
+            }
+        )
+
+
+#: a case that opens mid-story ("The other end of the spring ...") or a step that points elsewhere
+_LEANS_ON = re.compile(r"(?i)^(the (other|same|former|latter)|this|these|that|those|it|they|then|also)\b")
+_POINTS_ELSEWHERE = re.compile(r"(?i)\b(example|equation|eq\.|figure|table|section|chapter)\s*\(?\d")
+
+
+def _whole_example(ex: dict) -> dict | None:
+    """``ex`` when it stands alone, else None: its case states facts (not only the exercise's
+    prompts), opens with its own subject, no step or answer points to another example or
+    equation, the answer is a sentence (not a "where ..." fragment), and every figure of the
+    answer is in the case, the question or the steps (not read off a graph or a table left out)."""
+    case_sents = [t for t in re.split(r"(?<=[.?!])\s+", ex["case"].replace("\n- ", " ")) if t.strip()]
+    stated = [
+        t
+        for t in case_sents
+        if not t.rstrip().endswith("?") and not re.match(r"(?i)(show|draw|graph|plot|sketch|label|explain)\b", t.strip())
+    ]
+    if not stated or _LEANS_ON.match(ex["case"].lstrip("- ").strip()):
+        return None
+    answer = ex["answer"].strip()
+    if not answer[:1].isupper() and not answer[:1].isdigit() and not answer.startswith("$"):
+        return None
+    if any(_POINTS_ELSEWHERE.search(t) for t in [*ex["steps"], answer]):
+        return None
+    given = " ".join([ex["case"], ex["question"], *ex["steps"]])
+    numbers = lambda t: {n.replace(",", "").rstrip(".") for n in re.findall(r"\d[\d,]*\.?\d*", t)}  # noqa: E731
+    if numbers(answer) - numbers(given):
+        return None
+    return ex

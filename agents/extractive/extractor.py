@@ -21,15 +21,37 @@ from prepbench.agents.extractive.grammar import (
 )
 from prepbench.agents.extractive.lists import ListExtractors
 from prepbench.agents.extractive.procedures import ProcedureExtractors
-from prepbench.agents.extractive.text import clean_inline, split_sentences
+from prepbench.agents.extractive.text import clean_inline, lossy_math, split_sentences
 from prepbench.tools.chunking import Chunk
+from prepbench.tools.nlp import entities, parse
+
+#: heading words that name a part of a book, not a subject ("Summary", "Key Terms", "Chapter 3")
+_PART_WORDS = frozenset(
+    "summary introduction glossary key term chapter section review question overview conclusion example "
+    "exercise problem note appendix part unit lesson what why how".split()
+)
+#: a sentence that concludes from, or restates, the one before it
+_CONCLUDES = re.compile(r"(?i)(thus|hence|therefore|consequently|so|similarly|likewise|in other words|in (this|that) case)\b")
+
+
+def key_terms(text: str) -> frozenset[str]:
+    """The lemmas (lower case) of a document's key terms: the content words of its headings and of
+    its bold terms, part names ("Summary", "Chapter") aside. A condition or a cause names what the
+    book is about when it holds one of them ("when interest rates fall"), and depends on its chunk
+    when it does not ("when you squeeze the bulb")."""
+    spans = re.findall(r"(?m)^#{1,6}\s+(.+)$", text) + _bold_terms(text)
+    if not spans:
+        return frozenset()
+    doc = parse(" ; ".join(clean_inline(x) for x in spans))
+    return frozenset(t.lemma_.lower() for t in doc if t.is_alpha and not t.is_stop and t.lemma_.lower() not in _PART_WORDS)
 
 
 class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, ProcedureExtractors):
-    """Runs every extractor over one chunk."""
+    """Runs every extractor over one chunk; ``key_lemmas``: its document's :func:`key_terms`."""
 
-    def __init__(self, chunk: Chunk):
+    def __init__(self, chunk: Chunk, key_lemmas: frozenset[str] = frozenset()):
         self.chunk = chunk
+        self.key_lemmas = key_lemmas
         head = chunk.heading_path[-1] if chunk.heading_path else ""
         self.blocks = parse_blocks(chunk.text, head)
         self.chunk_lower = " " + re.sub(r"[^\w\s'’-]", " ", clean_inline(chunk.text)) + " "
@@ -81,6 +103,12 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
                 return None
         if t.count("$") and re.search(r"\\[a-z]+", t):
             return None
+        if lossy_math(s.raw) or _CONCLUDES.match(s.text.strip()):
+            return None  # a symbol would be lost, or the sentence concludes from one the sample lacks
+        if re.search(r"(?i)\b(the following|as follows)\b", t) or s.raw.rstrip().endswith(":"):
+            return None  # announces a list or an equation that is not part of the sentence
+        if self.blocks[s.block].kind == "para" and not re.search(r"[.!?][*_\"”’)\]]*$", s.raw.rstrip()):
+            return None  # runs on into a display equation or a list: the sentence is not whole
         if "\\" in t or "{" in t or "|" in t:
             return None
         if (
@@ -108,6 +136,20 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         if re.search(r"(?i)\b(we|our|us|I)\b", t) or _UI_RE.search(t):
             return None
         return _finish(t), x.raw
+
+    def anchored(self, phrase: str) -> bool:
+        """Whether ``phrase`` names what the book is about: one of its nouns is a key term of the
+        document (:func:`key_terms`) or of the chunk's heading path (by spaCy lemma)."""
+        if not hasattr(self, "_heading_lemmas"):
+            self._heading_lemmas = key_terms("\n".join("# " + h for h in self.chunk.heading_path)) | self.key_lemmas
+        return any(t.pos_ in ("NOUN", "PROPN") and t.lemma_.lower() in self._heading_lemmas for t in parse(phrase))
+
+    def names_a_person(self, phrase: str, labels: tuple[str, ...] = ("PERSON",)) -> bool:
+        """Whether ``phrase`` names a person (an entity of ``labels``) who is not a key term ("Alice",
+        "Bob", not "Jensen's alpha"): a story's character, not a subject."""
+        self.anchored("")  # the key lemmas
+        doc = parse(phrase)
+        return any(e.label_ in labels and e.root.lemma_.lower() not in self._heading_lemmas for e in entities(doc))
 
     def qclean(self, s: str) -> str:
         s = _CITE_PAREN_RE.sub("", s)

@@ -47,7 +47,7 @@ from prepbench.agents.base import Triage
 from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.drug_tables import drug_candidates
-from prepbench.agents.extractive.extractor import _Extractor
+from prepbench.agents.extractive.extractor import _Extractor, key_terms
 from prepbench.agents.extractive.triage import triage_chunk
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
@@ -188,14 +188,17 @@ class ExtractiveGenerator:
         #: an author to attribute claims to, for skills that require attribution)
         self.sources: dict[str, dict] = {}
         self._gate_of: tuple[Skill, Gate] | None = None
-        #: ``doc_path -> line`` where a judicial opinion's first dissent or concurrence begins
-        self.separate_opinions: dict[str, int] = {}
+        #: ``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas}``: what a
+        #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
+        self.document_context: dict[str, dict] = {}
 
     def read_documents(self, documents) -> None:
         """Note, per document (objects with ``rel_path`` and ``text``), where a separate opinion
-        begins: a chunk after it states a dissent's or a concurrence's view, not the Court's."""
-        lines = {d.rel_path: separate_opinion_line(d.text) for d in documents}
-        self.separate_opinions = {p: n for p, n in lines.items() if n is not None}
+        begins (a chunk after it states a dissent's or a concurrence's view, not the Court's) and
+        the document's key terms (:func:`key_terms`: what a condition or a cause must be about)."""
+        self.document_context = {
+            d.rel_path: {"separate_from": separate_opinion_line(d.text), "key_terms": key_terms(d.text)} for d in documents
+        }
 
     def _gate(self, skill: Skill) -> Gate:
         """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),
@@ -225,7 +228,8 @@ class ExtractiveGenerator:
             Candidate dicts with ``sample_type``, ``chunk_id``, ``evidence`` (verbatim spans
             of ``chunk.text``) and the fields of their type's schema; possibly empty.
         """
-        ex = _Extractor(chunk)
+        context = self.document_context.get(chunk.doc_path, {})
+        ex = _Extractor(chunk, context.get("key_terms", frozenset()))
         by_form: dict[str, list[str]] = {}
         for t in skill.sample_types:
             n = int(targets.get(t, 0) or 0)
@@ -261,7 +265,7 @@ class ExtractiveGenerator:
         out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used, ok)
         concept_types = by_form.get("concept_qa", [])
         if concept_types and _requires_attribution(skill):
-            voice = voice_of(chunk, self.sources.get(chunk.doc_path), self.separate_opinions.get(chunk.doc_path))
+            voice = voice_of(chunk, self.sources.get(chunk.doc_path), context.get("separate_from"))
             cands = attributed_candidates(ex.sents, voice) if voice else []
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:

@@ -107,6 +107,24 @@ def latex_to_text(tex: str) -> str:
 
 _INLINE_MATH_RE = re.compile(r"(?<!\\)\$(?!\$)((?:\\\$|[^$])+?)(?<!\\)\$")
 
+#: LaTeX commands :func:`latex_to_text` renders or drops without loss (layout, text and fractions)
+_LAYOUT_COMMANDS = frozenset(
+    "text mathrm textit textbf mathit mathbf operatorname textrm mbox mathsf frac dfrac tfrac sqrt "
+    "left right big bigl bigr Big Bigl Bigr begin end quad qquad".split()
+)
+
+
+def lossy_math(raw: str) -> bool:
+    """Whether the math in ``raw`` (``$...$`` or ``$$...$$``) holds a LaTeX command that
+    :func:`latex_to_text` would drop (``\\circ``, ``\\ell``, ``\\supset``): its plain text would lose
+    a symbol, so no sample may quote it."""
+    spans = re.findall(r"\$\$(.+?)\$\$", raw, flags=re.S) + _INLINE_MATH_RE.findall(raw)
+    for tex in spans:
+        for cmd in re.findall(r"\\([A-Za-z]+)", tex):
+            if cmd not in _LAYOUT_COMMANDS and "\\" + cmd not in _LATEX_SYMBOLS:
+                return True
+    return False
+
 
 @functools.lru_cache(maxsize=65536)
 def clean_inline(raw: str) -> str:

@@ -172,6 +172,9 @@ def test_type_deficits_formula(tmp_path):
         def type_counts(self):
             return self.counts
 
+        def get_config(self):
+            return {"generator": "openai"}
+
     d = type_deficits(Counts({"concept_qa": 123, "process_qa": 9, "case_application": 5}), skill)
     # case: s = 0.05, T = 137, c = 5 -> ceil((6.85 - 5) / 0.95) = 2; (5 + 2) / 139 = 5.04 %
     assert d == {"case_application": 2}

@@ -20,7 +20,7 @@ from prepbench.agents.base import Generator, Triage
 from prepbench.agents.extractive import ExtractiveGenerator
 from prepbench.agents.extractive.text import clean_inline, latex_to_text, split_sentences
 from prepbench.tools.chunking import Chunk, chunk_corpus
-from prepbench.tools.ingest import ingest_corpus
+from prepbench.tools.ingest import ingest_corpus, load_document
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate
@@ -443,5 +443,7 @@ def test_enumeration_without_head_noun_gives_no_question(skill, targets):
         heading=["SEC Reporting Requirements"],
     )
     assert "The two most common are" in chunk.text
-    qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, skill, targets)]
+    gen = ExtractiveGenerator()
+    gen.read_documents([load_document(SHARED_FINANCE / "05-financial-statements.md", "05-financial-statements.md")])
+    qs = [s["question"] for s in gen.generate(chunk, skill, targets)]
     assert qs and "What are the two most common?" not in qs

@@ -35,7 +35,8 @@ def test_every_chunk_resolved_and_all_types_accepted(run):
     assert reasons <= set(load_skill("finance").coverage.skip_reasons) | set(PREPBENCH_SKIP_REASONS)
     types = led.type_counts()
     assert set(types) == {"concept_qa", "process_qa", "case_application"}
-    assert all(n >= 3 for n in types.values()), types
+    # a worked case is offered only when it stands alone (its figures given, no prompt of an exercise only)
+    assert types["concept_qa"] >= 3 and types["process_qa"] >= 3 and types["case_application"] >= 1, types
     # offline generator: calls recorded with zero tokens and cost
     calls = led.counts()["calls"]
     assert calls["count"] > 0 and calls["input_tokens"] + calls["output_tokens"] == 0 and calls["cost_usd"] == 0

@@ -99,6 +99,16 @@ BREAKAGES = {
         "coverage.yaml",
         "proces_qa",
     ),
+    "coverage_offline_unknown_type": (
+        lambda s: edit(s / "coverage.yaml", "      case_application: 0.01", "      case_aplication: 0.01"),
+        "coverage.yaml",
+        "completion.offline.min_shares.case_aplication",
+    ),
+    "coverage_offline_unknown_field": (
+        lambda s: edit(s / "coverage.yaml", "    why: >-", "    reason: >-"),
+        "coverage.yaml",
+        "completion.offline.reason",
+    ),
     "coverage_bad_share": (
         lambda s: edit(s / "coverage.yaml", "min_kept_share: 0.5", "min_kept_share: 1.5"),
         "coverage.yaml",

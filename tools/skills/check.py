@@ -85,6 +85,10 @@ def _check_coverage(skill: Skill) -> None:
     for t, target in skill.coverage.sample_types.items():
         if target.per_chunk == 0 and target.min_share > 0:
             raise SkillError(f"{cov_file}: field 'sample_types.{t}': per_chunk 0 with min_share > 0")
+    offline = skill.coverage.completion.offline
+    for t in offline.min_shares if offline else ():
+        if t not in skill.coverage.sample_types:
+            raise SkillError(f"{cov_file}: field 'completion.offline.min_shares.{t}': not a sample type of 'sample_types'")
 
 
 def _template_error(file: Path, e: Exception) -> SkillError:

@@ -166,14 +166,38 @@ class TypeTarget(BaseModel):
     min_share: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class OfflineCompletionSpec(BaseModel):
+    """``completion.offline``: the completion rule of a run by the offline ``extractive`` generator,
+    which states only what it can state precisely from the book's own sentences (no sample rather
+    than a defective one), so a book may not support the rule an LLM run is held to. ``why`` says
+    what in the skill's books the offline generator cannot turn into samples; the report prints it.
+    Unset fields keep the skill's rule; ``min_shares`` overrides sample types' ``min_share``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    why: str = Field(min_length=1)
+    min_kept_share: float | None = Field(None, ge=0.0, le=1.0)
+    per_document_min_kept: int | None = Field(None, ge=0)
+    min_shares: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("min_shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not 0.0 <= x <= 1.0}
+        if bad:
+            raise ValueError(f"shares must lie in [0, 1]: {bad}")
+        return v
+
+
 class CompletionSpec(BaseModel):
-    """When a run counts as complete."""
+    """When a run counts as complete; ``offline`` (optional) is the rule for the offline generator."""
 
     model_config = ConfigDict(extra="forbid")
 
     require_all_resolved: bool = True
     min_kept_share: float = Field(0.0, ge=0.0, le=1.0)
     per_document_min_kept: int = Field(0, ge=0)
+    offline: OfflineCompletionSpec | None = None
 
 
 class ModesSpec(BaseModel):
