@@ -135,8 +135,7 @@ class FamilyWorker:
                 if self.busy == 1:  # a new run and no other batch in flight: the last run's parses go
                     from prepbench.tools import nlp
 
-                    nlp.parse.cache_clear()
-                    nlp.sentences.cache_clear()
+                    nlp.clear_caches()
                 work = self.works[key] = recipe.build(recipe)
                 while len(self.works) > self.KEEP:
                     self.works.popitem(last=False)

@@ -61,3 +61,18 @@ def chat_run_options(corpus: Path, out: Path, server, agent: str, key: str, mode
         model_options={"base_url": server.url + "/v1", "api_key": key, **(model_options or {})},
         **fields,
     )
+
+
+def skill_held_to_the_full_mix(dest: Path, name: str) -> Path:
+    """A copy of shipped skill ``name`` in ``dest/name`` whose offline completion rule asks for the
+    full rule's process and case shares (5 % each), so an offline run's coverage loop runs."""
+    import yaml
+
+    folder = dest / name
+    shutil.copytree(Path(__file__).resolve().parents[1] / "skills" / name, folder)
+    cov = folder / "coverage.yaml"
+    data = yaml.safe_load(cov.read_text(encoding="utf-8"))
+    offline = data.setdefault("completion", {}).setdefault("offline", {"why": "the tests' full mix"})
+    offline["min_shares"] = {"process_qa": 0.05, "case_application": 0.05}
+    cov.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return folder

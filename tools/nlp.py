@@ -153,6 +153,14 @@ def _keep(text: str, doc) -> None:
             _DOCS.popitem(last=False)
 
 
+def clear_caches() -> None:
+    """Drop every cached parse (:func:`parse`) and sentence split (:func:`sentences`): what a
+    long-lived worker does before a new run, so one run's texts do not hold its memory."""
+    with _DOCS_LOCK:
+        _DOCS.clear()
+    sentences.cache_clear()
+
+
 def parse(text: str):
     """The spaCy ``Doc`` of ``text`` (tags, dependencies, lemmas; entities through
     :func:`entities`); cached by text (:data:`CACHE_SIZE` documents)."""

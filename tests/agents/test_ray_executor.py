@@ -9,6 +9,7 @@ Ray worker SIGKILLed while it holds chunks, and the driver SIGKILLed mid-run and
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -28,6 +29,8 @@ from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 
 from cli_helpers import SHARED, book_chapter, chat_run_options, prepbench_cmd, run_cli
+
+REPO = Path(__file__).resolve().parents[2]
 
 ray = pytest.importorskip("ray")
 
@@ -53,8 +56,31 @@ def chapters(tmp_path_factory) -> Path:
     return book_chapter(d, "17-antidysrhythmic-drugs.md", MEDICAL)
 
 
+@pytest.fixture(scope="module")
+def medical_full(tmp_path_factory) -> Path:
+    """The medical skill with the full sample-type mix for the offline generator too (its shipped
+    ``completion.offline`` asks for no process or case questions), so the coverage loop runs."""
+    dest = tmp_path_factory.mktemp("skill") / "medical"
+    shutil.copytree(REPO / "skills" / "medical", dest)
+    cov = dest / "coverage.yaml"
+    text = cov.read_text(encoding="utf-8")
+    assert "      process_qa: 0.0\n      case_application: 0.0" in text
+    cov.write_text(
+        text.replace("      process_qa: 0.0\n      case_application: 0.0", "      process_qa: 0.05\n      case_application: 0.05")
+    )
+    return dest
+
+
+@pytest.fixture(autouse=True)
+def _skill(medical_full, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "SKILL", str(medical_full))
+
+
+SKILL = "medical"
+
+
 def offline(corpus: Path, out: Path, executor: dict | None = None, limit: int = 24) -> RunOptions:
-    return RunOptions(corpus=[str(corpus)], skill="medical", out=str(out), limit=limit, executor=executor or {})
+    return RunOptions(corpus=[str(corpus)], skill=SKILL, out=str(out), limit=limit, executor=executor or {})
 
 
 def same_export(a: Path, b: Path) -> None:
@@ -170,7 +196,7 @@ def test_driver_killed_mid_run_resumes_to_the_local_export(cluster, chapters, tm
     local = tmp_path / "local" / "run"
     run_pipeline(offline(chapters, local, limit=40))
     out = tmp_path / "ray" / "run"
-    cmd = ["run", "--skill", "medical", "--corpus", str(chapters), "--limit", "40", "--out", str(out), "-q"]
+    cmd = ["run", "--skill", SKILL, "--corpus", str(chapters), "--limit", "40", "--out", str(out), "-q"]
     cmd += ["--executor", "ray", "--workers", "2", "--ray-address", cluster]
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
     try:

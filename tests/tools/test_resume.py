@@ -16,7 +16,7 @@ import pytest
 from prepbench.tools.errors import LedgerError
 from prepbench.tools.ledger import RunFolder
 
-from cli_helpers import REPO, SLICE, error_lines, prepbench_cmd, run_cli
+from cli_helpers import REPO, SLICE, error_lines, prepbench_cmd, run_cli, skill_held_to_the_full_mix
 
 
 def accepted(out: Path) -> list[tuple]:
@@ -59,14 +59,20 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(corpus, tmp_path_factory):
+def full_mix(tmp_path_factory) -> str:
+    """finance, held to the full sample-type mix offline: its coverage loop runs on the slice."""
+    return str(skill_held_to_the_full_mix(tmp_path_factory.mktemp("skill"), "finance"))
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, full_mix, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
-    p = run_cli("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4")
+    p = run_cli("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4", "--skill", full_mix)
     assert p.returncode == 0, p.stderr
     return out
 
 
-def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
+def test_sigkill_at_several_points_then_resume(corpus, reference, full_mix, tmp_path):
     out = tmp_path / "run"
     ledger = out / "ledger.sqlite"
     ref = RunFolder.open(reference)
@@ -84,7 +90,7 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
     killed = 0
     for what, point in kill_points:
         proc = subprocess.Popen(
-            prepbench_cmd("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4"),
+            prepbench_cmd("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4", "--skill", full_mix),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -99,7 +105,7 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
             killed += 1
         proc.wait(timeout=30)
     assert killed >= 4, "the run finished before it could be killed: the test must interrupt it"
-    p = run_cli("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4")
+    p = run_cli("run", "--corpus", str(corpus), "--out", str(out), "--quiet", "--batch-size", "4", "--skill", full_mix)
     assert p.returncode == 0, p.stderr
     ref, got = accepted(reference), accepted(out)
     assert [r[0] for r in got] == [r[0] for r in ref]
@@ -120,10 +126,10 @@ def test_sigkill_at_several_points_then_resume(corpus, reference, tmp_path):
         assert (out / "export" / name).read_bytes() == (reference / "export" / name).read_bytes()
 
 
-def test_rerun_of_finished_run_processes_nothing(corpus, reference):
+def test_rerun_of_finished_run_processes_nothing(corpus, reference, full_mix):
     before = accepted(reference)
     calls = _n_calls(reference)
-    p = run_cli("run", "--corpus", str(corpus), "--out", str(reference), "--quiet", "--batch-size", "4")
+    p = run_cli("run", "--corpus", str(corpus), "--out", str(reference), "--quiet", "--batch-size", "4", "--skill", full_mix)
     assert p.returncode == 0, p.stderr
     p = run_cli("status", str(reference), "--json")
     assert p.returncode == 0
