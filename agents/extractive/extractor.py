@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from prepbench.agents.extractive.blocks import _PROBLEM_NO_RE, parse_blocks
@@ -137,19 +138,19 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
             return None
         return _finish(t), x.raw
 
+    @functools.cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """The key-term lemmas of the chunk's heading path and of its document (:func:`key_terms`)."""
+        return key_terms("\n".join("# " + h for h in self.chunk.heading_path)) | self.key_lemmas
+
     def anchored(self, phrase: str) -> bool:
-        """Whether ``phrase`` names what the book is about: one of its nouns is a key term of the
-        document (:func:`key_terms`) or of the chunk's heading path (by spaCy lemma)."""
-        if not hasattr(self, "_heading_lemmas"):
-            self._heading_lemmas = key_terms("\n".join("# " + h for h in self.chunk.heading_path)) | self.key_lemmas
-        return any(t.pos_ in ("NOUN", "PROPN") and t.lemma_.lower() in self._heading_lemmas for t in parse(phrase))
+        """Whether ``phrase`` names what the book is about: one of its nouns is in :attr:`vocabulary`."""
+        return any(t.pos_ in ("NOUN", "PROPN") and t.lemma_.lower() in self.vocabulary for t in parse(phrase))
 
     def names_a_person(self, phrase: str, labels: tuple[str, ...] = ("PERSON",)) -> bool:
         """Whether ``phrase`` names a person (an entity of ``labels``) who is not a key term ("Alice",
         "Bob", not "Jensen's alpha"): a story's character, not a subject."""
-        self.anchored("")  # the key lemmas
-        doc = parse(phrase)
-        return any(e.label_ in labels and e.root.lemma_.lower() not in self._heading_lemmas for e in entities(doc))
+        return any(e.label_ in labels and e.root.lemma_.lower() not in self.vocabulary for e in entities(parse(phrase)))
 
     def qclean(self, s: str) -> str:
         s = _CITE_PAREN_RE.sub("", s)
