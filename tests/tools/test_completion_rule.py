@@ -1,6 +1,6 @@
 """The skill's completion rule for a run of the offline generator (``coverage.yaml``
 ``completion.offline``): it replaces the values it sets, and the report says which rule judged the
-run and why, on a real offline run of a chapter of *Principles of Finance*."""
+run and why, on a real offline run of the repository's slice of *Principles of Finance*."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 from prepbench.tools.skills import load_skill
 
-from cli_helpers import book_chapter
+from cli_helpers import SLICE
 
 
 class _Ledger:
@@ -43,7 +43,7 @@ def test_every_domain_skill_says_why_its_offline_rule_differs():
 
 
 def test_an_offline_run_is_judged_by_the_offline_rule_and_says_why(tmp_path):
-    corpus = book_chapter(tmp_path / "corpus", "09-time-value-of-money-iii-unequal-multiple-payment-values.md")
+    corpus = SLICE  # the repository's own slice of the book: no ../shared needed
     out = tmp_path / "run"
     result = run_pipeline(RunOptions(corpus=[str(corpus)], skill="finance", out=str(out)))
     cov = result["coverage"]
