@@ -47,6 +47,15 @@ def _rule_verdict(sample_id: str, rule: str):
         ("q194", "complete", "-function"),  # "the Euler -function" (phi lost)
         ("q157", "answers_question", "under a condition"),  # "What is a code?" -> "A code is a linear code if ..."
         ("q013", "answers_question", "does not say what it is"),  # "... are a critical part of ..."
+        ("r010", "answers_question", "does not say what it is"),  # "Ethics is a huge issue in ..."
+        ("r038", "answers_question", "under a condition"),  # "What is a polynomial called?" -> "... monic if ..."
+        ("q005", "answers_question", "under a condition"),  # "What is an asset considered?" -> "... when ..."
+        ("r054", "answers_question", "or a reason"),  # "What is a bowl?" -> "... an open surface because ..."
+        ("r046", "answers_question", "never names"),  # "What happens if F is a field?" -> "every ideal in F[x] ..."
+        ("q207", "answers_question", "never names"),  # "... mechanical energy ...?" -> "the rocket will have ..."
+        ("q206", "answers_question", "no outcome"),  # "What happens when ...?" -> "it is easiest to start with ..."
+        ("r025", "complete", "the responsible for"),  # "... pump is the responsible for the transport ..."
+        ("q176", "self_contained", "'D'"),  # "What happens if p(x) is ...?" -> "... since D is a UFD"
         ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
     ],
 )
@@ -58,7 +67,8 @@ def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample
     assert found in v.detail, v.detail
 
 
-@pytest.mark.parametrize("sample_id", ["q000", "q022", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"])
+# q033: "What happens when more than one stock is held?" -> "the gains in one stock ..." (the subject's owner is named)
+@pytest.mark.parametrize("sample_id", ["q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"])
 def test_good_samples_pass_every_rule(sample_id):
     assert ROWS[sample_id]["label"] == "good"
     v = _verdict(sample_id)

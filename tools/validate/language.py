@@ -63,9 +63,13 @@ _REASON_MARKERS = re.compile(
     r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
 )
 _CONDITION_MARKERS = frozenset("if unless whenever provided".split())
+_QUALIFIERS = frozenset("if when whenever unless because since".split())
+#: "What is X called?", "What are Y considered?": asks for the name a condition gives
+_NAMING_VERBS = frozenset("be call consider term name".split())
+_NAMING_QUESTION = re.compile(r"(?i)\b(called|considered|termed|known as)\?\s*$")
 _NEGATIONS = frozenset("not n't no never neither nor none cannot without".split())
 _GREEK = "αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
-_MATH_TOKEN = re.compile(rf"^(?:[A-Za-z{_GREEK}](?:[_^]\S*|\(\S*\))?|[A-Za-z]{{1,2}}\([^)]*\)|[A-Za-z]_\w+)$")
+_MATH_TOKEN = re.compile(rf"^(?:[A-Za-z{_GREEK}](?:[_^]\S*|\(\S*\))?|[A-Za-z]{{1,2}}\([^)\s]*\)?|[A-Za-z]_\w+)$")
 _LOST_SYMBOL = (
     (re.compile(r"(?<=\w)\s-[a-z]{3,}\b"), "a symbol before '-{}' is missing"),
     (
@@ -322,7 +326,8 @@ def _introduced(doc, i: int, premise: bool = True) -> bool:
         return True
     if i + 1 < len(doc) and doc[i + 1].text == "=" and (i == 0 or doc[i - 1].is_sent_start or doc[i - 1].text in "\n,;:"):
         return True  # an assignment that opens a line or clause: "b = [4, 5, 6]"
-    nxt = doc[i + 1 : i + 3]
+    j = i + 1 if i + 1 < len(doc) and doc[i + 1].text == ")" and "(" in t.text else i  # "p(x" ")": one name
+    nxt = doc[j + 1 : j + 3]
     if premise and len(nxt) >= 2 and nxt[0].lemma_ == "be" and nxt[1].pos_ == "DET":
         return True
     return any(n.lower_ in ("denote", "denotes", "be") for n in nxt[:1])
@@ -414,6 +419,10 @@ def sentence_problem(text: str) -> str | None:
         if t.pos_ == "DET" and nxt is not None and nxt.pos_ == "VERB" and nxt.dep_ not in ("amod", "compound"):
             if nxt.tag_ in ("VBD", "VBZ", "VBP") or (nxt.tag_ == "VBN" and nxt.dep_ in ("attr", "nsubj", "dobj", "pobj")):
                 return f"garbled clause at '{t.text} {nxt.text}'"
+        if t.lower_ in ("the", "a", "an") and nxt is not None and nxt.pos_ == "ADJ" and nxt.dep_ in ("attr", "nsubj", "dobj"):
+            after = doc[nxt.i + 1] if nxt.i + 1 < len(doc) else None
+            if after is not None and after.lower_ in ("for", "of", "to"):  # "is the responsible for": a noun is missing
+                return f"garbled clause at '{t.text} {nxt.text} {after.text}'"
         if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ in ("VB", "VBP"):
             # "is disagree", or "is the parties disagree": the bare verb has its own subject after "is"
             own_subject = t.head.tag_ == "VBP" and any(c.dep_ == "nsubj" and t.i < c.i < t.head.i for c in t.head.children)
@@ -456,7 +465,8 @@ def copula_question_problem(question: str) -> str | None:
 
 # -- answers the question ---------------------------------------------------------------------
 def question_kind(question: str) -> str:
-    """``why``, ``definition`` ("What is X?"), ``effect``, ``procedure`` ("How do you ...?") or ``other``."""
+    """``why``, ``definition`` ("What is X?"), ``effect``, ``condition`` ("What happens if/when ...?"),
+    ``procedure`` ("How do you ...?") or ``other``."""
     doc = parse(question)
     low = question.strip().lower()
     if low.startswith("why"):
@@ -465,6 +475,8 @@ def question_kind(question: str) -> str:
         return "procedure"
     if low.startswith("what effect") or low.startswith("what is the effect"):
         return "effect"
+    if re.match(r"what happens (if|when)\b", low):
+        return "condition"
     if len(doc) > 2 and doc[0].lower_ == "what" and doc[1].lemma_ == "be" and _words(doc)[-1].pos_ in ("NOUN", "PROPN", "X"):
         return "definition"
     return "other"
@@ -536,15 +548,18 @@ def mismatch_problem(question: str, answer: str) -> str | None:
             return f"the answer does not mention what the question asks about ({', '.join(missing)[:60]})"
     if kind == "procedure" and re.match(r"(?i)\s*the formula is\b", answer):
         return "a 'how do you' question answered with a bare formula"
-    if kind == "definition":
+    if kind == "definition" or _NAMING_QUESTION.search(question):
         return _definition_answer_problem(answer)
+    if kind == "condition":
+        return _condition_answer_problem(question, answer)
     if kind == "effect" and not any(t.pos_ == "VERB" and any(c.dep_ == "dobj" for c in t.children) for t in parse(answer)):
         return "a question about an effect answered without one"
     return None
 
 
 _NOT_A_DEFINITION = re.compile(
-    r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange)\b|"
+    r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange|"
+    r"huge|big|major|vital|crucial|serious)\b|"
     r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b)"
 )
 
@@ -553,20 +568,48 @@ def _definition_answer_problem(answer: str) -> str | None:
     """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", or by a
     conditional definition of another term ("A code is a linear code if ...")."""
     doc = parse(answer)
-    root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    if root is None or root.lemma_ != "be":
+    # the verb of the first subject: a dash or a second clause can take the parse's ROOT elsewhere
+    subj = next((t for t in doc if t.dep_ in ("nsubj", "nsubjpass")), None)
+    root = subj.head if subj is not None else None
+    if root is None or root.lemma_ not in _NAMING_VERBS:
         return None
-    attr = next((c for c in root.children if c.dep_ in ("attr", "acomp")), None)
+    attr = next((c for c in root.children if c.dep_ in ("attr", "acomp", "oprd", "xcomp")), None)
     if attr is None:
         return None
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
-    subj = next((c for c in root.children if c.dep_ == "nsubj"), None)
-    conditional = any(c.dep_ == "advcl" and any(m.lower_ in ("if", "when") for m in c.children) for c in root.children)
-    indefinite = subj is not None and any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in subj.children)
-    if conditional and indefinite:
-        return f"defines '{doc[attr.left_edge.i : attr.i + 1].text}' under a condition, not the question's term"
+    # "A code is a linear code if ...", "A bowl is an open surface because ...": the clause on the
+    # copula makes it a classification under a condition, or an argument, not what the term means
+    clauses = [c for h in (root, attr) for c in h.children if c.dep_ == "advcl"]
+    mark = next((m.lower_ for c in clauses for m in c.children if m.dep_ in ("mark", "advmod") and m.lower_ in _QUALIFIERS), None)
+    if mark:
+        what = doc[attr.left_edge.i : attr.i + 1].text
+        return f"defines '{what}' under a condition or a reason ('{mark} ...'), not what the question's term means"
+    return None
+
+
+def _condition_answer_problem(question: str, answer: str) -> str | None:
+    """A "What happens if/when C?" whose answer is about something the question never names
+    ("What happens if F is a field?" -> "... every ideal in F[x] is principal"): the question
+    does not say what it asks about. The answer's main subject must be in the question, or be a
+    pronoun for it; an answer with no subject (an instruction) or "there is" states no outcome of C."""
+    doc = parse(answer)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return None
+    subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass", "expl", "csubj")), None)
+    if subj is None:
+        return "the answer states no outcome (it has no subject)"
+    if subj.pos_ == "PRON":
+        # "it is easiest to start with ...": an expletive "it" gives advice, not an outcome
+        expletive = subj.lower_ == "it" and root.lemma_ == "be" and any(c.dep_ in ("xcomp", "ccomp") for c in root.children)
+        return f"'{subj.text} ...': the answer states no outcome of the condition" if subj.lower_ in ("there", "that") or expletive else None
+    asked = lemmas(question)
+    # "the gains in one stock" answers a question about stocks; a variable ("every ideal in F[x]") is no name
+    names = [t for t in subj.subtree if t.pos_ in ("NOUN", "PROPN") and not _MATH_TOKEN.match(t.text)]
+    if not any(t.lemma_.lower() in asked or t.lower_ in asked for t in names):
+        return f"the answer is about '{doc[subj.left_edge.i : subj.i + 1].text[:40]}', which the question never names"
     return None
 
 
