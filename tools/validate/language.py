@@ -604,7 +604,11 @@ def _condition_answer_problem(question: str, answer: str) -> str | None:
     if subj.pos_ == "PRON":
         # "it is easiest to start with ...": an expletive "it" gives advice, not an outcome
         expletive = subj.lower_ == "it" and root.lemma_ == "be" and any(c.dep_ in ("xcomp", "ccomp") for c in root.children)
-        return f"'{subj.text} ...': the answer states no outcome of the condition" if subj.lower_ in ("there", "that") or expletive else None
+        return (
+            f"'{subj.text} ...': the answer states no outcome of the condition"
+            if subj.lower_ in ("there", "that") or expletive
+            else None
+        )
     asked = lemmas(question)
     # "the gains in one stock" answers a question about stocks; a variable ("every ideal in F[x]") is no name
     names = [t for t in subj.subtree if t.pos_ in ("NOUN", "PROPN") and not _MATH_TOKEN.match(t.text)]
