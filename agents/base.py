@@ -33,12 +33,16 @@ class Triage:
         skip_reason: when not kept, one of the skill's ``coverage.yaml`` skip reasons.
         detail: a short human-readable explanation.
         sample_types: when kept, the sample types worth generating (empty = all of the skill's).
+        supports: sample type -> how many samples the chunk's text holds whole (one per entry of a
+            glossary), when that may be more than the type's ``per_chunk``; the agent then asks for
+            up to that many, within the type's ``max_per_chunk`` (``coverage.yaml``).
     """
 
     keep: bool
     skip_reason: str | None = None
     detail: str = ""
     sample_types: list[str] = field(default_factory=list)
+    supports: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

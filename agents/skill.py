@@ -51,6 +51,7 @@ from langgraph.graph import END, START, StateGraph
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.coverage import plan_revisit_round
 from prepbench.tools.ledger import CallRecord, sample_id
+from prepbench.tools.skills import Skill
 from prepbench.tools.validate import Candidate, Verdict
 
 from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
@@ -86,6 +87,20 @@ class BatchState(TypedDict, total=False):
     targets: dict[str, dict[str, int]]  # coverage loop: chunk id -> samples to generate per type
     seen: dict[str, list[str]]  # coverage loop: chunk id -> its sample ids already in the ledger
     recorded: int
+
+
+def chunk_targets(skill: Skill, decision: Triage) -> dict[str, int]:
+    """Samples to generate per type for a kept chunk: the chunk types triage named, else (or when
+    none of them is generated per chunk) every chunk type of the skill with a ``per_chunk`` target;
+    ``per_chunk`` each, or as many as triage found the chunk ``supports`` (one per glossary entry)
+    up to the type's ``max_per_chunk``. Returns sample type -> count (each >= 1)."""
+    every = {t: skill.target(t).per_chunk for t in skill.chunk_types if skill.target(t).per_chunk > 0}
+    named = {t: n for t, n in every.items() if t in (decision.sample_types or ())}
+    out = named or every
+    for t, n in out.items():
+        cap = skill.target(t).max_per_chunk or n
+        out[t] = max(n, min(int(decision.supports.get(t, 0) or 0), cap))
+    return out
 
 
 class SkillAgent:
@@ -254,11 +269,8 @@ class SkillAgent:
         return {"triage": triage, "calls": calls, "errors": errors, "stopped": stopped, "stop": stop}
 
     def targets(self, decision: Triage) -> dict[str, int]:
-        """Samples to generate per type for a kept chunk: the chunk types triage named, else (or when
-        none of them is generated per chunk) every chunk type of the skill with a ``per_chunk`` target."""
-        every = {t: self.skill.target(t).per_chunk for t in self.skill.chunk_types if self.skill.target(t).per_chunk > 0}
-        named = {t: n for t, n in every.items() if t in (decision.sample_types or ())}
-        return named or every
+        """Samples to generate per type for a kept chunk (:func:`chunk_targets`)."""
+        return chunk_targets(self.skill, decision)
 
     def revisit_targets(self, chunk_id: str, types: list[str]) -> dict[str, int]:
         """A revisit asks a chat model for ``per_chunk`` samples of each type; the offline

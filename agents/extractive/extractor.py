@@ -55,7 +55,10 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         self.key_lemmas = key_lemmas
         head = chunk.heading_path[-1] if chunk.heading_path else ""
         self.blocks = parse_blocks(chunk.text, head)
-        self.chunk_lower = " " + re.sub(r"[^\w\s'’-]", " ", clean_inline(chunk.text)) + " "
+        # the running text, for "is this word written capitalised mid-sentence (a name)?": heading
+        # lines are title case ("Stock and Bond Markets") and would make "Bond markets" a name
+        prose = "\n".join(line for line in chunk.text.splitlines() if not line.lstrip().startswith("#"))
+        self.chunk_lower = " " + re.sub(r"[^\w\s'’-]", " ", clean_inline(prose)) + " "
         self.sents: list[Sent] = []
         self.block_sents: dict[int, list[Sent]] = {}
         for bi, b in enumerate(self.blocks):

@@ -16,6 +16,9 @@ from prepbench.tools.skills import Skill
 # Triage
 # ---------------------------------------------------------------------------------------
 
+#: a glossary entry: "**term**: definition" (the colon inside or after the bold)
+_GLOSSARY_ENTRY_RE = re.compile(r"^\*\*[^*]{2,80}?(?:\*\*\s*:|:\s*\*\*)\s*\S")
+
 
 def _ocr_scores(text: str) -> tuple[float, float, int]:
     """(share of split-word fragments, share of garbage characters, count of bad glyphs)."""
@@ -153,6 +156,10 @@ def triage_chunk(chunk: Chunk, skill: Skill) -> Triage:
     has_solution = any(_SOLUTION_RE.match(b.raw) for b in body) or re.search(r"(?i)\b(solution|answer)s?\s*:", all_text)
     if (by_sec.get("exercises", 0) >= 0.5 * total or (qs >= 3 and qs >= 0.5 * max(1, len(content)))) and not has_solution:
         return skip("pedagogy", "exercises or review questions without answers")
+    entries = sum(1 for b in content if b.section == "glossary" and _GLOSSARY_ENTRY_RE.match(b.raw.strip()))
+    if entries:  # a glossary, however short: each entry is one term's whole definition
+        concept_types = [t for t in skill.chunk_types if skill.form(t) == "concept_qa"]
+        return Triage(keep=True, detail=f"a glossary of {entries} entries", supports=dict.fromkeys(concept_types, entries))
     if content_chars < skill.coverage.min_chunk_chars:
         return skip("low_information", f"{content_chars} chars of content (min {skill.coverage.min_chunk_chars})")
     n_sent = sum(

@@ -19,6 +19,7 @@ import pytest
 from prepbench.agents.base import Generator, Triage
 from prepbench.agents.extractive import ExtractiveGenerator
 from prepbench.agents.extractive.text import clean_inline, latex_to_text, split_sentences
+from prepbench.agents.skill import chunk_targets
 from prepbench.tools.chunking import Chunk, chunk_corpus
 from prepbench.tools.ingest import ingest_corpus, load_document
 from prepbench.tools.ledger import CallRecord
@@ -294,6 +295,35 @@ def test_candidates_pass_the_finance_validator(results, skill):
     assert total >= 80
     assert sum(fails.values()) / total <= 0.1, fails
     assert fails.get("schema", 0) == 0 and fails.get("evidence_in_chunk", 0) == 0, fails
+
+
+def test_a_glossary_gives_one_definition_per_entry_up_to_max_per_chunk(skill):
+    """Triage says how many entries a glossary holds; the skill agent asks for that many (not
+    ``per_chunk``), within ``max_per_chunk``; the generator defines each term once."""
+    path = SLICE / "10-bonds-and-bond-valuation.md"
+    chunk = _piece(path, "### Glossary", end="## 10.2", heading=["10.1 Characteristics of Bonds", "Glossary"])
+    entries = len(re.findall(r"(?m)^\*\*[^*]+\*\*\s*:", chunk.text))
+    per_chunk = skill.target("concept_qa").per_chunk
+    assert entries > per_chunk
+    g = ExtractiveGenerator()
+    tri = g.triage(chunk, skill)
+    assert tri.keep and tri.supports["concept_qa"] == entries
+    assert chunk_targets(skill, tri)["concept_qa"] == min(entries, skill.target("concept_qa").max_per_chunk)
+    assert chunk_targets(skill, Triage(keep=True))["concept_qa"] == per_chunk  # an ordinary chunk: per_chunk
+    capped = dataclasses.replace(tri, supports={"concept_qa": 500})
+    assert chunk_targets(skill, capped)["concept_qa"] == skill.target("concept_qa").max_per_chunk
+    cands = g.generate(chunk, skill, {"concept_qa": entries})
+    terms = [s["knowledge_point"] for s in cands]
+    assert len(cands) > per_chunk and len(terms) == len(set(terms))
+    assert all(s["question"].startswith("What") and s["evidence"][0] in chunk.text for s in cands)
+
+
+def test_a_one_entry_glossary_is_kept_however_short(skill):
+    path = SLICE / "07-time-value-of-money-i-single-payment-value.md"
+    chunk = _piece(path, "### Glossary", end="**investment**", heading=["Glossary"])
+    assert len(chunk.text) < skill.coverage.min_chunk_chars
+    tri = ExtractiveGenerator().triage(chunk, skill)
+    assert tri.keep and tri.supports["concept_qa"] == 1
 
 
 def test_targets_are_respected(chunks, skill):

@@ -99,6 +99,11 @@ BREAKAGES = {
         "coverage.yaml",
         "proces_qa",
     ),
+    "coverage_max_below_per_chunk": (
+        lambda s: edit(s / "coverage.yaml", "    max_per_chunk: 40\n", "    max_per_chunk: 2\n"),
+        "coverage.yaml",
+        "max_per_chunk",
+    ),
     "coverage_offline_unknown_type": (
         lambda s: edit(s / "coverage.yaml", "      case_application: 0.01", "      case_aplication: 0.01"),
         "coverage.yaml",

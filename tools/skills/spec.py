@@ -158,12 +158,22 @@ class FiltersSpec(BaseModel):
 
 
 class TypeTarget(BaseModel):
-    """Per-sample-type coverage target."""
+    """Per-sample-type coverage target: ``per_chunk`` samples asked of each kept chunk; at least
+    ``min_share`` of the accepted samples; ``max_per_chunk`` (unset: ``per_chunk``) the most one chunk
+    may give when triage finds it holds more whole items of the type (each entry of a glossary is
+    one term's definition, so a glossary of 30 terms supports 30 samples, not ``per_chunk``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     per_chunk: int = Field(1, ge=0, le=50)
     min_share: float = Field(0.0, ge=0.0, le=1.0)
+    max_per_chunk: int | None = Field(None, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _max_at_least_per_chunk(self) -> "TypeTarget":
+        if self.max_per_chunk is not None and self.max_per_chunk < self.per_chunk:
+            raise ValueError(f"max_per_chunk {self.max_per_chunk} is below per_chunk {self.per_chunk}")
+        return self
 
 
 class OfflineCompletionSpec(BaseModel):

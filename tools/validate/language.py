@@ -612,7 +612,8 @@ def _condition_answer_problem(question: str, answer: str) -> str | None:
     asked = lemmas(question)
     # "the gains in one stock" answers a question about stocks; a variable ("every ideal in F[x]") is no name
     names = [t for t in subj.subtree if t.pos_ in ("NOUN", "PROPN") and not _MATH_TOKEN.match(t.text)]
-    if not any(t.lemma_.lower() in asked or t.lower_ in asked for t in names):
+    # "the consumer will lose purchasing power": a role every reader knows needs no introduction
+    if subj.lemma_.lower() not in GENERIC_DEFINITES and not any(t.lemma_.lower() in asked or t.lower_ in asked for t in names):
         return f"the answer is about '{doc[subj.left_edge.i : subj.i + 1].text[:40]}', which the question never names"
     return None
 
