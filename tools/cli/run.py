@@ -21,7 +21,7 @@ err = Console(stderr=True)
 
 
 @app.command("run")
-@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options, o.executor_options)
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.batch_options, o.family_options, o.executor_options)
 def run_cmd(
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
