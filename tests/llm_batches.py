@@ -11,7 +11,7 @@ Endpoints (added to the server's app by :meth:`BatchAPI.add_routes`):
 ``GET  /v1/messages/batches/{id}``     a job (``processing_status``, ``request_counts``, ``results_url``)
 ``GET  /v1/messages/batches/{id}/results``  JSONL of ``{custom_id, result}``
 
-A job ends ``delay_s`` seconds after its creation (0.3 s by default): each item is answered
+A job ends ``delay_s`` seconds after its creation (0.3 s by default; a running job reads it as it waits): each item is answered
 by the server's online reply logic (script, smart replies and faults, so ``Faults.forced`` and
 ``Faults.rules`` error items), in input order; an item the online endpoint answers with an HTTP
 error is an errored item (OpenAI: a line of the error file; Anthropic: ``errored``).
@@ -185,8 +185,10 @@ class BatchAPI:
         return job
 
     async def _process(self, job: dict, auth: str | None) -> None:
-        """Answer each item with the online reply logic, after the delay; then end the job."""
-        await asyncio.sleep(self.delay_s)
+        """Answer each item with the online reply logic once ``delay_s`` has passed since the job's
+        creation (read as it waits, so a test may shorten the wait of a running job); then end it."""
+        while time.time() < job["created_at"] + self.delay_s:
+            await asyncio.sleep(0.02)
         path = "/v1/chat/completions" if job["api"] == "openai" else "/v1/messages"
         out, errors = [], []
         for cid, body in job["items"]:
