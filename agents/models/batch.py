@@ -38,6 +38,9 @@ from prepbench.agents.models.batch_protocols import JOB_CAPS, BatchItemError, Jo
 from prepbench.agents.models.faults import redact, status_of
 from prepbench.tools.hashing import canonical_json, sha256_text
 
+#: Looks at a job that may fail in a row (the provider unreachable) before the run stops.
+MAX_POLL_ERRORS = 10
+
 
 class BatchStop(StopRun):
     """The batch job (or the batch API) cannot answer: stop, leave the chunks pending."""
@@ -188,7 +191,24 @@ class BatchCollector:
 
     # -- submission -------------------------------------------------------------------
     async def _flush(self) -> None:
-        """Submit what is queued once no request came for ``quiet_s`` (a job per ``cap`` requests)."""
+        """Submit what is queued once no request came for ``quiet_s`` (a job per ``cap`` requests);
+        a fault of this process on the way (the ledger) stops every request not yet in a job."""
+        try:
+            await self._submit_queued()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - the waiting requests get the cause
+            stop = BatchStop(
+                f"batch submission failed: {type(e).__name__}: {e}"[:300],
+                cause="batch",
+                advice="fix what the message names, then run the same command again",
+            )
+            self.queue.clear()
+            for cid in [c for c in self.waiters if c not in self.job_of]:
+                self._answer(cid, error=stop)
+
+    async def _submit_queued(self) -> None:
+        """Submit the queue in jobs of at most ``cap`` requests, each after the quiet window."""
         while self.queue:
             wait = self.settings.quiet_s - (time.monotonic() - self.last_arrival)
             if wait > 0:
@@ -247,26 +267,51 @@ class BatchCollector:
 
     # -- polling ----------------------------------------------------------------------
     async def _poll(self, job_id: str, since: float, resumed: bool = False) -> None:
-        """Poll ``job_id`` until it ends (or the deadline), then answer its waiting requests."""
-        last = None
+        """Watch ``job_id`` until it ends, then answer its waiting requests; whatever goes wrong on
+        the way (the provider unreachable, a ledger fault) stops them, never leaves them waiting."""
         if resumed:
             self.on_progress(f"batch job {job_id} ({self.protocol.provider}): submitted by an earlier run, polling it")
+        try:
+            await self._watch(job_id, since)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - the waiting requests get the cause
+            detail = redact(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300], self.secrets)
+            self._stop_all(
+                job_id,
+                BatchStop(
+                    f"batch job {job_id}: {detail}",
+                    cause="batch",
+                    advice="run the same command again once the provider answers: it polls the same job",
+                ),
+            )
+
+    async def _watch(self, job_id: str, since: float) -> None:
+        """Poll ``job_id`` every ``poll_s`` (its counts and waiting time on each change) until it ends.
+
+        Raises:
+            Exception: the provider failed ``MAX_POLL_ERRORS`` looks in a row, or its results could not be read.
+        """
+        last, errors = None, 0
         while True:
+            waited = time.monotonic() - since
             try:
                 job = await self.protocol.retrieve(self.model, job_id)
+                errors = 0
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as e:  # noqa: BLE001 - a job the server does not know is answered; others are polled again
                 if status_of(e) == 404:
                     self._end_unknown(job_id)
                     return
+                errors += 1
+                if errors >= MAX_POLL_ERRORS:
+                    raise
                 job = None
-            waited = time.monotonic() - since
             if job is not None:
                 seen = (job.status, job.counts.get("done"), job.counts.get("failed"))
                 if seen != last:
-                    last = seen
-                    c = job.counts
+                    last, c = seen, job.counts
                     self.on_progress(
                         f"batch job {job_id}: {job.status}, {c.get('done', 0)} done, {c.get('failed', 0)} failed "
                         f"of {c.get('total', '?')}, waiting {waited:.0f} s"
