@@ -13,9 +13,10 @@ prompts give the same ids on a re-run), with ``-r<n>`` after the ``n``-th resubm
 errored one. The job is recorded in the ledger (:mod:`prepbench.tools.ledger.batches`) in two
 transactions: the intent (requests, and OpenAI's input file id) before the create call, the
 job id as soon as it returns. A request whose latest submission is in a job with an id is never
-submitted again: a killed run's re-run polls that job and takes its result. What remains: a
-kill between the create call's return and the next transaction (milliseconds) leaves an intent
-without a job id, and its requests are submitted again (paid twice).
+submitted again: a killed run's re-run polls that job and takes its result. A kill between the
+create call's return and the next transaction (milliseconds) leaves an intent without a job id:
+for OpenAI the re-run finds the job by its input file (``GET /v1/batches``); a message batch names
+no input file, so for Anthropic the intent's requests are submitted again (paid twice).
 
 Errors: an errored item raises :class:`~prepbench.agents.models.batch_protocols.BatchItemError`
 (classified like an online error by its HTTP status, so a 429 or 5xx is retried: a new
@@ -108,6 +109,8 @@ class BatchCollector:
         self.outcomes: dict[str, dict[str, tuple[dict | None, BatchItemError | None]]] = {}  # job id -> results
         self.flusher: asyncio.Task | None = None
         self.last_arrival = 0.0
+        self.recovered = False  # the ledger's intents were looked up (:meth:`_recover`)
+        self.recovering = asyncio.Lock()
 
     # -- requests ---------------------------------------------------------------------
     async def request(self, model: Any, body: dict, node: str, convert: Callable[[dict], Any]) -> Any:
@@ -121,6 +124,8 @@ class BatchCollector:
             Exception: what ``convert`` raised.
         """
         self.model = model
+        if not self.recovered:
+            await self._recover()
         base = base_id(body)
         fut = asyncio.get_running_loop().create_future()
         cid = self.live.get(base) or self._resume(base)
@@ -141,6 +146,29 @@ class BatchCollector:
         except Exception as e:
             self._rejected(cid, e)
             raise
+
+    async def _recover(self) -> None:
+        """Give the ledger's intents (jobs whose create call returned to a killed process before
+        their id was recorded) their job id where the provider can tell (OpenAI: the job over the
+        intent's input file), so their requests are polled there, not paid for again."""
+        async with self.recovering:
+            if self.recovered or self.store is None:
+                self.recovered = True
+                return
+            for intent in self.store.batch_intents(self.protocol.provider):
+                try:
+                    job = await self.protocol.find(self.model, intent["input_file_id"], intent["submitted_at"])
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception:  # noqa: BLE001 - not found: its requests are submitted again
+                    job = None
+                if job is not None:
+                    self.store.batch_submitted(intent["key"], job.job_id, job.status)
+                    self.on_progress(
+                        f"batch job {job.job_id}: found by its input file {intent['input_file_id']} "
+                        "(an earlier run was stopped before recording it)"
+                    )
+            self.recovered = True
 
     def _enqueue(self, base: str, body: dict, node: str) -> str:
         """Queue request ``base`` for the next job; its custom_id (``-r<n>`` on a resubmission)."""
@@ -233,6 +261,7 @@ class BatchCollector:
         except Exception as e:  # noqa: BLE001 - every waiting request gets the cause
             err = self._submit_error(e)
             if self.store is not None:
+                self.store.batch_submitted(key, None, "not_created")
                 self.store.batch_outcomes({cid: str(err)[:300] for cid, _ in items})
             for cid, _ in items:
                 self._answer(cid, error=err)

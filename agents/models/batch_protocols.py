@@ -115,6 +115,18 @@ class OpenAIBatches:
         """The job's current state."""
         return self._state(await model.root_async_client.batches.retrieve(job_id))
 
+    async def find(self, model: Any, input_file_id: str | None, since: float) -> JobState | None:
+        """The job created over ``input_file_id`` (``GET /v1/batches``, newest first, back to
+        ``since``, a Unix time), or None: how a job whose create call returned to a killed process is found."""
+        if not input_file_id:
+            return None
+        async for b in model.root_async_client.batches.list(limit=100):
+            if b.input_file_id == input_file_id:
+                return self._state(b)
+            if b.created_at < since - 3600:
+                break
+        return None
+
     def _state(self, b: Any) -> JobState:
         rc = b.request_counts
         counts = {"done": rc.completed, "failed": rc.failed, "total": rc.total} if rc is not None else {}
@@ -183,6 +195,11 @@ class AnthropicBatches:
     async def retrieve(self, model: Any, job_id: str) -> JobState:
         """The job's current state."""
         return self._state(await model._async_client.messages.batches.retrieve(job_id))
+
+    async def find(self, model: Any, input_file_id: str | None, since: float) -> JobState | None:
+        """None: a message batch names no input file, so a job whose create call returned to a killed
+        process cannot be told from another (its requests are submitted again)."""
+        return None
 
     @staticmethod
     def _state(b: Any) -> JobState:

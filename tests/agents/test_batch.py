@@ -42,12 +42,13 @@ def prices(tmp_path_factory) -> Path:
     return p
 
 
-def options(out: Path, server, provider: str, prices: Path, batch: bool) -> RunOptions:
-    """A run of the skill agent on the first LIMIT chunks of the slice against the test server."""
+def options(out: Path, server, provider: str, prices: Path, batch: bool, deadline: float | None = None) -> RunOptions:
+    """A run of the skill agent on the first LIMIT chunks of the slice against the test server
+    (``deadline``: seconds a batch job may run)."""
     base = server.url + "/v1" if provider == "openai" else server.url
     model_options = {"base_url": base, "api_key": KEY, "prices": str(prices)}
     if batch:
-        model_options.update(batch=True, batch_poll=0.05)
+        model_options.update(batch=True, batch_poll=0.05, batch_deadline=deadline)
     return RunOptions(
         corpus=[str(SLICE)],
         skill="finance",
@@ -126,6 +127,16 @@ def test_batch_run_exports_as_online_at_half_the_cost(provider, online, llm_serv
     assert KEY.encode() not in (out / "ledger.sqlite").read_bytes()
 
 
+def collecting(events: list[str]):
+    """A progress factory that collects the run's event lines (the CLI prints them above its bar)."""
+
+    def progress(ctx):
+        ctx.on_event = lambda kind, message: events.append(message)
+        return contextlib.nullcontext()
+
+    return progress
+
+
 def recorded_jobs(out: Path) -> list[str]:
     """Job ids the ledger of a running run holds (read beside the writer)."""
     try:
@@ -136,6 +147,7 @@ def recorded_jobs(out: Path) -> list[str]:
 
 
 def test_killed_batch_run_polls_the_same_job(online, llm_server, prices, tmp_path):
+    """A run SIGKILLed while its first job runs is run again: it polls that job."""
     reference = online("openai")
     llm_server.reset()
     llm_server.batches.delay_s = 60.0  # the first job stays in progress until the test shortens it
@@ -169,12 +181,7 @@ def test_killed_batch_run_polls_the_same_job(online, llm_server, prices, tmp_pat
     assert len(llm_server.batches.submissions) == 1
     llm_server.batches.delay_s = 0.3
     events: list[str] = []
-
-    def progress(ctx):  # the run's events (the CLI prints them above its progress bar)
-        ctx.on_event = lambda kind, message: events.append(message)
-        return contextlib.nullcontext()
-
-    result = run_pipeline(options(out, llm_server, "openai", prices, batch=True), progress=progress)
+    result = run_pipeline(options(out, llm_server, "openai", prices, batch=True), progress=collecting(events))
     assert result["resumed"] and not result["stopped"]
     assert f"batch job {first[0]} (openai): submitted by an earlier run, polling it" in events
     subs = llm_server.batches.submissions
@@ -182,6 +189,33 @@ def test_killed_batch_run_polls_the_same_job(online, llm_server, prices, tmp_pat
     assert max(Counter(llm_server.batches.custom_ids()).values()) == 1  # the server saw no second submission
     jobs, _ = batch_state(out)
     assert jobs[0]["job_id"] == first[0] and jobs[0]["status"] == "completed"
+    same_export(reference, out)
+
+
+def test_deadline_stops_and_a_job_whose_id_was_not_recorded_is_found(online, llm_server, prices, tmp_path):
+    """A job still running at the batch deadline stops the run (chunks pending, advice to re-run);
+    with its id then missing from the ledger (as after a kill between the create call's return and
+    the transaction that records it), the re-run finds the job by its input file and polls it."""
+    reference = online("openai")
+    llm_server.reset()
+    llm_server.batches.delay_s = 60.0
+    out = tmp_path / "run"
+    first = run_pipeline(options(out, llm_server, "openai", prices, batch=True, deadline=0.3))
+    assert first["stopped"] and first["stop"]["pending"] == LIMIT
+    job = llm_server.batches.submissions[0]["id"]
+    assert first["stop"]["message"].startswith(f"stopped: batch job {job} still running after")
+    assert first["stop"]["advice"] == "run the same command later: it polls the same job (nothing is submitted twice)"
+    con = sqlite3.connect(out / "ledger.sqlite")
+    con.execute("UPDATE batch_jobs SET job_id = NULL, status = 'submitting'")
+    con.commit()
+    con.close()
+    llm_server.batches.delay_s = 0.3
+    events: list[str] = []
+    second = run_pipeline(options(out, llm_server, "openai", prices, batch=True), progress=collecting(events))
+    assert not second["stopped"]
+    assert any(e.startswith(f"batch job {job}: found by its input file") for e in events)
+    assert max(Counter(llm_server.batches.custom_ids()).values()) == 1
+    assert batch_state(out)[0][0]["job_id"] == job
     same_export(reference, out)
 
 

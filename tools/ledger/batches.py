@@ -4,7 +4,8 @@
 ``batch_jobs`` rows: one per submission, keyed by a local ``key`` written *before* the
 provider's create call (``job_id`` empty: the intent, with the uploaded input file's id for
 OpenAI), then given the provider's ``job_id`` in one transaction as soon as the create call
-returns; ``status`` is the provider's last status (``submitting`` for an intent), ``ended_at``
+returns; ``status`` is the provider's last status (``submitting`` for an intent, ``not_created``
+when the create call failed), ``ended_at``
 the time it was seen ended. ``batch_requests`` rows: one per request, keyed by its
 ``custom_id`` (a hash of the request body, with ``-r<n>`` after the ``n``-th resubmission);
 ``base_id`` is the hash alone, ``state`` ``submitted`` | ``ok`` | ``errored`` and ``error`` the
@@ -95,8 +96,9 @@ class BatchLedger:
             )
 
     @writes
-    def batch_submitted(self, key: str, job_id: str, status: str) -> None:
-        """The provider's create call for job ``key`` returned ``job_id`` (in ``status``)."""
+    def batch_submitted(self, key: str, job_id: str | None, status: str) -> None:
+        """The provider's create call for job ``key`` returned ``job_id`` (in ``status``); None and
+        ``not_created``: the call failed (no job was made)."""
         with self.db.atomic():
             self.db.execute("UPDATE batch_jobs SET job_id = ?, status = ? WHERE key = ?", [job_id, status, key])
 
@@ -118,6 +120,14 @@ class BatchLedger:
                 "UPDATE batch_requests SET state = ?, error = ?, updated_at = ? WHERE custom_id = ?",
                 [("ok" if err is None else "errored", err, now, cid) for cid, err in outcomes.items()],
             )
+
+    def batch_intents(self, provider: str) -> list[dict[str, Any]]:
+        """Jobs of ``provider`` recorded before their create call whose id was never recorded (the
+        process was killed in between), oldest first."""
+        if "batch_jobs" not in self.db.table_names():
+            return []
+        sql = "SELECT * FROM batch_jobs WHERE provider = ? AND job_id IS NULL AND status = 'submitting' ORDER BY submitted_at"
+        return [dict(r) for r in self.db.query(sql, [provider])]
 
     def batch_latest(self, base_id: str) -> dict[str, Any] | None:
         """The latest submission of request ``base_id`` with its job (``job_id``, ``status``,
