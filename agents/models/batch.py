@@ -199,6 +199,12 @@ class BatchCollector:
             self.polls[job_id] = asyncio.create_task(self._poll(job_id, time.monotonic(), resumed=True))
         return cid
 
+    def _text(self, e: BaseException) -> str:
+        """An error as one line for the ledger and the user: its class and first line, at most 300
+        characters, API keys redacted."""
+        first = str(e).splitlines()[0] if str(e) else ""
+        return redact(f"{type(e).__name__}: {first}"[:300], self.secrets)
+
     def _answer(self, cid: str, result: dict | None = None, error: BaseException | None = None) -> None:
         """Resolve every request waiting for ``cid``."""
         for fut in self.waiters.pop(cid, []):
@@ -215,7 +221,7 @@ class BatchCollector:
         if job in self.outcomes:
             self.outcomes[job].pop(cid, None)
         if self.store is not None:
-            self.store.batch_outcomes({cid: redact(f"{type(error).__name__}: {error}"[:300], self.secrets)})
+            self.store.batch_outcomes({cid: self._text(error)})
 
     # -- submission -------------------------------------------------------------------
     async def _flush(self) -> None:
@@ -227,7 +233,7 @@ class BatchCollector:
             raise
         except Exception as e:  # noqa: BLE001 - the waiting requests get the cause
             stop = BatchStop(
-                f"batch submission failed: {type(e).__name__}: {e}"[:300],
+                f"batch submission failed: {self._text(e)}",
                 cause="batch",
                 advice="fix what the message names, then run the same command again",
             )
@@ -262,7 +268,7 @@ class BatchCollector:
             err = self._submit_error(e)
             if self.store is not None:
                 self.store.batch_submitted(key, None, "not_created")
-                self.store.batch_outcomes({cid: str(err)[:300] for cid, _ in items})
+                self.store.batch_outcomes({cid: self._text(err) for cid, _ in items})
             for cid, _ in items:
                 self._answer(cid, error=err)
             return
@@ -279,7 +285,7 @@ class BatchCollector:
         the batch API (404) or that refuses the key; else the error itself (classified and retried)."""
         status = status_of(e)
         where = self.base_url or "the provider"
-        detail = redact(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300], self.secrets)
+        detail = self._text(e)
         if status in (404, 405):
             return BatchStop(
                 f"{where} has no {self.protocol.provider} batch API (HTTP {status} on submission): {detail}",
@@ -305,7 +311,7 @@ class BatchCollector:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - the waiting requests get the cause
-            detail = redact(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300], self.secrets)
+            detail = self._text(e)
             self._stop_all(
                 job_id,
                 BatchStop(
@@ -381,7 +387,7 @@ class BatchCollector:
         results = await self.protocol.results(self.model, job)
         self.outcomes[job.job_id] = results
         if self.store is not None and results:
-            self.store.batch_outcomes({cid: (None if err is None else str(err)[:300]) for cid, (_, err) in results.items()})
+            self.store.batch_outcomes({cid: (None if err is None else self._text(err)) for cid, (_, err) in results.items()})
         for cid in list(self.waiters):
             if cid in results:
                 body, err = results[cid]

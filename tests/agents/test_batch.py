@@ -125,6 +125,10 @@ def test_batch_run_exports_as_online_at_half_the_cost(provider, online, llm_serv
     assert [c[:3] for c in batch_calls] == [c[:3] for c in online_calls]
     assert all(b[3] == pytest.approx(o[3] / 2) and o[3] > 0 for b, o in zip(batch_calls, online_calls))
     assert KEY.encode() not in (out / "ledger.sqlite").read_bytes()
+    status = run_cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    n = sum(len(s["custom_ids"]) for s in subs)
+    assert f"batch: {len(subs)} {provider} jobs ({len(subs)} ended, {n} requests); latest {subs[-1]['id']}" in status.stdout
 
 
 def collecting(events: list[str]):
