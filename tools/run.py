@@ -176,6 +176,11 @@ class RunOptions:
                 )
             if self.executor.remote:
                 raise PrepbenchError("--batch runs in this process: leave out --executor ray")
+            if self.agent == "react":
+                raise PrepbenchError(
+                    "--batch: the react agent waits for each reply before its next step (a batch job per step); "
+                    "run it without --batch, or use --agent skill or direct"
+                )
 
 
 @dataclass

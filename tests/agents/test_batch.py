@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from prepbench.agents.runner import run_pipeline
-from prepbench.tools.errors import LedgerError
+from prepbench.tools.errors import LedgerError, PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import RunOptions
 
@@ -254,3 +254,13 @@ def test_batch_with_a_spec_without_batch_api_is_one_line(tmp_path):
         "error: --batch: model 'extractive' has no batch API; use an openai:<model> or anthropic:<model> spec"
     ]
     assert not (tmp_path / "run").exists()
+
+
+def test_batch_refuses_react_and_ray_in_one_line(tmp_path):
+    base = {"corpus": [str(SLICE)], "skill": "finance", "out": str(tmp_path / "run"), "model": "openai:m"}
+    base["model_options"] = {"batch": True}
+    with pytest.raises(PrepbenchError, match=r"^--batch: the react agent waits for each reply"):
+        RunOptions(**base, agent="react")
+    with pytest.raises(PrepbenchError, match=r"^--batch runs in this process: leave out --executor ray$"):
+        RunOptions(**base, executor={"kind": "ray"})
+    assert RunOptions(**base, agent="direct").model_options.batch
