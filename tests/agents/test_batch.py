@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from prepbench.agents.models.prices import PriceTable
 from prepbench.agents.runner import run_pipeline
 from prepbench.tools.errors import LedgerError, PrepbenchError
 from prepbench.tools.ledger import RunFolder
@@ -264,3 +265,15 @@ def test_batch_refuses_react_and_ray_in_one_line(tmp_path):
     with pytest.raises(PrepbenchError, match=r"^--batch runs in this process: leave out --executor ray$"):
         RunOptions(**base, executor={"kind": "ray"})
     assert RunOptions(**base, agent="direct").model_options.batch
+
+
+def test_batch_price_is_a_share_of_the_price_from_the_yaml(tmp_path):
+    shipped = PriceTable.load()
+    assert shipped.batch_factor == 0.5
+    assert shipped.cost("gpt-4o", 1000, 1000, batch=True) == pytest.approx(shipped.cost("gpt-4o", 1000, 1000) / 2)
+    own = tmp_path / "prices.yaml"
+    own.write_text("batch_factor: 0.25\nmodels:\n  m: {input: 4.0, output: 4.0}\n", encoding="utf-8")
+    assert PriceTable.load(own).cost("m", 500_000, 0, batch=True) == pytest.approx(0.5)
+    own.write_text("batch_factor: 2\nmodels: {}\n", encoding="utf-8")
+    with pytest.raises(PrepbenchError, match="field 'batch_factor' must be a number from 0 to 1"):
+        PriceTable.load(own)
