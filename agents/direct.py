@@ -185,10 +185,13 @@ class DirectAgent:
     async def arun(self) -> None:
         """Stream the groups through ``2 x concurrency`` lanes; each chunk commits as soon as every
         earlier one has (the in-order committer of :mod:`prepbench.agents.scheduler`), so a kill
-        loses at most the replies in flight."""
-        lanes = min(256, 2 * self.concurrency)
+        loses at most the replies in flight. With ``--batch`` every group is a lane (up to the
+        provider's requests per job), so their requests go into one batch job."""
+        groups = self._groups()
+        batch = getattr(getattr(self.ctx.generator, "chat", None), "batch", None)
+        lanes = min(batch.cap, max(1, len(groups))) if batch is not None else min(256, 2 * self.concurrency)
         self.scheduler = Scheduler(lanes, 1, commit=self._commit)
-        self.scheduler.start(self._groups())
+        self.scheduler.start(groups)
         try:
             async with asyncio.TaskGroup() as tg:
                 for _ in range(lanes):

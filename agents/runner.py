@@ -77,6 +77,7 @@ def run_pipeline(
     # Ray's workers start now and warm up while this process checks the skill and reads the corpus
     with closing_pool(open_pool(options.executor)) as pool:
         ctx = prepare_run(options, generator, coverage_loop=family.coverage_loop, pool=pool)
+        attach_batch(ctx)
         try:
             if ctx.has_work:  # a finished run calls no agent and no model
                 with progress(ctx) if progress is not None else contextlib.nullcontext():
@@ -87,6 +88,20 @@ def run_pipeline(
             ctx.ledger.close()
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result
+
+
+def batch_collector(generator: Any) -> Any:
+    """The batch collector of a ``--batch`` run's generator (:mod:`prepbench.agents.models.batch`), else None."""
+    return getattr(getattr(generator, "chat", None), "batch", None)
+
+
+def attach_batch(ctx: RunContext) -> None:
+    """Give a ``--batch`` run's collector the run's ledger (its jobs are recorded there, so a
+    re-run polls them) and the run's event printer (a job's id, counts and waiting time)."""
+    collector = batch_collector(ctx.generator)
+    if collector is not None:
+        collector.store = ctx.ledger
+        collector.on_progress = lambda message: ctx.on_event("batch", message)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -159,7 +174,8 @@ def probe_server_of(ctx: RunContext, family: Any) -> dict[str, Any] | None:
     record its calls and a ``probe`` event, print the finding, and apply the structured-output choice.
 
     Returns:
-        The findings, or None when there is nothing to probe (the offline generator, other providers).
+        The findings, or None when there is nothing to probe (the offline generator, other providers,
+        a ``--batch`` run: its requests go to the provider's batch API only).
 
     Raises:
         PrepbenchError: ``--structured`` names a mode the server does not honour, or the family needs
@@ -169,8 +185,8 @@ def probe_server_of(ctx: RunContext, family: Any) -> dict[str, Any] | None:
 
     gen = ctx.generator
     chat = getattr(gen, "chat", None)
-    if chat is None or getattr(chat, "provider", "") != "openai":
-        return None
+    if chat is None or getattr(chat, "provider", "") != "openai" or batch_collector(gen) is not None:
+        return None  # a --batch run asks the provider's batch API, which takes json_schema, nothing online
     mode = getattr(getattr(gen, "structured", None), "mode", "auto")
     try:
         found, calls = asyncio.run(probe_server(chat, mode, tools_auto=family.needs_tool_calling))

@@ -36,7 +36,9 @@ slowest request and the request slots stay full (the offline generator keeps one
 batches of ``--batch-size`` chunks). ``record`` hands a finished batch to an in-order
 committer: batches commit strictly in corpus order, so the dedup state, and so the accepted
 set, is that of one lane; a lane does not wait for the commit, but no lane runs more than
-``4 × lanes`` batches ahead of the last committed one.
+``4 × lanes`` batches ahead of the last committed one. With ``--batch`` every chunk to do is a
+lane (up to the provider's requests per job), so the requests of one step of every chunk are
+sent as one provider batch job (:mod:`prepbench.agents.models.batch`).
 """
 
 from __future__ import annotations
@@ -109,9 +111,12 @@ class SkillAgent:
     Args:
         ctx: the pipeline's :class:`~prepbench.tools.run.RunContext` (ledger, skill,
             validator, generator, options, progress callback).
+        pool: the Ray workers (``--executor ray``), else None.
+        in_flight: with ``--batch``, the chunks to have in flight at once (lanes; up to the
+            provider's requests per job), so the requests of one step of every chunk form one job.
     """
 
-    def __init__(self, ctx, pool: Any = None):
+    def __init__(self, ctx, pool: Any = None, in_flight: int | None = None):
         self.ctx = ctx
         self.gen = ctx.generator
         self.skill = ctx.skill
@@ -123,6 +128,10 @@ class SkillAgent:
         # chat models stream one chunk per batch through 2 x concurrency lanes (module docstring);
         # Ray workers get two batches each in flight, so none waits while the driver commits
         lanes = min(256, 2 * max(1, self.opts.concurrency)) if chat else 2 * pool.workers if pool else 1
+        batch = getattr(getattr(self.gen, "chat", None), "batch", None)
+        if batch is not None and in_flight:  # --batch: every chunk in flight, so each step is one job
+            lanes = min(batch.cap, in_flight)
+            self.sem = asyncio.Semaphore(batch.cap)
         spread = pool.workers if pool else 1
         self.scheduler = Scheduler(lanes, 1 if chat else self.opts.batch_size, commit=self._record, spread=spread)
         self.graph = self.build_graph()
@@ -527,7 +536,10 @@ def run_skill_agent(ctx) -> None:
     work runs in Ray workers and only the commits run here.
     """
     todo = ctx.ledger.todo_chunks(max_attempts=ctx.options.max_attempts)
-    asyncio.run(SkillAgent(ctx, serve_run(ctx, chunk_work)).arun(todo))
+    in_flight = None
+    if getattr(getattr(ctx.generator, "chat", None), "batch", None) is not None:  # --batch: the main pass, or a round of revisits
+        in_flight = max(1, len(todo), ctx.ledger.counts()["chunks"]["kept"])
+    asyncio.run(SkillAgent(ctx, serve_run(ctx, chunk_work), in_flight=in_flight).arun(todo))
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)

@@ -13,6 +13,9 @@ Endpoints:
                                (``tool_use``/``tool_result`` blocks), ``usage``, ``stop_reason``.
 ``GET  /health``               liveness.
 
+The batch protocols (OpenAI ``/v1/files`` + ``/v1/batches``, Anthropic ``/v1/messages/batches``)
+are in ``tests/llm_batches.py`` (``LLMServer.batches``): the same replies, after a completion delay.
+
 Replies come from a *script*: a list of ``(match, reply)`` rules tried in order, where
 ``match`` is a regex (searched in the request's text) or a callable taking a
 :class:`Request`, and ``reply`` is a string or a callable returning a :class:`Reply`. The
@@ -66,6 +69,7 @@ from fastapi.responses import JSONResponse, Response
 # ---------------------------------------------------------------------------------------
 # request / reply model
 # ---------------------------------------------------------------------------------------
+from llm_batches import BatchAPI  # noqa: E402
 from llm_messages import Faults, Matcher, Msg, Reply, Request, Responder, matches, parse_anthropic, parse_openai  # noqa: E402,F401
 from llm_replies import (  # noqa: E402,F401
     _CHUNK_RE,
@@ -110,6 +114,7 @@ class LLMServer:
         self._server: uvicorn.Server | None = None
         self._slot: asyncio.Lock | None = None
         self._thread: threading.Thread | None = None
+        self.batches = BatchAPI(self)
         self.app = self._build_app()
 
     @property
@@ -129,6 +134,7 @@ class LLMServer:
             self.max_inflight = 0
             self.faults = faults or Faults()
             self.rng = random.Random(self.faults.seed)
+        self.batches.reset()
 
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
@@ -169,6 +175,7 @@ class LLMServer:
         async def messages(request: HTTPRequest) -> Response:
             return await self._handle(request, "anthropic")
 
+        self.batches.add_routes(app)
         return app
 
     async def _handle(self, request: HTTPRequest, api: str) -> Response:

@@ -58,6 +58,9 @@ class ModelOptions:
         judge: grounded LLM judge on every candidate; temperature: sampling temperature.
         direct_mode: ``chunk`` | ``book`` (direct agent); context_tokens: context window for book mode.
         react_slice: chunks per ReAct conversation; react_steps_per_chunk: its step budget per chunk.
+        batch: send the requests through the provider's batch API (``openai:``/``anthropic:`` models,
+            half the price, results within 24 h); batch_poll: seconds between looks at a job;
+            batch_deadline: seconds a job may run before the run stops (a re-run polls it again).
     """
 
     base_url: str | None = None
@@ -82,6 +85,9 @@ class ModelOptions:
     context_tokens: int = 128_000
     react_slice: int = 4
     react_steps_per_chunk: int = 16
+    batch: bool = False
+    batch_poll: float | None = None
+    batch_deadline: float | None = None
 
     @classmethod
     def coerce(cls, value: "ModelOptions | dict[str, Any] | None") -> "ModelOptions":
@@ -162,6 +168,19 @@ class RunOptions:
         self.model_options = ModelOptions.coerce(self.model_options)
         if isinstance(self.executor, dict):
             self.executor = ExecutorOptions(**self.executor)
+        if self.model_options.batch:
+            provider = self.model.split(":", 1)[0] if ":" in self.model else self.model
+            if provider not in ("openai", "anthropic"):
+                raise PrepbenchError(
+                    f"--batch: model '{self.model}' has no batch API; use an openai:<model> or anthropic:<model> spec"
+                )
+            if self.executor.remote:
+                raise PrepbenchError("--batch runs in this process: leave out --executor ray")
+            if self.agent == "react":
+                raise PrepbenchError(
+                    "--batch: the react agent waits for each reply before its next step (a batch job per step); "
+                    "run it without --batch, or use --agent skill or direct"
+                )
 
 
 @dataclass

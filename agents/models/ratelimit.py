@@ -24,6 +24,11 @@ Every chat-model request of prepbench goes through :class:`ResilientChat`:
   same for every request (401/403, 404 for the model) opens it at once. The stop carries its
   cause and the advice that fits it (retry later, or change a flag).
 
+**Batch mode** (``--batch``, :mod:`prepbench.agents.models.batch`): with ``batch`` set, an attempt
+is not sent over HTTP but handed to the batch collector (no concurrency slot, no per-request
+timeout: a job may take hours, its deadline is the collector's); its latency runs from the
+hand-over to the result, and its cost is at the table's batch price.
+
 Each attempt, failed or not, yields a :class:`~prepbench.tools.ledger.CallRecord` (tokens,
 USD cost from the price table, latency from send, error, the raw reply or error body) so the
 ledger accounts for retries too. API keys are redacted from every error text.
@@ -43,6 +48,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, convert_to_messages
 
 from prepbench.agents.base import StopRun
+from prepbench.agents.models.batch_protocols import BatchItemError
 from prepbench.agents.models.concurrency import AdaptiveLimit
 from prepbench.agents.models.faults import (  # noqa: F401 - classify, redact, retry_after_seconds: the layer's API
     FATAL_KINDS,
@@ -280,6 +286,8 @@ class ResilientChat:
         provider: ``openai`` | ``anthropic`` | ``vllm`` | ``hf`` (structured-output strategy).
         factory: rebuilds the model for a new event loop (remote clients).
         base_url: the server's URL (for the probe and the stop advice), when known.
+        batch: a :class:`~prepbench.agents.models.batch.BatchCollector`: requests go into provider
+            batch jobs instead of over HTTP (``--batch``); None: online.
 
     Attributes:
         capabilities: what the server is known to support, from the probe
@@ -300,8 +308,10 @@ class ResilientChat:
         provider: str = "openai",
         factory: Any = None,
         base_url: str | None = None,
+        batch: Any = None,
     ):
         self._model = model
+        self.batch = batch
         self.factory = factory
         self._loop: Any = None
         self.spec = spec
@@ -336,16 +346,22 @@ class ResilientChat:
             self._loop = loop
             self.limit = AdaptiveLimit(self.policy.concurrency)
             self.limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
+            if self.batch is not None:
+                self.batch.renew()
         return self._model
 
     def _cost(self, tin: int, tout: int) -> float:
-        return float(self.prices.cost(self.model_name, tin, tout)) if self.prices is not None else 0.0
+        if self.prices is None:
+            return 0.0
+        return float(self.prices.cost(self.model_name, tin, tout, batch=self.batch is not None))
 
     def _backoff(self, attempt: int, exc: BaseException, kind: str) -> float:
         """Seconds to wait before retrying: ``Retry-After`` where the server gives one, else full
         jitter; after a timeout at least the timeout (up to ``backoff_max_s``), since a server that
         does not cancel abandoned requests (llama.cpp's) is most likely still working on it, and a
         retry at once would only queue behind it."""
+        if self.batch is not None and isinstance(exc, BatchItemError):
+            return 0.0  # the job's own wait was the backoff; the retries of one job go into one new job
         ra = retry_after_seconds(exc) if kind in ("rate_limit", "server") else None
         if ra is not None:
             return min(ra, self.policy.backoff_max_s)
@@ -380,6 +396,29 @@ class ResilientChat:
                 return None, e, sent_at, time.perf_counter() - t0
             return msg, None, sent_at, time.perf_counter() - t0
 
+    async def _send_batch(self, runnable: Any, messages: Any, node: str) -> tuple[Any, BaseException | None, float, float]:
+        """One attempt through the batch collector: the request body the online client would send,
+        answered from a batch job (same return as :meth:`_send`; a :class:`StopRun` propagates)."""
+        from langchain_core.language_models import BaseChatModel
+
+        target = unbind(runnable) or ((runnable, {}) if isinstance(runnable, BaseChatModel) else None)
+        if target is None:
+            raise PrepbenchError("--batch: a request that is not a chat-model call cannot be batched")
+        model, kwargs = target
+        if isinstance(messages, str) or any(not isinstance(m, BaseMessage) for m in messages):
+            messages = convert_to_messages([("human", messages)] if isinstance(messages, str) else messages)
+        protocol = self.batch.protocol
+        self.stats.requests += 1
+        sent_at, t0 = time.monotonic(), time.perf_counter()
+        try:
+            body = protocol.body(model, list(messages), kwargs)
+            msg = await self.batch.request(model, body, node, lambda reply: protocol.message(model, reply, kwargs))
+        except (asyncio.CancelledError, KeyboardInterrupt, StopRun):
+            raise
+        except Exception as e:  # noqa: BLE001 - classified by the caller
+            return None, e, sent_at, time.perf_counter() - t0
+        return msg, None, sent_at, time.perf_counter() - t0
+
     def _failed(self, node: str, e: BaseException, sent_at: float, latency: float) -> tuple[str, bool, str, CallRecord]:
         """Account a failed attempt: ``(kind, retryable, detail, its call record)``."""
         kind, retryable = classify(e)
@@ -405,7 +444,7 @@ class ResilientChat:
         usage = getattr(msg, "usage_metadata", None) or {}
         tin, tout = int(usage.get("input_tokens", 0) or 0), int(usage.get("output_tokens", 0) or 0)
         self.limiter.correct(est, tin + tout)
-        if tout >= 16 and latency > 0:
+        if tout >= 16 and latency > 0 and self.batch is None:  # a batch's latency says nothing of the speed
             rate = tout / latency
             self.out_rate = rate if self.out_rate is None else 0.7 * self.out_rate + 0.3 * rate
         cost = self._cost(tin, tout)
@@ -443,7 +482,10 @@ class ResilientChat:
             if self.circuit.open:
                 raise self.stop(calls)
             await self.limiter.acquire(est)
-            msg, e, sent_at, latency = await self._send(runnable, messages)
+            if self.batch is not None:
+                msg, e, sent_at, latency = await self._send_batch(runnable, messages, node)
+            else:
+                msg, e, sent_at, latency = await self._send(runnable, messages)
             if e is None:
                 calls.append(self._succeeded(node, msg, latency, est))
                 return msg, calls

@@ -209,17 +209,23 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
     Options (all optional): ``base_url``, ``api_key``, ``api_key_env``, ``timeout`` (s),
     ``temperature``, ``max_tokens``, ``concurrency``, ``rpm``, ``tpm``, ``max_retries``,
     ``backoff_base`` (s), ``backoff_max`` (s), ``circuit_threshold``, ``prices`` (a YAML
-    file merged over the shipped table), ``model_kwargs``.
+    file merged over the shipped table), ``model_kwargs``; ``batch`` (True: requests go into the
+    provider's batch jobs, :mod:`prepbench.agents.models.batch`; ``openai:`` and ``anthropic:``
+    only), ``batch_poll`` (s between looks at a job), ``batch_deadline`` (s a job may run).
 
     Raises:
-        ModelSpecError, PrepbenchError: bad spec or option.
+        ModelSpecError, PrepbenchError: bad spec or option (``batch`` with another provider).
     """
+    from prepbench.agents.models.batch_protocols import JOB_CAPS
     from prepbench.agents.models.prices import PriceTable
     from prepbench.agents.models.ratelimit import CallPolicy, ResilientChat
 
     provider, _ = parse_spec(spec)
     timeout = float(opts.get("timeout") or 120.0)
     api_key = opts.get("api_key")
+    batch = bool(opts.get("batch"))
+    if batch and provider not in ("openai", "anthropic"):
+        raise ModelSpecError(f"--batch: '{spec}' has no batch API; use an openai:<model> or anthropic:<model> spec")
 
     def factory() -> Any:
         return make_chat_model(
@@ -235,7 +241,7 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
 
     chat = factory()
     policy = CallPolicy(
-        concurrency=int(opts.get("concurrency") or 8),
+        concurrency=JOB_CAPS[provider] if batch else int(opts.get("concurrency") or 8),
         rpm=opts.get("rpm"),
         tpm=opts.get("tpm"),
         max_retries=int(opts["max_retries"]) if opts.get("max_retries") is not None else 5,
@@ -259,7 +265,27 @@ def make_resilient_chat(spec: str, **opts: Any) -> Any:
         provider=provider,
         factory=rebuild,
         base_url=base_url or None,
+        batch=_batch_collector(provider, opts, base_url or None, secrets) if batch else None,
     )
+
+
+def _batch_collector(provider: str, opts: dict[str, Any], base_url: str | None, secrets: list[str]) -> Any:
+    """The :class:`~prepbench.agents.models.batch.BatchCollector` of a ``--batch`` run.
+
+    Raises:
+        PrepbenchError: a poll interval or deadline that is not positive.
+    """
+    from prepbench.agents.models.batch import BatchCollector, BatchSettings
+    from prepbench.agents.models.batch_protocols import protocol_for
+
+    settings = BatchSettings()
+    for name, attr in (("batch_poll", "poll_s"), ("batch_deadline", "deadline_s")):
+        value = opts.get(name)
+        if value is not None:
+            if float(value) <= 0:
+                raise PrepbenchError(f"--{name.replace('_', '-')} must be positive seconds (got {value})")
+            setattr(settings, attr, float(value))
+    return BatchCollector(protocol_for(provider), settings, base_url=base_url, secrets=tuple(secrets))
 
 
 #: Options of make_generator consumed by the LLM generator itself (the rest go to the chat layer).

@@ -99,6 +99,24 @@ DIRECT_MODE = "chunk"
 ContextTokens = Annotated[int, typer.Option("--context-tokens", help="Model context window (tokens), for --direct-mode book.")]
 CONTEXT_TOKENS = 128000
 
+Batch = Annotated[
+    bool,
+    typer.Option(
+        "--batch",
+        help="Send the model requests through the provider's batch API (openai:/anthropic: models): each step "
+        "of the graph for all pending chunks is one job, at half the price, answered within 24 h; a re-run polls the same jobs.",
+    ),
+]
+BatchPoll = Annotated[
+    Optional[float], typer.Option("--batch-poll", help="Seconds between two looks at a batch job (default 30).")
+]
+BatchDeadline = Annotated[
+    Optional[float],
+    typer.Option(
+        "--batch-deadline", help="Seconds a batch job may run before the run stops (default 90000; a re-run polls it again)."
+    ),
+]
+
 # -- the generation modes (generate, compare --mode) -------------------------------------
 Seeds = Annotated[
     Optional[str],
@@ -162,6 +180,9 @@ MODEL_FLAGS = (
     "direct_mode",
     "context_tokens",
     "temperature",
+    "batch",
+    "batch_poll",
+    "batch_deadline",
 )
 
 
@@ -175,8 +196,8 @@ def model_options(flags: Mapping[str, Any], *, chat: bool) -> ModelOptions:
             ``base_url`` is kept, the other flags mean nothing to it.
     API keys come from the environment only.
     """
-    if not chat:
-        return ModelOptions(base_url=flags.get("base_url"))
+    if not chat:  # --batch is kept, so that the run refuses it in one line
+        return ModelOptions(base_url=flags.get("base_url"), batch=bool(flags.get("batch")))
     return ModelOptions(**{k: flags[k] for k in MODEL_FLAGS if k in flags})
 
 
@@ -214,6 +235,10 @@ def server_options(
     structured: Structured = STRUCTURED,
 ) -> None:
     """Model-server options (a group for :func:`with_options`; never called)."""
+
+
+def batch_options(batch: Batch = False, batch_poll: BatchPoll = None, batch_deadline: BatchDeadline = None) -> None:
+    """Provider batch-API options (a group for :func:`with_options`; never called)."""
 
 
 def family_options(direct_mode: DirectMode = DIRECT_MODE, context_tokens: ContextTokens = CONTEXT_TOKENS) -> None:

@@ -21,7 +21,7 @@ err = Console(stderr=True)
 
 
 @app.command("run")
-@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.family_options, o.executor_options)
+@o.with_options(o.chunking_options, o.loop_options, o.server_options, o.batch_options, o.family_options, o.executor_options)
 def run_cmd(
     corpus: o.Corpus = ...,
     skill: o.Skill = o.SKILL,
@@ -114,12 +114,14 @@ def status_cmd(
             skill = load_skill(config.get("skill_path") or config.get("skill_name"))
         report = coverage_report(ledger, skill)
         probes, stop = ledger.events("probe"), ledger.last_stop()
+        jobs = ledger.batch_jobs()
         failures = ledger.failure_rows(show_failures) if show_failures > 0 else []
     finally:
         ledger.close()
     if as_json:
         public = {k: v for k, v in config.items() if k != "corpus_hashes"}
         payload = {"config": public, "coverage": report, "probe": probes[-1] if probes else None, "stop": stop}
+        payload["batch_jobs"] = jobs
         out.print_json(json.dumps({**payload, **({"failures": failures} if show_failures else {})}))
         return
     out.print(
@@ -128,6 +130,8 @@ def status_cmd(
     )
     if probes:
         out.print(escape(probes[-1]["message"]), style="dim", highlight=False, soft_wrap=True)
+    if jobs:
+        out.print(escape(_batch_line(jobs)), style="dim", highlight=False, soft_wrap=True)
     render_coverage(report, out)
     if stop is not None:
         advice = (stop["data"] or {}).get("advice") or "run the same command again to resume"
@@ -135,6 +139,16 @@ def status_cmd(
         out.print(f"[yellow]what to do: {escape(advice)}[/]", highlight=False, soft_wrap=True)
     if show_failures:
         _print_failures(failures)
+
+
+def _batch_line(jobs: list[dict]) -> str:
+    """One line on a ``--batch`` run's provider jobs: how many, ended, and the latest's id and status."""
+    ended = sum(1 for j in jobs if j.get("ended_at"))
+    last = jobs[-1]
+    return (
+        f"batch: {len(jobs)} {last['provider']} jobs ({ended} ended, {sum(j['n_requests'] or 0 for j in jobs)} requests); "
+        f"latest {last.get('job_id') or '(not created)'}: {last.get('status')}"
+    )
 
 
 def _print_failures(rows: list[dict]) -> None:

@@ -16,6 +16,8 @@ Tables:
 ``contamination`` decontamination flags of accepted samples (:mod:`.contamination`); a flag
                that excludes keeps the sample out of the export, never deletes it.
 ``events``     the run's probes, stops and interruptions (:mod:`.events`).
+``batch_jobs``, ``batch_requests``  the provider batch jobs of a ``--batch`` run and the requests
+               in them, written before the create call returns (:mod:`.batches`).
 
 Exactly-once rule: a chunk's samples, its calls and its final status are written by
 :meth:`RunFolder.record_chunk` in **one transaction**, guarded so that a chunk that already
@@ -61,6 +63,7 @@ sqlite_utils = _import_sqlite_utils()
 
 from prepbench.tools.chunking import Chunk  # noqa: E402
 from prepbench.tools.errors import LedgerError  # noqa: E402
+from prepbench.tools.ledger.batches import BatchLedger, create_batch_tables  # noqa: E402
 from prepbench.tools.ledger.contamination import ContaminationMixin  # noqa: E402
 from prepbench.tools.ledger.events import EventLedger  # noqa: E402
 from prepbench.tools.ledger.faults import writes  # noqa: E402
@@ -82,7 +85,7 @@ SCHEMA_VERSION = 2
 CHUNK_STATUSES = ("pending", "kept", "skipped", "failed")
 
 
-class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
+class RunFolder(RevisitLedger, EventLedger, ContaminationMixin, BatchLedger):
     """A run folder's SQLite ledger: the only code that knows the ledger's tables.
 
     Args:
@@ -123,6 +126,7 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin):
     # -- schema ---------------------------------------------------------------------
     def _ensure_tables(self) -> None:
         create_tables(self.db)
+        create_batch_tables(self.db)
 
     # -- run config -----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
