@@ -46,6 +46,7 @@ import snowballstemmer
 
 from prepbench.tools.errors import SkillError
 from prepbench.tools.nlp import entities, parse, sentences
+from prepbench.tools.validate import answering
 from prepbench.tools.validate import language as lang
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
 from prepbench.tools.validate.text import STOPWORDS, as_texts
@@ -176,7 +177,7 @@ def _answers_question_rule(spec: dict, name: str) -> RuleFn:
         q, a = sample.get(qf), sample.get(af)
         if not isinstance(q, str) or not isinstance(a, str):
             return PASS
-        why = lang.mismatch_problem(q, a)
+        why = answering.mismatch_problem(q, a)
         return Verdict(False, name, why) if why else PASS
 
     return _parsing(check, qf, af)

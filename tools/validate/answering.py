@@ -1,0 +1,158 @@
+"""Does the answer address what the question asks? The evidence behind the ``answers_question``
+rule (:mod:`.rules_language`): the question's kind (why, definition, condition, effect,
+procedure) from its parse, its focus (the subject and object heads), and what the answer's parse
+says of them. Each ``*_problem`` function returns None, or a short reason naming what it found.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.tools.nlp import parse
+from prepbench.tools.validate.language import (
+    GENERIC_DEFINITES,
+    MATH_TOKEN,
+    RELATIONAL_NOUNS,
+    lemmas,
+    question_kind,
+)
+
+_REASON_MARKERS = re.compile(
+    r"(?i)\b(because|since|due to|owing to|as a result|so that|in order to|therefore|thus|hence|the reason|"
+    r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
+)
+_QUALIFIERS = frozenset("if when whenever unless because since".split())
+#: "What is X called?", "What are Y considered?": asks for the name a condition gives
+_NAMING_VERBS = frozenset("be call consider term name".split())
+_NAMING_QUESTION = re.compile(r"(?i)\b(called|considered|termed|known as)\?\s*$")
+_META_NOUNS = frozenset("mechanism action definition meaning significance importance nature basis".split())
+
+
+def subject_heads(question: str) -> list[tuple[str, str]]:
+    """Lemmas of the question's subject and object heads that are not wh-words ("side effects of
+    albuterol" -> ``effect``, ``albuterol``): what the answer must talk about."""
+    doc = parse(question)
+    out = []
+    for t in doc:
+        if t.dep_ in ("nsubj", "nsubjpass", "attr", "dobj") and t.pos_ in ("NOUN", "PROPN") and t.tag_ not in ("WP", "WDT"):
+            # "the mechanism of action of penicillins": the answer must name penicillins, not "mechanism"
+            while t.lemma_.lower() in RELATIONAL_NOUNS | _META_NOUNS:
+                pobj = next(
+                    (g for c in t.children if c.dep_ == "prep" and c.lower_ == "of" for g in c.children if g.dep_ == "pobj"), None
+                )
+                if pobj is None:
+                    break
+                t = pobj
+            out.append((t.lemma_.lower(), t.lower_))
+            out += [(c.lemma_.lower(), c.lower_) for c in t.children if c.dep_ == "prep" for c in c.children if c.dep_ == "pobj"]
+    return out
+
+
+_KNOWING = frozenset("know understand learn remember consider note need".split())
+
+
+def _asks_what_to_know(question: str) -> bool:
+    """A question about what someone should know ("What should an investor know about X?"): its subject is the learner."""
+    return any(t.dep_ == "ROOT" and t.lemma_ in _KNOWING for t in parse(question))
+
+
+def _novelty(question: str, answer: str) -> float:
+    """Share of the answer's content lemmas that the question does not have (0 for an empty answer)."""
+    asked = lemmas(question)
+    said = [t.lemma_.lower() for t in parse(answer) if t.is_alpha and not t.is_stop]
+    return sum(1 for w in said if w not in asked) / len(said) if said else 0.0
+
+
+def _answer_refers_back(answer: str) -> bool:
+    """The answer's subject is a pronoun for what the question named ("It lists the promises ...")."""
+    doc = parse(answer)
+    return any(t.dep_ in ("nsubj", "nsubjpass") and t.lower_ in ("it", "they", "this", "these") and t.i <= 1 for t in doc)
+
+
+def _short_what(question: str) -> bool:
+    """A one-clause "What ...?" question of at most 14 words: its subject is what the answer must name."""
+    words = question.split()
+    return len(words) <= 14 and words[0].lower() == "what" and question.count("?") == 1 and "," not in question
+
+
+def mismatch_problem(question: str, answer: str) -> str | None:
+    """The answer does not address what the question asks (see :func:`question_kind`)."""
+    kind = question_kind(question)
+    if kind == "why" and not _REASON_MARKERS.search(answer) and _novelty(question, answer) < 0.5:
+        return "a 'why' question answered without a reason"
+    heads = subject_heads(question) if _short_what(question) and not _asks_what_to_know(question) else []
+    if heads and not _answer_refers_back(answer):
+        have = lemmas(answer)
+        missing = [h for h, form in heads if h not in have and form not in have]
+        if len(missing) * 2 > len(heads):
+            return f"the answer does not mention what the question asks about ({', '.join(missing)[:60]})"
+    if kind == "procedure" and re.match(r"(?i)\s*the formula is\b", answer):
+        return "a 'how do you' question answered with a bare formula"
+    if kind == "definition" or _NAMING_QUESTION.search(question):
+        return _definition_answer_problem(answer)
+    if kind == "condition":
+        return _condition_answer_problem(question, answer)
+    if kind == "effect" and not any(t.pos_ == "VERB" and any(c.dep_ == "dobj" for c in t.children) for t in parse(answer)):
+        return "a question about an effect answered without one"
+    return None
+
+
+_NOT_A_DEFINITION = re.compile(
+    r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange|"
+    r"huge|big|major|vital|crucial|serious)\b|"
+    r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b)"
+)
+
+
+def _definition_answer_problem(answer: str) -> str | None:
+    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", or by a
+    conditional definition of another term ("A code is a linear code if ...")."""
+    doc = parse(answer)
+    # the verb of the first subject: a dash or a second clause can take the parse's ROOT elsewhere
+    subj = next((t for t in doc if t.dep_ in ("nsubj", "nsubjpass")), None)
+    root = subj.head if subj is not None else None
+    if root is None or root.lemma_ not in _NAMING_VERBS:
+        return None
+    attr = next((c for c in root.children if c.dep_ in ("attr", "acomp", "oprd", "xcomp")), None)
+    if attr is None:
+        return None
+    tail = doc[attr.left_edge.i :].text
+    if _NOT_A_DEFINITION.match(tail):
+        return f"'{tail[:40]}' does not say what it is"
+    # "A code is a linear code if ...", "A bowl is an open surface because ...": the clause on the
+    # copula makes it a classification under a condition, or an argument, not what the term means
+    clauses = [c for h in (root, attr) for c in h.children if c.dep_ == "advcl"]
+    mark = next((m.lower_ for c in clauses for m in c.children if m.dep_ in ("mark", "advmod") and m.lower_ in _QUALIFIERS), None)
+    if mark:
+        what = doc[attr.left_edge.i : attr.i + 1].text
+        return f"defines '{what}' under a condition or a reason ('{mark} ...'), not what the question's term means"
+    return None
+
+
+def _condition_answer_problem(question: str, answer: str) -> str | None:
+    """A "What happens if/when C?" whose answer is about something the question never names
+    ("What happens if F is a field?" -> "... every ideal in F[x] is principal"): the question
+    does not say what it asks about. The answer's main subject must be in the question, or be a
+    pronoun for it; an answer with no subject (an instruction) or "there is" states no outcome of C."""
+    doc = parse(answer)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return None
+    subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass", "expl", "csubj")), None)
+    if subj is None:
+        return "the answer states no outcome (it has no subject)"
+    if subj.pos_ == "PRON":
+        # "it is easiest to start with ...": an expletive "it" gives advice, not an outcome
+        expletive = subj.lower_ == "it" and root.lemma_ == "be" and any(c.dep_ in ("xcomp", "ccomp") for c in root.children)
+        return (
+            f"'{subj.text} ...': the answer states no outcome of the condition"
+            if subj.lower_ in ("there", "that") or expletive
+            else None
+        )
+    asked = lemmas(question)
+    # "the gains in one stock" answers a question about stocks; a variable ("every ideal in F[x]") is no name
+    names = [t for t in subj.subtree if t.pos_ in ("NOUN", "PROPN") and not MATH_TOKEN.match(t.text)]
+    # "the consumer will lose purchasing power": a role every reader knows needs no introduction
+    if subj.lemma_.lower() not in GENERIC_DEFINITES and not any(t.lemma_.lower() in asked or t.lower_ in asked for t in names):
+        return f"the answer is about '{doc[subj.left_edge.i : subj.i + 1].text[:40]}', which the question never names"
+    return None
