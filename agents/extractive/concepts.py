@@ -154,6 +154,8 @@ class ConceptExtractors:
                 answer = f"{subj} {verb} {definition}"
             elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
                 answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+            elif d0.endswith("s") and not d0.endswith("ss") and parse(definition)[0].tag_ == "VBZ":
+                answer = f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
             elif d0.endswith("s") and not d0.endswith("ss"):
                 answer = f"{subj} {verb} {definition}"
             else:
@@ -310,7 +312,14 @@ class ConceptExtractors:
                     and what.split()[0].lower() not in ("this", "that", "such", "it", "when", "if", "in", "for")
                     and not re.search(r"(?i)\bthe (leftmost|rightmost|first|last|second|next|previous|other)\b", what)
                 ):
-                    q = f"What {m.group('verb')} {m.group('how')} {_lc_first(term, self.chunk_lower)}?"
+                    tq = _lc_first(term, self.chunk_lower)
+                    if m.group("how") in ("called", "known as", "referred to as", "termed"):
+                        # "Systems that ... are called public key cryptosystems" defines the name:
+                        # ask what the name means, not the inverted "What are called ...?"
+                        verb = "is" if re.match(r"(?i)an? ", term) else m.group("verb")
+                        q = f"What {verb} {tq}?"
+                    else:
+                        q = f"What {m.group('verb')} {m.group('how')} {tq}?"
                     if self.question_ok(q) and _novel_enough(q, ans):
                         return True, _concept(q, ans, "definition", term, [s.raw], 2.5, s.raw)
         return False, None

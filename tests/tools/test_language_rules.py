@@ -56,6 +56,13 @@ def _rule_verdict(sample_id: str, rule: str):
         ("q206", "answers_question", "no outcome"),  # "What happens when ...?" -> "it is easiest to start with ..."
         ("r025", "complete", "the responsible for"),  # "... pump is the responsible for the transport ..."
         ("q176", "self_contained", "'D'"),  # "What happens if p(x) is ...?" -> "... since D is a UFD"
+        ("s035", "self_contained", "additional"),  # "What do additional diagnostic tests include?"
+        ("s028", "self_contained", "miscellaneous"),  # "What can any of the miscellaneous antidepressants cause?"
+        ("s039", "answers_question", "does not say what it is"),  # "The integers are the building blocks of ..."
+        ("s047", "answers_question", "never names"),  # "... length of a composition series is 1?" -> "G must be ..."
+        ("s051", "answers_question", "without its result"),  # "Calculate the flux ..." -> "Note that we used ..."
+        ("s055", "answers_question", "a remark or a step"),  # "How does the velocity ...?" -> "We can find ..."
+        ("s004", "complete", "is describes"),  # "Underinvested is describes an insufficient amount ..."
         ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
     ],
 )
@@ -68,7 +75,10 @@ def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample
 
 
 # q033: "What happens when more than one stock is held?" -> "the gains in one stock ..." (the subject's owner is named)
-@pytest.mark.parametrize("sample_id", ["q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"])
+# s042: "What happens if traditional cryptosystems are used?" -> "anyone who knows enough to encode ..."
+@pytest.mark.parametrize(
+    "sample_id", ["s042", "s000", "q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"]
+)
 def test_good_samples_pass_every_rule(sample_id):
     assert ROWS[sample_id]["label"] == "good"
     v = _verdict(sample_id)

@@ -21,6 +21,10 @@ _REASON_MARKERS = re.compile(
     r"(?i)\b(because|since|due to|owing to|as a result|so that|in order to|therefore|thus|hence|the reason|"
     r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
 )
+_PRONOUNS = frozenset(
+    "it they he she we you i one there that this these those anyone everyone someone anybody everybody nobody "
+    "everything something nothing".split()
+)
 _QUALIFIERS = frozenset("if when whenever unless because since".split())
 #: "What is X called?", "What are Y considered?": asks for the name a condition gives
 _NAMING_VERBS = frozenset("be call consider term name".split())
@@ -88,6 +92,13 @@ def mismatch_problem(question: str, answer: str) -> str | None:
             return f"the answer does not mention what the question asks about ({', '.join(missing)[:60]})"
     if kind == "procedure" and re.match(r"(?i)\s*the formula is\b", answer):
         return "a 'how do you' question answered with a bare formula"
+    calculation = _CALCULATION.search(question)
+    # "What is the field of all constructible numbers?" is a definition: a value is asked with numbers given
+    quantity = calculation and (calculation.group(1).lower() in _CALCULATE_VERBS or re.search(r"\d", question))
+    if quantity and (_NOT_A_RESULT.match(answer) or not re.search(r"\d|=", answer)):
+        return "a calculation answered without its result (a remark or an intermediate step)"
+    if _NOT_A_RESULT.match(answer) and kind != "procedure":
+        return f"the answer is a remark or a step ('{answer.strip()[:30]}'), not an answer"
     if kind == "definition" or _NAMING_QUESTION.search(question):
         return _definition_answer_problem(answer)
     if kind == "condition":
@@ -100,8 +111,18 @@ def mismatch_problem(question: str, answer: str) -> str | None:
 _NOT_A_DEFINITION = re.compile(
     r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange|"
     r"huge|big|major|vital|crucial|serious)\b|"
-    r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b)"
+    r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b|"
+    # a role or a metaphor in place of a definition: "the building blocks of mathematics"
+    r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b)"
 )
+#: a calculation's request: "Calculate the flux ...", "Determine the field ...", "How fast ...?"
+_CALCULATION = re.compile(
+    r"(?i)(?:^|[.?!]\s+)(calculate|compute|determine|find|estimate|how (much|many|fast|far|long|large|high)|"
+    r"what (is|are|was|were) the (value|magnitude|speed|velocity|current|voltage|force|energy|field|flux|potential|rate))\b"
+)
+_CALCULATE_VERBS = frozenset("calculate compute determine find estimate".split())
+#: how an example's discussion or an intermediate step opens, not its result
+_NOT_A_RESULT = re.compile(r"(?i)^\s*(note that|this was|this is|we (can|could|will|used|use|need|start|first|now)|recall)\b")
 
 
 def _definition_answer_problem(answer: str) -> str | None:
@@ -141,7 +162,7 @@ def _condition_answer_problem(question: str, answer: str) -> str | None:
     subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass", "expl", "csubj")), None)
     if subj is None:
         return "the answer states no outcome (it has no subject)"
-    if subj.pos_ == "PRON":
+    if subj.lower_ in _PRONOUNS:  # not "G" (tagged PRON): a variable names nothing
         # "it is easiest to start with ...": an expletive "it" gives advice, not an outcome
         expletive = subj.lower_ == "it" and root.lemma_ == "be" and any(c.dep_ in ("xcomp", "ccomp") for c in root.children)
         return (

@@ -49,6 +49,8 @@ TITLE_NOUNS = frozenset(
 #: adverbs and phrases that point into the surrounding text
 _POINTING_ADVERBS = frozenset("here above below hereafter herein thereafter aforementioned".split())
 _DEMONSTRATIVES = frozenset("this these those".split())
+#: modifiers that relate a noun to what the source said before it
+_ANAPHORIC_MODIFIERS = frozenset("additional further remaining miscellaneous aforementioned latter former".split())
 _THIRD_PERSON = frozenset("it its they them their theirs he him his she her hers itself themselves".split())
 _FIRST_SINGULAR = frozenset("i me my mine myself".split())
 #: verbs that need an object; one that ends a sentence without it was cut ("... they will have.")
@@ -196,6 +198,11 @@ def referent_problem(text: str, context: str = "", sourced: bool = True) -> str 
         head = nc.root
         if head.pos_ != "NOUN" or head.like_num:
             continue
+        back = next((c for c in head.children if c.dep_ == "amod" and c.lower_ in _ANAPHORIC_MODIFIERS), None)
+        if sourced and back is not None and head.lemma_.lower() not in before:
+            # "additional diagnostic tests", "the miscellaneous antidepressants": added to, or
+            # grouped with, what the source listed before
+            return f"'{nc.text}' points back into the source ({back.text} to what?)"
         earlier = before | {t.lemma_.lower() for t in doc[: nc.start]}
         dets = [c for c in head.children if c.dep_ == "det"]
         named_next = head.i + 1 < len(doc) and doc[head.i + 1].pos_ == "PROPN"  # "the series A Song of Ice and Fire"
@@ -439,6 +446,8 @@ def sentence_problem(text: str) -> str | None:
             after = doc[nxt.i + 1] if nxt.i + 1 < len(doc) else None
             if after is not None and after.lower_ in ("for", "of", "to"):  # "is the responsible for": a noun is missing
                 return f"garbled clause at '{t.text} {nxt.text} {after.text}'"
+        if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ == "VBZ" and t.head.i == t.i + 1:
+            return f"garbled clause at '{t.text} {t.head.text}'"  # "Underinvested is describes ..."
         if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ in ("VB", "VBP"):
             # "is disagree", or "is the parties disagree": the bare verb has its own subject after "is"
             own_subject = t.head.tag_ == "VBP" and any(c.dep_ == "nsubj" and t.i < c.i < t.head.i for c in t.head.children)
