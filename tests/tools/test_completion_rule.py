@@ -31,7 +31,7 @@ def test_offline_shares_replace_the_skills_for_the_extractive_generator_only():
     counts = {"concept_qa": 123, "process_qa": 9, "case_application": 3}  # case_application 2.2 %
     assert type_deficits(_Ledger(counts, "openai"), skill) == {"case_application": 4}  # 5 % of 135 + n
     assert type_deficits(_Ledger(counts, "extractive"), skill) == {}  # 1.5 % offline
-    counts["case_application"] = 1  # 0.7 %: under the offline share too
+    counts["case_application"] = 0  # none: under the offline share (0.5 %) too
     assert type_deficits(_Ledger(counts, "extractive"), skill) == {"case_application": 1}
 
 

@@ -38,10 +38,13 @@ def _rows(path: Path) -> list[dict]:
 
 
 def planted_pairs() -> list[tuple[str, str]]:
-    """Three verbatim GSM8K test items (question, answer), then three rephrased questions."""
+    """Three verbatim GSM8K test items (question, answer), then three rephrased questions, each
+    with only its item's final number as the answer (the gate refuses a calculation answered
+    without a result; the number alone shares no n-gram with the item)."""
     tests = _rows(GSM8K)
     verbatim = [(tests[i]["question"], tests[i]["answer"]) for i in VERBATIM_LINES]
-    return verbatim + [(r["question"], "Work it out step by step.") for r in _rows(REPHRASED)]
+    final = [tests[r["gsm8k_line"] - 1]["answer"].rsplit("####", 1)[-1].strip() for r in _rows(REPHRASED)]
+    return verbatim + [(r["question"], f"The result is {n}.") for r, n in zip(_rows(REPHRASED), final)]
 
 
 class PlantingGenerator(ExtractiveGenerator):

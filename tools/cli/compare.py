@@ -245,7 +245,8 @@ def _compare_options(
     except ValueError:
         raise PrepbenchError(f"--sigma {sigma!r}: use a positive number or 'median'") from None
     # --judge is the verifier's judge model here; the run's candidate judge is --grounded-judge
-    chat = {k: flags.pop(k) for k in o.MODEL_FLAGS if k not in ("concurrency", "judge")}
+    # --batch is a flag of run only: a comparison runs its agents online
+    chat = {k: flags.pop(k) for k in o.MODEL_FLAGS if k not in ("concurrency", "judge") and k in flags}
     chat.update(concurrency=flags["concurrency"], judge=flags.pop("grounded_judge"))
     model_options = o.model_options(chat, chat=True)
     return CompareOptions(
