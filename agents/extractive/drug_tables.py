@@ -64,7 +64,10 @@ def _mechanism(drug: str, value: str) -> str | None:
     any other verb form ("Used as a partial agonist ...": no sentence states it whole)."""
     first = parse(value)[0]
     lowered = value[0].lower() + value[1:]
-    if first.tag_ in ("VBZ", "NNS") and first.lower_.endswith("s"):  # "Inhibits", "Binds", "Blocks"
+    # a cell alone is no sentence ("inhibits HMG-CoA reductase" can parse as a plural noun):
+    # read it after a subject, as the sentence it will be
+    as_verb = parse(f"It {lowered}")[1].tag_ == "VBZ"
+    if as_verb or first.tag_ in ("VBZ", "NNS") and first.lower_.endswith("s"):  # "Inhibits", "Binds", "Blocks"
         return f"{drug} {lowered}."
     if first.pos_ in ("VERB", "AUX") or first.tag_.startswith("VB"):
         return None

@@ -53,7 +53,7 @@ from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.skills import Skill
 from prepbench.tools.validate import Gate
-from prepbench.tools.validate.rules_language import LANGUAGE_KINDS
+from prepbench.tools.validate.rules_language import LANGUAGE_KINDS, VOICES
 
 # ---------------------------------------------------------------------------------------
 # Mapping form-level candidates onto a skill's sample types
@@ -266,6 +266,7 @@ class ExtractiveGenerator:
         concept_types = by_form.get("concept_qa", [])
         if concept_types and _requires_attribution(skill):
             voice = voice_of(chunk, self.sources.get(chunk.doc_path), context.get("separate_from"))
+            voice = voice if voice is not None and voice.kind in _voices(skill) else None
             cands = attributed_candidates(ex.sents, voice) if voice else []
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:
@@ -381,6 +382,12 @@ def _process_samples(chunk, skill, targets, types, get_examples, other_process, 
 
 
 _GENERIC_FIELDS = frozenset(("sample_type", "chunk_id", "evidence", "question", "answer", "question_type", "knowledge_point"))
+
+
+def _voices(skill: Skill) -> list[str]:
+    """Whose statements the skill's ``attributed`` rule lets a sample teach (its ``voices``)."""
+    rule = next((r for r in skill.filters.rules if r.kind == "attributed"), None)
+    return list(getattr(rule, "voices", None) or VOICES)
 
 
 def _requires_attribution(skill: Skill) -> bool:

@@ -63,6 +63,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("s051", "answers_question", "without its result"),  # "Calculate the flux ..." -> "Note that we used ..."
         ("s055", "answers_question", "a remark or a step"),  # "How does the velocity ...?" -> "We can find ..."
         ("s004", "complete", "is describes"),  # "Underinvested is describes an insufficient amount ..."
+        ("t043", "complete", "names no subject"),  # "What happens if there is only one subgroup?"
+        ("t021", "attributed", "author"),  # a quoted opinion credited to the casebook's editor (law: voices [court])
         ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
     ],
 )
@@ -76,8 +78,10 @@ def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample
 
 # q033: "What happens when more than one stock is held?" -> "the gains in one stock ..." (the subject's owner is named)
 # s042: "What happens if traditional cryptosystems are used?" -> "anyone who knows enough to encode ..."
+# t039: "What happens if there is only a single Sylow 7-subgroup?" (the existence names its subject)
 @pytest.mark.parametrize(
-    "sample_id", ["s042", "s000", "q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"]
+    "sample_id",
+    ["t013", "t039", "s042", "s000", "q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"],
 )
 def test_good_samples_pass_every_rule(sample_id):
     assert ROWS[sample_id]["label"] == "good"
@@ -128,3 +132,18 @@ def test_the_parser_refuses_changed_model_files(tmp_path):
     (copy / "ner" / "model").unlink()
     with pytest.raises(EnvironmentFault, match=r"ner/model: missing"):
         nlp.verify_folder(copy)
+
+
+def test_attributed_voices_are_checked_up_front_and_a_court_only_skill_refuses_the_authors_voice():
+    from prepbench.tools.errors import SkillError
+    from prepbench.tools.validate.rules import RULE_KINDS
+
+    with pytest.raises(SkillError, match="voices"):
+        RULE_KINDS["attributed"]({"voices": ["judge"]}, "attributed")
+    court_only = RULE_KINDS["attributed"]({"voices": ["court"]}, "attributed")
+    both = RULE_KINDS["attributed"]({}, "attributed")
+    author = dict(ROWS["t021"]["sample"])  # "In Constitutional Law Materials, Gowder writes that ..."
+    court = dict(ROWS["t013"]["sample"])  # "In National Federation ... v. Sebelius, the Court says that ..."
+    assert both(author, ROWS["t021"]["chunk"]).ok
+    assert not court_only(author, ROWS["t021"]["chunk"]).ok
+    assert court_only(court, ROWS["t013"]["chunk"]).ok

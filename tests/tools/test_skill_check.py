@@ -105,7 +105,7 @@ BREAKAGES = {
         "max_per_chunk",
     ),
     "coverage_offline_unknown_type": (
-        lambda s: edit(s / "coverage.yaml", "      case_application: 0.01", "      case_aplication: 0.01"),
+        lambda s: edit(s / "coverage.yaml", "      case_application: 0.005", "      case_aplication: 0.005"),
         "coverage.yaml",
         "completion.offline.min_shares.case_aplication",
     ),

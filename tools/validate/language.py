@@ -446,7 +446,7 @@ def sentence_problem(text: str) -> str | None:
             after = doc[nxt.i + 1] if nxt.i + 1 < len(doc) else None
             if after is not None and after.lower_ in ("for", "of", "to"):  # "is the responsible for": a noun is missing
                 return f"garbled clause at '{t.text} {nxt.text} {after.text}'"
-        if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ == "VBZ" and t.head.i == t.i + 1:
+        if t.lemma_ == "be" and nxt is not None and nxt.tag_ == "VBZ" and nxt.lemma_ not in ("be", "have"):
             return f"garbled clause at '{t.text} {t.head.text}'"  # "Underinvested is describes ..."
         if t.dep_ in ("aux", "auxpass") and t.lemma_ == "be" and t.head.tag_ in ("VB", "VBP"):
             # "is disagree", or "is the parties disagree": the bare verb has its own subject after "is"
@@ -462,6 +462,13 @@ def conditional_question_problem(question: str) -> str | None:
     if not m:
         return None
     clause = parse(m.group(2))
+    noun = next((t for t in clause if t.dep_ in ("attr", "nsubj") and t.pos_ in ("NOUN", "PROPN")), None)
+    if any(t.dep_ == "expl" for t in clause[:2]) and noun is not None:
+        # "What happens if there is only one subgroup?": an existence of a thing the question does
+        # not specify ("a single Sylow 7-subgroup" it does)
+        named = [c for c in noun.children if c.dep_ in ("amod", "compound", "prep", "relcl", "acl", "nmod")]
+        if not [c for c in named if c.lower_ not in ("single", "only", "one", "more", "other", "such")]:
+            return f"'{m.group(1)} {m.group(2).strip()[:40]}' names no subject"
     if any(t.tag_ in ("VBZ", "VBP", "VBD", "MD") for t in clause):
         return None
     return f"'{m.group(1)} {m.group(2).strip()[:40]}' is not a clause"

@@ -284,16 +284,28 @@ def _speaker(t) -> bool:
     return t.dep_ == "poss" and t.head.lemma_ in _VIEWS
 
 
+#: whose statements a sample may attribute: ``court`` (an opinion, named after its case) and
+#: ``author`` (the book's single author, "In Walden, Thoreau writes that ...")
+VOICES = ("court", "author")
+_AUTHOR_VOICE = re.compile(r"\b[A-Z][\w’'-]+ (writes|wrote) that\b|\bwhat does [A-Z][\w’'-]+ (say|write)\b")
+
+
 @register_rule_kind("attributed")
 def _attributed_rule(spec: dict, name: str) -> RuleFn:
     qf = spec.get("question_field", "question")
     af = spec.get("answer_field", "answer")
     markers = [m.lower() for m in _names(spec, "markers", [], name)]
+    voices = _names(spec, "voices", list(VOICES), name)
+    if set(voices) - set(VOICES) or not voices:
+        raise SkillError(f"rule '{name}': field 'voices': use one or more of {list(VOICES)}, not {voices}")
 
     def check(sample: dict, chunk_text: str | None) -> Verdict:
         text = " ".join(as_texts(sample.get(qf)) + as_texts(sample.get(af)))
         if not text:
             return PASS
+        if "author" not in voices and _AUTHOR_VOICE.search(text):
+            # a casebook's editor quotes the courts: what it states is a court's, not the editor's own
+            return Verdict(False, name, "attributes a statement to the book's author, where this skill's sources speak as courts")
         low = text.lower()
         if any(re.search(rf"\b{re.escape(m)}\b", low) for m in markers):
             return PASS
