@@ -231,9 +231,11 @@ class ExtractiveGenerator:
         context = self.document_context.get(chunk.doc_path, {})
         ex = _Extractor(chunk, context.get("key_terms", frozenset()))
         by_form: dict[str, list[str]] = {}
+        offline = skill.coverage.completion.offline
+        offered = offline.sample_types if offline is not None and offline.sample_types is not None else skill.sample_types
         for t in skill.sample_types:
             n = int(targets.get(t, 0) or 0)
-            if n > 0 and t in skill.schemas:
+            if n > 0 and t in skill.schemas and t in offered:
                 by_form.setdefault(skill.form(t), []).append(t)
         if not by_form:
             return []

@@ -326,6 +326,17 @@ def test_a_one_entry_glossary_is_kept_however_short(skill):
     assert tri.keep and tri.supports["concept_qa"] == 1
 
 
+def test_the_offline_generator_offers_only_the_skills_offline_sample_types(chunks, skill):
+    g = ExtractiveGenerator()
+    every = {"concept_qa": 3, "process_qa": 1, "case_application": 1}
+    full = [s for c in chunks if g.triage(c, skill).keep for s in g.generate(c, skill, every)]
+    assert {"process_qa", "case_application"} <= {s["sample_type"] for s in full}
+    narrowed = copy.deepcopy(skill)
+    narrowed.coverage.completion.offline.sample_types = ["concept_qa"]
+    only = [s for c in chunks if g.triage(c, narrowed).keep for s in g.generate(c, narrowed, every)]
+    assert only and {s["sample_type"] for s in only} == {"concept_qa"}
+
+
 def test_targets_are_respected(chunks, skill):
     g = ExtractiveGenerator()
     for c in chunks:

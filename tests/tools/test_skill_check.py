@@ -104,6 +104,15 @@ BREAKAGES = {
         "coverage.yaml",
         "max_per_chunk",
     ),
+    "coverage_offline_type_not_offered": (
+        lambda s: edit(
+            s / "coverage.yaml",
+            "    min_shares:\n      process_qa",
+            "    sample_types: [concept_qa]\n    min_shares:\n      process_qa",
+        ),
+        "coverage.yaml",
+        "does not offer 'process_qa'",
+    ),
     "coverage_offline_unknown_type": (
         lambda s: edit(s / "coverage.yaml", "      case_application: 0.005", "      case_aplication: 0.005"),
         "coverage.yaml",

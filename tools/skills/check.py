@@ -86,6 +86,12 @@ def _check_coverage(skill: Skill) -> None:
         if target.per_chunk == 0 and target.min_share > 0:
             raise SkillError(f"{cov_file}: field 'sample_types.{t}': per_chunk 0 with min_share > 0")
     offline = skill.coverage.completion.offline
+    for t in (offline.sample_types or []) if offline else ():
+        if t not in skill.coverage.sample_types:
+            raise SkillError(f"{cov_file}: field 'completion.offline.sample_types': '{t}' is not a sample type of 'sample_types'")
+    for t, share in offline.min_shares.items() if offline and offline.sample_types is not None else ():
+        if share > 0 and t not in offline.sample_types:
+            raise SkillError(f"{cov_file}: field 'completion.offline.min_shares.{t}': the offline generator does not offer '{t}'")
     for t in offline.min_shares if offline else ():
         if t not in skill.coverage.sample_types:
             raise SkillError(f"{cov_file}: field 'completion.offline.min_shares.{t}': not a sample type of 'sample_types'")

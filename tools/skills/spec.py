@@ -181,11 +181,14 @@ class OfflineCompletionSpec(BaseModel):
     which states only what it can state precisely from the book's own sentences (no sample rather
     than a defective one), so a book may not support the rule an LLM run is held to. ``why`` says
     what in the skill's books the offline generator cannot turn into samples; the report prints it.
-    Unset fields keep the skill's rule; ``min_shares`` overrides sample types' ``min_share``."""
+    Unset fields keep the skill's rule; ``min_shares`` overrides sample types' ``min_share``;
+    ``sample_types`` (unset: all) are the only types the offline generator offers for the skill,
+    where its samples of the others were read and found defective."""
 
     model_config = ConfigDict(extra="forbid")
 
     why: str = Field(min_length=1)
+    sample_types: list[str] | None = None
     min_kept_share: float | None = Field(None, ge=0.0, le=1.0)
     per_document_min_kept: int | None = Field(None, ge=0)
     min_shares: dict[str, float] = Field(default_factory=dict)
