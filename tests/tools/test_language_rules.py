@@ -64,6 +64,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("s055", "answers_question", "a remark or a step"),  # "How does the velocity ...?" -> "We can find ..."
         ("s004", "complete", "is describes"),  # "Underinvested is describes an insufficient amount ..."
         ("t043", "complete", "names no subject"),  # "What happens if there is only one subgroup?"
+        ("u025", "self_contained", "'also'"),  # "Why may a drug's absorption rate also be affected?"
+        ("u056", "answers_question", "a remark or a step"),  # "Is this a violation ...?" -> "This can be seen by ..."
+        ("q234", "answers_question", "never gives it"),  # "... what is the surface area ...?" -> "a contracted length"
         ("t021", "attributed", "author"),  # a quoted opinion credited to the casebook's editor (law: voices [court])
         ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
     ],

@@ -97,6 +97,10 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     quantity = calculation and (calculation.group(1).lower() in _CALCULATE_VERBS or re.search(r"\d", question))
     if quantity and (_NOT_A_RESULT.match(answer) or not re.search(r"\d|=", answer)):
         return "a calculation answered without its result (a remark or an intermediate step)"
+    asked = calculation.group("quantity") if quantity else None
+    # "What is the value of x?" -> "x = 5" names no "value": only a named quantity must be named
+    if asked and asked.lower() not in ("value", "magnitude") and asked.lower() not in answer.lower():
+        return f"asks for the {asked.lower()} and the answer never gives it"
     if _NOT_A_RESULT.match(answer) and kind != "procedure":
         return f"the answer is a remark or a step ('{answer.strip()[:30]}'), not an answer"
     if kind == "definition" or _NAMING_QUESTION.search(question):
@@ -117,12 +121,15 @@ _NOT_A_DEFINITION = re.compile(
 )
 #: a calculation's request: "Calculate the flux ...", "Determine the field ...", "How fast ...?"
 _CALCULATION = re.compile(
-    r"(?i)(?:^|[.?!]\s+)(calculate|compute|determine|find|estimate|how (much|many|fast|far|long|large|high)|"
-    r"what (is|are|was|were) the (value|magnitude|speed|velocity|current|voltage|force|energy|field|flux|potential|rate))\b"
+    r"(?i)(?:^|[.?!,;]\s+)(calculate|compute|determine|find|estimate|how (much|many|fast|far|long|large|high)|"
+    r"what (is|are|was|were) the (?:\w+ )?(?P<quantity>value|magnitude|speed|velocity|current|voltage|force|energy|field|flux|"
+    r"potential|rate|area|length|distance|time|mass|pressure|power|acceleration|momentum|temperature|resistance|charge))\b"
 )
 _CALCULATE_VERBS = frozenset("calculate compute determine find estimate".split())
 #: how an example's discussion or an intermediate step opens, not its result
-_NOT_A_RESULT = re.compile(r"(?i)^\s*(note that|this was|this is|we (can|could|will|used|use|need|start|first|now)|recall)\b")
+_NOT_A_RESULT = re.compile(
+    r"(?i)^\s*(note that|this (was|is|can|shows|means)|we (can|could|will|used|use|need|start|first|now)|recall)\b"
+)
 
 
 def _definition_answer_problem(answer: str) -> str | None:

@@ -112,6 +112,10 @@ def pointing_problem(text: str, demonstratives: bool = True) -> str | None:
                 return f"demonstrative '{t.text}' with no referent in the sample"
         if w in _POINTING_ADVERBS and t.pos_ in ("ADV", "ADJ"):
             return f"points into the source ('{t.text}')"
+        if demonstratives and w in ("also", "either") and t.dep_ in ("advmod", "preconj") and text.rstrip().endswith("?"):
+            named = t.i + 1 < len(doc) and doc[t.i + 1].lower_ in ("called", "known", "termed", "referred")
+            if (w == "also" and not named) or (w == "either" and t.i + 2 >= len(doc)):  # "... also be affected?"
+                return f"'{t.text}' points back to what the source said before"
         if w == "there" and t.dep_ != "expl" and t.pos_ == "ADV":
             return "points into the source ('there')"
         if w == "so" and t.head.lemma_ == "do" and t.dep_ in ("advmod", "dobj"):
