@@ -22,32 +22,24 @@ from __future__ import annotations
 
 from typing import Any
 
-_PLAIN: dict[int, bool] = {}
-
 
 def _plain_model(model: Any) -> bool:
-    """The model is a ``ChatOpenAI`` configured with nothing the direct call would skip."""
-    key = id(model)
-    known = _PLAIN.get(key)
-    if known is None:
-        try:
-            from langchain_openai.chat_models.base import BaseChatOpenAI
-        except ImportError:
-            return False
-        known = (
-            isinstance(model, BaseChatOpenAI)
-            and not model.callbacks
-            and model.cache in (None, False)
-            and model.rate_limiter is None
-            and not model.streaming
-            and not model.include_response_headers
-            and model.output_version in (None, "v0")
-            and model.async_client is not None
-        )
-        if len(_PLAIN) > 256:  # models are few and long-lived; a bound keeps ids of dead ones from piling up
-            _PLAIN.clear()
-        _PLAIN[key] = known
-    return known
+    """The model is a ``ChatOpenAI`` configured with nothing the direct call would skip (read on
+    every call: a few attribute reads, and a model's callbacks may be set after it was built)."""
+    try:
+        from langchain_openai.chat_models.base import BaseChatOpenAI
+    except ImportError:
+        return False
+    return (
+        isinstance(model, BaseChatOpenAI)
+        and not model.callbacks
+        and model.cache in (None, False)
+        and model.rate_limiter is None
+        and not model.streaming
+        and not model.include_response_headers
+        and model.output_version in (None, "v0")
+        and model.async_client is not None
+    )
 
 
 def _observed() -> bool:
