@@ -127,6 +127,7 @@ class LLMGenerator:
         self.structured = structured or StructuredConfig()
         self.judge = judge
         self.examples_per_prompt = examples_per_prompt
+        self._guided_of: dict[tuple[int, str], tuple[Skill, dict, str]] = {}
 
     # -- helpers --------------------------------------------------------------------
     async def _json(
@@ -146,6 +147,16 @@ class LLMGenerator:
             )
         except ModelCallError as e:
             raise GenerationError(str(e), e.kind, e.calls) from None
+
+    def _guided(self, skill: Skill, sample_type: str) -> tuple[dict, str]:
+        """The sample type's schema for guided decoding and its JSON text for the prompt, made once
+        per skill and type (they were rebuilt and re-serialised on every generate and repair call)."""
+        key = (id(skill), sample_type)
+        kept = self._guided_of.get(key)
+        if kept is None or kept[0] is not skill:  # the skill object itself is kept, so its id is not reused
+            guided = _schema_for_guidance(skill.schemas.get(sample_type) or {})
+            kept = self._guided_of[key] = (skill, guided, json.dumps(guided, indent=2, ensure_ascii=False))
+        return kept[1], kept[2]
 
     def _examples(self, skill: Skill, sample_type: str) -> list[dict]:
         return [e for e in skill.examples if e.get("sample_type") == sample_type][: self.examples_per_prompt]
@@ -189,18 +200,17 @@ class LLMGenerator:
         types = [t for t, n in targets.items() if n > 0 and t in skill.schemas]
 
         async def one(t: str) -> tuple[list[dict], list[CallRecord]]:
+            guided, schema_json = self._guided(skill, t)
             prompt = skill.render_prompt(
                 f"generate_{t}",
                 chunk=chunk,
                 sample_type=t,
                 schema=skill.schemas[t],
-                schema_json=json.dumps(_schema_for_guidance(skill.schemas[t]), indent=2, ensure_ascii=False),
+                schema_json=schema_json,
                 examples=self._examples(skill, t),
                 count=targets[t],
             )
-            items, calls = await self._json(
-                prompt, "generate", "array", _schema_for_guidance(skill.schemas[t]), f"{t}_samples", max_items=max(1, targets[t])
-            )
+            items, calls = await self._json(prompt, "generate", "array", guided, f"{t}_samples", max_items=max(1, targets[t]))
             out = []
             for it in items[: max(1, targets[t])]:
                 if isinstance(it, dict):
@@ -223,6 +233,7 @@ class LLMGenerator:
         """
         t = candidate.get("sample_type")
         schema = skill.schemas.get(t) if isinstance(t, str) else None
+        guided, schema_json = self._guided(skill, t) if schema else ({}, "{}")
         prompt = skill.render_prompt(
             "repair",
             chunk=chunk,
@@ -230,14 +241,12 @@ class LLMGenerator:
             feedback=feedback,
             sample_type=t,
             schema=schema or {},
-            schema_json=json.dumps(_schema_for_guidance(schema or {}), indent=2, ensure_ascii=False),
+            schema_json=schema_json,
             examples=self._examples(skill, t) if isinstance(t, str) else [],
             count=1,
         )
         try:
-            value, calls = await self._json(
-                prompt, "repair", "object", _schema_for_guidance(schema) if schema else None, "repaired_sample"
-            )
+            value, calls = await self._json(prompt, "repair", "object", guided if schema else None, "repaired_sample")
         except GenerationError as e:
             if e.kind == "parse":
                 return None, e.calls

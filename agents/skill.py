@@ -201,7 +201,9 @@ class SkillAgent:
             "seen": {},
         }
 
-    def has_batch(self, state: BatchState) -> str:
+    # The edge functions are coroutines: LangGraph runs a plain function in a thread pool, a thread
+    # hand-off per edge per chunk (measured in benchmarks/throughput.py's profile), for a dict lookup.
+    async def has_batch(self, state: BatchState) -> str:
         return "yes" if state.get("batch") else "no"
 
     async def plan_coverage(self, state: BatchState) -> BatchState:
@@ -397,7 +399,7 @@ class SkillAgent:
             and cand["checked"]
         ]
 
-    def needs_repair(self, state: BatchState) -> str:
+    async def needs_repair(self, state: BatchState) -> str:
         return "repair" if self._repairable(state) else "record"
 
     async def repair(self, state: BatchState) -> BatchState:
@@ -476,7 +478,7 @@ class SkillAgent:
             recorded += int(done)
         return {"recorded": state.get("recorded", 0) + recorded}
 
-    def more_work(self, state: BatchState) -> str:
+    async def more_work(self, state: BatchState) -> str:
         if state.get("stopped"):
             self.ctx.stopped = True  # the other lane loads no new batch
         if self.ctx.stopped:

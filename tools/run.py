@@ -389,7 +389,8 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
     if hasattr(generator, "read_documents"):  # document-level context a chunk alone lacks (separate opinions)
-        generator.read_documents(corpus.documents)
+        # with Ray, on a worker: its parser is loaded, and the driver then never loads one
+        generator.read_documents(corpus.documents, run=pool.call if pool is not None else None)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = open_existing(options, config)
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)

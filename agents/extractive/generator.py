@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 from prepbench.agents.base import Triage
 from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
@@ -171,6 +171,13 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
     return steps
 
 
+def document_context(documents: list[tuple[str, str]]) -> dict[str, dict]:
+    """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas}`` of the
+    ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`); module-level so a
+    Ray worker can run it by reference."""
+    return {path: {"separate_from": separate_opinion_line(text), "key_terms": key_terms(text)} for path, text in documents}
+
+
 class ExtractiveGenerator:
     """Rule-based, offline generator (model spec ``extractive``).
 
@@ -192,13 +199,17 @@ class ExtractiveGenerator:
         #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
         self.document_context: dict[str, dict] = {}
 
-    def read_documents(self, documents) -> None:
+    def read_documents(self, documents, run: Callable[..., Any] | None = None) -> None:
         """Note, per document (objects with ``rel_path`` and ``text``), where a separate opinion
         begins (a chunk after it states a dissent's or a concurrence's view, not the Court's) and
-        the document's key terms (:func:`key_terms`: what a condition or a cause must be about)."""
-        self.document_context = {
-            d.rel_path: {"separate_from": separate_opinion_line(d.text), "key_terms": key_terms(d.text)} for d in documents
-        }
+        the document's key terms (:func:`key_terms`: what a condition or a cause must be about).
+
+        ``run(fn, *args)`` computes it elsewhere (a Ray pool's ``call``: a worker whose English
+        parser is loaded), so a Ray driver neither loads spaCy nor parses the book's headings
+        while its workers wait; None computes it here. The result is the same either way.
+        """
+        pairs = [(d.rel_path, d.text) for d in documents]
+        self.document_context = run(document_context, pairs) if run is not None else document_context(pairs)
 
     def _gate(self, skill: Skill) -> Gate:
         """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),

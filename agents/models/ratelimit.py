@@ -61,6 +61,7 @@ from prepbench.agents.models.faults import (  # noqa: F401 - classify, redact, r
     status_of,
     stop_advice,
 )
+from prepbench.agents.models.openai_direct import EMPTY, agenerate_direct
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import REPLY_CHARS, CallRecord
 
@@ -143,7 +144,8 @@ async def _invoke_checked(runnable: Any, messages: Any) -> Any:
     keyword arguments, the documented call that ``ainvoke`` makes after building a
     ``RunnableBinding`` config and a callback handler per request: the same request and reply for
     about 0.2 ms less client CPU per request (``benchmarks/throughput.py``), and the result's
-    generations show an empty reply without a callback.
+    generations show an empty reply without a callback. A plain ``ChatOpenAI`` skips
+    ``agenerate``'s layers too (:mod:`prepbench.agents.models.openai_direct`).
     """
     target = unbind(runnable)
     if target is None:
@@ -157,6 +159,12 @@ async def _invoke_checked(runnable: Any, messages: Any) -> Any:
     model, kwargs = target
     if isinstance(messages, str) or any(not isinstance(m, BaseMessage) for m in messages):
         messages = convert_to_messages([("human", messages)] if isinstance(messages, str) else messages)
+    # a plain ChatOpenAI: the same request and reply without LangChain's per-request layers
+    msg = await agenerate_direct(model, list(messages), kwargs)
+    if msg is EMPTY:
+        raise EmptyReplyError("the server replied with no choices (an empty completion)")
+    if msg is not None:
+        return msg
     result = await model.agenerate([list(messages)], **kwargs)
     if not result.generations or not result.generations[0]:
         raise EmptyReplyError("the server replied with no choices (an empty completion)")
