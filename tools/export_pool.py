@@ -9,8 +9,9 @@ two blocks per worker are in flight and the results are taken in submission orde
 get the same bytes in the same order as a serial export, and memory stays a few blocks.
 
 Workers are forked (they start in milliseconds with the skill's templates already compiled), so
-they are used only where forking is safe: Linux, and no other thread in this process (forking a
-threaded process, a Ray driver or an event loop's executor, can deadlock the child). A worker dies
+they are used only where forking is safe: Linux, no other thread in this process and no Ray
+connection (forking a threaded process, a Ray driver or an event loop's executor, can deadlock
+the child). A worker dies
 with this process (``PR_SET_PDEATHSIG``), so a killed export leaves no worker behind holding the
 run folder's lock. Below :data:`PARALLEL_MIN` samples workers cost more to start than they save.
 """
@@ -51,6 +52,11 @@ def default_workers() -> int:
 
 
 def _fork_is_safe() -> bool:
+    """Linux, no other Python thread, and no Ray connection (its native threads are invisible to
+    ``threading``, and a forked copy of a Ray driver can hang)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        return False
     return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
