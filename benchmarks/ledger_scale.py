@@ -21,7 +21,10 @@ samples of the kept chunks (about 80 % accepted, the rest rejected with a rule),
 
 Targets (issue 15): status under 5 s, export under 60 s, resume planning under 10 s.
 
-Usage: python benchmarks/ledger_scale.py [--chunks 1000000] [--samples 2000000] [--out DIR] [--keep]
+Usage: python benchmarks/ledger_scale.py [--chunks 1000000] [--samples 2000000] [--out DIR] [--keep] [--reuse]
+
+``--out DIR --keep`` leaves the filled run in ``DIR/run``; ``--reuse`` then times that run again
+without the seed run and the fill (minutes of CPU that need not be repeated for a second timing).
 """
 
 from __future__ import annotations
@@ -177,6 +180,22 @@ def fill(seed: Path, out: Path, n_chunks: int, n_samples: int, seed_value: int =
     return written
 
 
+def counted(out: Path) -> dict:
+    """The row counts of an already filled run (``--reuse``)."""
+    from prepbench.tools.ledger import RunFolder
+
+    run = RunFolder.open(out, readonly=True)
+    c = run.counts()
+    run.close()
+    s = c["samples"]
+    return {
+        "chunks": c["chunks"]["total"],
+        "samples": s["accepted"] + s["rejected"],
+        "accepted": s["accepted"],
+        "calls": c["calls"]["count"],
+    }
+
+
 def plan_resume(out: Path) -> dict[str, float]:
     """What a resumed ``prepbench run`` does with the ledger before its first chunk, timed by step."""
     from prepbench.tools.coverage import plan_revisit_round
@@ -237,19 +256,27 @@ def main() -> None:
     ap.add_argument("--dedup-sample", type=int, default=50_000, help="accepted samples whose dedup rebuild is timed")
     ap.add_argument("--out", default=None, help="folder for the run (default: a temp dir, removed unless --keep)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="time the run already filled in --out DIR/run (no seed run, no fill)")
     args = ap.parse_args()
+    if args.reuse and not args.out:
+        sys.exit("--reuse needs --out DIR (the folder of an earlier --keep)")
     tmp = Path(args.out or tempfile.mkdtemp(prefix="prepbench-scale-"))
     out = tmp / "run"
     try:
-        t0 = time.perf_counter()
-        seed = real_run(tmp)
-        print(f"seed run (finance slice, offline): {time.perf_counter() - t0:.1f} s", flush=True)
-        t0 = time.perf_counter()
-        n = fill(seed, out, args.chunks, args.samples)
+        if args.reuse:
+            n = counted(out)
+        else:
+            t0 = time.perf_counter()
+            seed = real_run(tmp)
+            print(f"seed run (finance slice, offline): {time.perf_counter() - t0:.1f} s", flush=True)
+            t0 = time.perf_counter()
+            n = fill(seed, out, args.chunks, args.samples)
         size = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1e9
         print(
-            f"filled {n['chunks']:,} chunks, {n['samples']:,} samples ({n['accepted']:,} accepted), {n['calls']:,} calls "
-            f"in {time.perf_counter() - t0:.1f} s; ledger {size:.2f} GB",
+            f"{'reused' if args.reuse else 'filled'} {n['chunks']:,} chunks, {n['samples']:,} samples "
+            f"({n['accepted']:,} accepted), {n['calls']:,} calls"
+            + ("" if args.reuse else f" in {time.perf_counter() - t0:.1f} s")
+            + f"; ledger {size:.2f} GB",
             flush=True,
         )
         res: dict[str, float] = {}

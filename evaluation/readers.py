@@ -297,7 +297,7 @@ def _read_ledger(folder: Path) -> list[ScoredSample]:
     skill as the export renders them; without a loadable skill, question/answer (or
     instruction[+input]/output) fields."""
     from prepbench.evaluation.run_samples import accepted_samples
-    from prepbench.tools.export import render_pair
+    from prepbench.tools.export_rows import render_pair
     from prepbench.tools.skills import load_run_skill
 
     ledger = folder / "ledger.sqlite"

@@ -42,7 +42,7 @@ def rendered_samples(run_dir: str | Path) -> list[tuple[dict, str, str]]:
     Raises:
         LedgerError: no ledger; PrepbenchError: a render template error.
     """
-    from prepbench.tools.export import render_pair
+    from prepbench.tools.export_rows import render_pair
 
     config, samples = accepted_samples(run_dir)
     skill = load_run_skill(config)

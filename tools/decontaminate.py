@@ -409,10 +409,10 @@ def decontaminate(
 
 def sample_texts(sample: dict, renders: dict[str, str]) -> tuple[str, str]:
     """``(text, question)`` of a run's sample as its export shows it: the sample rendered by its
-    type's template (:func:`~prepbench.tools.export.render_pair`); ``text`` is the instruction and
+    type's template (:func:`~prepbench.tools.export_rows.render_pair`); ``text`` is the instruction and
     the output joined by a blank line (as the scoring readers join a conversation's turns),
     ``question`` the instruction."""
-    from prepbench.tools.export import render_pair
+    from prepbench.tools.export_rows import render_pair
 
     instr, out = render_pair(sample, renders.get(sample.get("sample_type")))
     return "\n\n".join(t for t in (instr, out) if t), instr

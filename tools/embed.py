@@ -289,14 +289,15 @@ def embed_texts(
     texts: Sequence[str],
     encoder: Encoder,
     cache: EmbeddingCache | None = None,
-    chunk_size: int = 1024,
+    chunk_size: int | None = None,
     progress: bool = True,
     description: str = "embedding",
 ) -> tuple[np.ndarray, dict]:
     """Embed ``texts`` through the cache: only texts not cached for this encoder reach the encoder.
 
     Texts to encode are de-duplicated and sorted by length (so padding is minimal) and encoded in
-    chunks of ``chunk_size`` with a rich progress bar.
+    chunks of ``chunk_size`` with a rich progress bar (None: the encoder's own ``chunk_size``
+    attribute, else 1024; a Ray Data encoder takes a whole set as one job).
 
     Returns:
         ``(X, info)``: float32 ``(len(texts), dim)`` in input order; ``info`` has ``n``,
@@ -315,6 +316,7 @@ def embed_texts(
         if k not in found and k not in todo:
             todo[k] = t
     order = sorted(todo, key=lambda k: len(todo[k]), reverse=True)
+    chunk_size = chunk_size or getattr(encoder, "chunk_size", 1024)
     new: dict[str, np.ndarray] = {}
     if order:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

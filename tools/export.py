@@ -3,9 +3,12 @@
 points at them, a dataset card (``README.md``, :mod:`prepbench.tools.card`) and
 ``manifest.json`` (the SHA-256 of every file, :mod:`prepbench.tools.export_set`).
 
-Each sample is rendered to an (instruction, output) pair by its skill's
-``render/<type>.md`` template (e.g. ``case_application``: instruction = case + question,
-output = numbered analysis steps + answer), in the skills' template sandbox.
+Each sample is rendered once to an (instruction, output) pair by its skill's
+``render/<type>.md`` template, in the skills' template sandbox, and every format's line is built
+from that pair (:mod:`prepbench.tools.export_rows`); a large export renders in worker processes,
+block by block in order (:mod:`prepbench.tools.export_pool`). The lines are written a block at a
+time by a writer thread that hashes them on the way (:mod:`prepbench.tools.hashed_files`), so the
+manifest needs no second read of the files.
 
 The export set is replaced at once (:mod:`prepbench.tools.export_set`): every file is written
 into a fresh sibling folder ``<export>.tmp-<pid>``, which then takes the export folder's place
@@ -21,16 +24,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
+from contextlib import closing
 from pathlib import Path
-from typing import IO, Any, Iterable, Sequence
-
-import jinja2
+from typing import Any, Iterable, Iterator, Sequence
 
 from .card import render_card
 from .errors import PrepbenchError
+from .export_pool import BlockSource, Rendered, rendered_blocks
 from .export_set import replace_set
-from .skills.templates import render_blocks
+from .hashed_files import BlockWriter, HashedFile
 
 FORMATS = ("sharegpt", "alpaca", "openai", "samples", "hf")
 FILE_NAMES = {
@@ -44,52 +46,9 @@ PARQUET = "sharegpt.parquet"
 CARD = "README.md"
 
 
-def render_pair(sample: dict, template: str | None) -> tuple[str, str]:
-    """Render a sample to ``(instruction, output)`` with its type's render template.
-
-    Args:
-        sample: the sample's fields.
-        template: the source of the skill's ``render/<type>.md`` (blocks ``instruction``
-            and ``output``, rendered in the sandbox), or None for the default rendering:
-            instruction = ``case`` + ``question`` (or ``question``/``instruction``),
-            output = steps (if any) + ``answer``.
-
-    Raises:
-        PrepbenchError: the template refers to a field the sample lacks, or breaks the sandbox.
-    """
-    if template:
-        try:
-            instr, out = render_blocks(template, sample)
-        except jinja2.TemplateError as e:
-            raise PrepbenchError(f"render/{sample.get('sample_type')}.md: {e} (sample {sample.get('sample_id', '')})") from None
-        return _tidy(instr), _tidy(out)
-    q = sample.get("question") or sample.get("instruction") or ""
-    if sample.get("case"):
-        q = f"{sample['case']}\n\n{q}"
-    steps = sample.get("reasoning_steps") or sample.get("analysis_steps") or sample.get("steps") or []
-    ans = str(sample.get("answer") or sample.get("output") or "")
-    out = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
-    out = f"{out}\n\nAnswer: {ans}" if steps else ans
-    return _tidy(q), _tidy(out)
-
-
-def _tidy(text: str) -> str:
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-#: One JSON encoder for every row (``json.dumps`` with options builds one per call); the same bytes.
-_ROW = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _open_lines(path: Path) -> IO[str]:
-    """A JSONL file of the export, opened for writing (large buffer: millions of rows)."""
-    return open(path, "w", encoding="utf-8", buffering=1 << 20)
-
-
-def _close_lines(f: IO[str]) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-    f.close()
+def _open_lines(path: Path) -> HashedFile:
+    """A JSONL file of the export, opened for writing and hashed as it is written."""
+    return HashedFile(path)
 
 
 def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", system: bool = False) -> dict[str, Any]:
@@ -137,19 +96,24 @@ def dataset_info(prefix: str, formats: Sequence[str], directory: str = ".", syst
 
 
 def export_samples(
-    samples: Iterable[dict],
+    samples: Iterable[dict] | BlockSource,
     renders: dict[str, str],
     out_dir: str | Path,
     formats: Sequence[str] = ("sharegpt", "alpaca", "openai", "samples"),
     name: str = "prepbench",
     system: str | None = None,
     provenance: dict[str, Any] | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Write accepted samples in the requested formats plus ``dataset_info.json``, the dataset
     card and the manifest, as one set replaced at once.
 
     Args:
-        samples: accepted samples (dicts with ``sample_id``, ``sample_type``, ``chunk_id`` and fields).
+        samples: accepted samples in export order: dicts with ``sample_id``, ``sample_type``,
+            ``chunk_id`` and fields, or the ledger's stored rows
+            (:meth:`~prepbench.tools.ledger.RunFolder.accepted_sample_rows`), decoded where they are
+            rendered, or a :class:`~prepbench.tools.export_pool.BlockSource` whose blocks the worker
+            processes read themselves (:meth:`~prepbench.tools.ledger.RunFolder.accepted_sample_blocks`).
         renders: sample type -> render template source (``Skill.renders``).
         out_dir: export folder (created).
         formats: any of :data:`FORMATS`.
@@ -157,6 +121,9 @@ def export_samples(
         system: optional system prompt put on every row.
         provenance: what the card says of the run (:func:`prepbench.tools.card.provenance`);
             None: a card with the files only.
+        workers: render in this many worker processes (0: here); None: decided by the size of
+            the export and the machine (:func:`prepbench.tools.export_pool.rendered_blocks`).
+            The files are the same bytes either way.
 
     Returns:
         ``{"files": {format: path}, "count": n, "dataset_info": path}``.
@@ -170,43 +137,55 @@ def export_samples(
     if "hf" in formats:
         _require_datasets()
     out = Path(out_dir)
-    builders = _builders(system)
-    lines_of = _line_builders(system)
     info = dataset_info(name, [f for f in formats if f != "samples"], system=bool(system))
     count = 0
 
-    def write(tmp: Path) -> None:
-        # one pass: each sample is rendered once and written to every format's file as it comes
-        # (a run of millions of samples is never held in memory; only hf needs its rows at once)
+    def write(tmp: Path) -> dict[str, tuple[str, int]]:
         nonlocal count
         jsonl = [f for f in formats if f != "hf"]
-        hf_rows: list[dict] | None = [] if "hf" in formats else None
-        files: dict[str, IO[str]] = {}
-        try:
-            for fmt in jsonl:
-                files[fmt] = _open_lines(tmp / FILE_NAMES[fmt])
-            for s in samples:
-                instr, resp = render_pair(s, renders.get(s.get("sample_type")))
-                lines = lines_of(s, instr, resp)
-                for fmt, f in files.items():
-                    f.write(lines[fmt] + "\n")
-                if hf_rows is not None:
-                    hf_rows.append(builders["sharegpt"](s, instr, resp))
-                count += 1
-            for fmt in jsonl:
-                _close_lines(files.pop(fmt))
-        finally:
-            for f in files.values():
-                f.close()
+        hf = "hf" in formats
+        count, digests, hf_rows = _write_lines(tmp, jsonl, rendered_blocks(samples, renders, jsonl, system, hf, workers), hf)
         rows = {FILE_NAMES[fmt]: count for fmt in jsonl}
         if hf_rows is not None:
             rows.update(_write_hf(tmp, hf_rows))
         _write_text(tmp / "dataset_info.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         _write_text(tmp / CARD, render_card(provenance or {}, rows, _card_data_file(formats)))
+        return digests
 
     replace_set(out, write, [*FILE_NAMES.values(), "dataset_info.json", PARQUET, CARD])
     files = {fmt: str(out / FILE_NAMES[fmt]) for fmt in formats}
     return {"files": files, "count": count, "dataset_info": str(out / "dataset_info.json")}
+
+
+def _write_lines(
+    folder: Path, jsonl: Sequence[str], blocks: Iterator[Rendered], hf: bool
+) -> tuple[int, dict[str, tuple[str, int]], list[dict] | None]:
+    """Write the rendered blocks to each JSONL format's file as they come, by the writer thread
+    that hashes them (a run of millions of samples is never held in memory; only hf's rows are).
+
+    Returns:
+        ``(samples, {file name: (sha256, bytes)}, the ShareGPT rows for hf or None)``.
+    """
+    count, hf_rows = 0, ([] if hf else None)
+    files: dict[str, HashedFile] = {}
+    digests: dict[str, tuple[str, int]] = {}
+    try:
+        for fmt in jsonl:
+            files[fmt] = _open_lines(folder / FILE_NAMES[fmt])
+        with closing(blocks), BlockWriter() as writer:
+            for n, lines, rows in blocks:
+                for fmt, data in lines.items():
+                    writer.write(files[fmt], data)
+                if hf_rows is not None:
+                    hf_rows.extend(rows)
+                count += n
+        for fmt in jsonl:
+            f = files.pop(fmt)
+            digests[FILE_NAMES[fmt]] = (f.close(), f.size)
+    finally:
+        for f in files.values():
+            f.discard()
+    return count, digests, hf_rows
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -244,38 +223,3 @@ def _card_data_file(formats: Sequence[str]) -> str:
     if "hf" in formats:
         return PARQUET
     return FILE_NAMES[next((f for f in ("sharegpt", "alpaca", "openai", "samples") if f in formats), "sharegpt")]
-
-
-def _builders(system: str | None) -> dict[str, Any]:
-    """Row builder per format: ``(sample, instruction, output) -> row``."""
-    sys_row = {"system": system} if system else {}
-    return {
-        "sharegpt": lambda s, i, r: {"conversations": [{"from": "human", "value": i}, {"from": "gpt", "value": r}], **sys_row},
-        "alpaca": lambda s, i, r: {"instruction": i, "input": "", "output": r, **sys_row},
-        "openai": lambda s, i, r: {
-            "messages": ([{"role": "system", "content": system}] if system else [])
-            + [{"role": "user", "content": i}, {"role": "assistant", "content": r}]
-        },
-        "samples": lambda s, i, r: {**s, "instruction": i, "output": r},
-    }
-
-
-def _line_builders(system: str | None) -> dict[str, Any]:
-    """JSONL line per format: ``(sample, instruction, output) -> str``, the bytes of ``_ROW`` of
-    :func:`_builders`' row. The chat formats hold the same two strings, so each is encoded once and
-    the rows are put together around them (a run of millions of samples spends its export there)."""
-    samples_row = _builders(system)["samples"]
-    js = _ROW(system) if system else ""
-    tail = f', "system": {js}}}' if system else "}"
-    first = f'{{"role": "system", "content": {js}}}, ' if system else ""
-
-    def chat(s: dict, i: str, r: str) -> dict[str, str]:
-        ji, jr = _ROW(i), _ROW(r)
-        return {
-            "sharegpt": f'{{"conversations": [{{"from": "human", "value": {ji}}}, {{"from": "gpt", "value": {jr}}}]{tail}',
-            "alpaca": f'{{"instruction": {ji}, "input": "", "output": {jr}{tail}',
-            "openai": f'{{"messages": [{first}{{"role": "user", "content": {ji}}}, {{"role": "assistant", "content": {jr}}}]}}',
-            "samples": _ROW(samples_row(s, i, r)),
-        }
-
-    return chat

@@ -126,14 +126,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(folder: Path) -> dict:
+def write_manifest(folder: Path, known: dict[str, tuple[str, int]] | None = None) -> dict:
     """Write ``folder/manifest.json``: ``{"algorithm": "sha256", "files": {relpath: {"sha256", "bytes"}}}``
-    over every other file under ``folder``, in path order (POSIX separators). Returns the manifest."""
+    over every other file under ``folder``, in path order (POSIX separators). Returns the manifest.
+
+    Args:
+        folder: the new set's folder.
+        known: ``{relpath: (sha256 hex, bytes)}`` of files whose digest the writer computed as it
+            wrote them (:class:`~prepbench.tools.hashed_files.HashedFile`); they are not read
+            again, unless their size on disk differs from the one given. Every other file is read.
+    """
+    known = known or {}
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST)
-    manifest = {
-        "algorithm": "sha256",
-        "files": {p.relative_to(folder).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files},
-    }
+    entries = {}
+    for p in files:
+        rel, size = p.relative_to(folder).as_posix(), p.stat().st_size
+        digest = known[rel][0] if rel in known and known[rel][1] == size else _sha256(p)
+        entries[rel] = {"sha256": digest, "bytes": size}
+    manifest = {"algorithm": "sha256", "files": entries}
     with open(folder / MANIFEST, "w", encoding="utf-8") as f:
         f.write(json.dumps(manifest, indent=2) + "\n")
         f.flush()
@@ -165,13 +175,14 @@ def verify_manifest(folder: str | Path) -> list[str]:
     return problems
 
 
-def replace_set(target: str | Path, write: Callable[[Path], None], own_names: Iterable[str]) -> None:
+def replace_set(target: str | Path, write: Callable[[Path], dict[str, tuple[str, int]] | None], own_names: Iterable[str]) -> None:
     """Replace the folder ``target`` by the files ``write(folder)`` puts in a fresh folder, at once.
 
     Args:
         target: the folder to replace (created with its parents when missing).
         write: writes every file of the new set into the folder it is given (``manifest.json``
-            is added after it, over everything it wrote).
+            is added after it, over everything it wrote); it may return the ``{relpath: (sha256,
+            bytes)}`` of files it hashed while writing, which the manifest then takes as they are.
         own_names: the file names a set consists of; a target holding other files is refused.
 
     Raises:
@@ -187,8 +198,8 @@ def replace_set(target: str | Path, write: Callable[[Path], None], own_names: It
         clean_stale(target, own)
         shutil.rmtree(new, ignore_errors=True)
         new.mkdir()
-        write(new)
-        write_manifest(new)
+        known = write(new)
+        write_manifest(new, known)
         _switch(new, target)
     except (FileExistsError, NotADirectoryError):
         raise PrepbenchError(f"{target}: a part of this path is a file, not a folder; choose another --out") from None

@@ -484,11 +484,15 @@ def export_run(
     dataset card and manifest; samples a decontamination flag excludes are left out (they stay
     in the ledger). ``skill`` None (it cannot be loaded): the default rendering."""
     name = "prepbench_" + "".join(ch if ch.isalnum() else "_" for ch in Path(out_dir).resolve().name)
-    return export_samples(
-        ledger.accepted_samples(exported=True),
-        skill.renders if skill is not None else {},
-        export_dir or (Path(out_dir) / "export"),
-        formats,
-        name=name,
-        provenance=provenance(ledger, skill),
-    )
+    samples = ledger.accepted_sample_blocks(exported=True)  # read by the export's worker processes themselves
+    try:
+        return export_samples(
+            samples,
+            skill.renders if skill is not None else {},
+            export_dir or (Path(out_dir) / "export"),
+            formats,
+            name=name,
+            provenance=provenance(ledger, skill),
+        )
+    finally:
+        samples.close()

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from prepbench.tools.export import _builders, _line_builders, render_pair
+from prepbench.tools.export_rows import _builders, _line_builders, render_pair
 from prepbench.tools.skills import load_skill
 
 SKILLS = ("general", "finance", "law", "medical", "math", "science")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from prepbench.tools.errors import PrepbenchError, SkillError
-from prepbench.tools.export import render_pair
+from prepbench.tools.export_rows import render_pair
 from prepbench.tools.skills import check_skill, load_skill
 from prepbench.tools.skills.authoring import scaffold_skill
 

@@ -7,9 +7,10 @@ written to ``--out`` (or printed to stdout); a short summary table goes to stder
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -59,6 +60,29 @@ def _sigma(value: str) -> float | str:
         raise PrepbenchError(f"--sigma {value!r}: use a positive number or 'median'") from None
 
 
+@contextlib.contextmanager
+def _encoder(spec: str, base_url: Optional[str], batch_size: int, options) -> Iterator:
+    """The encoder of ``spec``; with ``--executor ray`` one that encodes as Ray Data batches on the
+    cluster (started here when there is none, and stopped after), sharing the local one's cache entries."""
+    from prepbench.tools.embed import make_encoder
+
+    enc = make_encoder(spec, base_url=base_url, batch_size=batch_size)
+    if not options.remote:
+        yield enc
+        return
+    from prepbench.tools.executors.ray import connect
+    from prepbench.tools.executors.ray_embed import ray_encoder
+
+    started = connect(options, options.workers or 1)
+    try:
+        yield ray_encoder(enc, spec, options, base_url=base_url, batch_size=batch_size)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
 @score_app.command("das")
 def das_cmd(
     candidates: List[Path] = typer.Argument(..., help="candidate dataset(s): JSONL/JSON file, run folder or datasets folder"),
@@ -76,31 +100,41 @@ def das_cmd(
     precision: str = typer.Option("float64", help="kernel block precision: float64 or float32 (faster); sums are float64"),
     cache: Optional[Path] = typer.Option(None, help="embedding cache SQLite file (default ~/.cache/prepbench/embeddings.sqlite)"),
     batch_size: int = typer.Option(64, help="encoder batch size"),
+    executor: str = typer.Option(
+        "local", "--executor", help="Where texts missing from the cache are encoded: local (here) or ray (Ray Data batches)."
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="A running Ray cluster; default: a local Ray instance."
+    ),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Ray encoder actors, one CPU each (default: one per CPU)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the JSON result here"),
 ) -> None:
     """DAS = −MMD between each candidate and the domain proxy (DataPrep-Bench §4)."""
     from prepbench.evaluation.das import das_score
     from prepbench.evaluation.readers import read_samples
-    from prepbench.tools.embed import EmbeddingCache, make_encoder
+    from prepbench.tools.embed import EmbeddingCache
+    from prepbench.tools.executors import ExecutorOptions
 
-    enc = make_encoder(encoder, base_url=base_url, batch_size=batch_size)
+    options = ExecutorOptions(executor, ray_address, workers)
+    options.check()
     store = EmbeddingCache(cache)
     proxy_texts = [s.text for s in read_samples(proxy, proxy_format, proxy_fields)]
     results = []
-    for cand in candidates:
-        texts = [s.text for s in read_samples(cand, fmt, fields)]
-        r = das_score(
-            texts,
-            proxy_texts,
-            enc,
-            store,
-            sigma=_sigma(sigma),
-            unbiased=unbiased,
-            max_samples=max_samples,
-            seed=seed,
-            dtype=precision,
-        )
-        results.append({"candidate": str(cand), "proxy": str(proxy), **r})
+    with _encoder(encoder, base_url, batch_size, options) as enc:
+        for cand in candidates:
+            texts = [s.text for s in read_samples(cand, fmt, fields)]
+            r = das_score(
+                texts,
+                proxy_texts,
+                enc,
+                store,
+                sigma=_sigma(sigma),
+                unbiased=unbiased,
+                max_samples=max_samples,
+                seed=seed,
+                dtype=precision,
+            )
+            results.append({"candidate": str(cand), "proxy": str(proxy), **r})
     table = Table(title=f"DAS vs {proxy}")
     for col in ("candidate", "n", "MMD²", "MMD", "DAS"):
         table.add_column(col)

@@ -75,9 +75,11 @@ from prepbench.tools.ledger.records import (  # noqa: E402,F401
     ChunkOutcome,
     SampleRecord,
     sample_id,
+    sample_of_row,
     sample_row,
 )
 from prepbench.tools.ledger.revisits import RevisitLedger  # noqa: E402
+from prepbench.tools.ledger.sample_blocks import SampleBlocks  # noqa: E402
 from prepbench.tools.ledger.schema import create_tables  # noqa: E402
 
 LEDGER_FILE = "ledger.sqlite"
@@ -227,15 +229,29 @@ class RunFolder(RevisitLedger, EventLedger, ContaminationMixin, BatchLedger):
     def accepted_samples(self, exported: bool = False) -> Iterator[dict]:
         """Accepted samples in their canonical order (chunk order, then position); ``exported``:
         only those the export holds (no decontamination flag excludes them)."""
+        return map(sample_of_row, self.accepted_sample_rows(exported))
+
+    def accepted_sample_rows(self, exported: bool = False, block: int = 2048) -> Iterator[tuple[str, str, str, str]]:
+        """:meth:`accepted_samples` as stored, undecoded: ``(sample_id, chunk_id, sample_type, data JSON)``
+        rows (:func:`~prepbench.tools.ledger.records.sample_of_row` makes each a sample), read
+        ``block`` rows at a time. An export hands them to its worker processes as they are."""
         # `+status`: walk the (chunk_idx, pos) index in order and filter, rather than sort every
         # accepted row (data included) in a temporary B-tree before the first one comes back
         where = "+status = 'accepted'" + (self._exported_clause() if exported else "")
         sql = f"SELECT sample_id, chunk_id, sample_type, data FROM samples WHERE {where} ORDER BY chunk_idx, pos"
-        for sid, chunk_id, sample_type, data in self.db.conn.execute(sql):
-            d = json.loads(data)
-            d.setdefault("sample_type", sample_type)
-            d.setdefault("chunk_id", chunk_id)
-            yield {"sample_id": sid, **d}
+        cursor = self.db.conn.execute(sql)
+        while rows := cursor.fetchmany(block):
+            yield from rows
+
+    def accepted_sample_blocks(self, exported: bool = False, per_block: int = 1024) -> SampleBlocks:
+        """:meth:`accepted_sample_rows` as blocks of about ``per_block`` samples (chunk-index ranges)
+        that any process reads with its own connection (:mod:`.sample_blocks`): a large export's
+        worker processes read the ledger themselves."""
+        first, last, count = self.db.execute(
+            "SELECT MIN(chunk_idx), MAX(chunk_idx), COUNT(*) FROM samples WHERE status = 'accepted'"
+        ).fetchone()
+        clause = self._exported_clause() if exported else ""
+        return SampleBlocks(self.path, clause, count, first or 0, last or 0, per_block)
 
     def counts(self) -> dict[str, Any]:
         """Chunk status counts, sample counts and call totals."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from prepbench.tools.hashing import canonical_json, short_id
 
@@ -72,6 +73,21 @@ class ChunkOutcome:
 def sample_id(chunk_id: str, sample_type: str, data: dict) -> str:
     """Stable id of a sample: hash of its chunk, type and canonical JSON content."""
     return short_id(chunk_id, sample_type, canonical_json(data))
+
+
+def sample_of_row(row: tuple[str, str, str, str]) -> dict[str, Any]:
+    """The sample dict of a stored ``(sample_id, chunk_id, sample_type, data JSON)`` row: its
+    ``sample_id`` first, then the data's fields, with ``sample_type`` and ``chunk_id`` added at the
+    end where the data lacks them (the order every export writes).
+
+    Raises:
+        ValueError: the data is not JSON.
+    """
+    sid, chunk_id, sample_type, data = row
+    d = json.loads(data)
+    d.setdefault("sample_type", sample_type)
+    d.setdefault("chunk_id", chunk_id)
+    return {"sample_id": sid, **d}
 
 
 INSERT_SAMPLE = (
