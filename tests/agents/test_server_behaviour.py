@@ -323,8 +323,7 @@ def test_react_stops_when_the_model_never_calls_a_tool_though_the_probe_passed(l
 def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server, corpus, tmp_path):
     llm_server.set_faults(Faults(latency_s=0.3))
     out = tmp_path / "run"
-    # 30 chunks at 0.3 s a call: the interrupt after the second chunk lands mid-run even on a loaded machine
-    args = [*chat_run_args(corpus, out, llm_server, "skill"), "--limit", "30", "--concurrency", "1", "--no-revisit", "-q"]
+    args = [*chat_run_args(corpus, out, llm_server, "skill"), "--limit", "10", "--concurrency", "1", "--no-revisit", "-q"]
     proc = subprocess.Popen(
         prepbench_cmd(*args),
         stdout=subprocess.PIPE,
