@@ -110,9 +110,13 @@ def test_a_why_question_over_not_because_is_refused():
     assert not v.ok and v.rule in ("faithful", "attributed"), v
 
 
+GSM8K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "gsm8k" / "test.jsonl"
+
+
+@pytest.mark.skipif(not GSM8K.is_file(), reason="the shared datasets folder (../shared/datasets) is not on this machine")
 def test_word_problems_and_instructions_are_not_mistaken_for_extracted_questions():
     gate = Gate(load_skill("finance"), dedup=False)
-    gsm8k = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "gsm8k" / "test.jsonl"
+    gsm8k = GSM8K
     rows = [json.loads(line) for line in gsm8k.read_text(encoding="utf-8").splitlines()[:20]]
     for r in rows:  # "She eats three for breakfast": a story introduces its own people and things
         v = gate.check_rules({"question": r["question"], "answer": r["answer"]}, None)
