@@ -343,6 +343,10 @@ def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server
                 recorded = 0
             finally:
                 led.close()
+    # hold the next replies so the run cannot end on its own before the interrupt (under a loaded
+    # machine the test's polling can lag the run); the interrupt lands with a request in flight
+    llm_server.set_faults(Faults(latency_s=30.0))
+    time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
