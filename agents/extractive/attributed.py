@@ -31,7 +31,7 @@ from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.grammar import Sent
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.nlp import entities, parse
-from prepbench.tools.validate import language
+from prepbench.tools.validate import language, referents
 
 _CASE_NAME = re.compile(r"\bv\.\s")
 _FIRST_PERSON = re.compile(r"(?i)\b(I|me|my|mine|we|us|our|you|your)\b")
@@ -51,8 +51,17 @@ _AUTHOR_LINKS = re.compile(
 )
 #: words of a sentence that reports what a party, a lower court or a dissent says
 _PARTY_ARGUMENT = re.compile(
-    r"(?i)\b(argu\w*|conten\w*|claim\w*|assert\w*|urg\w*|suggest\w*|petitioners?|respondents?|appellants?|appellees?|"
-    r"plaintiffs?|defendants?|dissent\w*|government|state|court of appeals|district court)\b"
+    r"(?i)\b(argu\w*|conten\w*|claim\w*|assert\w*|urg\w*|suggest\w*|maintain\w*|insist\w*|petitioners?|respondents?|appellants?|appellees?|"
+    r"plaintiffs?|defendants?|dissent\w*|court of appeals|district court)\b"
+)
+#: a court's statement teaches law when it speaks of law: a sentence without one of these words is
+#: the case's facts or procedure ("the placement process begins with review of ...", "commerce
+#: among the states in wheat is large and important"), which blind readers rated of little value
+_LEGAL_TERMS = re.compile(
+    r"(?i)\b(constitution\w*|amendments?|clauses?|rights?|powers?|congress\w*|statut\w+|laws?|lawful|unlawful|judicial|"
+    r"courts?|due process|equal protection|liberty|liberties|unconstitutional\w*|jurisdiction\w*|authority|federal|"
+    r"regulat\w+|doctrine|scrutiny|legislat\w+|sovereign\w*|government\w*|privilege\w*|protect\w*|discriminat\w+|"
+    r"prohibit\w*|requires?|permits?|invalid|valid|violat\w+|standard|test|burden|obstacle|interest|economic|commercial|interstate)\b"
 )
 _HEDGES = frozenset(("would", "could", "might", "may", "need", "should"))
 #: heads that name a place in the argument, not a subject ("the big difference", "one way")
@@ -132,8 +141,10 @@ def _topic(span_root) -> str | None:
 
 def _lower_first(phrase: str) -> str:
     """The phrase with its first letter lowered, unless it begins with a name ("Baker v. Carr")."""
-    first = parse(phrase)[0]
-    if first.pos_ == "PROPN" or not phrase[:1].isupper() or phrase[1:2].isupper():
+    doc = parse(phrase)
+    first = doc[0]
+    named = first.pos_ != "DET" and any(e.start == 0 for e in entities(doc))  # "American courts": a nationality keeps its capital
+    if first.pos_ == "PROPN" or named or not phrase[:1].isupper() or phrase[1:2].isupper():
         return phrase
     return phrase[0].lower() + phrase[1:]
 
@@ -159,7 +170,7 @@ def holding(s: Sent, case: str) -> Cand | None:
             continue
         start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
         held = doc[start : clause.right_edge.i + 1].text.strip(" ,;")
-        if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]):
+        if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]) or _FIRST_PERSON.search(held):
             continue
         if perfect:
             question = f"In {case}, what does the Court say it has held about {_lower_first(topic)}?"
@@ -180,6 +191,26 @@ def holding(s: Sent, case: str) -> Cand | None:
     return None
 
 
+#: verbs that report what someone held or said: the Court's own statements come through holding()
+_REPORTING = frozenset("hold say find conclude note observe state recognize explain rule decide declare".split())
+#: modals of a court's general statements of law ("the courts must decide", "a State may not ...")
+_NORMATIVE_MODALS = frozenset(("must", "may", "can", "cannot", "shall"))
+
+
+def _present(root, voice: Voice) -> bool:
+    """The clause's verb states something as holding now: the present tense, and for a court also a
+    normative modal ("must decide", "may not") or the present perfect and present passive
+    ("has been termed", "are deemed"), the voice in which opinions state the law."""
+    if root.tag_ in ("VBZ", "VBP"):
+        return True
+    if voice.kind != "court":
+        return False
+    aux = [c for c in root.children if c.dep_ in ("aux", "auxpass")]
+    if root.tag_ == "VB" and any(c.lower_ in _NORMATIVE_MODALS for c in aux):
+        return True
+    return root.tag_ == "VBN" and bool(aux) and aux[0].tag_ in ("VBZ", "VBP") and aux[0].lower_ not in ("'s",)
+
+
 def author_claim(s: Sent, voice: Voice) -> Cand | None:
     """An attributed claim from a general present-tense sentence of ``voice``'s work, or None."""
     text = re.sub(r"^(But|And|Yet|So|Or|Nor|For)\s+", "", s.text.strip())
@@ -190,8 +221,10 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
         return None  # the author's own story, or a referent outside the sentence
     doc = parse(text)
     root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    if root is None or root.tag_ not in ("VBZ", "VBP") or any(c.dep_ == "mark" for c in root.children):
+    if root is None or not _present(root, voice) or any(c.dep_ == "mark" for c in root.children):
         return None
+    if voice.kind == "court" and root.lemma_ in _REPORTING:
+        return None  # "courts sustaining state laws have held that ...": what others said, reported
     subj = next((c for c in root.children if c.dep_ == "nsubj"), None)
     topic = _topic(subj) if subj is not None else None
     if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:
@@ -199,6 +232,10 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
     if voice.kind == "court":
         if _PARTY_ARGUMENT.search(text) or _CONTEXT_LINKS.search(text) or re.search(r"\d", text):
             return None  # a party's argument, a step of the argument, or the case's own figures
+        if not _LEGAL_TERMS.search(text):
+            return None  # the case's facts or procedure, not a statement of law
+        if referents.named_before_problem(text, topic):
+            return None  # "... labored with the doctrine": which doctrine, the sample never says
         if any(c.dep_ in ("attr", "dobj") and c.lemma_.lower() in _VAGUE_HEADS for c in root.children):
             return None  # "... provides an even more revealing example"
         question = f"In {voice.name}, what does the Court say about {_lower_first(topic)}?"
@@ -216,6 +253,8 @@ def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
     """Every attributed candidate of a chunk's sentences, in order (see the module docstring)."""
     out = []
     for s in sents:
+        if voice.kind == "court" and s.quote >= 0:
+            continue  # a block quote in an opinion: a lower court's findings, a statute, a brief; not the Court's words
         cand = holding(s, voice.name) if voice.kind == "court" else None
         cand = cand or author_claim(s, voice)
         if cand is not None:

@@ -11,6 +11,7 @@ from prepbench.agents.extractive.grammar import (
     _BAD_START,
     _COMMON_VERBS_3SG,
     _COMMON_VERBS_BASE,
+    AUTHOR_YEAR_RE,
     Sent,
     _article_ok,
     _cap_first,
@@ -25,6 +26,16 @@ from prepbench.agents.extractive.grammar import (
 )
 from prepbench.agents.extractive.text import clean_inline
 from prepbench.tools.nlp import parse
+
+#: suffixes of abstract and mass nouns, which take no article ("What is veracity?", "cash-basis accounting")
+_MASS_NOUN = re.compile(r"(?i)(ing|ity|ness|ism|ence|ance|ice)$")
+#: ... except these, countable despite the suffix ("an annuity", "a security", "a device")
+_COUNT_NOUNS = frozenset(
+    """annuity security commodity entity facility utility activity community opportunity liability authority
+    university property quantity identity disability abnormality modality deformity city difference reference
+    experience sequence instance allowance insurance device office service price practice notice invoice choice
+    voice slice vice building holding offering listing filing ring thing being string ending meeting""".split()
+)
 
 
 class ConceptExtractors:
@@ -45,7 +56,8 @@ class ConceptExtractors:
                 term = clean_inline(m.group("term"))
                 art = (m.group("art") or "").strip()
                 tq = _lc_first(term, self.chunk_lower)
-                q = f"How does {art + ' ' if art else ''}{tq} work?"
+                does = "do" if parse(tq)[-1].tag_ in ("NNS", "NNPS") else "does"  # "How do transverse waves work?"
+                q = f"How {does} {art + ' ' if art else ''}{tq} work?"
                 if self.question_ok(q) and _novel_enough(q, ans) and not _has_pronoun(term):
                     out.append(_concept(q, ans, "explanation", term, [s.raw], 1.4, s.raw))
                 continue
@@ -102,7 +114,7 @@ class ConceptExtractors:
             if not m:
                 continue
             term = clean_inline(m.group("term")).strip()
-            definition = clean_inline(m.group("def")).strip()
+            definition = AUTHOR_YEAR_RE.sub("", clean_inline(m.group("def"))).strip()
             if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
                 continue
             if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
@@ -138,6 +150,9 @@ class ConceptExtractors:
             if name:
                 question = f"What {verb} the {term}?"
                 subj = f"The {term}"
+            elif d0 in ("a", "an") and not plural and _MASS_NOUN.search(head) and head.lower() not in _COUNT_NOUNS:
+                question = f"What is {tq}?"  # "cash-basis accounting": a mass noun takes no article
+                subj = _cap_first(tq)
             elif d0 in ("a", "an") and not plural:
                 art = "an" if re.match(r"(?i)[aeio]|u[^n]", tq) else "a"
                 question = f"What is {art} {tq}?"
@@ -213,7 +228,7 @@ class ConceptExtractors:
                 q = f"What {verb} {sq} {adv}considered to be?"
                 qt = "fact"
             elif rest.startswith("considered"):
-                q = f"What {verb} {sq} {adv}considered?"
+                q = f"What {verb} {sq} {adv}considered to be?"  # "What is X considered?" lacks its complement
                 qt = "fact"
             else:
                 if adv.strip() in ("also",):

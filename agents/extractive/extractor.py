@@ -12,6 +12,7 @@ from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
     _CITE_PAREN_RE,
     _UI_RE,
+    AUTHOR_YEAR_RE,
     Sent,
     _bold_terms,
     _dangling_demonstrative,
@@ -77,7 +78,7 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
     # -- helpers ---------------------------------------------------------------------
     def answer_text(self, s: Sent) -> str | None:
         """Readable answer from a sentence, or None when it cannot stand alone."""
-        t = _CITE_PAREN_RE.sub("", s.text)
+        t = AUTHOR_YEAR_RE.sub("", _CITE_PAREN_RE.sub("", s.text))
         t = _strip_discourse(t)
         if s.multiline and s.quote >= 0:
             return None

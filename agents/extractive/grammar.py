@@ -70,6 +70,8 @@ _ANCHORED_RE = re.compile(
     r"|\blet(’|')?s\b|\blet us\b|\bwe will\b|\bwe have\b|\bwe can see\b|\bthe reader\b|\bthe author\b|\bthe student\b",
     re.I,
 )
+#: an author-year citation: "(Varkey, 2021)", "(Smith et al., 2019)", "(Lee & Park 2020a)"
+AUTHOR_YEAR_RE = re.compile(r"\s*\((?:[A-Z][\w'’-]+(?: et al\.)?(?:,? (?:&|and) [A-Z][\w'’-]+)?),? (?:19|20)\d\d[a-z]?\)")
 _CITE_PAREN_RE = re.compile(
     r"\s*\((?:see |as shown in |as in |refer to |cf\. )?(?:figure|fig\.|table|exhibit|appendix|equation|chapter|section|example)s?\s[\d.,\s–-]+(?:and \d[\d.]*)?\)",
     re.I,

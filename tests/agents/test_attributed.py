@@ -67,3 +67,19 @@ def test_court_statements_name_the_case_and_skip_parties_arguments():
         lowered = s["answer"].lower()
         for word in ("argues", "contends", "the government", "dissent", "justice "):
             assert word not in lowered, s["answer"]
+
+
+@needs_law
+def test_the_court_is_never_credited_with_what_it_quotes_or_with_a_case_s_facts():
+    # Casey block-quotes the District Court's findings on battering (">" lines); Brown says courts
+    # "have since labored with the doctrine" (which doctrine the sentence does not say)
+    for name in ("089-planned-parenthood-v-casey.md", "034-brown-v-board-of-education.md"):
+        chunks, by_chunk = _samples(name)
+        quoted = {" ".join(line.lstrip("> ").split()) for c in chunks for line in c.text.splitlines() if line.startswith(">")}
+        for ss in by_chunk.values():
+            for s in ss:
+                if s["sample_type"] != "concept_qa":
+                    continue
+                for ev in s["evidence"]:
+                    assert not any(" ".join(ev.split()) in q for q in quoted), ev
+                assert "the doctrine" not in s["answer"] and "battering" not in s["answer"], s["answer"]

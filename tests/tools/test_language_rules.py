@@ -66,9 +66,18 @@ def _rule_verdict(sample_id: str, rule: str):
         ("t043", "complete", "names no subject"),  # "What happens if there is only one subgroup?"
         ("u025", "self_contained", "'also'"),  # "Why may a drug's absorption rate also be affected?"
         ("u056", "answers_question", "a remark or a step"),  # "Is this a violation ...?" -> "This can be seen by ..."
-        ("q234", "answers_question", "never gives it"),  # "... what is the surface area ...?" -> "a contracted length"
+        (
+            "q234",
+            "answers_question",
+            "without its result",
+        ),  # "... what is the surface area ...?" -> "Thus, ... a contracted length"
         ("t021", "attributed", "author"),  # a quoted opinion credited to the casebook's editor (law: voices [court])
         ("q279", "attributed", "whose"),  # Walden: "Compassion is a very untenable ground."
+        ("u057", "self_contained", "source's example"),  # "Why is the skater's ...?" (the chunk: "a speed skater")
+        ("w004", "self_contained", "source's order"),  # "What is the final financial statement?"
+        ("w012", "self_contained", "opposite to"),  # "... supports the opposite view, which is that ..."
+        ("w044", "self_contained", "of which group"),  # "What is the group operation?"
+        ("w013", "attributed", "block quote"),  # a District Court's findings, quoted in Casey, as the Court's words
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -82,9 +91,27 @@ def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample
 # q033: "What happens when more than one stock is held?" -> "the gains in one stock ..." (the subject's owner is named)
 # s042: "What happens if traditional cryptosystems are used?" -> "anyone who knows enough to encode ..."
 # t039: "What happens if there is only a single Sylow 7-subgroup?" (the existence names its subject)
+# u041: "... the first mathematicians to study them" (a time, not the source's order); s010: "the business" is generic
 @pytest.mark.parametrize(
     "sample_id",
-    ["t013", "t039", "s042", "s000", "q000", "q022", "q033", "q106", "q114", "q131", "q145", "q160", "q189", "q232", "q240"],
+    [
+        "t013",
+        "t039",
+        "s042",
+        "s000",
+        "q000",
+        "u041",
+        "s010",
+        "q033",
+        "q106",
+        "q114",
+        "q131",
+        "q145",
+        "q160",
+        "q189",
+        "q232",
+        "q240",
+    ],
 )
 def test_good_samples_pass_every_rule(sample_id):
     assert ROWS[sample_id]["label"] == "good"
@@ -154,3 +181,29 @@ def test_attributed_voices_are_checked_up_front_and_a_court_only_skill_refuses_t
     assert both(author, ROWS["t021"]["chunk"]).ok
     assert not court_only(author, ROWS["t021"]["chunk"]).ok
     assert court_only(court, ROWS["t013"]["chunk"]).ok
+
+
+def test_a_named_quantity_asked_for_must_be_given_and_a_connective_is_no_answer():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    q = "A square painting of side 1 m moves past you at 0.85c. What is the surface area of the painting that you measure?"
+    # q234's answer, without the "Thus," that now refuses it first
+    why = mismatch_problem(q, "The horizontal side of the painting will have a contracted length of 0.53 m.")
+    assert why is not None and "never gives it" in why
+    assert "without its result" in mismatch_problem(
+        q, "Also, the vertical side is 1 m long, as it is perpendicular to the motion."
+    )
+    assert mismatch_problem(q, "The surface area you measure is 0.53 m^2, since only the horizontal side contracts.") is None
+
+
+def test_a_condition_with_no_subject_and_a_relational_plural_are_refused():
+    from prepbench.tools.validate import language
+
+    # x030 (weak): "What happens when giving a drug to someone who is pregnant?" (who gives it?)
+    assert "names no subject" in language.conditional_question_problem(
+        "What happens when giving a drug to someone who is pregnant?"
+    )
+    assert language.conditional_question_problem("What happens when a nurse gives a drug to someone who is pregnant?") is None
+    # x005 (defective): the chunk's Treasury bonds are never named
+    assert "no owner" in language.referent_problem("What do the total returns reflect?")
+    assert language.referent_problem("What do the total returns of a bond reflect?") is None

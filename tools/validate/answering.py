@@ -113,8 +113,8 @@ def mismatch_problem(question: str, answer: str) -> str | None:
 
 
 _NOT_A_DEFINITION = re.compile(
-    r"(?i)^\s*(an? (example|instance|case|part|kind of thing|good|great|critical|important|key|useful|strange|"
-    r"huge|big|major|vital|crucial|serious)\b|"
+    r"(?i)^\s*(an? (?:(?:very|highly|extremely|particularly|really|most) )?(example|instance|case|part|kind of thing|"
+    r"good|great|critical|important|significant|key|useful|strange|huge|big|major|vital|crucial|serious)\b|"
     r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b|"
     # a role or a metaphor in place of a definition: "the building blocks of mathematics"
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b)"
@@ -128,7 +128,9 @@ _CALCULATION = re.compile(
 _CALCULATE_VERBS = frozenset("calculate compute determine find estimate".split())
 #: how an example's discussion or an intermediate step opens, not its result
 _NOT_A_RESULT = re.compile(
-    r"(?i)^\s*(note that|this (was|is|can|shows|means)|we (can|could|will|used|use|need|start|first|now)|recall)\b"
+    r"(?i)^\s*(note that|this (was|is|can|shows|means)|we (can|could|will|used|use|need|start|first|now)|recall|"
+    # a connective that continues what came before ("Also, about once every six years ...")
+    r"also|however|thus|therefore|hence|moreover|furthermore|in addition)\b"
 )
 
 

@@ -26,7 +26,7 @@ RELATIONAL_NOUNS = frozenset(
     element member category kind form stage phase method approach strategy source purpose principle rule
     criterion outcome implication interaction contraindication indication precaution instruction concept
     problem issue question answer value term parameter variable condition assumption difference similarity
-    change finding recommendation guideline concern priority objective measure term""".split()
+    change finding recommendation guideline concern priority objective measure term return""".split()
 )
 #: nouns whose definite singular names a role, an institution or a unique thing known to every
 #: reader of the field ("the nurse", "the law", "the economy"), not a referent of the source
@@ -441,8 +441,12 @@ def sentence_problem(text: str) -> str | None:
     """A sentence without a verb ("A. What is the flux ...") or a garbled clause (two subjects of
     one verb, a finite verb as an object, a "be" auxiliary on a bare verb)."""
     doc = parse(text)
+    if len(doc) > 3 and doc[0].lower_ == "what" and doc[1].lemma_ == "do" and doc[2].tag_ == "VB":
+        return f"garbled clause at 'What {doc[1].text} {doc[2].text}' (a verb where its subject should be)"
     for t in doc:
         nxt = doc[t.i + 1] if t.i + 1 < len(doc) else None
+        if t.lemma_ == "be" and nxt is not None and nxt.tag_ == "NNS" and nxt.dep_ in ("amod", "compound"):
+            return f"garbled clause at '{t.text} {nxt.text}'"  # "... of Atorvastatin is inhibits HMG-CoA reductase"
         if t.pos_ == "DET" and nxt is not None and nxt.pos_ == "VERB" and nxt.dep_ not in ("amod", "compound"):
             if nxt.tag_ in ("VBD", "VBZ", "VBP") or (nxt.tag_ == "VBN" and nxt.dep_ in ("attr", "nsubj", "dobj", "pobj")):
                 return f"garbled clause at '{t.text} {nxt.text}'"
@@ -466,6 +470,9 @@ def conditional_question_problem(question: str) -> str | None:
     if not m:
         return None
     clause = parse(m.group(2))
+    first = next((t for t in clause if not t.is_space), None)
+    if first is not None and first.tag_ == "VBG":
+        return f"'{m.group(1)} {m.group(2).strip()[:40]}' names no subject (who is doing it?)"
     noun = next((t for t in clause if t.dep_ in ("attr", "nsubj") and t.pos_ in ("NOUN", "PROPN")), None)
     if any(t.dep_ == "expl" for t in clause[:2]) and noun is not None:
         # "What happens if there is only one subgroup?": an existence of a thing the question does

@@ -48,6 +48,7 @@ from prepbench.tools.errors import SkillError
 from prepbench.tools.nlp import entities, parse, sentences
 from prepbench.tools.validate import answering
 from prepbench.tools.validate import language as lang
+from prepbench.tools.validate import referents as refs
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
 from prepbench.tools.validate.text import STOPWORDS, as_texts
 
@@ -131,7 +132,16 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
             # the answer's variables count when the question is about mathematics at all
             why = lang.variable_problem(question, answer if lang.math_tokens(question) else "")
             why = why or (
-                lang.voice_problem(answer) or lang.source_example_problem(answer, question, chunk_text) if chunk_text else None
+                lang.voice_problem(answer)
+                or lang.source_example_problem(answer, question, chunk_text)
+                or refs.order_problem(question)
+                or refs.structure_part_problem(question)
+                or refs.exercise_problem(question)
+                or refs.order_problem(answer, positional=False)
+                or refs.named_before_problem(answer, question)
+                or refs.example_referent_problem(question, answer, chunk_text)
+                if chunk_text
+                else None
             )
         return Verdict(False, name, why) if why else PASS
 
@@ -303,6 +313,11 @@ def _attributed_rule(spec: dict, name: str) -> RuleFn:
         text = " ".join(as_texts(sample.get(qf)) + as_texts(sample.get(af)))
         if not text:
             return PASS
+        if chunk_text:
+            evidence = as_texts(sample.get("evidence"))
+            why = refs.quoted_as_court_problem(" ".join(as_texts(sample.get(af))), evidence, chunk_text)
+            if why:
+                return Verdict(False, name, why)
         if "author" not in voices and _AUTHOR_VOICE.search(text):
             # a casebook's editor quotes the courts: what it states is a court's, not the editor's own
             return Verdict(False, name, "attributes a statement to the book's author, where this skill's sources speak as courts")

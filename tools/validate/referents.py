@@ -1,0 +1,196 @@
+"""Referents a sample borrows from its source: what the ``self_contained`` and ``attributed`` rules
+check beyond deixis and bare definites (:mod:`prepbench.tools.validate.language`).
+
+Three ways a grammatical, faithful question-answer pair still leans on the page it came from,
+each seen in blind readings of accepted samples (``tests/fixtures/quality/labelled.jsonl``):
+
+* **a running example's entity**: "Why is the skater's centre of mass accelerating?", "the
+  dumbbell", "the shell". A textbook introduces such a thing with an indefinite article ("a
+  speed skater", "a neutral conducting shell") and then speaks of it as "the skater": the
+  definite noun phrase is given only inside the chunk (discourse-given vs. discourse-new).
+* **a position in the source's order or a relational adjective without its complement**: "the
+  final financial statement" (final in which list?), "the opposite view" (opposite to what?).
+* **a block quote credited to the Court**: an opinion quotes a lower court's findings or a
+  brief in ``>`` lines; "the Court says that ..." of such a sentence puts the quoted words in
+  the Court's mouth.
+
+Questions and answers are parsed with spaCy (:func:`prepbench.tools.nlp.parse`, cached); the
+chunk is only searched as text (a chunk parse would cost more than the rest of the gate).
+"""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.tools.nlp import parse, sentences
+from prepbench.tools.validate.language import GENERIC_DEFINITES
+
+#: adjectives that place a thing in the source's order: without an owner ("of the chapter") the
+#: order is the source's ("the final financial statement", "the next step")
+POSITIONAL = frozenset("final first last next previous preceding following second third fourth fifth penultimate".split())
+#: adjectives whose meaning needs a complement ("opposite to X", "contrary to X") ...
+RELATIONAL_ADJECTIVES = frozenset("opposite contrary reverse converse".split())
+#: ... on a stance, whose other side only the source stated ("the opposite view"; "the opposite
+#: direction" of a force is physics' own phrase)
+STANCES = frozenset("view position conclusion opinion approach result holding argument answer interpretation".split())
+#: series whose order is the world's, not the source's ("the second trimester", "the first quarter")
+ORDERED_SERIES = frozenset(
+    """trimester quarter half century decade year month week day hour dose stage phase generation degree
+    amendment term round line""".split()
+)
+#: roles an instructional text speaks of generically ("the nurse should assess the client"), not a story's characters
+GENERIC_ROLES = frozenset("nurse client patient provider prescriber reader student user learner".split())
+#: definites a reader takes generically whatever the chunk set up: roles and institutions ("the firm")
+GENERIC_NOUNS = GENERIC_ROLES | GENERIC_DEFINITES
+_OWNER_DEPS = frozenset(("prep", "relcl", "acl", "poss"))
+#: words of a sentence that sets up an example's scene ("Consider a speed skater ...", "Suppose a firm ...")
+_SETS_UP = re.compile(r"\b(?:consider|suppose|imagine|assume|example|let's|let us|say that)\b")
+
+
+def _definite(head) -> bool:
+    return any(c.dep_ == "det" and c.lower_ == "the" for c in head.children)
+
+
+def order_problem(text: str, positional: bool = True) -> str | None:
+    """A noun placed by the source's order ("the final financial statement") or an adjective
+    missing its complement ("the opposite view"), or None.
+
+    ``text``: a question or an answer; ``positional`` False checks only the relational adjectives
+    (an answer may say "the last nonzero remainder" of the steps it gives). Returns a one-line reason."""
+    for t in parse(text):
+        if t.dep_ != "amod" or t.head.pos_ != "NOUN":
+            continue
+        head, word = t.head, t.lower_
+        plural_first = word == "first" and head.tag_ == "NNS"  # "the first mathematicians to study them": a time, not a place
+        ordered = head.lemma_.lower() in ORDERED_SERIES
+        owned = any(c.dep_ in _OWNER_DEPS for c in head.children)
+        if positional and word in POSITIONAL and not plural_first and not ordered and _definite(head) and not owned:
+            return f"'the {word} {head.text}' is placed by the source's order ({word} of what?)"
+        if (
+            word in RELATIONAL_ADJECTIVES
+            and head.lemma_.lower() in STANCES
+            and not any(c.dep_ == "prep" and c.lower_ in ("to", "of") for c in (*t.children, *head.children))
+        ):
+            return f"'{word} {head.text}' needs what it is {word} to, which the sample never says"
+    return None
+
+
+#: structures whose parts a text names as "the group operation" once it has fixed one structure
+STRUCTURES = frozenset("group subgroup ring field set vector matrix function map code channel".split())
+#: the parts, which belong to one structure: "the group operation" of which group?
+STRUCTURE_PARTS = frozenset("operation identity element order argument inverse value domain range generator".split())
+
+
+def structure_part_problem(text: str) -> str | None:
+    """A part of an unnamed structure ("the group operation", "the function argument Rate"): the
+    source fixed the group or the function before, the sample never names it; or None."""
+    for t in parse(text):
+        if t.pos_ != "NOUN" or t.lemma_.lower() not in STRUCTURE_PARTS or not _definite(t):
+            continue
+        kind = [c for c in t.children if c.dep_ == "compound" and c.lemma_.lower() in STRUCTURES]
+        if kind and not any(c.dep_ in _OWNER_DEPS for c in t.children):
+            return f"'the {kind[0].text} {t.text}' of which {kind[0].text}? The sample never names it"
+    return None
+
+
+#: what an exercise asks the reader to produce: "your prediction" exists only in the exercise
+_EXERCISE_WORK = frozenset(
+    "prediction answer result graph data measurement calculation observation guess hypothesis estimate sketch".split()
+)
+
+
+def exercise_problem(question: str) -> str | None:
+    """A question about the reader's own work in an exercise ("Is your prediction correct?"), or None."""
+    for t in parse(question):
+        if t.lemma_.lower() in _EXERCISE_WORK and any(c.dep_ == "poss" and c.lower_ == "your" for c in t.children):
+            return f"'your {t.text}' is the reader's work in the source's exercise"
+    return None
+
+
+def example_referent_problem(question: str, answer: str, chunk_text: str) -> str | None:
+    """A definite noun phrase of the question ("the skater", "the dumbbell") whose thing the chunk
+    introduced with an indefinite article ("a speed skater"): the running example's entity, which a
+    reader without the book cannot identify; or None.
+
+    Args:
+        question: the sample's question (one sentence; a scenario introduces its own things).
+        answer: the sample's answer: a thing it calls "the X" that the question never names counts too.
+        chunk_text: the source chunk.
+    Returns: a one-line reason, or None.
+    """
+    scenes = [s.lower() for s in sentences(chunk_text) if _SETS_UP.search(s.lower())]
+    if not scenes:
+        return None
+    asked = {t.lemma_.lower() for t in parse(question) if t.pos_ in ("NOUN", "PROPN")}
+    for text, is_answer in ((question, False), (answer, True)):
+        if not text:
+            continue
+        doc = parse(text)
+        for t in doc:
+            # "the dumbbell travel": a parse that hangs "the" on the next noun still makes it definite
+            definite = _definite(t) or (t.dep_ == "compound" and t.i > 0 and doc[t.i - 1].lower_ == "the")
+            if t.pos_ != "NOUN" or t.tag_ != "NN" or not definite or t.lemma_.lower() in GENERIC_NOUNS:
+                continue
+            if t.lemma_.lower() in {x.lemma_.lower() for x in doc[: t.i]}:
+                continue  # "must a finite group have ... the order of the group?": introduced by the sample itself
+            if is_answer and t.lemma_.lower() in asked:
+                continue
+            if any(c.dep_ in ("prep", "relcl", "acl") for c in t.children):
+                continue  # "the centre of mass of ...": said which one
+            intro = re.compile(rf"\b(?:a|an)\s+(?:[\w-]+\s+){{0,3}}{re.escape(t.lower_)}\b")
+            if any(intro.search(s) and _SETS_UP.search(s) for s in scenes):
+                where = "answer" if is_answer else "question"
+                return f"'the {t.text}' in the {where} is the source's example, introduced there as 'a ... {t.text}'"
+    return None
+
+
+#: things a text names once and then calls "the doctrine", "the statute": bare, the name is the source's
+NAMED_THINGS = frozenset(
+    """doctrine rule principle theory statute provision practice policy scheme program plan decision opinion
+    holding ordinance regulation act treaty""".split()
+)
+
+
+def named_before_problem(answer: str, question: str = "") -> str | None:
+    """A bare "the doctrine", "the statute" in the answer (no modifier, no "of ...", no clause after
+    it) that the question does not name either: a thing the source named before ("American courts
+    have since labored with the doctrine"), or None."""
+    asked = {t.lemma_.lower() for t in parse(question)} if question else set()
+    for t in parse(answer):
+        if t.pos_ != "NOUN" or t.tag_ != "NN" or t.lemma_.lower() not in NAMED_THINGS or not _definite(t):
+            continue
+        if t.lemma_.lower() in asked or any(c.dep_ not in ("det", "punct") for c in t.children):
+            continue
+        return f"'the {t.text}' is one the source named before; the sample never says which"
+    return None
+
+
+_COURT_SAYS = re.compile(r"\bthe Court (?:says|said|held|holds) that\s+(.+)", re.S)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def quoted_as_court_problem(answer: str, evidence: list[str], chunk_text: str) -> str | None:
+    """An answer that says "the Court says/held that S" where S comes from a block quote of the
+    chunk (lines opening with ``>``: a lower court's findings, a statute, a brief): the Court
+    quoted it, it did not say it; or None.
+
+    Args:
+        answer: the sample's answer.
+        evidence: the sample's evidence sentences (may be empty: the answer's clause is looked up).
+        chunk_text: the source chunk (Markdown, block quotes as ``>`` lines).
+    """
+    m = _COURT_SAYS.search(answer)
+    if not m:
+        return None
+    quoted = [_norm(line.lstrip("> ")) for line in chunk_text.splitlines() if line.lstrip().startswith(">")]
+    if not quoted:
+        return None
+    probes = [_norm(e) for e in evidence if e.strip()] or [_norm(m.group(1))]
+    for probe in probes:
+        key = " ".join(probe.split()[:12])
+        if key and any(key in q for q in quoted):
+            return "credits to the Court words its opinion quotes from another text (a block quote)"
+    return None
