@@ -211,6 +211,28 @@ def _present(root, voice: Voice) -> bool:
     return root.tag_ == "VBN" and bool(aux) and aux[0].tag_ in ("VBZ", "VBP") and aux[0].lower_ not in ("'s",)
 
 
+#: nouns for people and for human concerns: an essayist's claim about these is a thesis a reader
+#: can learn from ("the mass of men lead lives of quiet desperation", "moral reform is ..."); a
+#: subject outside them is mostly an image of nature ("the feathers and wings of birds are still
+#: drier and thinner leaves"), which blind readers rated weak in every reading of Walden
+_PEOPLE = frozenset(
+    """man men woman women person people mankind humanity human humans scholar thinker prince king nation
+    society generation farmer laborer labourer philosopher poet child children youth friend neighbor neighbour
+    citizen government state""".split()
+)
+_CONCERNS = frozenset(
+    """life reform success failure anxiety repugnance luxury wealth poverty labor labour philosophy truth wisdom
+    virtue goodness morality character freedom liberty education culture religion faith hope fear desire habit
+    custom fashion opinion knowledge ignorance justice duty conscience love friendship charity economy simplicity
+    enterprise trade commerce work leisure""".split()
+)
+
+
+def _about_people(subj) -> bool:
+    """The subject phrase names people or a human concern (:data:`_PEOPLE`, :data:`_CONCERNS`)."""
+    return any(t.pos_ == "NOUN" and t.lemma_.lower() in _PEOPLE | _CONCERNS for t in subj.subtree)
+
+
 def author_claim(s: Sent, voice: Voice) -> Cand | None:
     """An attributed claim from a general present-tense sentence of ``voice``'s work, or None."""
     text = re.sub(r"^(But|And|Yet|So|Or|Nor|For)\s+", "", s.text.strip())
@@ -243,6 +265,8 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
     else:
         if _AUTHOR_LINKS.search(text):
             return None  # an example of, or a step from, what came before
+        if not _about_people(subj):
+            return None  # "a field of water betrays the spirit ...": an image, not a claim about how people live
         question = f"In {voice.work}, what does {voice.name} say about {_lower_first(topic)}?"
         answer = f"In {voice.work}, {voice.name} writes that {_lower_first(text)}"
     fields = {"question": question, "answer": answer, "question_type": "explanation", "knowledge_point": topic[:120]}

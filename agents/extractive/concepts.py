@@ -227,6 +227,10 @@ class ConceptExtractors:
             elif rest.startswith("considered to be"):
                 q = f"What {verb} {sq} {adv}considered to be?"
                 qt = "fact"
+            elif rest.startswith("considered") and not re.match(r"considered (an?|the) \w", rest):
+                return True, None  # "considered different if ...": a judgement under a condition, not a name
+            elif rest.startswith("considered") and re.search(r"\b(if|when|unless|because)\b", rest):
+                return True, None
             elif rest.startswith("considered"):
                 q = f"What {verb} {sq} {adv}considered to be?"  # "What is X considered?" lacks its complement
                 qt = "fact"

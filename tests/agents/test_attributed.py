@@ -83,3 +83,21 @@ def test_the_court_is_never_credited_with_what_it_quotes_or_with_a_case_s_facts(
                 for ev in s["evidence"]:
                     assert not any(" ".join(ev.split()) in q for q in quoted), ev
                 assert "the doctrine" not in s["answer"] and "battering" not in s["answer"], s["answer"]
+
+
+def test_an_essayist_s_claims_are_about_people_not_images_of_nature():
+    from prepbench.agents.extractive.attributed import Voice, author_claim
+    from prepbench.agents.extractive.grammar import Sent
+
+    voice = Voice("author", "Thoreau", "Walden")
+
+    def claim(text: str):
+        return author_claim(Sent(text, text, 0, 0, "", -1, [], False), voice)
+
+    kept = claim("The mass of men lead lives of quiet desperation.")
+    assert (
+        kept is not None
+        and kept.fields["answer"] == "In Walden, Thoreau writes that the mass of men lead lives of quiet desperation."
+    )
+    assert claim("A field of water betrays the spirit that is in the air.") is None  # rated weak in every reading
+    assert claim("The feathers and wings of birds are still drier and thinner leaves.") is None

@@ -78,6 +78,11 @@ def _rule_verdict(sample_id: str, rule: str):
         ("w012", "self_contained", "opposite to"),  # "... supports the opposite view, which is that ..."
         ("w044", "self_contained", "of which group"),  # "What is the group operation?"
         ("w013", "attributed", "block quote"),  # a District Court's findings, quoted in Casey, as the Court's words
+        ("y046", "self_contained", "labelled"),  # "What does the encrypted letter R represent?"
+        ("y044", "self_contained", "labelled"),  # "What is the code C?"
+        ("y004", "self_contained", "for what"),  # "Why is less equity needed?"
+        ("y041", "answers_question", "never names"),  # "What happens when a message is received?" -> "the recipient ..."
+        ("y049", "answers_question", "kind of statement"),  # "Lenz's law is a statement about conservation of energy"
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -149,6 +149,9 @@ def _definition_answer_problem(answer: str) -> str | None:
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
+    why = _unstated_law_problem(subj, attr)
+    if why:
+        return why
     # "A code is a linear code if ...", "A bowl is an open surface because ...": the clause on the
     # copula makes it a classification under a condition, or an argument, not what the term means
     clauses = [c for h in (root, attr) for c in h.children if c.dep_ == "advcl"]
@@ -159,12 +162,36 @@ def _definition_answer_problem(answer: str) -> str | None:
     return None
 
 
+#: names of statements: "Newton's Second Law", "the Chinese Remainder Theorem"
+_STATEMENT_NAMES = frozenset("law theorem principle lemma rule postulate axiom equation".split())
+#: what a law is called when its answer says only what kind of statement it is
+_KINDS_OF_STATEMENT = frozenset(
+    """result statement equation law theorem analogue analog consequence generalization version form relation
+    relationship expression""".split()
+)
+
+
+def _unstated_law_problem(subj, attr) -> str | None:
+    """ "Newton's Second Law is a vector equation that relates ...", "Lenz's law is a statement about
+    conservation of energy": a named law or theorem answered with what kind of statement it is,
+    not what it states ("... is the statement that ..." states it)."""
+    named = any(t.lemma_.lower() in _STATEMENT_NAMES for t in subj.subtree)
+    if not named or attr.lemma_.lower() not in _KINDS_OF_STATEMENT:
+        return None
+    states = any(
+        c.dep_ in ("acl", "ccomp") and any(m.dep_ == "mark" and m.lower_ == "that" for m in c.children) for c in attr.children
+    )
+    return None if states else f"says what kind of statement '{subj.text}' is ('{attr.text}'), not what it states"
+
+
 def _condition_answer_problem(question: str, answer: str) -> str | None:
     """A "What happens if/when C?" whose answer is about something the question never names
     ("What happens if F is a field?" -> "... every ideal in F[x] is principal"): the question
     does not say what it asks about. The answer's main subject must be in the question, or be a
     pronoun for it; an answer with no subject (an instruction) or "there is" states no outcome of C."""
-    doc = parse(answer)
+    # the outcome is the first clause: what follows a ';' ("; that is, that it has not been sent ...")
+    # can take the parse's ROOT away from it
+    doc = parse(answer.split(";", 1)[0])
     root = next((t for t in doc if t.dep_ == "ROOT"), None)
     if root is None:
         return None

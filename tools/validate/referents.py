@@ -81,6 +81,22 @@ STRUCTURES = frozenset("group subgroup ring field set vector matrix function map
 STRUCTURE_PARTS = frozenset("operation identity element order argument inverse value domain range generator".split())
 
 
+def named_instance_problem(text: str) -> str | None:
+    """ "What is the code C?", "the encrypted letter R": a definite noun named by a one-letter label
+    is the source's own instance (its example's code, its message's letter), or None. An indefinite
+    ("a group G") introduces its own label and passes."""
+    doc = parse(text)
+    for t in doc[2:]:
+        if not re.fullmatch(r"[A-Z](?:_?\d|')?", t.text) or doc[t.i - 1].pos_ != "NOUN":
+            continue
+        i = t.i - 1  # back over the noun phrase's words ("the encrypted letter R") to its determiner
+        while i > 0 and doc[i - 1].tag_ in ("NN", "NNS", "JJ", "VBN", "HYPH"):
+            i -= 1
+        if i > 0 and doc[i - 1].lower_ == "the":
+            return f"'{doc[i - 1 : t.i + 1].text}' is an instance the source labelled; the sample never defines it"
+    return None
+
+
 def structure_part_problem(text: str) -> str | None:
     """A part of an unnamed structure ("the group operation", "the function argument Rate"): the
     source fixed the group or the function before, the sample never names it; or None."""
@@ -104,6 +120,20 @@ def exercise_problem(question: str) -> str | None:
     for t in parse(question):
         if t.lemma_.lower() in _EXERCISE_WORK and any(c.dep_ == "poss" and c.lower_ == "your" for c in t.children):
             return f"'your {t.text}' is the reader's work in the source's exercise"
+    return None
+
+
+#: verbs whose passive needs its purpose: "Why is less equity needed?" (needed for what?)
+_PURPOSE_VERBS = frozenset("need require".split())
+
+
+def purpose_problem(question: str) -> str | None:
+    """A passive "needed"/"required" with no purpose or time ("for a levered firm", "to ...", "for a
+    prolonged period"): what it is needed for was the source's context; or None."""
+    for t in parse(question):
+        if t.lemma_ in _PURPOSE_VERBS and t.tag_ == "VBN" and any(c.dep_ == "auxpass" for c in t.children):
+            if not any(c.dep_ in ("prep", "xcomp", "advcl", "agent", "ccomp") for c in t.children):
+                return f"'{t.text}' for what? The question never says"
     return None
 
 

@@ -137,6 +137,8 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
                 or refs.order_problem(question)
                 or refs.structure_part_problem(question)
                 or refs.exercise_problem(question)
+                or refs.named_instance_problem(question)
+                or refs.purpose_problem(question)
                 or refs.order_problem(answer, positional=False)
                 or refs.named_before_problem(answer, question)
                 or refs.example_referent_problem(question, answer, chunk_text)
