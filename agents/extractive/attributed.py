@@ -230,7 +230,11 @@ _CONCERNS = frozenset(
 
 def _about_people(subj) -> bool:
     """The subject phrase names people or a human concern (:data:`_PEOPLE`, :data:`_CONCERNS`)."""
-    return any(t.pos_ == "NOUN" and t.lemma_.lower() in _PEOPLE | _CONCERNS for t in subj.subtree)
+    # the head itself, or what it is "of" ("the mass of men"); a person in a modifier ("the impression
+    # made on a wise man", "the purity men love") leaves the claim about something else
+    heads = [subj, *(p for c in subj.children if c.dep_ == "prep" and c.lower_ == "of" for p in c.children if p.dep_ == "pobj")]
+    heads += [c for h in list(heads) for c in h.children if c.dep_ == "conj"]
+    return any(h.lemma_.lower() in _PEOPLE | _CONCERNS for h in heads)
 
 
 def author_claim(s: Sent, voice: Voice) -> Cand | None:

@@ -82,6 +82,8 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         t = _strip_discourse(t)
         if s.multiline and s.quote >= 0:
             return None
+        if s.quote >= 0 and self.blocks[s.block].kind == "item":
+            return None  # an option of a quoted checkpoint's list ("4. Earth's magnetic North pole depends on ..."): maybe a wrong one
         if len(t) < 25 or len(t) > 900:
             return None
         if _ANCHORED_RE.search(t):

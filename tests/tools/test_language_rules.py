@@ -83,6 +83,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("y004", "self_contained", "for what"),  # "Why is less equity needed?"
         ("y041", "answers_question", "never names"),  # "What happens when a message is received?" -> "the recipient ..."
         ("y049", "answers_question", "kind of statement"),  # "Lenz's law is a statement about conservation of energy"
+        ("z037", "answers_question", "states a result"),  # "The integers are a UFD by the Fundamental Theorem ..."
+        ("z050", "faithful", "multiple-choice"),  # a checkpoint's wrong option: "... depends on the charge of the observer"
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -212,3 +214,11 @@ def test_a_condition_with_no_subject_and_a_relational_plural_are_refused():
     # x005 (defective): the chunk's Treasury bonds are never named
     assert "no owner" in language.referent_problem("What do the total returns reflect?")
     assert language.referent_problem("What do the total returns of a bond reflect?") is None
+
+
+def test_the_source_s_own_cases_are_pointed_at():
+    from prepbench.tools.validate import referents
+
+    # z023 (weak): "... what does the Court say about the judicial action in each case?"
+    assert "source's own cases" in referents.order_problem("What does the Court say about the judicial action in each case?")
+    assert referents.order_problem("What does the Court say about judicial enforcement of restrictive covenants?") is None

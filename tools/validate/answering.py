@@ -149,7 +149,7 @@ def _definition_answer_problem(answer: str) -> str | None:
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
-    why = _unstated_law_problem(subj, attr)
+    why = _unstated_law_problem(subj, attr) or _result_not_definition_problem(attr)
     if why:
         return why
     # "A code is a linear code if ...", "A bowl is an open surface because ...": the clause on the
@@ -182,6 +182,15 @@ def _unstated_law_problem(subj, attr) -> str | None:
         c.dep_ in ("acl", "ccomp") and any(m.dep_ == "mark" and m.lower_ == "that" for m in c.children) for c in attr.children
     )
     return None if states else f"says what kind of statement '{subj.text}' is ('{attr.text}'), not what it states"
+
+
+def _result_not_definition_problem(attr) -> str | None:
+    """ "The integers are a unique factorization domain by the Fundamental Theorem of Arithmetic": a
+    property proved by a named result answers "What are X?" with a theorem about X, not what X is."""
+    for prep in (c for c in attr.children if c.dep_ == "prep" and c.lower_ == "by"):
+        if any(t.lemma_.lower() in _STATEMENT_NAMES for t in prep.subtree):
+            return f"states a result about it ('{attr.text} by ...'), not what it is"
+    return None
 
 
 def _condition_answer_problem(question: str, answer: str) -> str | None:

@@ -33,6 +33,8 @@ RELATIONAL_ADJECTIVES = frozenset("opposite contrary reverse converse".split())
 #: ... on a stance, whose other side only the source stated ("the opposite view"; "the opposite
 #: direction" of a force is physics' own phrase)
 STANCES = frozenset("view position conclusion opinion approach result holding argument answer interpretation".split())
+#: "in each case", "both examples": the cases the source just listed
+_SOURCE_CASES = frozenset("case instance example situation scenario".split())
 #: series whose order is the world's, not the source's ("the second trimester", "the first quarter")
 ORDERED_SERIES = frozenset(
     """trimester quarter half century decade year month week day hour dose stage phase generation degree
@@ -58,6 +60,8 @@ def order_problem(text: str, positional: bool = True) -> str | None:
     ``text``: a question or an answer; ``positional`` False checks only the relational adjectives
     (an answer may say "the last nonzero remainder" of the steps it gives). Returns a one-line reason."""
     for t in parse(text):
+        if t.dep_ == "det" and t.lower_ in ("each", "both") and t.head.lemma_.lower() in _SOURCE_CASES:
+            return f"'{t.text} {t.head.text}' points to the source's own cases"
         if t.dep_ != "amod" or t.head.pos_ != "NOUN":
             continue
         head, word = t.head, t.lower_
@@ -192,6 +196,30 @@ def named_before_problem(answer: str, question: str = "") -> str | None:
         if t.lemma_.lower() in asked or any(c.dep_ not in ("det", "punct") for c in t.children):
             continue
         return f"'the {t.text}' is one the source named before; the sample never says which"
+    return None
+
+
+_OPTION_LINE = re.compile(r"^\s*(?:>\s*)*(?:\d{1,2}[.)]|\(?[A-Ea-e]\)|[A-E]\.)\s+(.*)$")
+
+
+def quiz_option_problem(answer: str, evidence: list[str], chunk_text: str) -> str | None:
+    """An answer taken from an option of a multiple-choice question in the chunk (a numbered or
+    lettered line after a line that ends with "?"): the source offers it as a choice, perhaps a
+    wrong one ("4. Earth's magnetic North pole depends on the charge of the observer."); or None."""
+    lines = chunk_text.splitlines()
+    asked = False
+    probes = [_norm(e) for e in evidence if e.strip()] or [_norm(answer)]
+    for line in lines:
+        bare = line.lstrip("> ").strip()
+        if not bare:
+            continue
+        m = _OPTION_LINE.match(line)
+        if m and asked:
+            option = _norm(m.group(1))
+            if option and any(p.startswith(option[:60]) or option.startswith(p[:60]) for p in probes if p):
+                return "taken from an option of a multiple-choice question in the source (it may be a wrong one)"
+            continue
+        asked = bare.endswith("?")
     return None
 
 

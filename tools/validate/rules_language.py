@@ -270,6 +270,9 @@ def _faithful_rule(spec: dict, name: str) -> RuleFn:
                 return Verdict(False, name, why)
         if not chunk_text or not answer:
             return PASS
+        why = refs.quiz_option_problem(answer, as_texts(sample.get("evidence")), chunk_text)
+        if why:
+            return Verdict(False, name, why)
         own = " ".join(t for f in ("question", "case", "claim") for t in as_texts(sample.get(f)))
         for sent in sentences(answer):
             why = _support_problem(sent, chunk_text, own, float(min_support), bool(numbers))
