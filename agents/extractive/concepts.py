@@ -27,6 +27,10 @@ from prepbench.agents.extractive.grammar import (
 from prepbench.agents.extractive.text import clean_inline
 from prepbench.tools.nlp import parse
 
+#: a glossary entry's note on the word's form ("; singular, artery", "; plural: atria", "(pl. foci)")
+_FORM_NOTE = re.compile(
+    r"(?:[;,]\s*(?:singular|plural|pl\.|sing\.)[,:]?\s+[\w-]+|\s*\((?:singular|plural|pl\.|sing\.)[,:]?\s+[\w-]+\))\s*\.?$", re.I
+)
 #: suffixes of abstract and mass nouns, which take no article ("What is veracity?", "cash-basis accounting")
 _MASS_NOUN = re.compile(r"(?i)(ing|ity|ness|ism|ence|ance|ice)$")
 #: ... except these, countable despite the suffix ("an annuity", "a security", "a device")
@@ -115,6 +119,8 @@ class ConceptExtractors:
                 continue
             term = clean_inline(m.group("term")).strip()
             definition = AUTHOR_YEAR_RE.sub("", clean_inline(m.group("def"))).strip()
+            # "...; singular, artery": the glossary's note on the word's form, not part of the definition
+            definition = _FORM_NOTE.sub("", definition).strip()
             if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
                 continue
             if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):

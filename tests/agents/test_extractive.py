@@ -488,3 +488,17 @@ def test_enumeration_without_head_noun_gives_no_question(skill, targets):
     gen.read_documents([load_document(SHARED_FINANCE / "05-financial-statements.md", "05-financial-statements.md")])
     qs = [s["question"] for s in gen.generate(chunk, skill, targets)]
     assert qs and "What are the two most common?" not in qs
+
+
+@pytest.mark.skipif(not (SHARED / "corpora" / "medical").is_dir(), reason="needs ../shared/corpora/medical")
+def test_a_glossary_entry_s_note_on_the_word_s_form_is_not_part_of_the_definition():
+    """Pharmacology for Nurses: "**arteries**: blood vessels that carry ...; singular, artery" (a blind
+    reader rated the answer that kept "; singular, artery" weak)."""
+    path = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses" / "16-introduction-to-the-cardiovascular-system.md"
+    chunk = _piece(path, "**arteries**:", end="\n### ", heading=["16.1 Cardiovascular System", "Glossary"])
+    assert "; singular, artery" in chunk.text
+    entries = len(re.findall(r"(?m)^\*\*[^*]+\*\*\s*:", chunk.text))
+    cands = ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": entries})
+    answers = {s["knowledge_point"]: s["answer"] for s in cands}
+    assert answers.get("arteries", "").endswith("away from the heart and to the tissues for perfusion."), answers
+    assert not any("singular," in a for a in answers.values()), answers
