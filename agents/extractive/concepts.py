@@ -42,6 +42,16 @@ _COUNT_NOUNS = frozenset(
 )
 
 
+#: a definition's genus that makes its term the name of a condition or a process, used without an
+#: article ("What is depression?": "a disorder in which ...")
+_CONDITION_GENERA = frozenset("disorder disease condition syndrome infection illness inflammation process".split())
+
+
+def _genus(definition: str) -> str:
+    """The lemma of the first noun of a definition ("a disorder in which ..." -> "disorder"), or ""."""
+    return next((t.lemma_.lower() for t in parse(definition) if t.pos_ == "NOUN"), "")
+
+
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
 
@@ -125,6 +135,9 @@ class ConceptExtractors:
                 continue
             if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
                 continue
+            verb_like = len(term) > 6 and " " not in term and re.search(r"(?i)(ize|ify)$", term)
+            if verb_like and re.match(r"(?i)(the|an?)\b", definition):
+                continue  # a verb defined by a noun ("metastasize: the spread to other sites"): no sentence asks it
             d0 = definition.split()[0].lower() if definition.split() else ""
             if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
                 continue  # a label followed by prose, not a glossary entry
@@ -156,7 +169,11 @@ class ConceptExtractors:
             if name:
                 question = f"What {verb} the {term}?"
                 subj = f"The {term}"
-            elif d0 in ("a", "an") and not plural and _MASS_NOUN.search(head) and head.lower() not in _COUNT_NOUNS:
+            elif (
+                d0 in ("a", "an")
+                and not plural
+                and (_MASS_NOUN.search(head) and head.lower() not in _COUNT_NOUNS or _genus(definition) in _CONDITION_GENERA)
+            ):
                 question = f"What is {tq}?"  # "cash-basis accounting": a mass noun takes no article
                 subj = _cap_first(tq)
             elif d0 in ("a", "an") and not plural:

@@ -222,3 +222,16 @@ def test_the_source_s_own_cases_are_pointed_at():
     # z023 (weak): "... what does the Court say about the judicial action in each case?"
     assert "source's own cases" in referents.order_problem("What does the Court say about the judicial action in each case?")
     assert referents.order_problem("What does the Court say about judicial enforcement of restrictive covenants?") is None
+
+
+def test_a_rank_or_a_vague_genus_is_no_definition():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    # a035 and z055 (weak): "What is gonorrhea?", "What is momentum?"
+    assert "does not say what it is" in mismatch_problem(
+        "What is gonorrhea?", "Gonorrhea is the second most reported STI in the United States, with over 700,000 cases."
+    )
+    assert "does not say what it is" in mismatch_problem(
+        "What is momentum?", "Momentum is a quantity that describes an object's motion."
+    )
+    assert mismatch_problem("What is momentum?", "Momentum is the product of an object's mass and its velocity.") is None

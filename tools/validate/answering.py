@@ -117,7 +117,10 @@ _NOT_A_DEFINITION = re.compile(
     r"good|great|critical|important|significant|key|useful|strange|huge|big|major|vital|crucial|serious)\b|"
     r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b|"
     # a role or a metaphor in place of a definition: "the building blocks of mathematics"
-    r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b)"
+    r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b|"
+    # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
+    r"the (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
+    r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that (?:describes|can be measured|is used)\b)"
 )
 #: a calculation's request: "Calculate the flux ...", "Determine the field ...", "How fast ...?"
 _CALCULATION = re.compile(
