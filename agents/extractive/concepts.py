@@ -52,6 +52,26 @@ def _genus(definition: str) -> str:
     return next((t.lemma_.lower() for t in parse(definition) if t.pos_ == "NOUN"), "")
 
 
+_NOT_DEFINITION_STARTS = frozenset("also see same synonym abbreviation in on at by for of with from as if used".split())
+
+
+def _glossary_entry(term: str, definition: str) -> bool:
+    """A "**term**: definition" block is a glossary entry that can be asked: a short term without a
+    pronoun, a worded definition of three words or more that does not open like prose or a pointer
+    ("See ...", "Also ..."), and not a label ("Solution:", "Note:") or a verb defined by a noun
+    ("metastasize: the spread to other sites", which no sentence can ask)."""
+    if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
+        return False
+    if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
+        return False
+    verb_like = len(term) > 6 and " " not in term and re.search(r"(?i)(ize|ify)$", term)
+    if verb_like and re.match(r"(?i)(the|an?)\b", definition):
+        return False
+    if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
+        return False  # a label followed by prose, not a glossary entry
+    return definition.split()[0].lower() not in _NOT_DEFINITION_STARTS
+
+
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
 
@@ -131,36 +151,9 @@ class ConceptExtractors:
             definition = AUTHOR_YEAR_RE.sub("", clean_inline(m.group("def"))).strip()
             # "...; singular, artery": the glossary's note on the word's form, not part of the definition
             definition = _FORM_NOTE.sub("", definition).strip()
-            if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
+            if not _glossary_entry(term, definition):
                 continue
-            if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
-                continue
-            verb_like = len(term) > 6 and " " not in term and re.search(r"(?i)(ize|ify)$", term)
-            if verb_like and re.match(r"(?i)(the|an?)\b", definition):
-                continue  # a verb defined by a noun ("metastasize: the spread to other sites"): no sentence asks it
-            d0 = definition.split()[0].lower() if definition.split() else ""
-            if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
-                continue  # a label followed by prose, not a glossary entry
-            if d0 in (
-                "also",
-                "see",
-                "same",
-                "synonym",
-                "abbreviation",
-                "in",
-                "on",
-                "at",
-                "by",
-                "for",
-                "of",
-                "with",
-                "from",
-                "as",
-                "if",
-                "used",
-                "see",
-            ):
-                continue
+            d0 = definition.split()[0].lower()
             name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", head)
