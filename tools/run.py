@@ -356,6 +356,10 @@ def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger
     return ledger
 
 
+def _call(fn: Callable, *args: Any) -> Any:
+    return fn(*args)
+
+
 def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False, pool: Any = None) -> RunContext:
     """Validate inputs, then create or resume the run's ledger.
 
@@ -378,13 +382,11 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         raise PrepbenchError("--limit must be at least 1")
     if Path(options.out).exists() and not Path(options.out).is_dir():
         raise PrepbenchError(f"--out {options.out}: is a file, not a run folder; choose a new or existing folder")
-    check_skill(options.skill, examples=pool is None)  # full check: nothing runs on a broken skill
+    check_skill(options.skill, examples=False)  # nothing runs on a broken skill; its examples below
     skill = load_skill(options.skill)
     corpus = ingest_corpus(
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )
-    if pool is not None:  # after the ingest, which ran while the workers started
-        pool.call(check_examples, skill)
     config = _run_config(options, skill, corpus, generator)
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
@@ -393,6 +395,15 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         generator.read_documents(corpus.documents, run=pool.call if pool is not None else None)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = open_existing(options, config)
+        # the examples go through the gate (the English parser loads: seconds), so a bad corpus or a
+        # changed run is refused before that; still before anything is written. With Ray on a
+        # worker, after the ingest, which ran while the workers started.
+        try:
+            (pool.call if pool is not None else _call)(check_examples, skill)
+        except BaseException:
+            if ledger is not None:
+                ledger.close()
+            raise
         if not resumed:  # chunk only when the ledger needs them (a resumed run reads its chunks from the ledger)
             ledger = _initialize(options, corpus, config, ledger)
     work = has_work(ledger, skill, options, coverage_loop)
