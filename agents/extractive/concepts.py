@@ -55,17 +55,32 @@ def _genus(definition: str) -> str:
 _NOT_DEFINITION_STARTS = frozenset("also see same synonym abbreviation in on at by for of with from as if used".split())
 
 
+_SECOND_PREDICATE = re.compile(r"; (is|are|includes?|serves?|has|have|can|may|acts?|causes?)\b")
+
+
+def _second_predicate(definition: str, plural: bool) -> str:
+    """A glossary entry's second predicate after ';' ("... norepinephrine; include alpha and beta
+    receptors") joined with "and" when its verb agrees with the term, cut off when it does not
+    ("vitamins that dissolve in fat; includes ..." would read "fat and includes")."""
+    m = _SECOND_PREDICATE.search(definition)
+    if not m:
+        return definition
+    v = m.group(1)
+    agrees = v in ("can", "may") or (v in ("is", "has") or v.endswith("s")) != plural
+    return definition[: m.start()] + " and " + definition[m.end(1) - len(v) :] if agrees else definition[: m.start()]
+
+
 def _glossary_entry(term: str, definition: str) -> bool:
     """A "**term**: definition" block is a glossary entry that can be asked: a short term without a
     pronoun, a worded definition of three words or more that does not open like prose or a pointer
-    ("See ...", "Also ..."), and not a label ("Solution:", "Note:") or a verb defined by a noun
-    ("metastasize: the spread to other sites", which no sentence can ask)."""
+    ("See ...", "Also ..."), and not a label ("Solution:", "Note:") or a verb ("metastasize: spread to
+    other sites", which no "What is ...?" can ask)."""
     if not term or _has_pronoun(term) or len(_words(term)) > 10 or "\\" in definition or len(definition.split()) < 3:
         return False
     if re.match(r"(?i)(solution|answer|note|notes|example|step|steps|source|sources|table|figure|hint|tip)s?$", term):
         return False
     verb_like = len(term) > 6 and " " not in term and re.search(r"(?i)(ize|ify)$", term)
-    if verb_like and re.match(r"(?i)(the|an?)\b", definition):
+    if verb_like:  # "metastasize: spread to ...": no "What is X?" asks a verb
         return False
     if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
         return False  # a label followed by prose, not a glossary entry
@@ -158,6 +173,7 @@ class ConceptExtractors:
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", head)
             verb = "are" if plural else "is"
+            definition = _second_predicate(definition, plural)
             tq = _lc_first(term, self.chunk_lower)
             if name:
                 question = f"What {verb} the {term}?"
@@ -165,7 +181,12 @@ class ConceptExtractors:
             elif (
                 d0 in ("a", "an")
                 and not plural
-                and (_MASS_NOUN.search(head) and head.lower() not in _COUNT_NOUNS or _genus(definition) in _CONDITION_GENERA)
+                and (
+                    _MASS_NOUN.search(head)
+                    and head.lower() not in _COUNT_NOUNS
+                    or _genus(definition) in _CONDITION_GENERA
+                    or re.fullmatch(r"[IVX]+|\w*\d\w*", head)  # numbered: "angiotensin II", "cytochrome P450 2D6"
+                )
             ):
                 question = f"What is {tq}?"  # "cash-basis accounting": a mass noun takes no article
                 subj = _cap_first(tq)
@@ -363,6 +384,10 @@ class ConceptExtractors:
         """'Dealers increase liquidity' -> 'Why do dealers increase liquidity?' (None if unsure)."""
         clause = clause.strip().rstrip(".,;")
         if re.search(r"[,;:]", re.sub(r"\([^)]*\)", "", clause)):
+            return None
+        # "the nurse should assess the client frequently": a role's action is about a drug or a case
+        # the clause does not name (the reason does), so the question would not be self-contained
+        if re.match(r"(?i)(the |a )?(nurses?|clients?|patients?|health ?care providers?|providers?|prescribers?)\b", clause):
             return None
         ws = clause.split(" ")
         for k in range(1, min(9, len(ws))):

@@ -109,8 +109,18 @@ def drug_candidates(text: str) -> list[Cand]:
         ("Therapeutic Effects", "What are the therapeutic effects of {d}?", "The therapeutic effects of {d} are: {x}."),
     ):
         items = _items(f[name][0]) if name in f else []
+        if items and name == "Indications" and parse("It " + items[0][0].lower() + items[0][1:])[1].tag_ == "VBZ":
+            items = []  # "Reduces relapse in RRMS": an effect, not what the drug is indicated for
         if items and name == "Indications" and not items[0].lower().startswith("to "):
             items[0] = "for " + (items[0] if items[0][:2].isupper() else items[0][0].lower() + items[0][1:])
+        if items and name == "Therapeutic Effects":
+            verbs = [parse("It " + i[0].lower() + i[1:])[1].tag_ == "VBZ" for i in items]  # capitalised, a verb parses as a noun
+            if all(verbs):  # "Slows heart rate": the drug does it ("Digoxin slows heart rate.")
+                lead = "{D} {x}."
+            elif any(verbs):  # a mix of actions and nouns reads as no sentence
+                items = []
+            else:  # "Reduced incidence of asthmatic symptoms"
+                lead = "The therapeutic effects of {d} include {x}."
         if items:
             fields = {
                 "question": question.format(d=low),

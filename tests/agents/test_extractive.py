@@ -502,3 +502,38 @@ def test_a_glossary_entry_s_note_on_the_word_s_form_is_not_part_of_the_definitio
     answers = {s["knowledge_point"]: s["answer"] for s in cands}
     assert answers.get("arteries", "").endswith("away from the heart and to the tissues for perfusion."), answers
     assert not any("singular," in a for a in answers.values()), answers
+
+
+def test_a_glossary_entry_s_second_predicate_is_joined_when_it_agrees_and_cut_when_not():
+    from prepbench.agents.extractive.concepts import _second_predicate
+
+    # Pharmacology for Nurses' glossary: "...; include alpha and beta receptors" read as a fragment
+    assert (
+        _second_predicate("mediate responses to epinephrine and norepinephrine; include alpha and beta receptors", plural=True)
+        == "mediate responses to epinephrine and norepinephrine and include alpha and beta receptors"
+    )
+    # "vitamins that dissolve in fat and includes ..." would not agree: the predicate goes
+    assert _second_predicate("vitamins that dissolve in fat; includes vitamins A, D, E, and K", plural=True) == (
+        "vitamins that dissolve in fat"
+    )
+
+
+def test_a_drug_s_therapeutic_effects_read_as_sentences():
+    """Pharmacology for Nurses' drug tables: "**Therapeutic Effects**: Slows heart rate" gave "The therapeutic
+    effects of digoxin are: slows heart rate." (read weak); the drug now does what the cell says."""
+    from prepbench.agents.extractive.drug_tables import drug_candidates
+
+    caption = "**Drug Prototype Table: Digoxin**\n\n"
+
+    def therapeutic(cell: str) -> list[str]:
+        row = f"| **Drug Class**: Cardiac glycoside | **Therapeutic Effects**: {cell} | **Adverse Effects**: Nausea; Vomiting |"
+        return [c.fields["answer"] for c in drug_candidates(caption + row) if "therapeutic" in c.fields["knowledge_point"]]
+
+    assert therapeutic("Slows heart rate") == ["Digoxin slows heart rate."]
+    assert therapeutic("Decreases inflammation; Suppresses the immune response") == [
+        "Digoxin decreases inflammation and suppresses the immune response."
+    ]
+    assert therapeutic("Reduced incidence of asthmatic symptoms") == [
+        "The therapeutic effects of digoxin include reduced incidence of asthmatic symptoms."
+    ]
+    assert therapeutic("Slows heart rate; Bronchodilation") == []  # an action and a noun make no one sentence

@@ -39,7 +39,9 @@ MODEL_OPTIONS = {"max_tokens": 192, "max_tokens_cap": 384, "timeout": 300, "max_
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = LlamaServer(tmp_path_factory.mktemp("llama"), n_ctx=4096, threads=2).start()  # the agent mostly waits: both cores to llama.cpp
+    srv = LlamaServer(
+        tmp_path_factory.mktemp("llama"), n_ctx=4096, threads=2
+    ).start()  # the agent mostly waits: both cores to llama.cpp
     try:
         yield srv
     finally:

@@ -235,3 +235,38 @@ def test_a_rank_or_a_vague_genus_is_no_definition():
         "What is momentum?", "Momentum is a quantity that describes an object's motion."
     )
     assert mismatch_problem("What is momentum?", "Momentum is the product of an object's mass and its velocity.") is None
+
+
+def test_a_judged_genus_a_judged_rank_or_an_example_s_reasoning_is_no_definition():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    # read weak in blind readings (Pharmacology for Nurses; Judson; Modeling with Physics)
+    assert "does not say what it is" in mismatch_problem(
+        "What is the brain?",
+        "The brain is a complex structure, and the overall neuronal degeneration recognized in AD has been theorized to result "
+        "from a variety of changes.",
+    )
+    assert "asks for a rank" in mismatch_problem(
+        "What is the simplest permutation?", "The simplest permutation is a cycle of length 2."
+    )
+    assert "reasons through an example" in mismatch_problem(
+        "What is the axis of rotation?",
+        "The axis of rotation is the axis of the wheel, so we know that the vector describing the wheel's rotation must point "
+        "either to the left or to the right.",
+    )
+    # a measured rank, a genus with its defining trait, and a term with a superlative in it stay
+    assert mismatch_problem("What is the largest organ of the body?", "The largest organ of the body is the skin.") is None
+    assert (
+        mismatch_problem(
+            "What is homeostasis?",
+            "Homeostasis is a fundamental process that enables the body to maintain a stable internal environment.",
+        )
+        is None
+    )
+    assert (
+        mismatch_problem(
+            "What is the greatest common divisor of two integers?",
+            "The greatest common divisor of two integers is the largest integer that divides both.",
+        )
+        is None
+    )

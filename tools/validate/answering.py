@@ -104,6 +104,12 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     if _NOT_A_RESULT.match(answer) and kind != "procedure":
         return f"the answer is a remark or a step ('{answer.strip()[:30]}'), not an answer"
     if kind == "definition" or _NAMING_QUESTION.search(question):
+        doc = parse(question)
+        rank = next((t for t in doc if t.tag_ in ("JJS", "JJ") and t.lemma_.lower() in _JUDGED_RANKS and _superlative(t)), None)
+        if rank is not None:  # "What is the simplest permutation?": a judgement the source argues, not a definition
+            return f"asks for a rank ('{rank.text} ...'), not what something is"
+        if _EXAMPLE_REASONING.search(answer):  # "... is the axis of the wheel, so we know that ..."
+            return "the answer reasons through an example ('so we ...'), not a definition"
         return _definition_answer_problem(answer)
     if kind == "condition":
         return _condition_answer_problem(question, answer)
@@ -152,6 +158,13 @@ def _definition_answer_problem(answer: str) -> str | None:
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
+    # "The brain is a complex structure, and ...": a judging adjective and nothing that restricts the genus
+    mods = [c for c in attr.children if c.dep_ not in ("det", "punct", "cc", "conj")]
+    if attr.pos_ == "NOUN" and mods and all(c.dep_ == "amod" and c.lower_ in _JUDGING for c in mods):
+        return f"'{doc[attr.left_edge.i : attr.i + 1].text}' does not say what it is (a judgement, no defining trait)"
+    circular = _circular(subj, doc[attr.left_edge.i : attr.left_edge.i + 8])
+    if circular:
+        return f"circular: defines '{doc[subj.left_edge.i : subj.i + 1].text}' by '{circular}'"
     why = _unstated_law_problem(subj, attr) or _result_not_definition_problem(attr)
     if why:
         return why
@@ -165,6 +178,35 @@ def _definition_answer_problem(answer: str) -> str | None:
     return None
 
 
+#: superlatives that judge ("the simplest permutation"), unlike those that measure ("the largest organ")
+_JUDGED_RANKS = frozenset("simple easy important useful powerful interesting natural elegant basic obvious".split())
+
+
+def _superlative(t) -> bool:
+    """``t`` is a superlative: "simplest" (JJS) or "most useful"."""
+    return t.tag_ == "JJS" or any(c.lower_ == "most" for c in t.children)
+
+
+def _circular(subj, definiens) -> str | None:
+    """The word of ``definiens`` (a span: the first words after "is") that repeats the defined term:
+    every content word of a term of two or more recurs there, or shares its first five letters
+    ("Sensitivity analysis is analysis of the sensitivity ..."); a genus repeating the head alone
+    is the usual form ("A call option is an option that ...")."""
+    term = [t for t in subj.subtree if t.is_alpha and not t.is_stop and t.pos_ in ("NOUN", "PROPN", "ADJ")]
+    said = [t for t in definiens if t.is_alpha and not t.is_stop]
+    if len(term) < 2:  # "A call option is an option that ...": the genus may repeat a one-word head
+        return None
+    hits = [next((d.text for d in said if d.lower_[:5] == w.lower_[:5] and len(w) >= 5), None) for w in term]
+    return hits[-1] if all(hits) else None
+
+
+#: a definition that turns into an example's reasoning
+_EXAMPLE_REASONING = re.compile(r"(?i)[,;] so (?:we|you)\b|\bso we know\b")
+#: adjectives that judge a genus without restricting it ("a complex structure", "a powerful tool")
+_JUDGING = frozenset(
+    """complex complicated fundamental essential interesting powerful remarkable unique fascinating amazing
+    difficult vast""".split()
+)
 #: names of statements: "Newton's Second Law", "the Chinese Remainder Theorem"
 _STATEMENT_NAMES = frozenset("law theorem principle lemma rule postulate axiom equation".split())
 #: what a law is called when its answer says only what kind of statement it is
