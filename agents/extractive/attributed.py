@@ -277,12 +277,21 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
     return Cand("concept_qa", fields, [s.raw.strip()], "claim", 0.8, s.raw)
 
 
+#: how a sentence opens that limits the one before it
+_QUALIFIED_BY = re.compile(r"(?:But|However|Nevertheless|Nonetheless|Yet|Still|Even so)\b")
+
+
 def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
     """Every attributed candidate of a chunk's sentences, in order (see the module docstring)."""
     out = []
-    for s in sents:
+    for i, s in enumerate(sents):
         if voice.kind == "court" and s.quote >= 0:
             continue  # a block quote in an opinion: a lower court's findings, a statute, a brief; not the Court's words
+        after = sents[i + 1].text.lstrip() if i + 1 < len(sents) else ""
+        if voice.kind == "court" and _QUALIFIED_BY.match(after):
+            # "The interest in preserving confidentiality is weighty indeed ... However, ...": a point the
+            # Court grants and then limits; alone it states the opposite of the holding (read weak, Nixon)
+            continue
         cand = holding(s, voice.name) if voice.kind == "court" else None
         cand = cand or author_claim(s, voice)
         if cand is not None:

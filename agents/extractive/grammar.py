@@ -120,6 +120,8 @@ def _lc_first(phrase: str, chunk_lower: str) -> str:
     w = m.group(1)
     if w.isupper() and len(w) > 1 or (len(w) > 1 and any(c.isupper() for c in w[1:])):
         return phrase
+    if w[0].isupper() and re.search(r"['’]s$", w):
+        return phrase  # a possessive of a name: "Kirchhoff's rules", "Newton's laws"
     if w.lower() in (
         "the",
         "a",

@@ -135,7 +135,10 @@ class ProcedureExtractors:
             rows = _calculator_rows(b.lines)
             if len(rows) < 3:
                 continue
-            q = f"How do you {base} {rest} with a financial calculator?"
+            given = _calculator_inputs(b.lines)
+            if not given:
+                continue  # the steps enter numbers the question would not state (read defective)
+            q = f"How do you {base} {rest} with a financial calculator, given {given}?"
             if not self.question_ok(q):
                 continue
             steps = [r[0] for r in rows[:-1]]
@@ -314,6 +317,36 @@ def _resolve_person(question: str, scenario: str) -> str | None:
     if _has_pronoun(re.sub(r"\b(his|her)\b", "", q)):
         return None
     return q
+
+
+#: what a number entered on a financial calculator's key is, in words
+_CALCULATOR_KEYS = {
+    "PV": "a present value of ${}",
+    "FV": "a future value of ${}",
+    "PMT": "a payment of ${} per period",
+    "I/Y": "an interest rate of {}% per period",
+    "N": "{} periods",
+}
+_ENTERED = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?:\+\\?\|-\s*)?(?P<key>PV|FV|PMT|I/Y|N)$")
+
+
+def _calculator_inputs(rows: list[str]) -> str | None:
+    """The values a calculator step table enters, in words ("a present value of $1000, an interest
+    rate of 3% per period and 4 periods"), or None when a step enters anything else (a formula, a
+    value computed earlier), so the question can state every number the steps use."""
+    said = []
+    for r in rows[1:]:
+        cs = [c.strip() for c in re.split(r"(?<!\\)\|", r.strip().strip("|"))]
+        if len(cs) < 3 or re.fullmatch(r"[\s:-]*", cs[2]) or not re.search(r"\d", cs[2]) or cs[2].startswith("CPT"):
+            continue
+        m = _ENTERED.match(cs[2])
+        if m is None:
+            return None
+        if float(m.group("num").replace(",", "")) != 0 or m.group("key") not in ("PMT", "FV", "PV"):
+            said.append(_CALCULATOR_KEYS[m.group("key")].format(m.group("num")))
+    if not said:
+        return None
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
 
 
 def _calculator_rows(rows: list[str]) -> list[tuple[str, str]]:

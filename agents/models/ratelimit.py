@@ -397,7 +397,10 @@ class ResilientChat:
             self.stats.requests += 1
             t0 = time.perf_counter()
             try:
-                msg = await asyncio.wait_for(_invoke_checked(runnable, messages), timeout=self.policy.timeout_s + 5)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns a reply that lands as the
+                # task is cancelled and drops the cancellation (a Ctrl-C then went unheard for minutes)
+                async with asyncio.timeout(self.policy.timeout_s + 5):
+                    msg = await _invoke_checked(runnable, messages)
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as e:  # noqa: BLE001 - classified by the caller

@@ -101,3 +101,14 @@ def test_an_essayist_s_claims_are_about_people_not_images_of_nature():
     )
     assert claim("A field of water betrays the spirit that is in the air.") is None  # rated weak in every reading
     assert claim("The feathers and wings of birds are still drier and thinner leaves.") is None
+
+
+@needs_law
+def test_a_point_the_court_grants_and_then_limits_is_not_stated_alone():
+    """Nixon: "The interest in preserving confidentiality is weighty indeed and entitled to great
+    respect. However, ..." alone reads as the opposite of the holding (a blind reader rated it weak)."""
+    _, by_chunk = _samples("015-united-states-v-nixon.md")
+    answers = [s["answer"] for ss in by_chunk.values() for s in ss]
+    assert answers, "the Nixon opinion gives no sample at all"
+    assert not [a for a in answers if "weighty indeed" in a or "calls for great deference" in a], answers
+    assert any("legitimate needs of the judicial process may outweigh Presidential privilege" in a for a in answers), answers

@@ -156,7 +156,10 @@ def test_worked_example_becomes_case_application(results):
 def test_calculator_steps_become_a_procedure(results):
     _, _, cands = _chunk(results, "07", "Example 1: Future Value of a Single Payment or Lump Sum")
     p = next(s for s in cands if s["sample_type"] == "process_qa")
-    assert p["question"] == "How do you find the future value of a single payment or lump sum with a financial calculator?"
+    assert p["question"] == (
+        "How do you find the future value of a single payment or lump sum with a financial calculator, "
+        "given a present value of $1000, an interest rate of 3% per period and 4 periods?"
+    )
     assert p["reasoning_pattern"] == "calculation"
     assert 2 <= len(p["reasoning_steps"]) <= 6
     assert p["reasoning_steps"][0].startswith("Clear calculator register")
@@ -537,3 +540,23 @@ def test_a_drug_s_therapeutic_effects_read_as_sentences():
         "The therapeutic effects of digoxin include reduced incidence of asthmatic symptoms."
     ]
     assert therapeutic("Slows heart rate; Bronchodilation") == []  # an action and a noun make no one sentence
+
+
+def test_a_calculator_procedure_states_the_values_its_steps_enter():
+    """Principles of Finance's calculator step tables: "How do you find the price of stock ... with a
+    financial calculator?" left out the inputs the steps enter (read defective)."""
+    from prepbench.agents.extractive.procedures import _calculator_inputs
+
+    table = [
+        "| Step | Description | Enter | Display | |",
+        "|------|-------------|-------|---------|-|",
+        "| 1 | Clear calculator register | CE/C | | 0.00 |",
+        "| 2 | Enter present value (as a negative integer) | 1000 +\\|- PV | PV = | -1,000.00 |",
+        "| 3 | Enter interest rate | 3 I/Y | I/Y = | 3.00 |",
+        "| 4 | Enter time periods | 4 N | N = | 4.00 |",
+        "| 5 | Indicate no payments or deposits | 0 PMT | PMT = | 0.00 |",
+        "| 6 | Compute future value | CPT FV | FV = | 1,125.51 |",
+    ]
+    assert _calculator_inputs(table) == "a present value of $1000, an interest rate of 3% per period and 4 periods"
+    # a step that enters something the question cannot state (a value from an earlier step) gives no question
+    assert _calculator_inputs(table[:3] + ["| 3 | Enter the rate found above | RCL 1 I/Y | I/Y = | 3.00 |"]) is None

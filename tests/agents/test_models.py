@@ -452,3 +452,28 @@ def test_hf_local_model_end_to_end(tmp_path):
 def test_hf_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(ModelSpecError, match="model path not found"):
         make_chat_model(f"hf:{tmp_path / 'nope'}")
+
+
+def test_a_reply_that_lands_as_the_run_is_cancelled_does_not_swallow_the_cancellation():
+    """Ctrl-C cancels the run's tasks; a request whose reply arrives in the same loop step must still
+    end cancelled (Python 3.11's ``asyncio.wait_for`` returned the reply and dropped the cancellation,
+    so an interrupted run went on for minutes)."""
+    from prepbench.agents.models.ratelimit import ResilientChat
+
+    async def scenario() -> None:
+        chat = ResilientChat(object(), "openai:test-model")
+        reply = asyncio.get_running_loop().create_future()
+
+        class Runnable:  # neither a chat model nor a binding: called through ainvoke
+            async def ainvoke(self, messages, config=None):
+                return await reply
+
+        task = asyncio.create_task(chat._send(Runnable(), "hello"))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the request is in flight
+        reply.set_result("the reply")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
