@@ -327,7 +327,7 @@ _CALCULATOR_KEYS = {
     "I/Y": "an interest rate of {}% per period",
     "N": "{} periods",
 }
-_ENTERED = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?:\+\\?\|-\s*)?(?P<key>PV|FV|PMT|I/Y|N)$")
+_ENTERED = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?:\+(?:\\?\||/)-\s*)?(?P<key>PV|FV|PMT|I/Y|N)$")
 
 
 def _calculator_inputs(rows: list[str]) -> str | None:
@@ -339,6 +339,8 @@ def _calculator_inputs(rows: list[str]) -> str | None:
         cs = [c.strip() for c in re.split(r"(?<!\\)\|", r.strip().strip("|"))]
         if len(cs) < 3 or re.fullmatch(r"[\s:-]*", cs[2]) or not re.search(r"\d", cs[2]) or cs[2].startswith("CPT"):
             continue
+        if re.search(r"=|×|\\times", cs[2]):
+            continue  # arithmetic on a displayed result ("× 2 ="), which the steps show
         m = _ENTERED.match(cs[2])
         if m is None:
             return None
