@@ -171,7 +171,7 @@ class ConceptExtractors:
             d0 = definition.split()[0].lower()
             name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
-            plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|sis|us|ness)$", head)
+            plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|is|us|ness)$", head)
             verb = "are" if plural else "is"
             definition = _second_predicate(definition, plural)
             tq = _lc_first(term, self.chunk_lower)

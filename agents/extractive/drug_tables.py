@@ -113,6 +113,8 @@ def drug_candidates(text: str) -> list[Cand]:
             items = []  # "Reduces relapse in RRMS": an effect, not what the drug is indicated for
         if items and name == "Indications" and not items[0].lower().startswith("to "):
             items[0] = "for " + (items[0] if items[0][:2].isupper() else items[0][0].lower() + items[0][1:])
+        if any(":" in i for i in items):
+            items = []  # "Monotherapy: Produces ...; Combination: ...": sub-labels read as no list
         if items and name == "Therapeutic Effects":
             verbs = [parse("It " + i[0].lower() + i[1:])[1].tag_ == "VBZ" for i in items]  # capitalised, a verb parses as a noun
             if all(verbs):  # "Slows heart rate": the drug does it ("Digoxin slows heart rate.")

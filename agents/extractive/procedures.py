@@ -143,6 +143,9 @@ class ProcedureExtractors:
                 continue
             steps = [r[0] for r in rows[:-1]]
             answer = rows[-1][0]
+            last = re.match(r"^(?P<desc>.+?): enter (?P<enter>.+?) \(display: (?P<disp>.+)\)\.$", answer)
+            if last:  # the result first: "The result is N = 8.7667 (compute time periods: enter CPT N)."
+                answer = f"The result is {last['disp']} ({last['desc'][0].lower() + last['desc'][1:]}: enter {last['enter']})."
             out.append(
                 {
                     "question": q,
