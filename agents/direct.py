@@ -35,6 +35,7 @@ from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.validate import Candidate, Verdict
 
+from . import interrupt
 from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model
 from .scheduler import Scheduler
 
@@ -213,7 +214,7 @@ def run_direct(ctx: Any) -> None:
         ModelSpecError: the generator is not a chat model (e.g. ``extractive``).
         PrepbenchError: unknown direct mode.
     """
-    asyncio.run(DirectAgent(ctx).arun())
+    asyncio.run(interrupt.guarded(DirectAgent(ctx).arun(), lambda: ctx.recorded))  # Ctrl-C stops it within seconds
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)

@@ -49,6 +49,7 @@ from prepbench.tools.corpus import Corpus
 from prepbench.tools.ledger import CallRecord
 from prepbench.tools.validate import Candidate, Verdict
 
+from . import interrupt
 from .base import AgentFamily, ChunkRecorder, StopRun, public_schemas, register_family, require_chat_model, tools_ignored
 
 TRACE_FILE = "react_trace.jsonl"
@@ -424,7 +425,7 @@ def run_react(ctx: Any) -> None:
     Raises:
         ModelSpecError: the generator is not a chat model (e.g. ``extractive``).
     """
-    asyncio.run(ReactAgent(ctx).arun())
+    asyncio.run(interrupt.guarded(ReactAgent(ctx).arun(), lambda: ctx.recorded))  # Ctrl-C stops it within seconds
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)

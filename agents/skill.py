@@ -56,6 +56,7 @@ from prepbench.tools.ledger import CallRecord, sample_id
 from prepbench.tools.skills import Skill
 from prepbench.tools.validate import Candidate, Verdict
 
+from . import interrupt
 from .base import AgentFamily, ChunkRecorder, StopRun, Triage, fallback_reason, one_line, register_family, stamp
 from .scheduler import Scheduler
 from .workers import WorkerContext, WorkerRecipe, serve_run
@@ -541,7 +542,8 @@ def run_skill_agent(ctx) -> None:
     in_flight = None
     if getattr(getattr(ctx.generator, "chat", None), "batch", None) is not None:  # --batch: the main pass, or a round of revisits
         in_flight = max(1, len(todo), ctx.ledger.counts()["chunks"]["kept"])
-    asyncio.run(SkillAgent(ctx, serve_run(ctx, chunk_work), in_flight=in_flight).arun(todo))
+    agent = SkillAgent(ctx, serve_run(ctx, chunk_work), in_flight=in_flight)
+    asyncio.run(interrupt.guarded(agent.arun(todo), lambda: ctx.recorded))  # Ctrl-C stops it within seconds
 
 
 #: the entry point of ``prepbench.agent_families`` (pyproject.toml)

@@ -73,7 +73,7 @@ def table(judged: list[dict]) -> list[dict]:
 
 
 def _fmt(x: float | None) -> str:
-    return "   -" if x is None else f"{x:4.2f}"
+    return "    -" if x is None else f"{x:5.3f}"
 
 
 def main() -> None:

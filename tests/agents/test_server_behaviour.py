@@ -13,6 +13,8 @@ import asyncio
 import json
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -363,3 +365,39 @@ def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server
     llm_server.set_faults(Faults())
     again = run_cli(*args, env_extra={"OPENAI_API_KEY": KEY})
     assert again.returncode == 0, again.stderr
+
+
+def test_a_run_that_does_not_stop_after_ctrl_c_is_stopped_hard_within_the_grace_time(tmp_path):
+    """A task that ignores its cancellation cannot keep an interrupted run going: after the grace
+    time the process says what was recorded and exits 130 (a child process, so its exit is real)."""
+    script = tmp_path / "stubborn.py"
+    script.write_text(
+        "import asyncio, os, signal\n"
+        "from prepbench.agents import interrupt\n"
+        "async def stubborn():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    for _ in range(100):\n"
+        "        try:\n"
+        "            await asyncio.sleep(0.1)\n"
+        "        except asyncio.CancelledError:\n"
+        "            pass  # swallowed: the run goes on\n"
+        "asyncio.run(interrupt.guarded(stubborn(), lambda: 3, grace_s=1.0))\n"
+        "print('not stopped')\n"
+    )
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 130 and "not stopped" not in p.stdout, (p.returncode, p.stdout, p.stderr)
+    assert p.stderr.startswith("interrupted: 3 chunks recorded; the run did not stop within 1 s of Ctrl-C"), p.stderr
+    assert time.monotonic() - t0 < 8
+
+
+def test_a_run_that_ends_in_time_puts_the_handler_back_and_leaves_no_timer():
+    from prepbench.agents import interrupt
+
+    async def quick():
+        return 7
+
+    before = signal.getsignal(signal.SIGINT)
+    assert asyncio.run(interrupt.guarded(quick(), lambda: 0, grace_s=0.2)) == 7
+    assert signal.getsignal(signal.SIGINT) is before
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]

@@ -246,6 +246,11 @@ def test_a_judged_genus_a_judged_rank_or_an_example_s_reasoning_is_no_definition
         "The brain is a complex structure, and the overall neuronal degeneration recognized in AD has been theorized to result "
         "from a variety of changes.",
     )
+    assert "does not say what it is" in mismatch_problem(  # e024 (defective): a property, not what the drug is
+        "What is isoniazid?",
+        "Isoniazid is a known hepatotoxin; serial liver function tests should be performed to determine whether therapy "
+        "should be altered.",
+    )
     assert "asks for a rank" in mismatch_problem(
         "What is the simplest permutation?", "The simplest permutation is a cycle of length 2."
     )

@@ -202,10 +202,10 @@ def _circular(subj, definiens) -> str | None:
 
 #: a definition that turns into an example's reasoning
 _EXAMPLE_REASONING = re.compile(r"(?i)[,;] so (?:we|you)\b|\bso we know\b")
-#: adjectives that judge a genus without restricting it ("a complex structure", "a powerful tool")
+#: adjectives that judge a genus without restricting it ("a complex structure", "a known hepatotoxin")
 _JUDGING = frozenset(
     """complex complicated fundamental essential interesting powerful remarkable unique fascinating amazing
-    difficult vast""".split()
+    difficult vast known""".split()
 )
 #: names of statements: "Newton's Second Law", "the Chinese Remainder Theorem"
 _STATEMENT_NAMES = frozenset("law theorem principle lemma rule postulate axiom equation".split())
