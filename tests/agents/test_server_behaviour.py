@@ -322,7 +322,15 @@ def test_react_stops_when_the_model_never_calls_a_tool_though_the_probe_passed(l
 
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
-def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server, corpus, tmp_path):
+def _sigint_ignored_and_blocked() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+@pytest.mark.parametrize("parent", ["default", "ignores_and_blocks_sigint"])
+def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server, corpus, tmp_path, parent):
+    """Also when the parent process ignored and blocked SIGINT, which a child inherits (seen in full
+    test-suite runs, where a run then went on for over 60 s after Ctrl-C)."""
     llm_server.set_faults(Faults(latency_s=0.3))
     out = tmp_path / "run"
     args = [*chat_run_args(corpus, out, llm_server, "skill"), "--limit", "10", "--concurrency", "1", "--no-revisit", "-q"]
@@ -332,6 +340,7 @@ def test_ctrl_c_says_what_was_recorded_and_exits_130_without_warnings(llm_server
         stderr=subprocess.PIPE,
         text=True,
         env={**__import__("os").environ, "OPENAI_API_KEY": KEY},
+        preexec_fn=_sigint_ignored_and_blocked if parent != "default" else None,
     )
     deadline = time.monotonic() + 120
     recorded = 0

@@ -7,6 +7,7 @@ Command modules register on :data:`app`; :mod:`prepbench.tools.cli` imports them
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -30,8 +31,19 @@ def _print_error(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _hear_ctrl_c() -> None:
+    """Make Ctrl-C reach prepbench even when the parent process ignored or blocked SIGINT, which a
+    child inherits (a test runner's worker did: an interrupted run then went on for minutes). An
+    interrupted run keeps everything it committed, so being interruptible is always safe."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, turning PrepbenchError into ``error: ...`` + exit 2."""
+    _hear_ctrl_c()
     try:
         rc = app(args=argv, standalone_mode=False)
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
