@@ -356,10 +356,6 @@ def _initialize(options: RunOptions, corpus: Any, config: dict[str, Any], ledger
     return ledger
 
 
-def _call(fn: Callable, *args: Any) -> Any:
-    return fn(*args)
-
-
 def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False, pool: Any = None) -> RunContext:
     """Validate inputs, then create or resume the run's ledger.
 
@@ -399,7 +395,10 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         # changed run is refused before that; still before anything is written. With Ray on a
         # worker, after the ingest, which ran while the workers started.
         try:
-            (pool.call if pool is not None else _call)(check_examples, skill)
+            if pool is not None:
+                pool.call(check_examples, skill)
+            else:
+                check_examples(skill)
         except BaseException:
             if ledger is not None:
                 ledger.close()

@@ -53,6 +53,12 @@ def _items(value: str) -> list[str]:
     return [i.strip(" .;") for i in value.split(";") if len(i.strip(" .;")) >= 3]
 
 
+def _acts(item: str) -> bool:
+    """A cell item opens with a verb in the third person ("Slows heart rate"); parsed after "It",
+    since a capitalised first word parses as a noun."""
+    return parse("It " + item[0].lower() + item[1:])[1].tag_ == "VBZ"
+
+
 def _join(items: list[str]) -> str:
     low = [i if i[:2].isupper() else i[0].lower() + i[1:] for i in items]
     return low[0] if len(low) == 1 else ", ".join(low[:-1]) + " and " + low[-1]
@@ -109,14 +115,14 @@ def drug_candidates(text: str) -> list[Cand]:
         ("Therapeutic Effects", "What are the therapeutic effects of {d}?", "The therapeutic effects of {d} are: {x}."),
     ):
         items = _items(f[name][0]) if name in f else []
-        if items and name == "Indications" and parse("It " + items[0][0].lower() + items[0][1:])[1].tag_ == "VBZ":
+        if items and name == "Indications" and _acts(items[0]):
             items = []  # "Reduces relapse in RRMS": an effect, not what the drug is indicated for
         if items and name == "Indications" and not items[0].lower().startswith("to "):
             items[0] = "for " + (items[0] if items[0][:2].isupper() else items[0][0].lower() + items[0][1:])
         if any(":" in i for i in items):
             items = []  # "Monotherapy: Produces ...; Combination: ...": sub-labels read as no list
         if items and name == "Therapeutic Effects":
-            verbs = [parse("It " + i[0].lower() + i[1:])[1].tag_ == "VBZ" for i in items]  # capitalised, a verb parses as a noun
+            verbs = [_acts(i) for i in items]
             if all(verbs):  # "Slows heart rate": the drug does it ("Digoxin slows heart rate.")
                 lead = "{D} {x}."
             elif any(verbs):  # a mix of actions and nouns reads as no sentence
