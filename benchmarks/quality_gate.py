@@ -49,10 +49,16 @@ def judge(records: list[dict]) -> list[dict]:
 
 
 def table(judged: list[dict]) -> list[dict]:
-    """Per-domain rows (and ``all``): n, good/weak/defective, defective rejected, good kept, weak kept."""
+    """Per-domain rows, ``all``, then one row per generator (``origin``, when there are several):
+    n, good/weak/defective, defective rejected, good kept, weak kept."""
+    groups = [(d, lambda r, d=d: r["domain"] == d) for d in sorted({r["domain"] for r in judged}, key=_domain_order)]
+    groups.append(("all", lambda r: True))
+    origins = sorted({r.get("origin", "extractive") for r in judged})
+    if len(origins) > 1:
+        groups += [(o, lambda r, o=o: r.get("origin", "extractive") == o) for o in origins]
     rows = []
-    for domain in [*sorted({r["domain"] for r in judged}, key=lambda d: (DOMAINS + (d,)).index(d)), "all"]:
-        part = [r for r in judged if domain == "all" or r["domain"] == domain]
+    for domain, member in groups:
+        part = [r for r in judged if member(r)]
         by = collections.defaultdict(list)
         for r in part:
             by[r["label"]].append(r)
@@ -72,6 +78,10 @@ def table(judged: list[dict]) -> list[dict]:
     return rows
 
 
+def _domain_order(domain: str) -> int:
+    return (DOMAINS + (domain,)).index(domain)
+
+
 def _fmt(x: float | None) -> str:
     return "    -" if x is None else f"{x:5.3f}"
 
@@ -89,11 +99,11 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(
-        f"{'domain':<9} {'n':>4} {'good':>5} {'weak':>5} {'defect':>6}  {'defective rejected':>18}  {'good kept':>9}  {'weak kept':>9}"
+        f"{'domain':<24} {'n':>4} {'good':>5} {'weak':>5} {'defect':>6}  {'defective rejected':>18}  {'good kept':>9}  {'weak kept':>9}"
     )
     for r in rows:
         print(
-            f"{r['domain']:<9} {r['n']:>4} {r['good']:>5} {r['weak']:>5} {r['defective']:>6}  "
+            f"{r['domain']:<24} {r['n']:>4} {r['good']:>5} {r['weak']:>5} {r['defective']:>6}  "
             f"{_fmt(r['defective_rejected']):>18}  {_fmt(r['good_kept']):>9}  {_fmt(r['weak_kept']):>9}"
         )
     lost = collections.Counter(r["rule"] for r in judged if r["label"] == "good" and not r["kept"])

@@ -452,7 +452,9 @@ class ConceptExtractors:
                 ):
                     verb = m.group("verb")
                     subj = _lc_first(m.group("subj"), self.chunk_lower)
-                    if verb.startswith(("can ", "will ")):
+                    if verb.startswith(("can ", "will ")) and len(_words(subj)) <= 2:
+                        q = None  # "What can morphine cause?": a list of effects the sentence gives only in part
+                    elif verb.startswith(("can ", "will ")):
                         aux, v = verb.split(" ", 1)
                         q = f"What {aux} {subj} {v}?"
                     else:

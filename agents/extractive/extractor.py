@@ -33,6 +33,9 @@ _PART_WORDS = frozenset(
     "exercise problem note appendix part unit lesson what why how".split()
 )
 #: a sentence that concludes from, or restates, the one before it
+# a quoted block that opens with one of these labels sets an exercise: its sentences describe the
+# exercise's scene ("A baby bouncer consists of a seat suspended ..."), not what the book teaches
+_EXERCISE_LABEL = re.compile(r"(?i)^\W*(checkpoint|exercise|problem|try it|practice|your turn)\b")
 _CONCLUDES = re.compile(r"(?i)(thus|hence|therefore|consequently|so|similarly|likewise|in other words|in (this|that) case)\b")
 
 
@@ -56,6 +59,7 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         self.key_lemmas = key_lemmas
         head = chunk.heading_path[-1] if chunk.heading_path else ""
         self.blocks = parse_blocks(chunk.text, head)
+        self.exercise_quotes = {b.quote for b in self.blocks if b.quote >= 0 and _EXERCISE_LABEL.match(b.raw)}
         # the running text, for "is this word written capitalised mid-sentence (a name)?": heading
         # lines are title case ("Stock and Bond Markets") and would make "Bond markets" a name
         prose = "\n".join(line for line in chunk.text.splitlines() if not line.lstrip().startswith("#"))
@@ -82,6 +86,8 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         t = _strip_discourse(t)
         if s.multiline and s.quote >= 0:
             return None
+        if s.quote in self.exercise_quotes:
+            return None  # the setting of an exercise or checkpoint
         if s.quote >= 0 and self.blocks[s.block].kind == "item":
             return None  # an option of a quoted checkpoint's list ("4. Earth's magnetic North pole depends on ..."): maybe a wrong one
         if len(t) < 25 or len(t) > 900:
