@@ -48,14 +48,18 @@ def prepbench_row(server, corpus: Path, out: Path, agent: str, concurrency: int,
     cmd += ["--agent", agent, "--model", f"openai:{MODEL}", "--base-url", server.url + "/v1", "--limit", str(a.limit)]
     cmd += ["--concurrency", str(concurrency), "--max-tokens", str(a.max_tokens), "--max-repairs", "0", "--no-revisit"]
     cmd += ["--timeout", "600", "--fresh", "-q"]
-    offset, t0 = server.offset(), time.perf_counter()
+    offset, t0, started = server.offset(), time.perf_counter(), time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
-    wall = time.perf_counter() - t0
+    wall, ended = time.perf_counter() - t0, time.time()
     led = RunFolder.open(out, readonly=True)
     try:
         rows = led.chunk_rows()
         accepted = len(led.sample_rows(status="accepted"))
-        mode = led.events("probe")[-1]["data"].get("structured") if led.events("probe") else "-"
+        probes, finished = led.events("probe"), led.events("finished")
+        mode = probes[-1]["data"].get("structured") if probes else "-"
+        # where the server waited on prepbench: before the probe's first request, after the agent ended
+        before = probes[-1]["created_at"] - probes[-1]["data"].get("seconds", 0.0) - started if probes else None
+        after = ended - finished[-1]["created_at"] if finished else None
     finally:
         led.close()
     not_kept = [r for r in rows if r["status"] != "kept"]
@@ -74,6 +78,9 @@ def prepbench_row(server, corpus: Path, out: Path, agent: str, concurrency: int,
         "requests": len(server.requests(offset)),
         "busy": server.busy_seconds(offset) / wall,
         "samples": accepted,
+        "idle": f"{before:.1f} s before the first request, {after:.1f} s after the agent ended"
+        if before is not None and after is not None
+        else "",
         "failures": f"{len(not_kept)} not kept, {len(explained)} explained (output {mode}): "
         + ", ".join(f"{k} x{n}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])),
     }
@@ -230,6 +237,8 @@ def render(rows: list[dict], header: bool = True) -> str:
             f"{r['tool']:<26} {str(r['concurrency']):>4} {str(r['rc']):>8} {r['wall_s']:>8.1f} {r['requests']:>8} "
             f"{r['busy']:>6.1%} {r['samples']:>7}  {r['failures']}"
         )
+        if r.get("idle"):
+            lines.append(f"{'':<26} server idle: {r['idle']}")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ same cache, so the gate screens a chunk's candidates after one batched parse.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -109,6 +110,28 @@ def verify_folder(folder: Path) -> None:
             )
 
 
+def _import_spacy():
+    """``import spacy`` without thinc importing torch.
+
+    thinc (spaCy's model layer) imports torch whenever it is installed, for its GPU and PyTorch
+    wrappers, which ``en_core_web_sm`` does not use: about 1.9 s of every prepbench process's start
+    on 2 cores, before the first model request (issue 12's busy share). While spaCy imports,
+    ``sys.modules["torch"] = None`` makes ``import torch`` fail as if torch were absent; the entry
+    is removed after, so a later ``import torch`` (sentence-transformers) works. A process that
+    has torch already keeps it. Call under ``_LOCK`` (no other thread imports torch meanwhile in
+    prepbench: the encoders load after the parser).
+    """
+    blocked = "torch" not in sys.modules
+    if blocked:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import spacy
+    finally:
+        if blocked and sys.modules.get("torch", False) is None:
+            del sys.modules["torch"]
+    return spacy
+
+
 def pipeline():
     """The verified spaCy ``Language`` (loaded once per process, thread-safe).
 
@@ -120,7 +143,7 @@ def pipeline():
         with _LOCK:
             if _NLP is None:
                 try:
-                    import spacy
+                    spacy = _import_spacy()
                 except ImportError:
                     raise EnvironmentFault("spaCy is not installed: pip install 'spacy>=3.8,<3.9'") from None
                 folder = pipeline_folder()
@@ -197,7 +220,8 @@ def sentences(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def _sentencizer():
-    import spacy
+    with _LOCK:
+        spacy = _import_spacy()
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")

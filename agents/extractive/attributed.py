@@ -251,8 +251,11 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
         return None
     if voice.kind == "court" and root.lemma_ in _REPORTING:
         return None  # "courts sustaining state laws have held that ...": what others said, reported
-    subj = next((c for c in root.children if c.dep_ == "nsubj"), None)
-    topic = _topic(subj) if subj is not None else None
+    subjects = [c for c in root.children if c.dep_ == "nsubj"]
+    if len(subjects) != 1:
+        return None  # a misparse ("The stringent test RFRA demands ... reflects"): the topic would be cut short
+    subj = subjects[0]
+    topic = _topic(subj)
     if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:
         return None  # the sentence must open with its subject ("Man is ...", not "Such is man")
     if voice.kind == "court":

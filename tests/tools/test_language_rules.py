@@ -175,6 +175,20 @@ def test_the_parser_refuses_changed_model_files(tmp_path):
         nlp.verify_folder(copy)
 
 
+def test_the_parser_loads_without_torch_and_torch_still_imports_after():
+    """thinc would import torch (seconds of every start); the parser never needs it, a later encoder does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from prepbench.tools import nlp; doc = nlp.parse('The Court held that the statute is void.'); "
+        "print('torch' in sys.modules, [t.dep_ for t in doc][1]); import torch; print(torch.zeros(2).sum().item())"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "nsubj", "0.0"], p.stdout
+
+
 def test_attributed_voices_are_checked_up_front_and_a_court_only_skill_refuses_the_authors_voice():
     from prepbench.tools.errors import SkillError
     from prepbench.tools.validate.rules import RULE_KINDS
