@@ -289,3 +289,24 @@ def test_a_judged_genus_a_judged_rank_or_an_example_s_reasoning_is_no_definition
         )
         is None
     )
+
+
+def test_an_open_consequence_question_is_refused_a_definite_one_is_not():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    # d054 and f054 (defective): the answer is the one consequence the source's spherical wave gives
+    assert "a consequence" in mismatch_problem(
+        "What is a consequence of conservation of energy?",
+        "Because of conservation of energy, when the energy is transferred from one shell to the next, the total energy stays the same.",
+    )
+    assert "a consequence" in mismatch_problem(
+        "What are some results of separation of charge?", "Due to separation of charge, the outer surface acquires a charge."
+    )
+    # the consequence of a named thing, asked with "the", is a definite question
+    assert (
+        mismatch_problem(
+            "What is the consequence of a negative growth rate of real GDP?",
+            "A negative growth rate of real GDP means the economy is shrinking.",
+        )
+        is None
+    )

@@ -103,6 +103,11 @@ def mismatch_problem(question: str, answer: str) -> str | None:
         return f"asks for the {asked.lower()} and the answer never gives it"
     if _NOT_A_RESULT.match(answer) and kind != "procedure":
         return f"the answer is a remark or a step ('{answer.strip()[:30]}'), not an answer"
+    if _OPEN_CONSEQUENCE.match(question):
+        # "What is a consequence of conservation of energy?" -> "Because of conservation of energy, when
+        # the energy is transferred from one shell to the next, ...": blind readers rated 7 of 8 weak
+        # or defective; the answer is the one consequence the source's own scene gives
+        return "asks for 'a consequence' of something: an open question answered with one scene of the source"
     if kind == "definition" or _NAMING_QUESTION.search(question):
         doc = parse(question)
         rank = next((t for t in doc if t.tag_ in ("JJS", "JJ") and t.lemma_.lower() in _JUDGED_RANKS and _superlative(t)), None)
@@ -179,6 +184,7 @@ def _definition_answer_problem(answer: str) -> str | None:
 
 
 #: superlatives that judge ("the simplest permutation"), unlike those that measure ("the largest organ")
+_OPEN_CONSEQUENCE = re.compile(r"(?i)\s*what (?:is|are) (?:a|an|one|some) (?:\w+ )?(?:consequences?|results?|outcomes?) of\b")
 _JUDGED_RANKS = frozenset("simple easy important useful powerful interesting natural elegant basic obvious".split())
 
 
