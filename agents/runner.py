@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,10 @@ def _run_family(ctx: RunContext, family: Any) -> None:
     """
     try:
         probe_server_of(ctx, family)
+        if getattr(ctx.generator, "chat", None) is not None:
+            # a model server: the gate loads while the server answers the first requests (started
+            # after the probe, whose setup the loading thread would otherwise slow down)
+            threading.Thread(target=ctx.validator.warm, name="gate-warm-up", daemon=True).start()
         if not ctx.stopped:
             with frozen_heap():
                 family.run(ctx)

@@ -29,6 +29,7 @@ from prepbench.tools.ingest import ingest_corpus
 from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder, RunLock
 from prepbench.tools.skills import Skill, check_skill, load_skill
 from prepbench.tools.skills.check import check_examples
+from prepbench.tools.skills.checked import check_examples_once
 from prepbench.tools.validate import Gate
 
 #: Config keys that must match for a run to resume.
@@ -394,11 +395,8 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         # the examples go through the gate (the English parser loads: seconds), so a bad corpus or a
         # changed run is refused before that; still before anything is written. With Ray on a
         # worker, after the ingest, which ran while the workers started.
-        try:
-            if pool is not None:
-                pool.call(check_examples, skill)
-            else:
-                check_examples(skill)
+        try:  # skipped when this skill passed this gate before (tools/skills/checked.py)
+            check_examples_once(skill, (lambda s: pool.call(check_examples, s)) if pool is not None else check_examples)
         except BaseException:
             if ledger is not None:
                 ledger.close()

@@ -202,3 +202,31 @@ def test_cli_reports_one_line_exit_2(skill):
 def test_missing_skill():
     r = cli("skill", "check", "no-such-skill")
     assert r.returncode == 2 and "no-such-skill" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_examples_that_passed_this_gate_are_not_checked_again_until_the_skill_changes(skill, tmp_path, monkeypatch):
+    from prepbench.tools.skills import load_skill
+    from prepbench.tools.skills.check import check_examples
+    from prepbench.tools.skills.checked import check_examples_once, record_path
+
+    monkeypatch.setenv("PREPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    ran: list[str] = []
+
+    def check(s):
+        ran.append(s.content_hash)
+        check_examples(s)
+
+    assert check_examples_once(load_skill(skill), check) is True
+    assert record_path().parent == tmp_path / "cache" and record_path().is_file()
+    assert check_examples_once(load_skill(skill), check) is False  # same skill, same gate: skipped
+    assert len(ran) == 1
+    # an example changed so that it fails: a new key, the check runs, refuses, records nothing
+    edit(skill / "examples" / "finance.jsonl", '"question_type": "definition"', '"question_type": "gossip"')
+    broken = load_skill(skill)
+    with pytest.raises(SkillError):
+        check_examples_once(broken, check)
+    with pytest.raises(SkillError):
+        check_examples_once(broken, check)  # a failure is never recorded: refused every time
+    assert len(ran) == 3
+    record_path().write_text("{not json", encoding="utf-8")  # an unreadable record: the check just runs
+    assert check_examples_once(load_skill(general(skill)), check) is True

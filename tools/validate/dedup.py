@@ -36,13 +36,9 @@ class Deduplicator:
     """
 
     def __init__(self, spec: Any, embed: Callable[[Sequence[str]], np.ndarray] | None = None):
-        from datasketch import MinHashLSH  # imported only when dedup runs (CLI start-up)
-
         self.spec = spec
         self._exact: dict[str, str] = {}  # normalised text -> key of the first sample with it
-        # LSH retrieves candidates at a looser threshold; the estimated Jaccard of each
-        # candidate is then compared with the skill's threshold (fewer LSH misses near it).
-        self._lsh = MinHashLSH(threshold=max(0.3, spec.near_threshold - 0.2), num_perm=spec.num_perm)
+        self._lsh_index = None  # made on first use: datasketch imports scipy (a second of a run's start)
         self._hashes: dict[str, Any] = {}
         self._perms = None  # MinHash permutations, drawn once (datasketch redraws them per MinHash)
         self._n = 0
@@ -50,6 +46,23 @@ class Deduplicator:
         self._vecs = np.zeros((0, 0), np.float32)  # unit vectors of the accepted samples, rows [0, len(_vec_keys))
         self._vec_keys: list[str] = []
         self._memo: dict[str, np.ndarray] = {}  # vectors of the current chunk's texts (prefetch, check)
+
+    @property
+    def _lsh(self):
+        """The MinHash LSH index of the accepted samples. It retrieves candidates at a looser
+        threshold; the estimated Jaccard of each is then compared with the skill's threshold
+        (fewer LSH misses near it)."""
+        if self._lsh_index is None:
+            from datasketch import MinHashLSH
+
+            self._lsh_index = MinHashLSH(threshold=max(0.3, self.spec.near_threshold - 0.2), num_perm=self.spec.num_perm)
+        return self._lsh_index
+
+    def warm(self) -> None:
+        """Make the MinHash index and the permutations now (imports datasketch), not at the first check."""
+        self._lsh  # noqa: B018 - the property makes the index
+        if self._perms is None:
+            self._minhash("")
 
     def text(self, sample: dict) -> str:
         """The text compared for duplicates: the ``dedup.fields`` of ``sample``, joined."""

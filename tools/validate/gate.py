@@ -23,6 +23,7 @@ as a rule named ``grounded_judge``: it needs the model, which this layer does no
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -81,6 +82,19 @@ class Gate:
         self.dedup = skill.filters.dedup
         self._dups = Deduplicator(self.dedup) if dedup else None
         self._seed_check = SeedCheck(self.dedup, seeds, contamination) if seeds or contamination else None
+
+    def warm(self) -> None:
+        """Load what the first screening needs and has not loaded yet: the English parser and the
+        MinHash index (datasketch). A run against a model server calls it in a thread while the
+        server answers the first requests, so the server does not wait for it. Errors are left to
+        the first screening, which reports them (a thread would print a trace).
+        """
+        from prepbench.tools.nlp import pipeline
+
+        with contextlib.suppress(Exception):  # reported where the parser is first used for real
+            pipeline()
+            if self._dups is not None:
+                self._dups.warm()
 
     # -- screening ------------------------------------------------------------------
     def infer_type(self, sample: dict) -> str | None:
