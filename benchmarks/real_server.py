@@ -243,4 +243,9 @@ def render(rows: list[dict], header: bool = True) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - the server could not start (llama-cpp-python missing, ...): one line
+        if type(e).__name__ != "ServerUnavailable":
+            raise
+        sys.exit(f"error: {e}")

@@ -22,6 +22,7 @@ from prepbench.agents.extractive.grammar import (
     _verb_base,
     _verb_is_a_noun,
     _words,
+    indefinite_article,
 )
 from prepbench.agents.extractive.text import clean_inline
 from prepbench.tools.nlp import parse
@@ -172,6 +173,8 @@ class ConceptExtractors:
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|is|us|ness)$", head)
             verb = "are" if plural else "is"
+            if not plural and parse(definition)[0].tag_ == "NNS":
+                continue  # "partial agonist: drugs that ...": "Partial agonist is drugs" is no sentence
             definition = _second_predicate(definition, plural)
             tq = _lc_first(term, self.chunk_lower)
             if name:
@@ -190,7 +193,7 @@ class ConceptExtractors:
                 question = f"What is {tq}?"  # "cash-basis accounting": a mass noun takes no article
                 subj = _cap_first(tq)
             elif d0 in ("a", "an") and not plural:
-                art = "an" if re.match(r"(?i)[aeio]|u[^n]", tq) else "a"
+                art = indefinite_article(tq)
                 question = f"What is {art} {tq}?"
                 subj = f"{_cap_first(art)} {tq}"
             elif plural:
@@ -307,6 +310,8 @@ class ConceptExtractors:
                 return True, None
             if _verb_is_a_noun(subj, verb, rest):
                 return True, None  # "The sample mean can be ...", "The arithmetic mean, median, ..."
+            if verb in ("means", "mean") and re.match(r"\s*that\b", rest):
+                return True, None  # "Cash surpluses means that funds can be invested ...": an implication, not a meaning
             parts = verb.split(" ")
             v0 = parts[0]
             tail = " ".join(parts[1:])

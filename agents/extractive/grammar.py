@@ -183,6 +183,23 @@ def _verb_base(v: str) -> str | None:
     return lv[:-1]
 
 
+#: vowel letters that sound as a consonant ("a European option", "a unit", "a one-time fee") and a
+#: silent h ("an hour")
+_CONSONANT_SOUND = re.compile(r"(?i)(eu|ewe|one\b|one-|once|uni|us[eu]|uti|ur[aeiou]|ubiq|uk)")
+_SILENT_H = re.compile(r"(?i)(hour|honest|honou?r|heir)")
+
+
+def indefinite_article(phrase: str) -> str:
+    """``a`` or ``an`` for ``phrase``, by its first sound as far as spelling tells it (an acronym
+    is read by its letters: "an MRI", "a CT scan")."""
+    first = phrase.split()[0] if phrase.split() else ""
+    if re.fullmatch(r"[A-Z]{2,}\w*", first):
+        return "an" if first[0] in "AEFHILMNORSX" else "a"
+    if _SILENT_H.match(phrase):
+        return "an"
+    return "an" if re.match(r"(?i)[aeiou]", phrase) and not _CONSONANT_SOUND.match(phrase) else "a"
+
+
 def _article_ok(subject: str) -> bool:
     return bool(re.match(r"(?i)(the|a|an)\s", subject))
 

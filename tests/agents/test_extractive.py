@@ -560,3 +560,16 @@ def test_a_calculator_procedure_states_the_values_its_steps_enter():
     assert _calculator_inputs(table) == "a present value of $1000, an interest rate of 3% per period and 4 periods"
     # a step that enters something the question cannot state (a value from an earlier step) gives no question
     assert _calculator_inputs(table[:3] + ["| 3 | Enter the rate found above | RCL 1 I/Y | I/Y = | 3.00 |"]) is None
+
+
+@pytest.mark.skipif(not (SHARED / "corpora" / "medical").is_dir(), reason="needs ../shared/corpora")
+def test_a_glossary_entry_is_asked_with_the_right_article_or_not_at_all():
+    # seed 1220 weak: "What is an European option?"
+    path = SHARED_FINANCE / "20-risk-management-and-the-financial-manager.md"
+    chunk = _piece(path, "**call option**:", end="\n## ", heading=["20.2 Options", "Glossary"])
+    qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 20})]
+    assert "What is a European option?" in qs and not any(" an European" in q for q in qs), qs
+    # "Partial agonist is drugs that ...": a singular term glossed with a plural is no sentence to ask
+    path = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses" / "02-drug-administration.md"
+    chunk = _piece(path, "**partial agonist**:", end="\n", heading=["Glossary"])
+    assert ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 1}) == []

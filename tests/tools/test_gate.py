@@ -101,3 +101,17 @@ def test_a_candidate_without_sample_type_takes_the_one_type_it_fits_or_is_told_t
     assert not v.ok and v.rule == "schema"
     assert "no sample_type" in v.detail and "closest:" in v.detail
     assert any(t in v.detail for t in skill.schemas)
+
+
+def test_warm_loads_the_parser_and_the_minhash_index_before_the_first_screening():
+    from prepbench.tools import nlp
+
+    skill = load_skill("finance")
+    gate = Gate(skill)
+    assert gate._dups._lsh_index is None  # datasketch is not touched by making a gate
+    gate.warm()
+    assert nlp._NLP is not None and gate._dups._lsh_index is not None and gate._dups._perms is not None
+    example = skill.examples[0]
+    assert gate.check(dict(example)).ok
+    gate.add_many([("ex0", dict(example))])
+    assert gate.check(dict(example)).rule == "exact_duplicate"  # the warmed index is the one checks use

@@ -131,7 +131,9 @@ _NOT_A_DEFINITION = re.compile(
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
     r"the (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
-    r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that (?:describes|can be measured|is used)\b)"
+    r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that (?:describes|can be measured|is used)\b|"
+    # a place in the field, not what it is: "a concept central to physics"
+    r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b)"
 )
 #: a calculation's request: "Calculate the flux ...", "Determine the field ...", "How fast ...?"
 _CALCULATION = re.compile(
