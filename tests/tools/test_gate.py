@@ -112,6 +112,6 @@ def test_warm_loads_the_parser_and_the_minhash_index_before_the_first_screening(
     gate.warm()
     assert nlp._NLP is not None and gate._dups._lsh_index is not None and gate._dups._perms is not None
     example = skill.examples[0]
-    assert gate.check(dict(example)).ok
+    assert gate.check(dict(example), None).ok
     gate.add_many([("ex0", dict(example))])
-    assert gate.check(dict(example)).rule == "exact_duplicate"  # the warmed index is the one checks use
+    assert gate.check(dict(example), None).rule == "exact_duplicate"  # the warmed index is the one checks use
