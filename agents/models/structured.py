@@ -77,7 +77,7 @@ def extract_json(text: str, expect: str | None = None) -> Any:
         raise ValueError(f"reply is {type(text).__name__}, not text")
     text = strip_think(text)
     candidates = [m.group(1) for m in FENCE_RE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # a raw newline or tab inside a string: what models write
     first_error = None
     found: list[tuple[tuple, Any]] = []
     for ci, cand in enumerate(candidates):
@@ -119,7 +119,9 @@ def whole_json(text: str) -> Any:
     text = strip_think(text)
     fenced = FENCE_RE.fullmatch(text.strip())
     try:
-        return json.loads(fenced.group(1) if fenced else text)
+        # strict=False: a raw newline or tab inside a string (llama.cpp's JSON grammar lets them
+        # through) is the model's text, not a broken document
+        return json.loads(fenced.group(1) if fenced else text, strict=False)
     except json.JSONDecodeError as e:
         raise ValueError(f"the reply is not one JSON document: {e.msg} at char {e.pos}") from None
 

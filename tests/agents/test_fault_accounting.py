@@ -116,3 +116,15 @@ def test_a_garbled_guided_reply_is_asked_again_not_mined_for_a_part():
     with pytest.raises(ValueError, match="not one JSON document"):
         whole_json(garbled)
     assert whole_json("<think>hm</think>\n```json\n" + full + "\n```")["items"][1]["answer"] == "Yield."
+
+
+def test_a_raw_newline_inside_a_json_string_is_the_model_s_text():
+    """SmolLM2 under llama.cpp's JSON grammar writes line breaks inside strings unescaped: the
+    reply was refused as 'Invalid control character' (seen on Pharmacology for Nurses chapter 7)."""
+    from prepbench.agents.models.structured import extract_json, whole_json
+
+    reply = '{"items": [{"question": "What is a bond?", "answer": "A loan\nto a firm."}]}'
+    assert whole_json(reply)["items"][0]["answer"] == "A loan\nto a firm."
+    assert extract_json(reply, "object")["items"][0]["answer"] == "A loan\nto a firm."
+    with pytest.raises(ValueError, match="not one JSON document"):
+        whole_json(reply[:-2])  # still one whole document or nothing

@@ -75,7 +75,7 @@ def run(server, corpus, out, agent, model=PLAIN, concurrency=1, limit=LIMIT, mod
 def items_of(reply: str | None) -> list | None:
     """The candidates of a generation reply (the ``items`` of the grammar-constrained object), or None."""
     try:
-        value = json.loads(reply or "")
+        value = json.loads(reply or "", strict=False)  # as the agent reads it (a raw newline in a string)
     except ValueError:
         return None
     if isinstance(value, dict) and isinstance(value.get("items"), list):
