@@ -32,6 +32,9 @@ _FORM_NOTE = re.compile(
     r"(?:[;,]\s*(?:singular|plural|pl\.|sing\.)[,:]?\s+[\w-]+|\s*\((?:singular|plural|pl\.|sing\.)[,:]?\s+[\w-]+\))\s*\.?$", re.I
 )
 #: suffixes of abstract and mass nouns, which take no article ("What is veracity?", "cash-basis accounting")
+_NAMED_STATEMENT = re.compile(
+    r"[A-Z][a-z]+(?:'s|’s)? (?:effect|law|principle|theorem|rule|paradox|equation|hypothesis|constant|identity)$"
+)
 _MASS_NOUN = re.compile(r"(?i)(ing|ity|ness|ism|ence|ance|ice)$")
 #: ... except these, countable despite the suffix ("an annuity", "a security", "a device")
 _COUNT_NOUNS = frozenset(
@@ -169,7 +172,8 @@ class ConceptExtractors:
             if not _glossary_entry(term, definition):
                 continue
             d0 = definition.split()[0].lower()
-            name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term))
+            # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
+            name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|is|us|ness)$", head)
             verb = "are" if plural else "is"

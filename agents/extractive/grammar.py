@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from prepbench.agents.extractive.blocks import _URL_RE, Block
 from prepbench.agents.extractive.text import clean_inline
+from prepbench.tools.nlp import parse
 
 # ---------------------------------------------------------------------------------------
 # Word lists and small grammar helpers
@@ -180,6 +181,8 @@ def _verb_base(v: str) -> str | None:
         return lv[:-3] + "y"
     if lv.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
         return lv[:-2]
+    if lv.endswith("uses"):  # "focuses" -> "focus" but "causes" -> "cause": spelling cannot tell, the lemmatizer can
+        return parse(f"It {lv} them.")[1].lemma_.lower()
     return lv[:-1]
 
 
