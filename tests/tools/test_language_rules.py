@@ -310,3 +310,20 @@ def test_an_open_consequence_question_is_refused_a_definite_one_is_not():
         )
         is None
     )
+
+
+def test_a_why_will_question_about_the_source_s_scene_is_refused():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    # z048 and g051 (defective): "the inner loop" is a loop of the chunk's figure
+    assert "why will" in mismatch_problem(
+        "Why will the circulation per unit length (the magnetic field) be larger at each point?",
+        "Because the inner loop is smaller, the circulation per unit length (the magnetic field) will be larger at each point.",
+    )
+    assert (
+        mismatch_problem(
+            "Why do electric field lines point out from a positive charge?",
+            "Electric field lines point out from a positive charge because they show the force on a positive test charge.",
+        )
+        is None
+    )

@@ -103,6 +103,11 @@ def mismatch_problem(question: str, answer: str) -> str | None:
         return f"asks for the {asked.lower()} and the answer never gives it"
     if _NOT_A_RESULT.match(answer) and kind != "procedure":
         return f"the answer is a remark or a step ('{answer.strip()[:30]}'), not an answer"
+    if re.match(r"(?i)\s*why will\b", question):
+        # "Why will the circulation per unit length be larger at each point?": the future asks why a
+        # scene of the source will turn out so (its loops, surfaces, dumbbell); blind readers rated
+        # 6 of 7 weak or defective, where a law is asked in the present ("Why do field lines ...")
+        return "a 'why will' question asks about an outcome of the source's own scene"
     if _OPEN_CONSEQUENCE.match(question):
         # "What is a consequence of conservation of energy?" -> "Because of conservation of energy, when
         # the energy is transferred from one shell to the next, ...": blind readers rated 7 of 8 weak
