@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep", help="keep the run folders and the server log here")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "tests"))
-    from llama_server import LlamaServer
+    from llama_server import LlamaServer, ServerUnavailable
 
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="prepbench-real-"))
     corpus = work / "corpus"
@@ -210,7 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copy(BOOK / CHAPTER, corpus)
     shutil.copy(BOOK / "SOURCE.md", corpus)
     rows = []
-    with LlamaServer(work / "server", n_ctx=4096, threads=1) as server:
+    try:
+        server = LlamaServer(work / "server", n_ctx=4096, threads=1).start()
+    except ServerUnavailable as e:  # llama-cpp-python missing, the model's checksum, ...: one line
+        sys.exit(f"error: {e}")
+    try:
         print(
             f"llama-cpp-python server {server.url}, SmolLM2-135M-Instruct Q4_1, 1 thread; chapter 7, {a.limit} chunks", flush=True
         )
@@ -221,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         if not a.no_sdk:
             first = work / f"{a.agents.split(',')[0]}-c{a.concurrency.split(',')[0]}"
             rows.append(sdk_row(server, chunk_text(first), work / "sdk", a))
+    finally:
+        server.stop()
     print()
     print(render(rows))
     if not a.keep:
@@ -243,9 +249,4 @@ def render(rows: list[dict], header: bool = True) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001 - the server could not start (llama-cpp-python missing, ...): one line
-        if type(e).__name__ != "ServerUnavailable":
-            raise
-        sys.exit(f"error: {e}")
+    main()

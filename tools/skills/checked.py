@@ -23,6 +23,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from prepbench.tools.hashing import sha256_text
 from prepbench.tools.skills.model import Skill
 
 #: prepbench's modules whose code decides a gate verdict (paths under the ``prepbench`` package)
@@ -60,7 +61,7 @@ def gate_fingerprint() -> str:
 
 
 def _key(skill: Skill) -> str:
-    return hashlib.sha256(f"{skill.content_hash}\0{gate_fingerprint()}".encode()).hexdigest()
+    return sha256_text(f"{skill.content_hash}\0{gate_fingerprint()}")
 
 
 def _read(path: Path) -> dict[str, float]:
