@@ -130,8 +130,10 @@ def test_retry_after_parsing():
 
 @pytest.mark.parametrize("fault", ["500", "503", "reset", "slow"])
 def test_transient_faults_are_retried(llm_server, fault):
-    llm_server.set_faults(Faults(forced=[fault], slow_s=3.0, retry_after_s=0.01))
-    chat = chat_for(llm_server, timeout=0.5)
+    # a 2 s timeout: the retried, normal reply must fit in it on a loaded machine (two xdist workers
+    # on 2 cores took a 0.5 s one past it), the slow fault's 6 s never does
+    llm_server.set_faults(Faults(forced=[fault], slow_s=6.0, retry_after_s=0.01))
+    chat = chat_for(llm_server, timeout=2.0)
     msg, calls = asyncio.run(chat.ainvoke([HumanMessage(content="hi")], node="test"))
     assert msg.content == "OK."
     assert len(calls) == 2 and not calls[0].ok and calls[1].ok
