@@ -38,6 +38,16 @@ def test_admit_chunk_catches_a_duplicate_inside_the_chunk_and_keeps_screening_ru
     assert gate.check_duplicate(good).rule == "exact_duplicate"
 
 
+@pytest.mark.parametrize("value", [{"type": "concept_qa"}, ["concept_qa"], 3])
+def test_a_sample_type_that_is_not_a_string_is_a_schema_rejection(value):
+    # SmolLM2 on the real server once sent "sample_type": {...}; the gate raised TypeError (unhashable)
+    gate = Gate(load_skill("finance"), dedup=False)
+    sample = {**_examples()[0], "sample_type": value}
+    v = gate.screen(sample, "any text")
+    assert (v.ok, v.rule) == (False, "schema")
+    assert v.detail.startswith("unknown sample_type ") and json.dumps(value) in v.detail
+
+
 def test_a_rule_kind_from_an_entry_point_is_loaded_on_first_use(monkeypatch):
     calls = []
 

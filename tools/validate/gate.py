@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -126,8 +127,8 @@ class Gate:
                     False, "schema", f"no sample_type, and it fits none of the types; closest: {self._closest_types(sample)}"
                 )
             sample["sample_type"] = t
-        if t not in self.validators:
-            return Verdict(False, "schema", f"unknown sample_type {t!r}")
+        if not isinstance(t, str) or t not in self.validators:  # a model may send any JSON value here
+            return Verdict(False, "schema", f"unknown sample_type {json.dumps(t, ensure_ascii=False)[:80]}")
         err = next(iter(sorted(self.validators[t].iter_errors(sample), key=lambda e: list(e.path))), None)
         if err is not None:
             where = "/".join(str(p) for p in err.absolute_path) or "(root)"
