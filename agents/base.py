@@ -21,7 +21,7 @@ from prepbench.tools.errors import ModelSpecError, PrepbenchError
 from prepbench.tools.ledger import CallRecord, ChunkOutcome
 from prepbench.tools.skills import Skill
 from prepbench.tools.skills.spec import ALL_REJECTED, NO_CANDIDATES
-from prepbench.tools.validate import Candidate
+from prepbench.tools.validate import Candidate, Verdict
 
 
 @dataclass
@@ -244,6 +244,14 @@ class ChunkRecorder:
     def screen(self, sample: dict, chunk_text: str | None, attempts: int = 1) -> Candidate:
         """A :class:`~prepbench.tools.validate.Candidate` with the gate's screening verdict."""
         return Candidate(sample, self.gate.screen(sample, chunk_text), attempts)
+
+    async def screen_many(self, items: list[tuple[dict, str | None]]) -> list[Verdict]:
+        """The gate's screening verdicts of ``(sample, chunk_text)`` items, in order: in the run's
+        screening process when it has one (:mod:`prepbench.tools.validate.screening`), else here."""
+        screening = getattr(self.ctx, "screening", None)
+        if screening is not None:
+            return await screening.screen_many(items)
+        return self.gate.screen_many(items)
 
     def commit(self, outcome: ChunkOutcome) -> bool:
         """Write ``outcome`` (exactly once) and report it to the progress callback; False if already recorded.

@@ -24,6 +24,7 @@ from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
 from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import screening
 
 
 @contextlib.contextmanager
@@ -123,7 +124,10 @@ def _run_family(ctx: RunContext, family: Any) -> None:
     """
     try:
         probe_server_of(ctx, family)
-        if getattr(ctx.generator, "chat", None) is not None:
+        if screening.wanted(ctx.validator, ctx.options, ctx.generator):
+            # many requests in flight: the gate screens in a child process, beside the event loop
+            ctx.screening = screening.ScreeningProcess(ctx.validator)
+        elif getattr(ctx.generator, "chat", None) is not None:
             # a model server: the gate loads while the server answers the first requests (started
             # after the probe, whose setup the loading thread would otherwise slow down)
             threading.Thread(target=ctx.validator.warm, name="gate-warm-up", daemon=True).start()
@@ -137,6 +141,9 @@ def _run_family(ctx: RunContext, family: Any) -> None:
     except PrepbenchError as e:  # the server cannot serve this run as asked: a stop that needs a changed flag
         ctx.ledger.record_event("stop", str(e), {"cause": "capability", "advice": "change the flag the message names"})
         raise
+    finally:
+        if ctx.screening is not None:
+            ctx.screening.close()
     if ctx.stopped:
         info = _stop_info(ctx)
         ctx.ledger.record_event("stop", info["message"], info)

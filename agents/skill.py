@@ -348,7 +348,7 @@ class SkillAgent:
         candidates = state.get("candidates", {})
         passed: list[tuple[str, CandidateState]] = []
         todo = [(cid, cand) for cid, cands in candidates.items() for cand in cands if not cand["checked"]]
-        verdicts = self.recorder.gate.screen_many([(cand["sample"], by_id[cid].text) for cid, cand in todo])
+        verdicts = await self.recorder.screen_many([(cand["sample"], by_id[cid].text) for cid, cand in todo])
         for (cid, cand), v in zip(todo, verdicts):
             cand["verdict_ok"], cand["rule"], cand["detail"], cand["checked"] = v.ok, v.rule, v.detail, True
             if v.ok:
@@ -504,6 +504,9 @@ class SkillAgent:
                     tg.create_task(self.graph.ainvoke({}, config={"recursion_limit": limit}))
         except BaseExceptionGroup as eg:  # surface the lane's own error, as with one lane
             raise eg.exceptions[0]
+        finally:
+            if getattr(self.ctx, "screening", None) is not None:
+                self.ctx.screening.release()  # its pipes belong to this event loop
 
 
 def _candidates(states: list[CandidateState]) -> list[Candidate]:

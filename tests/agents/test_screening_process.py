@@ -1,0 +1,104 @@
+"""The gate's screening in a child process (``prepbench.tools.validate.screening``, issue 15).
+
+The child's verdicts must be the in-process gate's on real labelled samples; a run that screens
+there must export exactly what a run screening in process exports; a child that dies or cannot
+screen leaves the driver screening in process, with the same verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from prepbench.agents.runner import run_pipeline
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import Gate, screening
+from prepbench.tools.validate.screening import ScreeningProcess
+
+from cli_helpers import book_chapter, chat_run_options
+
+LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "quality" / "labelled.jsonl"
+KEY = "sk-prepbench-test-key-screening"
+
+
+def _items(domain: str, n: int) -> list[tuple[dict, str]]:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    return [(r["sample"], r["chunk"]) for r in rows if r["domain"] == domain][:n]
+
+
+async def _screen_in_batches(proc: ScreeningProcess, items: list, size: int = 3) -> list:
+    # several lanes at once, as the skill agent sends them: answers must come back to their own caller
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
+    out = await asyncio.gather(*(proc.screen_many(p) for p in parts))
+    try:
+        return [v for part in out for v in part]
+    finally:
+        proc.release()
+
+
+def test_the_child_gives_the_in_process_verdicts():
+    gate = Gate(load_skill("law"), dedup=False)
+    items = _items("law", 60)
+    want = gate.screen_many(items)
+    assert {v.ok for v in want} == {True, False}  # the labelled rows hold kept and rejected samples
+    proc = ScreeningProcess(gate)
+    try:
+        got = asyncio.run(_screen_in_batches(proc, items))
+        assert proc.cpu_s > 0  # the child, not this process, screened
+    finally:
+        proc.close()
+    assert got == want
+
+
+def test_a_dead_child_leaves_screening_in_process():
+    gate = Gate(load_skill("finance"), dedup=False)
+    items = _items("finance", 12)
+    want = gate.screen_many(items)
+    proc = ScreeningProcess(gate)
+    try:
+        proc._proc.kill()
+        proc._proc.wait()
+        got = asyncio.run(_screen_in_batches(proc, items))
+        assert proc.broken and proc.cpu_s == 0
+    finally:
+        proc.close()
+    assert got == want
+
+
+def test_a_child_that_cannot_build_its_gate_leaves_screening_in_process():
+    gate = Gate(load_skill("finance"), dedup=False)
+    items = _items("finance", 6)
+    want = gate.screen_many(items)
+    skill, gate.skill = gate.skill, "not a skill"  # what the child gets: its Gate(...) fails
+    proc = ScreeningProcess(gate)
+    gate.skill = skill
+    try:
+        got = asyncio.run(_screen_in_batches(proc, items))
+        assert proc.broken and proc.cpu_s == 0
+    finally:
+        proc.close()
+    assert got == want
+
+
+def test_a_run_screening_in_a_child_exports_what_an_in_process_run_exports(llm_server, tmp_path, monkeypatch):
+    corpus = book_chapter(tmp_path / "corpus", "10-bonds-and-bond-valuation.md")
+    used: list[float] = []
+    close = ScreeningProcess.close
+
+    def recording_close(self):
+        if self._proc is not None:
+            used.append(self.cpu_s)
+        close(self)
+
+    monkeypatch.setattr(ScreeningProcess, "close", recording_close)
+    exports = {}
+    for name, start_from in (("child", 16), ("in_process", 10**6)):
+        monkeypatch.setattr(screening, "SCREEN_PROCESS_FROM", start_from)
+        out = tmp_path / name
+        opts = chat_run_options(corpus, out, llm_server, "skill", KEY, {"concurrency": 16}, concurrency=16, limit=10)
+        result = run_pipeline(opts)
+        assert not result["stopped"]
+        exports[name] = {p.name: p.read_bytes() for p in (out / "export").glob("*.jsonl")}
+    assert len(used) == 1 and used[0] > 0  # only the first run had a child, and it screened
+    assert exports["child"] and exports["child"] == exports["in_process"]

@@ -1,0 +1,245 @@
+"""The gate's screening in a process of its own, beside the agent's event loop.
+
+Screening a candidate (:meth:`~prepbench.tools.validate.Gate.screen`: JSON Schema, the skill's
+filter rules, spaCy's parses) is pure CPU work: measured with ``benchmarks/throughput.py`` (skill
+agent, test server at 100 ms, concurrency 32) it was 4.6 of the agent's 7.7 ms of CPU per model
+request, and the agent is one event loop on one core. A run that keeps many requests in flight
+(``--concurrency`` of at least :data:`SCREEN_PROCESS_FROM`) on the local executor therefore
+screens in one child process: the event loop sends a chunk's candidates with its text and awaits
+the verdicts while it goes on sending and reading requests, so a fast model server is not held
+back by the client's single core (issue 15, "a lean request path").
+
+The child is ``python -c`` importing this module (not :mod:`multiprocessing`, whose ``spawn``
+re-runs the caller's main script in the child), started when the run starts so it loads while
+the server answers the probe. It reads length-prefixed pickled requests on stdin and answers on
+stdout, in order; requests are pipelined (several lanes' candidates wait in the pipe). It builds
+its own gate from the run's skill (``Gate(skill, dedup=False)``: the same schema validators and
+filter rules; duplicates stay with the driver, which decides them at commit, in corpus order), so
+its verdicts are exactly the in-process ones. It ignores Ctrl-C (the driver stops the run) and
+ends when its stdin closes: the driver closed it, or died. If it cannot start or dies, the
+driver screens in process from then on: same verdicts, one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+from typing import Any, BinaryIO
+
+from prepbench.tools.validate.gate import Gate
+from prepbench.tools.validate.rules import Verdict
+
+#: the ``--concurrency`` from which a local chat-model run screens in a child process: below it the
+#: request rate cannot keep one core busy with screening, and a child costs a process start (seconds)
+SCREEN_PROCESS_FROM = 16
+
+_HEADER = struct.Struct(">I")
+
+
+def wanted(gate: Gate, options: Any, generator: Any) -> bool:
+    """Whether a run screens in a child: a chat model, the local executor, ``--concurrency`` of at
+    least :data:`SCREEN_PROCESS_FROM`, and a gate the child can rebuild from the skill alone (no
+    generation mode's seed check)."""
+    return (
+        getattr(generator, "chat", None) is not None
+        and not options.executor.remote
+        and int(options.concurrency) >= SCREEN_PROCESS_FROM
+        and gate._seed_check is None
+    )
+
+
+# -- the child ---------------------------------------------------------------------------
+
+
+def _read_frame(stream: BinaryIO) -> Any:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (n,) = _HEADER.unpack(head)
+    return pickle.loads(stream.read(n))
+
+
+def _write_frame(stream: BinaryIO, value: Any) -> None:
+    body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+def serve() -> None:
+    """The child's loop: the first frame is the pickled skill, then each frame ``(items)`` gets
+    the answer ``(ok, verdicts or the exception, cpu_s)`` (``ok`` None: the gate could not be
+    built); ends at the end of stdin."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames goes to the driver's pipe
+    skill = _read_frame(stdin)
+    if skill is None:
+        return
+    try:
+        gate = Gate(skill, dedup=False)
+        gate.warm()
+    except BaseException as e:  # reported at the first request; the driver screens in process then
+        gate, failure = None, e
+    gc.collect()
+    gc.freeze()  # the parser's heap out of the cyclic collector's walks (as the driver's frozen_heap)
+    while (items := _read_frame(stdin)) is not None:
+        c0 = time.process_time()
+        if gate is None:
+            _write_frame(stdout, (None, failure, 0.0))
+            continue
+        try:
+            answer = (True, gate.screen_many(items))
+        except Exception as e:
+            answer = (False, e)
+        _write_frame(stdout, (*answer, time.process_time() - c0))
+
+
+# -- the driver --------------------------------------------------------------------------
+
+
+class ScreeningProcess:
+    """One child process that screens candidates with a gate built from ``gate``'s skill.
+
+    Args:
+        gate: the run's gate (its skill is sent to the child; its own state stays here, and it
+            screens in process once the child is gone).
+
+    Attributes:
+        cpu_s: CPU seconds the child spent screening (the throughput benchmark reports it).
+        broken: the child could not start or died; screening is in process from then on.
+    """
+
+    def __init__(self, gate: Gate):
+        self.gate = gate
+        self.cpu_s = 0.0
+        self.broken = False
+        self._proc: subprocess.Popen | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: list[asyncio.Future] = []  # answers come in request order
+        self._pump: asyncio.Task | None = None
+        self._ready: asyncio.Event | None = None
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from prepbench.tools.validate.screening import serve; serve()"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            _write_frame(self._proc.stdin, gate.skill)  # type: ignore[arg-type]
+        except (OSError, pickle.PicklingError):
+            self._fail()
+
+    async def _connect(self) -> None:
+        """Attach the child's pipes to the running event loop (once per loop)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # the first caller attaches; lanes arriving meanwhile wait for it
+            self._loop, self._ready = loop, asyncio.Event()
+            try:
+                proc = self._proc
+                assert proc is not None and proc.stdout is not None and proc.stdin is not None
+                reader = asyncio.StreamReader(limit=2**31 - 1)
+                await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), proc.stdout)
+                transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, proc.stdin)
+                self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, None, loop)
+                self._pump = loop.create_task(self._read_answers())
+            finally:
+                self._ready.set()
+        await self._ready.wait()
+        if self._writer is None:
+            raise ConnectionError("the screening process's pipes could not be attached")
+
+    async def _read_answers(self) -> None:
+        reader = self._reader
+        assert reader is not None
+        try:
+            while True:
+                head = await reader.readexactly(_HEADER.size)
+                body = await reader.readexactly(_HEADER.unpack(head)[0])
+                fut = self._waiting.pop(0)
+                if not fut.done():
+                    fut.set_result(pickle.loads(body))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, IndexError, pickle.UnpicklingError):
+            self._fail()
+
+    def _fail(self) -> None:
+        """The child is gone: everything waiting is screened in process by its caller."""
+        self.broken = True
+        waiting, self._waiting = self._waiting, []
+        for fut in waiting:
+            if not fut.done():
+                fut.set_result(None)
+        if self._loop is not None:
+            self.release()
+        self.close()
+
+    async def screen_many(self, items: list[tuple[dict, str | None]]) -> list[Verdict]:
+        """:meth:`Gate.screen_many` of ``items`` (``(sample, chunk_text)``), in order, run in the child.
+
+        Raises:
+            What screening raises (an environment fault, such as a missing English parser).
+        """
+        if not items:
+            return []
+        if self.broken or self._proc is None:
+            return self.gate.screen_many(items)
+        try:
+            await self._connect()
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting.append(fut)
+            body = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+            self._writer.write(_HEADER.pack(len(body)) + body)  # type: ignore[union-attr]
+            await self._writer.drain()  # type: ignore[union-attr]
+            answer = await fut
+        except (ConnectionError, OSError, pickle.PicklingError):
+            self._fail()
+            answer = None
+        if answer is None:  # the child is gone
+            return self.gate.screen_many(items)
+        ok, value, cpu = answer
+        self.cpu_s += cpu
+        if ok is None:  # the child could not build its gate: the driver screens, and reports what it finds
+            self._fail()
+            return self.gate.screen_many(items)
+        if not ok:
+            raise value  # screening itself failed: as it would have here
+        return value
+
+    def release(self) -> None:
+        """Close the pipes' transports inside the running event loop (call before it ends): the
+        child's stdin closes, so it exits; later screening is in process. :meth:`close` reaps it."""
+        if self._pump is not None:
+            self._pump.cancel()
+        reader_transport = getattr(self._reader, "_transport", None)
+        for transport in (self._writer.transport if self._writer is not None else None, reader_transport):
+            if transport is not None:
+                transport.close()
+        self._loop, self._reader, self._writer, self._pump = None, None, None, None
+        self.broken = True
+
+    def close(self) -> None:
+        """End the child: its stdin closes, it finishes the request at hand and exits."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(OSError):
+            if proc.stdout is not None:
+                proc.stdout.close()
