@@ -52,11 +52,13 @@ def key_terms(text: str) -> frozenset[str]:
 
 
 class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, ProcedureExtractors):
-    """Runs every extractor over one chunk; ``key_lemmas``: its document's :func:`key_terms`."""
+    """Runs every extractor over one chunk; ``key_lemmas``: its document's :func:`key_terms`;
+    ``articles``: its document's :func:`term_articles` (None: not known, guessed from the term)."""
 
-    def __init__(self, chunk: Chunk, key_lemmas: frozenset[str] = frozenset()):
+    def __init__(self, chunk: Chunk, key_lemmas: frozenset[str] = frozenset(), articles: dict[str, str] | None = None):
         self.chunk = chunk
         self.key_lemmas = key_lemmas
+        self.articles = articles
         head = chunk.heading_path[-1] if chunk.heading_path else ""
         self.blocks = parse_blocks(chunk.text, head)
         self.exercise_quotes = {b.quote for b in self.blocks if b.quote >= 0 and _EXERCISE_LABEL.match(b.raw)}

@@ -46,6 +46,7 @@ from typing import Any, Callable
 from prepbench.agents.base import Triage
 from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
 from prepbench.agents.extractive.candidates import Cand
+from prepbench.agents.extractive.concepts import term_articles
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
 from prepbench.agents.extractive.triage import triage_chunk
@@ -172,10 +173,14 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
 
 
 def document_context(documents: list[tuple[str, str]]) -> dict[str, dict]:
-    """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas}`` of the
-    ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`); module-level so a
-    Ray worker can run it by reference."""
-    return {path: {"separate_from": separate_opinion_line(text), "key_terms": key_terms(text)} for path, text in documents}
+    """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas, "articles":
+    glossary term -> article}`` of the ``(doc_path, text)`` pairs (see
+    :meth:`ExtractiveGenerator.read_documents`, :func:`term_articles`); module-level so a Ray
+    worker can run it by reference."""
+    return {
+        path: {"separate_from": separate_opinion_line(text), "key_terms": key_terms(text), "articles": term_articles(text)}
+        for path, text in documents
+    }
 
 
 class ExtractiveGenerator:
@@ -240,7 +245,7 @@ class ExtractiveGenerator:
             of ``chunk.text``) and the fields of their type's schema; possibly empty.
         """
         context = self.document_context.get(chunk.doc_path, {})
-        ex = _Extractor(chunk, context.get("key_terms", frozenset()))
+        ex = _Extractor(chunk, context.get("key_terms", frozenset()), context.get("articles"))
         by_form: dict[str, list[str]] = {}
         offline = skill.coverage.completion.offline
         offered = offline.sample_types if offline is not None and offline.sample_types is not None else skill.sample_types

@@ -85,6 +85,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("y049", "answers_question", "kind of statement"),  # "Lenz's law is a statement about conservation of energy"
         ("z037", "answers_question", "states a result"),  # "The integers are a UFD by the Fundamental Theorem ..."
         ("z050", "faithful", "multiple-choice"),  # a checkpoint's wrong option: "... depends on the charge of the observer"
+        ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -327,3 +328,13 @@ def test_a_why_will_question_about_the_source_s_scene_is_refused():
         )
         is None
     )
+
+
+def test_the_other_standing_alone_needs_the_two_things_named():
+    from prepbench.tools.validate.language import other_problem
+
+    assert "which two" in other_problem("Why do some firms prefer one method over the other?")
+    # the two are named: coordinated, or "between"
+    assert other_problem("Why is debt cheaper than equity, and why is one preferred over the other?") is None
+    assert other_problem("What is the difference between a call and a put, and how does one hedge the other?") is None
+    assert other_problem("What are the other costs of holding inventory than storage?") is None

@@ -286,9 +286,14 @@ def source_example_problem(answer: str, question: str, chunk_text: str) -> str |
 
 
 def other_problem(text: str) -> str | None:
-    """A bare "other X" with no "than" ("other birds"): other than what the source mentioned."""
+    """A bare "other X" with no "than" ("other birds"): other than what the source mentioned; or
+    "the other" standing alone ("prefer one ratio over the other") in a question that names no two
+    things (no coordination, no "between"): which two, only the source says (seed 1222, defective)."""
     doc = parse(text)
     for t in doc:
+        if t.lower_ == "other" and t.dep_ != "amod" and t.i > 0 and doc[t.i - 1].lower_ == "the":
+            if not any(w.dep_ == "conj" or w.lower_ == "between" for w in doc):
+                return "'the other': the other of which two?"
         if t.lower_ == "other" and t.dep_ == "amod" and not any(w.lower_ == "than" for w in doc[t.i :]):
             before = {w.lemma_.lower() for w in doc[: t.i]}
             related = {t.head.lemma_.lower()} | {
