@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from prepbench.agents.extractive.articles import article_key, plural_head, usage_note
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
 from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
@@ -73,20 +74,6 @@ def _second_predicate(definition: str, plural: bool) -> str:
     return definition[: m.start()] + " and " + definition[m.end(1) - len(v) :] if agrees else definition[: m.start()]
 
 
-def _usage_note(definition: str) -> tuple[str, str | None]:
-    """A glossary definition and its usage note after ';' ("...; used to determine a company's
-    liquidity"), apart: a fragment after a semicolon read as a broken answer. None: no such note."""
-    m = re.search(r";\s+(used (?:to|for|in|as|by|when)\b.*)$", definition)
-    return (definition[: m.start()].rstrip(), m.group(1)) if m else (definition, None)
-
-
-def _plural_head(definition: str) -> bool:
-    """The definition opens with a plural noun phrase ("abnormal lipid levels", "current assets divided by ...")."""
-    doc = parse(definition)
-    chunk = next(iter(doc.noun_chunks), None)
-    return chunk is not None and chunk.start == 0 and chunk.root.tag_ in ("NNS", "NNPS")
-
-
 def _glossary_entry(term: str, definition: str) -> bool:
     """A "**term**: definition" block is a glossary entry that can be asked: a short term without a
     pronoun, a worded definition of three words or more that does not open like prose or a pointer
@@ -102,63 +89,6 @@ def _glossary_entry(term: str, definition: str) -> bool:
     if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
         return False  # a label followed by prose, not a glossary entry
     return definition.split()[0].lower() not in _NOT_DEFINITION_STARTS
-
-
-#: a glossary entry: "**term**: definition" (the colon inside or outside the bold)
-GLOSSARY_ENTRY = re.compile(r"(?m)^\*\*(?P<term>[^*\n]{2,80}?)\s*(?::\s*\*\*|\*\*\s*:)\s*\S")
-
-
-def article_key(term: str) -> str:
-    """The glossary term as :func:`term_articles` keys it: lower case, a parenthesis ("(CPI)") dropped."""
-    return re.sub(r"\s+", " ", re.sub(r"\s*\([^)]*\)", "", clean_inline(term))).strip().lower()
-
-
-def term_articles(text: str) -> dict[str, str]:
-    """How the document itself uses each of its glossary terms with an article, from its own text:
-    ``"a"`` where it writes "a/an TERM" or the plural ("receptors"), else ``"the"`` where it writes
-    "the TERM" ("the parasympathetic nervous system") at least twice and more often than bare, else ``""``: a mass noun or a name, written
-    bare ("inflation", "anaphylaxis", "homeostasis"), which "What is an inflation?" gets wrong
-    (blind-read weak). A compound whose head noun is counted ("a corporation") is left out too
-    (the glossary guesses: "a close corporation", but "prothrombin time"). A one-word term seen only after "the" is left out (the glossary guesses).
-    Returns ``article_key(term) -> "a" | "the" | ""``."""
-    terms = {article_key(m.group("term")) for m in GLOSSARY_ENTRY.finditer(text)}
-    terms.discard("")
-    if not terms:
-        return {}
-    lower = " " + re.sub(r"\s+", " ", clean_inline(text)).lower() + " "
-    out: dict[str, str] = {}
-
-    def counted(phrase: str, after: str = r"(?:a|an|one|each|every|another)\s+") -> bool:
-        e = re.escape(phrase)
-        plural = re.escape(phrase[:-1]) + "ies" if phrase.endswith("y") and phrase[-2:-1] not in "aeiou" else e + "(?:s|es)"
-        # the term must end its noun phrase there: "the inflation rate" says nothing of "inflation"
-        return bool(re.search(rf"\b{after}{e}{_PHRASE_ENDS}|\b{plural}\b", lower))
-
-    for t in sorted(terms):
-        e = re.escape(t)
-        if counted(t):
-            out[t] = "a"
-        elif " " in t and counted(t.split()[-1]):
-            continue  # "close corporation" never counted, but "a corporation" is: left to the guess
-        elif the := len(re.findall(rf"\bthe\s+{e}{_PHRASE_ENDS}", lower)):  # not "the X of Y": mass nouns take that too
-            # "the immune system": a unique thing, written with "the" more often than bare ("with
-            # myasthenia gravis", "net debt is"); one word after "the" ("the metabolism", "the
-            # ligand") says too little to choose between a mass and a count noun: left to the guess
-            bare = len(re.findall(rf"\b{e}{_PHRASE_ENDS}", lower)) - the
-            if " " in t and the >= 2 and the > bare:
-                out[t] = "the"
-            elif bare > the:
-                out[t] = ""
-        else:
-            out[t] = ""
-    return out
-
-
-#: what may follow a noun phrase that ends with the term (punctuation, a verb, a conjunction)
-_PHRASE_ENDS = (
-    r"(?=\s*(?:[.,;:()!?]|$)|\s+(?:is|are|was|were|has|have|had|can|could|may|might|will|would|must|should|does|"
-    r"do|did|and|or|but|that|which|who|to|in|on|for|with|from|by|at|as|when|if|because)\b)"
-)
 
 
 class ConceptExtractors:
@@ -250,7 +180,7 @@ class ConceptExtractors:
             verb = "are" if plural else "is"
             if not plural and parse(definition)[0].tag_ == "NNS":
                 continue  # "partial agonist: drugs that ...": "Partial agonist is drugs" is no sentence
-            definition, use = _usage_note(_second_predicate(definition, plural))
+            definition, use = usage_note(_second_predicate(definition, plural))
             tq = _lc_first(term, self.chunk_lower)
             # how the book itself writes the term: "a receptor", "the immune system", bare "inflation"
             usage = (self.articles or {}).get(article_key(term)) if d0 in ("a", "an") and not plural and not name else None
@@ -293,7 +223,7 @@ class ConceptExtractors:
                 answer = f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
             elif d0.endswith("s") and not d0.endswith("ss"):
                 answer = f"{subj} {verb} {definition}"
-            elif _plural_head(definition):
+            elif plural_head(definition):
                 # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
                 answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
             else:

@@ -44,9 +44,9 @@ import time
 from typing import Any, Callable
 
 from prepbench.agents.base import Triage
+from prepbench.agents.extractive.articles import term_articles
 from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
 from prepbench.agents.extractive.candidates import Cand
-from prepbench.agents.extractive.concepts import term_articles
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
 from prepbench.agents.extractive.triage import triage_chunk

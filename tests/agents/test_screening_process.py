@@ -11,6 +11,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from prepbench.agents.runner import run_pipeline
 from prepbench.tools.skills import load_skill
 from prepbench.tools.validate import Gate, screening
@@ -51,28 +53,26 @@ def test_the_child_gives_the_in_process_verdicts():
     assert got == want
 
 
-def test_a_dead_child_leaves_screening_in_process():
-    gate = Gate(load_skill("finance"), dedup=False)
-    items = _items("finance", 12)
-    want = gate.screen_many(items)
-    proc = ScreeningProcess(gate)
-    try:
-        proc._proc.kill()
-        proc._proc.wait()
-        got = asyncio.run(_screen_in_batches(proc, items))
-        assert proc.broken and proc.cpu_s == 0
-    finally:
-        proc.close()
-    assert got == want
+def _kill(proc: ScreeningProcess, gate: Gate) -> ScreeningProcess:
+    proc._proc.kill()
+    proc._proc.wait()
+    return proc
 
 
-def test_a_child_that_cannot_build_its_gate_leaves_screening_in_process():
-    gate = Gate(load_skill("finance"), dedup=False)
-    items = _items("finance", 6)
-    want = gate.screen_many(items)
+def _unbuildable(proc: ScreeningProcess, gate: Gate) -> ScreeningProcess:
+    proc.close()
     skill, gate.skill = gate.skill, "not a skill"  # what the child gets: its Gate(...) fails
     proc = ScreeningProcess(gate)
     gate.skill = skill
+    return proc
+
+
+@pytest.mark.parametrize("breaks", [_kill, _unbuildable], ids=["killed", "no_gate"])
+def test_a_child_that_is_gone_or_cannot_build_its_gate_leaves_screening_in_process(breaks):
+    gate = Gate(load_skill("finance"), dedup=False)
+    items = _items("finance", 12)
+    want = gate.screen_many(items)
+    proc = breaks(ScreeningProcess(gate), gate)
     try:
         got = asyncio.run(_screen_in_batches(proc, items))
         assert proc.broken and proc.cpu_s == 0

@@ -86,6 +86,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("z037", "answers_question", "states a result"),  # "The integers are a UFD by the Fundamental Theorem ..."
         ("z050", "faithful", "multiple-choice"),  # a checkpoint's wrong option: "... depends on the charge of the observer"
         ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
+        ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
+        ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."
+        ("j009", "open_discussion", "Would you have"),  # "... Would you have invested?" / "Answers will vary."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -129,11 +129,15 @@ def mismatch_problem(question: str, answer: str) -> str | None:
 
 
 _NOT_A_DEFINITION = re.compile(
-    r"(?i)^\s*(an? (?:(?:very|highly|extremely|particularly|really|most) )?(example|instance|case|part|kind of thing|"
+    # "a common example with a preestablished dividend formula": an example of what, it never says (seed 1223)
+    r"(?i)^\s*(an? (?:\w+ )?(?:example|instance)\b|"
+    r"an? (?:(?:very|highly|extremely|particularly|really|most) )?(example|instance|case|part|kind of thing|"
     r"good|great|critical|important|significant|key|useful|strange|huge|big|major|vital|crucial|serious)\b|"
     r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b|"
     # a role or a metaphor in place of a definition: "the building blocks of mathematics"
-    r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant)\b|"
+    # "CNS stimulants are the mainstay of ADHD therapy" (seed 1223): a role, not what they are
+    r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant|mainstay|hallmark|"
+    r"centerpiece|linchpin|workhorse|pillar)\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
     r"the (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
     r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that (?:describes|can be measured|is used)\b|"

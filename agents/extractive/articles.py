@@ -1,0 +1,92 @@
+"""How a glossary entry reads as a sentence: the article its term takes, and its definition's form.
+
+"What is an inflation?", "A pulmonary fibrosis is ...", "Dyslipidemia is the abnormal lipid levels ..."
+and "...; used to determine a company's liquidity" were blind-read weak (seeds 1221, 1222): the
+term's article is taken from how its own chapter writes it (:func:`term_articles`, computed once
+per document by the run, :func:`~prepbench.agents.extractive.generator.document_context`), a
+definition opening with a plural is "referred to" (:func:`plural_head`), and a usage note after a
+semicolon becomes its own sentence (:func:`usage_note`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from prepbench.agents.extractive.text import clean_inline
+from prepbench.tools.nlp import parse
+
+#: a glossary entry: "**term**: definition" (the colon inside or outside the bold)
+GLOSSARY_ENTRY = re.compile(r"(?m)^\*\*(?P<term>[^*\n]{2,80}?)\s*(?::\s*\*\*|\*\*\s*:)\s*\S")
+
+
+def article_key(term: str) -> str:
+    """The glossary term as :func:`term_articles` keys it: lower case, a parenthesis ("(CPI)") dropped."""
+    return re.sub(r"\s+", " ", re.sub(r"\s*\([^)]*\)", "", clean_inline(term))).strip().lower()
+
+
+def term_articles(text: str) -> dict[str, str]:
+    """How the document itself uses each of its glossary terms with an article, from its own text:
+    ``"a"`` where it writes "a/an TERM" or the plural ("receptors"), else ``"the"`` where it writes
+    "the TERM" ("the parasympathetic nervous system") at least twice and more often than bare, else ``""``: a mass noun or a name, written
+    bare ("inflation", "anaphylaxis", "homeostasis"), which "What is an inflation?" gets wrong
+    (blind-read weak). A compound whose head noun is counted ("a corporation") is left out too
+    (the glossary guesses: "a close corporation", but "prothrombin time"). A one-word term seen only after "the" is left out (the glossary guesses).
+    Returns ``article_key(term) -> "a" | "the" | ""``."""
+    terms = {article_key(m.group("term")) for m in GLOSSARY_ENTRY.finditer(text)}
+    terms.discard("")
+    if not terms:
+        return {}
+    lower = " " + re.sub(r"\s+", " ", clean_inline(text)).lower() + " "
+    out: dict[str, str] = {}
+
+    def counted(phrase: str, after: str = r"(?:a|an|one|each|every|another)\s+") -> bool:
+        e = re.escape(phrase)
+        plural = re.escape(phrase[:-1]) + "ies" if phrase.endswith("y") and phrase[-2:-1] not in "aeiou" else e + "(?:s|es)"
+        # the term must end its noun phrase there: "the inflation rate" says nothing of "inflation"
+        return bool(re.search(rf"\b{after}{e}{_PHRASE_ENDS}|\b{plural}\b", lower))
+
+    for t in sorted(terms):
+        e = re.escape(t)
+        if counted(t):
+            out[t] = "a"
+        elif " " in t and counted(t.split()[-1]):
+            continue  # "close corporation" never counted, but "a corporation" is: left to the guess
+        elif the := len(re.findall(rf"\bthe\s+{e}{_PHRASE_ENDS}", lower)):  # not "the X of Y": mass nouns take that too
+            # "the immune system": a unique thing, written with "the" more often than bare ("with
+            # myasthenia gravis", "net debt is"); one word after "the" ("the metabolism", "the
+            # ligand") says too little to choose between a mass and a count noun: left to the guess
+            bare = len(re.findall(rf"\b{e}{_PHRASE_ENDS}", lower)) - the
+            if " " in t and the >= 2 and the > bare and t.split()[-1] in _UNIQUE_HEADS:
+                out[t] = "the"
+            elif bare > the:
+                out[t] = ""
+        else:
+            out[t] = ""
+    return out
+
+
+#: heads of names of one thing in its field ("the renin-angiotensin-aldosterone system", "the accounting
+#: equation"); "the useful life" is the life of something the question must name (seed 1223, weak)
+_UNIQUE_HEADS = frozenset(
+    "system equation method model index cascade act clause law principle theorem rule effect sheet statement pump".split()
+)
+
+#: what may follow a noun phrase that ends with the term (punctuation, a verb, a conjunction)
+_PHRASE_ENDS = (
+    r"(?=\s*(?:[.,;:()!?]|$)|\s+(?:is|are|was|were|has|have|had|can|could|may|might|will|would|must|should|does|"
+    r"do|did|and|or|but|that|which|who|to|in|on|for|with|from|by|at|as|when|if|because)\b)"
+)
+
+
+def usage_note(definition: str) -> tuple[str, str | None]:
+    """A glossary definition and its usage note after ';' ("...; used to determine a company's
+    liquidity"), apart: a fragment after a semicolon read as a broken answer. None: no such note."""
+    m = re.search(r";\s+(used (?:to|for|in|as|by|when)\b.*)$", definition)
+    return (definition[: m.start()].rstrip(), m.group(1)) if m else (definition, None)
+
+
+def plural_head(definition: str) -> bool:
+    """The definition opens with a plural noun phrase ("abnormal lipid levels", "current assets divided by ...")."""
+    doc = parse(definition)
+    chunk = next(iter(doc.noun_chunks), None)
+    return chunk is not None and chunk.start == 0 and chunk.root.tag_ in ("NNS", "NNPS")

@@ -1,0 +1,68 @@
+"""The offline generator's glossary sentences (:mod:`prepbench.agents.extractive.articles`) on real
+chapters of OpenStax *Principles of Finance* and *Pharmacology for Nurses* from ``../shared/corpora``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prepbench.agents.extractive import ExtractiveGenerator
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.skills import load_skill
+
+from cli_helpers import SHARED
+
+SHARED_FINANCE = SHARED / "corpora" / "finance" / "openstax-principles-of-finance"
+
+
+def _piece(path: Path, start: str, end: str, heading: list[str]) -> Chunk:
+    """A chunk holding the verbatim piece of a real file from ``start`` to ``end``."""
+    text = path.read_text(encoding="utf-8")
+    i = text.index(start)
+    piece = text[i : text.index(end, i + len(start))].strip()
+    return Chunk("0123456789abcdef", "fedcba9876543210", path.name, 0, heading, 1, piece.count("\n") + 1, piece)
+
+
+def test_the_book_s_own_usage_picks_a_glossary_term_s_article():
+    """The glossary asks "What is an inflation?" and "What is an anaphylaxis?" no more (blind-read
+    weak): the chapter's own text writes those terms bare, and "a receptor", "the
+    renin-angiotensin-aldosterone system" (:func:`~prepbench.agents.extractive.concepts.term_articles`)."""
+    from prepbench.agents.extractive.articles import term_articles
+    from prepbench.agents.extractive.generator import document_context
+
+    medical = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses"
+    usage = term_articles((medical / "04-introduction-to-homeostasis.md").read_text(encoding="utf-8"))
+    assert (usage["homeostasis"], usage["receptor"], usage["adenosine 5-triphosphate"]) == ("", "a", "")
+    usage = term_articles((medical / "19-heart-failure-drugs.md").read_text(encoding="utf-8"))
+    assert usage["renin-angiotensin-aldosterone system"] == "the" and usage["diuretic"] == "a"
+    # "with myasthenia gravis" more often than "the myasthenia gravis": bare
+    usage = term_articles(
+        (medical / "10-drugs-to-treat-myasthenia-gravis-and-alzheimer-s-disease.md").read_text(encoding="utf-8")
+    )
+    assert usage["myasthenia gravis"] == ""
+    # "the inflation rate" is no evidence for "the inflation": the noun phrase must end with the term
+    path = SHARED_FINANCE / "03-economic-foundations-money-and-rates.md"
+    assert term_articles(path.read_text(encoding="utf-8"))["inflation"] == ""
+
+    gen = ExtractiveGenerator()
+    gen.read_documents([type("Doc", (), {"rel_path": path.name, "text": path.read_text(encoding="utf-8")})()])
+    assert gen.document_context == document_context([(path.name, path.read_text(encoding="utf-8"))])
+    chunk = _piece(path, "\n**inflation**:", end="\n\n", heading=["Glossary"])
+    qs = {s["question"]: s["answer"] for s in gen.generate(chunk, load_skill("finance"), {"concept_qa": 1})}
+    assert qs == {"What is inflation?": "Inflation is a general increase in prices."}, qs
+    # without the document's usage the old guess stands (a chunk alone)
+    alone = {s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})}
+    assert alone == {"What is an inflation?"}
+
+
+def test_a_glossary_entry_glossed_with_a_plural_or_a_usage_note_reads_as_sentences():
+    """Seed 1222 weak: "Dyslipidemia is the abnormal lipid levels ..." and "Current ratio is the current
+    assets divided by current liabilities; used to determine a company's liquidity" (a fragment)."""
+    path = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses" / "21-lipid-lowering-drugs.md"
+    chunk = _piece(path, "**dyslipidemia**", end="\n", heading=["Glossary"])
+    answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 1})]
+    assert answers == ["Dyslipidemia refers to abnormal lipid levels or an imbalance of lipids in the blood."], answers
+    path = SHARED_FINANCE / "06-measures-of-financial-health.md"
+    chunk = _piece(path, "\n**current ratio**:", end="\n\n", heading=["Glossary"])
+    answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
+    assert len(answers) == 1 and answers[0].startswith("Current ratio refers to current assets divided by current liabilities.")
+    assert " It is used to determine a company’s liquidity" in answers[0], answers
