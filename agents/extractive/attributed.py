@@ -64,6 +64,10 @@ _LEGAL_TERMS = re.compile(
     r"prohibit\w*|requires?|permits?|invalid|valid|violat\w+|standard|test|burden|obstacle|interest|economic|commercial|interstate)\b"
 )
 _HEDGES = frozenset(("would", "could", "might", "may", "need", "should"))
+#: heads of a court statement's subject that make it background or a truism, not a rule of the case
+_COURT_VAGUE_SUBJECTS = frozenset("pattern case cases law laws".split())
+#: adverbs that make a court's statement a truism ("can sometimes have more than one meaning")
+_TRUISM_HEDGES = frozenset("sometimes often usually generally occasionally".split())
 #: heads that name a place in the argument, not a subject ("the big difference", "one way")
 _VAGUE_HEADS = language.RELATIONAL_NOUNS | frozenset(
     "version case example exercise difference way thing point idea issue question matter one kind lot".split()
@@ -263,6 +267,14 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
             return None  # a party's argument, a step of the argument, or the case's own figures
         if not _LEGAL_TERMS.search(text):
             return None  # the case's facts or procedure, not a statement of law
+        head = subj.lemma_.lower()
+        of_constitution = any(t.text == "Constitution" for t in subj.subtree)  # "the text and structure of the Constitution"
+        vague = head in _COURT_VAGUE_SUBJECTS or head in ("text", "language") and not of_constitution
+        if vague or any(t.lower_ in _TRUISM_HEDGES for t in doc):
+            # "the text of a statute can sometimes have more than one possible meaning", "numerous cases
+            # ... have reached the Courts of Appeals", "Pennsylvania law gives ...": read weak in every
+            # blind reading of the law book (seeds 1221, 1223, 1224): a truism, background or a fact
+            return None
         if referents.named_before_problem(text, topic):
             return None  # "... labored with the doctrine": which doctrine, the sample never says
         if any(c.dep_ in ("attr", "dobj") and c.lemma_.lower() in _VAGUE_HEADS for c in root.children):

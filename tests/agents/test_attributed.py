@@ -112,3 +112,37 @@ def test_a_point_the_court_grants_and_then_limits_is_not_stated_alone():
     assert answers, "the Nixon opinion gives no sample at all"
     assert not [a for a in answers if "weighty indeed" in a or "calls for great deference" in a], answers
     assert any("legitimate needs of the judicial process may outweigh Presidential privilege" in a for a in answers), answers
+
+
+def test_a_court_s_truism_background_or_case_fact_is_no_statement_of_law():
+    """Read weak in every blind reading of the law book (seeds 1221, 1223, 1224); the text and
+    structure of the Constitution (read good six times) stays."""
+    from prepbench.agents.extractive.attributed import Voice, author_claim
+    from prepbench.agents.extractive.grammar import Sent
+
+    def claim(case: str, text: str):
+        return author_claim(Sent(text, text, 0, 0, "", -1, [], False), Voice("court", case))
+
+    nfib = "National Federation of Independent Business v. Sebelius"
+    assert claim(nfib, "The text of a statute can sometimes have more than one possible meaning.") is None
+    assert (
+        claim(
+            "Obergefell v. Hodges",
+            "Numerous cases about same-sex marriage have reached the United States Courts of Appeals in recent years.",
+        )
+        is None
+    )
+    assert (
+        claim(
+            "Fulton v. Philadelphia",
+            "Pennsylvania law gives the authority to certify foster families to state-licensed foster agencies like CSS.",
+        )
+        is None
+    )
+    kept = claim(
+        "Zivotofsky v. Kerry",
+        "The text and structure of the Constitution grant the President the power to recognize foreign nations and governments.",
+    )
+    assert kept is not None and kept.fields["question"] == (
+        "In Zivotofsky v. Kerry, what does the Court say about the text and structure of the Constitution?"
+    )
