@@ -89,6 +89,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
         ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."
         ("j009", "open_discussion", "Would you have"),  # "... Would you have invested?" / "Answers will vary."
+        ("l010", "elliptical_comparison", "than appears"),  # "Why is the true annual rate higher than appears?"
+        ("l057", "answers_question", "reasons through"),  # "A force is a purely mathematical tool, so it is important to ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -218,7 +218,9 @@ def _circular(subj, definiens) -> str | None:
 
 
 #: a definition that turns into an example's reasoning
-_EXAMPLE_REASONING = re.compile(r"(?i)[,;] so (?:we|you)\b|\bso we know\b")
+#: a definition that goes on to reason or advise ("... a purely mathematical tool, so it is important to
+#: fight your intuition ...", seed 1225): the book's argument, not a definition
+_EXAMPLE_REASONING = re.compile(r"(?i)[,;] so (?:we|you|it is)\b|\bso we know\b")
 #: adjectives that judge a genus without restricting it ("a complex structure", "a known hepatotoxin")
 _JUDGING = frozenset(
     """complex complicated fundamental essential interesting powerful remarkable unique fascinating amazing
