@@ -91,6 +91,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("j009", "open_discussion", "Would you have"),  # "... Would you have invested?" / "Answers will vary."
         ("l010", "elliptical_comparison", "than appears"),  # "Why is the true annual rate higher than appears?"
         ("l057", "answers_question", "reasons through"),  # "A force is a purely mathematical tool, so it is important to ..."
+        ("m055", "source_anchored_phrasing", "Chapters describingmotionin1d"),  # "(Chapters describingmotionin1d and ...)"
+        ("m002", "self_contained", "never spelled out"),  # "What does IR involve?" (the chunk: "investor relations (IR)")
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

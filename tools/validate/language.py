@@ -244,6 +244,17 @@ def acronym_problem(question: str, answer: str = "") -> str | None:
     return None
 
 
+def source_acronym_problem(question: str, answer: str, chunk_text: str) -> str | None:
+    """An acronym the source introduces ("investor relations (IR)") used bare in the question and
+    spelled out by neither side ("What does IR involve?", seed 1226, defective): the reader of the
+    sample never saw it introduced."""
+    both = f"{question} {answer}"
+    for s in dict.fromkeys(re.findall(r"\b[A-Z]{2,6}\b", question)):
+        if f"({s})" in chunk_text and f"({s})" not in both and not _spelled_out(s, both):
+            return f"'{s}' is introduced by the source and never spelled out"
+    return None
+
+
 def _spelled_out(acronym: str, text: str) -> bool:
     initials = "".join(w[0] for w in re.findall(r"[A-Za-z][A-Za-z-]*", text) if w[0].isalpha()).upper()
     return acronym in initials
