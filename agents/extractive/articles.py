@@ -25,13 +25,18 @@ def article_key(term: str) -> str:
 
 
 def term_articles(text: str) -> dict[str, str]:
-    """How the document itself uses each of its glossary terms with an article, from its own text:
-    ``"a"`` where it writes "a/an TERM" or the plural ("receptors"), else ``"the"`` where it writes
-    "the TERM" ("the parasympathetic nervous system") at least twice and more often than bare, else ``""``: a mass noun or a name, written
-    bare ("inflation", "anaphylaxis", "homeostasis"), which "What is an inflation?" gets wrong
-    (blind-read weak). A compound whose head noun is counted ("a corporation") is left out too
-    (the glossary guesses: "a close corporation", but "prothrombin time"). A one-word term seen only after "the" is left out (the glossary guesses).
-    Returns ``article_key(term) -> "a" | "the" | ""``."""
+    """How a document writes each of its glossary terms, from its own text (blind-read weak: "What is
+    an inflation?"). Returns ``article_key(term) -> article``:
+
+    - ``"a"``: it writes "a/an TERM" ending a noun phrase, or the plural ("receptors");
+    - ``"the"``: a name of one thing (:data:`_UNIQUE_HEADS`) written "the TERM" at least twice and more
+      often than bare ("the renin-angiotensin-aldosterone system");
+    - ``""``: bare, a mass noun or a name ("inflation", "anaphylaxis", "homeostasis").
+
+    Left out (the glossary guesses from the term): a compound whose head noun is counted ("a
+    corporation": "a close corporation", but "prothrombin time"), and a term seen with "the" no more
+    often than bare without being a name of one thing.
+    """
     terms = {article_key(m.group("term")) for m in GLOSSARY_ENTRY.finditer(text)}
     terms.discard("")
     if not terms:
@@ -39,11 +44,11 @@ def term_articles(text: str) -> dict[str, str]:
     lower = " " + re.sub(r"\s+", " ", clean_inline(text)).lower() + " "
     out: dict[str, str] = {}
 
-    def counted(phrase: str, after: str = r"(?:a|an|one|each|every|another)\s+") -> bool:
+    def counted(phrase: str) -> bool:
         e = re.escape(phrase)
         plural = re.escape(phrase[:-1]) + "ies" if phrase.endswith("y") and phrase[-2:-1] not in "aeiou" else e + "(?:s|es)"
         # the term must end its noun phrase there: "the inflation rate" says nothing of "inflation"
-        return bool(re.search(rf"\b{after}{e}{_PHRASE_ENDS}|\b{plural}\b", lower))
+        return bool(re.search(rf"\b(?:a|an|one|each|every|another)\s+{e}{_PHRASE_ENDS}|\b{plural}\b", lower))
 
     for t in sorted(terms):
         e = re.escape(t)

@@ -124,6 +124,7 @@ class ScreeningProcess:
         self._proc: subprocess.Popen | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: asyncio.StreamReader | None = None
+        self._read_transport: asyncio.BaseTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._waiting: list[asyncio.Future] = []  # answers come in request order
         self._pump: asyncio.Task | None = None
@@ -141,15 +142,15 @@ class ScreeningProcess:
             self._fail()
 
     async def _connect(self) -> None:
-        """Attach the child's pipes to the running event loop (once per loop)."""
+        """Attach the child's pipes to the running event loop (once: :meth:`release` ends them)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # the first caller attaches; lanes arriving meanwhile wait for it
+        if self._loop is None:  # the first caller attaches; lanes arriving meanwhile wait for it
             self._loop, self._ready = loop, asyncio.Event()
             try:
                 proc = self._proc
                 assert proc is not None and proc.stdout is not None and proc.stdin is not None
                 reader = asyncio.StreamReader(limit=2**31 - 1)
-                await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), proc.stdout)
+                self._read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), proc.stdout)
                 transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, proc.stdin)
                 self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, None, loop)
                 self._pump = loop.create_task(self._read_answers())
@@ -220,11 +221,10 @@ class ScreeningProcess:
         child's stdin closes, so it exits; later screening is in process. :meth:`close` reaps it."""
         if self._pump is not None:
             self._pump.cancel()
-        reader_transport = getattr(self._reader, "_transport", None)
-        for transport in (self._writer.transport if self._writer is not None else None, reader_transport):
+        for transport in (self._writer.transport if self._writer is not None else None, self._read_transport):
             if transport is not None:
                 transport.close()
-        self._loop, self._reader, self._writer, self._pump = None, None, None, None
+        self._reader, self._writer, self._pump, self._read_transport = None, None, None, None
         self.broken = True
 
     def close(self) -> None:
