@@ -143,6 +143,29 @@ def _topic(span_root) -> str | None:
     return phrase
 
 
+#: heads that need their document to say which one is meant ("the Act", "the statute", "the State")
+_GENERIC_LEGAL_HEADS = frozenset(
+    "act statute ordinance law court state states government regulation provision amendment clause section "
+    "rule program plan policy board commission agency city county petitioner respondent".split()
+)
+
+
+def _names_itself(subj) -> bool:
+    """The held clause's subject names one thing without its document: a phrase of two content
+    words or more that is no pronoun, demonstrative or quantifier ("the doctrine of 'separate but
+    equal'", "the Second Amendment right"), or a name of one thing ("the Constitution", "Congress",
+    "Virginia"), not a generic head ("the Act", "the statute", "this provision", "it")."""
+    span = subj.doc[subj.left_edge.i : subj.right_edge.i + 1]
+    if subj.pos_ not in ("NOUN", "PROPN") or any(t.lower_ in _QUANTIFIERS or _PRONOUNS.fullmatch(t.text) for t in span):
+        return False
+    if any(t.ent_type_ == "PERSON" or t.lower_ == "here" for t in span):
+        return False
+    content = [t for t in span if t.pos_ in ("NOUN", "PROPN", "ADJ", "NUM") and not t.is_stop]
+    if len(content) >= 2:
+        return True
+    return subj.pos_ == "PROPN" and subj.lemma_.lower() not in _GENERIC_LEGAL_HEADS
+
+
 def _lower_first(phrase: str) -> str:
     """The phrase with its first letter lowered, unless it begins with a name ("Baker v. Carr")."""
     doc = parse(phrase)
@@ -156,8 +179,8 @@ def _lower_first(phrase: str) -> str:
 def holding(s: Sent, case: str) -> Cand | None:
     """A holding candidate from sentence ``s`` of an opinion of ``case``, or None."""
     text = s.text.strip()
-    if len(text) > 400 or not re.search(r"\b(hold|conclude)\b", text):
-        return None
+    if len(text) > 400 or not re.search(r"\b(hold|held|conclude)\b", text):
+        return None  # "held": the Court's own precedent ("we have held that ...")
     doc = parse(text)
     for verb in doc:
         # "we hold/conclude that ...", or the Court's own precedent: "we have held that ..."
@@ -169,14 +192,26 @@ def holding(s: Sent, case: str) -> Cand | None:
             continue
         clause = next((c for c in verb.children if c.dep_ == "ccomp"), None)
         held_subj = next((c for c in clause.children if c.dep_ in ("nsubj", "nsubjpass")), None) if clause else None
-        topic = _topic(held_subj) if held_subj is not None else None
-        if topic is None:
+        if held_subj is None:
+            continue
+        topic = _topic(held_subj)
+        if topic is None and (perfect or not _names_itself(held_subj)):
             continue
         start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
         held = doc[start : clause.right_edge.i + 1].text.strip(" ,;")
+        if doc[clause.right_edge.i].text == ";" or doc[clause.right_edge.i + 1 :].text.lstrip(" ,").startswith(";"):
+            continue  # "includes a right to marry; a right to procreate; ...": the parse cut the list short
         if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]) or _FIRST_PERSON.search(held):
             continue
-        if perfect:
+        if topic is None:
+            # "We conclude that in the field of public education the doctrine of 'separate but equal'
+            # has no place": the held clause names what it is about, but no short topic can be cut
+            # from it; the case itself is the question's subject
+            if language.referent_problem(held) or language.pronoun_problem(held) or language.pointing_problem(held):
+                continue
+            question = f"What did the Court hold in {case}?"
+            answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
+        elif perfect:
             question = f"In {case}, what does the Court say it has held about {_lower_first(topic)}?"
             answer = f"In {case}, the Court says it has held that {_lower_first(held).rstrip('.')}."
         else:
@@ -186,7 +221,7 @@ def holding(s: Sent, case: str) -> Cand | None:
             "question": question,
             "answer": answer,
             "question_type": "fact",
-            "knowledge_point": f"{case}: {topic}"[:120],
+            "knowledge_point": f"{case}: {topic or 'holding'}"[:120],
             "statement_kind": "rule" if perfect else "holding",
             "authority": case,
             "quoted_text": s.raw.strip(),

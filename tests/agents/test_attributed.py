@@ -146,3 +146,55 @@ def test_a_court_s_truism_background_or_case_fact_is_no_statement_of_law():
     assert kept is not None and kept.fields["question"] == (
         "In Zivotofsky v. Kerry, what does the Court say about the text and structure of the Constitution?"
     )
+
+
+@needs_law
+def test_a_holding_whose_subject_cannot_be_cut_short_is_asked_after_its_case():
+    # Brown: "We conclude that in the field of public education the doctrine of 'separate but equal'
+    # has no place." The parse puts "in the field of public education" inside the subject, so no
+    # topic can be cut from it; the case is the question's subject
+    _, by_chunk = _samples("034-brown-v-board-of-education.md")
+    held = [
+        s for ss in by_chunk.values() for s in ss if s["question"] == "What did the Court hold in Brown v. Board of Education?"
+    ]
+    assert len(held) == 1
+    assert held[0]["answer"].startswith("In Brown v. Board of Education, the Court held that in the field of public education")
+    assert held[0]["statement_kind"] == "holding" and held[0]["quoted_text"] in held[0]["evidence"]
+
+
+def _holding(text: str):
+    from prepbench.agents.extractive.attributed import holding
+    from prepbench.agents.extractive.grammar import Sent
+
+    return holding(Sent(text, text, 0, 0, "", -1, [], False), "Casey")
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        # the Court's own precedent: "held" (before, only "hold"/"conclude" let a sentence through)
+        (
+            "We have held that the Due Process Clause of the Fourteenth Amendment incorporates most of the Bill of Rights against the States.",
+            "In Casey, what does the Court say it has held about the Due Process Clause of the Fourteenth Amendment?",
+        ),
+        ("We hold that the Second Amendment right is fully applicable to the States.", "What did the Court hold in Casey?"),
+        (
+            "On that assumption, we conclude that the Constitution grants Congress legislative power sufficient to enact §4248.",
+            "What did the Court hold in Casey?",
+        ),
+        # which act, which statute, which provision: only the case's document says
+        ("We conclude that the Constitution grants Congress legislative power sufficient to enact the statute.", None),
+        ("We hold that the Act exceeds the authority of Congress to regulate commerce.", None),
+        ("We conclude the statute exceeds Congress' power.", None),
+        ("We conclude, however, that this provision is not generally applicable as required by the rule.", None),
+        ("We hold that it does not.", None),
+        # the parse ends the held clause at the first ";": the list would be cut short
+        (
+            "Building on these cases, we have held that the term liberty includes a right to marry; a right to procreate; and a right to use contraceptives.",
+            None,
+        ),
+    ],
+)
+def test_which_holdings_name_what_they_hold(text, question):
+    cand = _holding(text)
+    assert (cand.fields["question"] if cand else None) == question

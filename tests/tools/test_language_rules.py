@@ -93,6 +93,10 @@ def _rule_verdict(sample_id: str, rule: str):
         ("l057", "answers_question", "reasons through"),  # "A force is a purely mathematical tool, so it is important to ..."
         ("m055", "source_anchored_phrasing", "Chapters describingmotionin1d"),  # "(Chapters describingmotionin1d and ...)"
         ("m002", "self_contained", "never spelled out"),  # "What does IR involve?" (the chunk: "investor relations (IR)")
+        ("s027", "self_contained", "'lidocaine'"),  # "Why should the nurse assess the client frequently?"
+        ("b030", "self_contained", "'lidocaine'"),  # the same sample, drawn again and read again
+        ("z002", "self_contained", "2,433.31"),  # "How do you determine future value ...?" -> "... FV = 2,433.31"
+        ("c005", "self_contained", "12.97"),  # "How do you find the price of stock ...?" -> "... PV = −12.97"
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -345,3 +349,40 @@ def test_the_other_standing_alone_needs_the_two_things_named():
     assert other_problem("Why is debt cheaper than equity, and why is one preferred over the other?") is None
     assert other_problem("What is the difference between a call and a put, and how does one hedge the other?") is None
     assert other_problem("What are the other costs of holding inventory than storage?") is None
+
+
+def test_a_question_about_roles_alone_and_a_figure_without_its_inputs_are_refused():
+    from prepbench.tools.validate import referents
+
+    why = referents.role_only_problem(
+        "Why should the nurse assess the client frequently?",
+        "Because lidocaine may cause central nervous system toxicity, the nurse should assess the client frequently.",
+    )
+    assert why and "'lidocaine'" in why
+    # roles alone, but the answer's reason is about them: a question of practice, not of a drug
+    assert (
+        referents.role_only_problem(
+            "What happens when providers are not honest with clients?",
+            "When providers are not honest with clients, it may cause fear.",
+        )
+        is None
+    )
+    assert (
+        referents.role_only_problem(
+            "Why should the nurse assess a client taking lidocaine frequently?",
+            "Because lidocaine may cause central nervous system toxicity, the nurse should assess the client frequently.",
+        )
+        is None
+    )
+    why = referents.unstated_inputs_problem(
+        "How do you determine future value with a financial calculator?",
+        "Compute future value: enter CPT FV (display: FV = 2,433.31).",
+    )
+    assert why and "2,433.31" in why
+    assert (
+        referents.unstated_inputs_problem(
+            "How do you determine future value with a financial calculator, given a present value of $2000, 4% and 5 periods?",
+            "The result is FV = 2,433.31 (compute future value: enter CPT FV).",
+        )
+        is None
+    )

@@ -202,6 +202,45 @@ def named_before_problem(answer: str, question: str = "") -> str | None:
 _OPTION_LINE = re.compile(r"^\s*(?:>\s*)*(?:\d{1,2}[.)]|\(?[A-Ea-e]\)|[A-E]\.)\s+(.*)$")
 
 
+#: the people a practice book speaks of in general: a question about them alone names no subject
+ROLES = frozenset(
+    "nurse client patient provider clinician physician doctor prescriber caregiver person people individual student reader user family member".split()
+)
+_REASON_MARKS = frozenset("because since as if when while".split())
+
+
+def role_only_problem(question: str, answer: str) -> str | None:
+    """A question that names only roles ("Why should the nurse assess the client frequently?")
+    answered with a reason about a thing it never names ("Because lidocaine may cause ..."): the
+    question stands for the source's drug or condition, and alone it asks about every client."""
+    nouns = {t.lemma_.lower() for t in parse(question) if t.pos_ in ("NOUN", "PROPN")}
+    if not nouns or not nouns <= ROLES:
+        return None
+    for t in parse(answer):
+        if t.dep_ != "advcl" or not any(c.dep_ == "mark" and c.lower_ in _REASON_MARKS for c in t.children):
+            continue
+        for subj in (c for c in t.children if c.dep_ in ("nsubj", "nsubjpass")):
+            if subj.pos_ in ("NOUN", "PROPN") and subj.lemma_.lower() not in ROLES | nouns:
+                return (
+                    f"the question names only {sorted(nouns)}; the answer's reason is about '{subj.text}', which it never names"
+                )
+    return None
+
+
+#: a computed figure in an answer: "FV = 2,433.31", "PV = −12.97"
+_COMPUTED = re.compile(r"=\s*[−-]?\$?\d[\d,]*\.\d+")
+
+
+def unstated_inputs_problem(question: str, answer: str) -> str | None:
+    """An answer that gives a computed figure ("display: FV = 2,433.31") to a question that states
+    no number ("How do you determine future value with a financial calculator?"): the figure comes
+    from the source's example, whose inputs the question never gives."""
+    m = _COMPUTED.search(answer)
+    if m is None or re.search(r"\d", question):
+        return None
+    return f"the answer's figure ('{m.group(0).lstrip('= ')}') comes from inputs the question never states"
+
+
 def quiz_option_problem(answer: str, evidence: list[str], chunk_text: str) -> str | None:
     """An answer taken from an option of a multiple-choice question in the chunk (a numbered or
     lettered line after a line that ends with "?"): the source offers it as a choice, perhaps a

@@ -131,20 +131,25 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
         else:
             # the answer's variables count when the question is about mathematics at all
             why = lang.variable_problem(question, answer if lang.math_tokens(question) else "")
-            why = why or (
-                lang.voice_problem(answer)
-                or lang.source_example_problem(answer, question, chunk_text)
-                or refs.order_problem(question)
-                or refs.structure_part_problem(question)
-                or refs.exercise_problem(question)
-                or refs.named_instance_problem(question)
-                or refs.purpose_problem(question)
-                or refs.order_problem(answer, positional=False)
-                or refs.named_before_problem(answer, question)
-                or refs.example_referent_problem(question, answer, chunk_text)
-                or lang.source_acronym_problem(question, answer, chunk_text)
-                if chunk_text
-                else None
+            why = (
+                why
+                or refs.role_only_problem(question, answer)
+                or refs.unstated_inputs_problem(question, answer)
+                or (
+                    lang.voice_problem(answer)
+                    or lang.source_example_problem(answer, question, chunk_text)
+                    or refs.order_problem(question)
+                    or refs.structure_part_problem(question)
+                    or refs.exercise_problem(question)
+                    or refs.named_instance_problem(question)
+                    or refs.purpose_problem(question)
+                    or refs.order_problem(answer, positional=False)
+                    or refs.named_before_problem(answer, question)
+                    or refs.example_referent_problem(question, answer, chunk_text)
+                    or lang.source_acronym_problem(question, answer, chunk_text)
+                    if chunk_text
+                    else None
+                )
             )
         return Verdict(False, name, why) if why else PASS
 
