@@ -91,6 +91,10 @@ def _glossary_entry(term: str, definition: str) -> bool:
     return definition.split()[0].lower() not in _NOT_DEFINITION_STARTS
 
 
+#: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")
+_ADDS_TO = re.compile(r"(?i)(?:additionally|in addition|also|furthermore|moreover)\b|(?:\w+ ){1,2}also\b")
+
+
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
 
@@ -441,6 +445,12 @@ class ConceptExtractors:
                         return f"Why do {_lc_first(subj, self.chunk_lower)} {ws[k]} {rest}?"
         return None
 
+    def _continued(self, s) -> bool:
+        """The next sentence of ``s``'s block adds to it ("They also ...", "Additionally, ..."):
+        ``s`` alone gives only part of what the chunk says its subject does."""
+        nxt = next((x for x in self.sents if x.block == s.block and x.pos == s.pos + 1), None)
+        return nxt is not None and bool(_ADDS_TO.match(nxt.text.strip()))
+
     def causes(self) -> list[Cand]:
         out = []
         for s in self.sents:
@@ -474,6 +484,8 @@ class ConceptExtractors:
                     subj = _lc_first(m.group("subj"), self.chunk_lower)
                     if verb.startswith(("can ", "will ")) and len(_words(subj)) <= 2:
                         q = None  # "What can morphine cause?": a list of effects the sentence gives only in part
+                    elif self._continued(s):
+                        q = None  # "... can cause bradycardia. They also ... Additionally, they can cause edema." (seed 1229)
                     elif verb.startswith(("can ", "will ")):
                         aux, v = verb.split(" ", 1)
                         q = f"What {aux} {subj} {v}?"

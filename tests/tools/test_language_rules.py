@@ -97,6 +97,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("b030", "self_contained", "'lidocaine'"),  # the same sample, drawn again and read again
         ("z002", "self_contained", "2,433.31"),  # "How do you determine future value ...?" -> "... FV = 2,433.31"
         ("c005", "self_contained", "12.97"),  # "How do you find the price of stock ...?" -> "... PV = −12.97"
+        ("p031", "answers_question", "does not say what it is"),  # "A change in behavior is the evidence of ..."
+        ("p033", "self_contained", "of which drug"),  # "What is the therapeutic effect in dyslipidemia?" (niacin's)
+        ("p048", "answers_question", "does not say what it is"),  # "The Work-Energy Theorem is the starting point for ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -386,3 +389,21 @@ def test_a_question_about_roles_alone_and_a_figure_without_its_inputs_are_refuse
         )
         is None
     )
+
+
+def test_a_definition_by_how_a_thing_may_be_defined_and_an_ownerless_drug_effect_are_refused():
+    from prepbench.tools.validate.answering import _definition_answer_problem
+    from prepbench.tools.validate.language import referent_problem
+
+    # seed 1228, read weak: how momentum can be defined, not what it is
+    assert _definition_answer_problem(
+        "Momentum is a quantity that, like energy, can be defined from Newton's Second Law, to facilitate building models."
+    )
+    assert _definition_answer_problem("Momentum is the product of an object's mass and its velocity.") is None
+    assert "of which drug" in referent_problem("What is the therapeutic effect in dyslipidemia?")
+    for named in (
+        "What is the therapeutic effect of niacin in dyslipidemia?",
+        "What is an adverse effect?",
+        "What is the photoelectric effect?",
+    ):
+        assert referent_problem(named) is None, named

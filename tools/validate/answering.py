@@ -137,10 +137,12 @@ _NOT_A_DEFINITION = re.compile(
     # a role or a metaphor in place of a definition: "the building blocks of mathematics"
     # "CNS stimulants are the mainstay of ADHD therapy" (seed 1223): a role, not what they are
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant|mainstay|hallmark|"
-    r"centerpiece|linchpin|workhorse|pillar)\b|"
+    r"centerpiece|linchpin|workhorse|pillar|evidence|starting point)\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
     r"the (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
-    r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that (?:describes|can be measured|is used)\b|"
+    # "a quantity that, like energy, can be defined from Newton's Second Law" (seed 1228): how it may be
+    # defined, not what it is
+    r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that(?:, [^,]{1,40},)? (?:describes|can be (?:measured|defined|derived)|is used)\b|"
     # a place in the field, not what it is: "a concept central to physics"
     r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b)"
 )

@@ -189,6 +189,10 @@ def _short_form_name(doc) -> str | None:
     return None
 
 
+#: adjectives of a drug's effect or dose: without "of <drug>" the drug is the source's
+_DRUG_EFFECT_ADJECTIVES = frozenset("therapeutic adverse desired intended expected usual maximum initial recommended".split())
+
+
 def referent_problem(text: str, context: str = "", sourced: bool = True) -> str | None:
     """A noun phrase whose referent lives only in the source: a bare definite singular ("the
     observer", "the drug") or an ownerless plural of a relational noun ("side effects"). A noun
@@ -216,6 +220,12 @@ def referent_problem(text: str, context: str = "", sourced: bool = True) -> str 
                 continue
             return f"'{nc.text}' refers to something the sample never introduces"
         lemma = head.lemma_.lower()
+        drug_word = next((c.lower_ for c in head.children if c.dep_ == "amod" and c.lower_ in _DRUG_EFFECT_ADJECTIVES), None)
+        definite = any(d.lower_ == "the" for d in dets)  # "an adverse effect" is the general term
+        if sourced and drug_word and definite and lemma in ("effect", "action", "dose", "dosage") and lemma not in earlier:
+            if not any(c.dep_ == "poss" or (c.dep_ == "prep" and c.lower_ == "of") for c in head.children):
+                # "What is the therapeutic effect in dyslipidemia?": of niacin, which only the source names (seed 1229)
+                return f"'{nc.text}' has no owner (of which drug?)"
         action = head.tag_ == "NN" and not dets and lemma in _OWNED_ACTIONS  # "What does treatment include?"
         if (head.tag_ == "NNS" and lemma in RELATIONAL_NOUNS or action) and lemma not in earlier:
             owned = any(

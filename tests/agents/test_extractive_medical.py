@@ -1,0 +1,57 @@
+"""The offline generator on real chapters of OpenStax *Pharmacology for Nurses*
+(``../shared/corpora/medical``): a combination drug's table and a list of effects a chunk gives
+over several sentences."""
+
+from __future__ import annotations
+
+from prepbench.agents.extractive import ExtractiveGenerator
+from prepbench.agents.extractive.drug_tables import drug_table
+from prepbench.tools.chunking import Chunk
+from prepbench.tools.skills import load_skill
+
+from cli_helpers import SHARED
+
+MEDICAL = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses"
+
+
+def _piece(name: str, start: str, end: str) -> Chunk:
+    text = (MEDICAL / name).read_text(encoding="utf-8")
+    i = text.index(start)
+    piece = text[i : text.index(end, i + len(start))].strip()
+    return Chunk("0123456789abcdef", "fedcba9876543210", name, 0, ["Adverse Effects"], 1, piece.count("\n") + 1, piece)
+
+
+def test_a_combination_drug_s_table_is_about_the_pair():
+    """Seed 1228, read weak: "What are the adverse effects of nirmatrelvir?" from the table of
+    nirmatrelvir/ritonavir (bradycardia and pruritus are the pair's)."""
+    chunk = _piece("07-anti-infective-drugs.md", "Table 7.6 is a drug prototype table", "\n\n#")
+    drug, fields = drug_table(chunk.text)
+    assert drug == "Nirmatrelvir/ritonavir" and "Adverse Effects" in fields
+    questions = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 3})]
+    assert questions and all("nirmatrelvir/ritonavir" in q.lower() for q in questions), questions
+    # the title names the pair and the text one drug of it: which cell is whose is unclear, no table
+    assert (
+        drug_table(
+            "a drug prototype table featuring hydralazine.\n\n**Drug Prototype Table: Hydralazine/Isosorbide Dinitrate**\n\n"
+            "| **Adverse Effects**: Headache |"
+        )
+        is None
+    )
+
+
+def test_effects_a_chunk_lists_over_several_sentences_are_not_asked_from_the_first():
+    """Seed 1229, read weak: "What can calcium channel blockers cause?" -> bradycardia only, where
+    the next sentences add hypotension ("They also ...") and edema ("Additionally, ...")."""
+    name = "17-antidysrhythmic-drugs.md"
+    text = (MEDICAL / name).read_text(encoding="utf-8")
+    gen = ExtractiveGenerator()
+    gen.read_documents([type("Doc", (), {"rel_path": name, "text": text})()])
+    skill = load_skill("medical")
+    chunk = _piece(name, "### Adverse Effects and Contraindications\n\nCalcium channel blockers", "\n\n### ")
+    asked = "What can calcium channel blockers cause?"
+    assert asked not in [s["question"] for s in gen.generate(chunk, skill, {t: 3 for t in skill.sample_types})]
+    # the same chunk without the sentences that add to the list: the one sentence is the whole answer
+    first = "Calcium channel blockers can cause bradycardia as an extension of their therapeutic effect."
+    cut = chunk.text.replace(chunk.text[chunk.text.index(first) + len(first) : chunk.text.index("edema.") + 6], "")
+    alone = Chunk(chunk.chunk_id, chunk.doc_id, name, 0, chunk.heading_path, 1, cut.count("\n") + 1, cut)
+    assert asked in [s["question"] for s in gen.generate(alone, skill, {t: 3 for t in skill.sample_types})]
