@@ -37,6 +37,9 @@ _CASE_NAME = re.compile(r"\bv\.\s")
 _FIRST_PERSON = re.compile(r"(?i)\b(I|me|my|mine|we|us|our|you|your)\b")
 _PRONOUNS = re.compile(r"(?i)\b(he|she|him|her|his|hers|they|them|their|it|its|this|these|those|such)\b")
 _HOLD_LEMMAS = frozenset(("hold", "conclude"))
+#: words of a holding's opening that hold it under a premise of the sentences before ("On that
+#: assumption, we conclude ..."); "this case" and "the standard that is well established" do not
+_PREMISES = frozenset("assumption assuming premise if unless".split())
 #: links to the sentences around it ("also", "thus", "however"): the statement is a step of an argument
 _CONTEXT_LINKS = re.compile(
     r"(?i)\b(also|thus|however|therefore|moreover|too|again|then|instead|likewise|similarly|even|contrast|different|here|furthermore|further|similar|first|second|third|latter|former|two)\b"
@@ -201,6 +204,13 @@ def holding(s: Sent, case: str) -> Cand | None:
         held = doc[start : clause.right_edge.i + 1].text.strip(" ,;")
         if doc[clause.right_edge.i].text == ";" or doc[clause.right_edge.i + 1 :].text.lstrip(" ,").startswith(";"):
             continue  # "includes a right to marry; a right to procreate; ...": the parse cut the list short
+        if ";" in held or "§" in held:
+            # "the rights to marry, Loving v. Virginia; to have children, Skinner v. Oklahoma ex rel." (a
+            # list of citations, read defective: cut at "ex rel."), "sufficient to enact §4248" (a
+            # statute by its number alone, read weak twice)
+            continue
+        if any(t.lower_ in _PREMISES or (t.dep_ == "det" and t.lower_ in ("that", "those", "such")) for t in doc[: subj[0].i]):
+            continue  # "On that assumption, we conclude ...": held under a premise the sample cannot state
         if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]) or _FIRST_PERSON.search(held):
             continue
         if topic is None:

@@ -76,12 +76,15 @@ def _mechanism(drug: str, value: str) -> str | None:
     lowered = value[0].lower() + value[1:]
     # a cell alone is no sentence ("inhibits HMG-CoA reductase" can parse as a plural noun):
     # read it after a subject, as the sentence it will be
-    as_verb = parse(f"It {lowered}")[1].tag_ == "VBZ"
+    # past the adverbs: "Directly stimulates beta receptors ..." is "Albuterol directly stimulates ..."
+    # (seed 1230, read weak: "The mechanism of action of Albuterol is directly stimulates ...")
+    as_verb = next((t for t in parse(f"It {lowered}")[1:] if t.pos_ != "ADV"), first).tag_ == "VBZ"
     if as_verb or first.tag_ in ("VBZ", "NNS") and first.lower_.endswith("s"):  # "Inhibits", "Binds", "Blocks"
         return f"{drug} {lowered}."
     if first.pos_ in ("VERB", "AUX") or first.tag_.startswith("VB"):
         return None
-    return f"The mechanism of action of {drug} is {lowered}."
+    low = " ".join(w if w.isupper() else w.lower() for w in drug.split())  # not "of Aspirin" mid-sentence
+    return f"The mechanism of action of {low} is {lowered}."
 
 
 def drug_candidates(text: str) -> list[Cand]:

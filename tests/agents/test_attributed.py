@@ -179,7 +179,7 @@ def _holding(text: str):
         ),
         ("We hold that the Second Amendment right is fully applicable to the States.", "What did the Court hold in Casey?"),
         (
-            "On that assumption, we conclude that the Constitution grants Congress legislative power sufficient to enact §4248.",
+            "We conclude that the Constitution grants Congress the power to provide for the civil commitment of dangerous federal prisoners.",
             "What did the Court hold in Casey?",
         ),
         # which act, which statute, which provision: only the case's document says
@@ -188,6 +188,18 @@ def _holding(text: str):
         ("We conclude the statute exceeds Congress' power.", None),
         ("We conclude, however, that this provision is not generally applicable as required by the rule.", None),
         ("We hold that it does not.", None),
+        # under a premise of the sentences before (seed 1230, read weak twice): none
+        (
+            "On that assumption, we conclude that the Constitution grants Congress legislative power sufficient to enact the law.",
+            None,
+        ),
+        # a statute by its number alone, and a list of citations the splitter cut at "ex rel." (read defective)
+        ("We conclude that the Constitution grants Congress legislative power sufficient to enact §4248.", None),
+        (
+            "In a long line of cases, we have held that the liberty specially protected by the Due Process Clause includes the "
+            "rights to marry, Loving v. Virginia; to have children, Skinner v. Oklahoma ex rel.",
+            None,
+        ),
         # the parse ends the held clause at the first ";": the list would be cut short
         (
             "Building on these cases, we have held that the term liberty includes a right to marry; a right to procreate; and a right to use contraceptives.",

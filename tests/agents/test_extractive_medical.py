@@ -55,3 +55,18 @@ def test_effects_a_chunk_lists_over_several_sentences_are_not_asked_from_the_fir
     cut = chunk.text.replace(chunk.text[chunk.text.index(first) + len(first) : chunk.text.index("edema.") + 6], "")
     alone = Chunk(chunk.chunk_id, chunk.doc_id, name, 0, chunk.heading_path, 1, cut.count("\n") + 1, cut)
     assert asked in [s["question"] for s in gen.generate(alone, skill, {t: 3 for t in skill.sample_types})]
+
+
+def test_a_mechanism_cell_that_opens_with_an_adverb_is_the_drug_s_own_verb():
+    """Seed 1230, read weak: "The mechanism of action of Albuterol is directly stimulates ..."."""
+    from prepbench.agents.extractive.drug_tables import _mechanism
+
+    cell = "Directly stimulates beta receptors in the lungs, which causes smooth muscle dilation and opens airways"
+    assert (
+        _mechanism("Albuterol", cell)
+        == "Albuterol directly stimulates beta receptors in the lungs, which causes smooth muscle dilation and opens airways."
+    )
+    assert (
+        _mechanism("Aspirin", "Irreversible inhibition of COX enzymes")
+        == "The mechanism of action of aspirin is irreversible inhibition of COX enzymes."
+    )

@@ -99,7 +99,12 @@ def _rule_verdict(sample_id: str, rule: str):
         ("c005", "self_contained", "12.97"),  # "How do you find the price of stock ...?" -> "... PV = −12.97"
         ("p031", "answers_question", "does not say what it is"),  # "A change in behavior is the evidence of ..."
         ("p033", "self_contained", "of which drug"),  # "What is the therapeutic effect in dyslipidemia?" (niacin's)
-        ("p048", "answers_question", "does not say what it is"),  # "The Work-Energy Theorem is the starting point for ..."
+        ("p048", "answers_question", "does not say what it is"),
+        (
+            "A019",
+            "complete",
+            "abbreviation",
+        ),  # "... to have children, Skinner v. Oklahoma ex rel." (a cut citation)  # "The Work-Energy Theorem is the starting point for ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -407,3 +412,11 @@ def test_a_definition_by_how_a_thing_may_be_defined_and_an_ownerless_drug_effect
         "What is the photoelectric effect?",
     ):
         assert referent_problem(named) is None, named
+
+
+def test_an_answer_cut_at_a_citation_s_abbreviation_is_incomplete():
+    from prepbench.tools.validate.language import ending_problem
+
+    assert "abbreviation" in ending_problem("The rights to have children, Skinner v. Oklahoma ex rel.", False)
+    for whole in ("The answer is no.", "This is the state of the art."):
+        assert ending_problem(whole, False) is None, whole

@@ -455,6 +455,10 @@ def ending_problem(text: str, question: bool) -> str | None:
         if not (last.dep_ in ("relcl", "acl") and last.head.i < last.i):  # "the amount it will have"
             return f"ends on '{last.text}' with no object"
     low = text.rstrip(" .?!").lower()
+    if re.search(r"(?i)\b(ex rel|v|et al|cf|e\.g|i\.e)\.{1,2}\s*$", text.rstrip()):
+        # "... to have children, Skinner v. Oklahoma ex rel.": the splitter took a citation's
+        # abbreviation for a sentence's end (seed 1230, defective)
+        return f"ends on an abbreviation ('{text.rstrip()[-12:].strip()}'): the sentence was cut"
     for cut in ("of the form", "as follows", "given by", "defined by", "such that", "the following", "at least", "satisfying"):
         if low.endswith(cut):
             return f"ends on '{cut}' (what followed was lost)"
