@@ -35,7 +35,11 @@ _PART_WORDS = frozenset(
 #: a sentence that concludes from, or restates, the one before it
 # a quoted block that opens with one of these labels sets an exercise: its sentences describe the
 # exercise's scene ("A baby bouncer consists of a seat suspended ..."), not what the book teaches
-_EXERCISE_LABEL = re.compile(r"(?i)^\W*(checkpoint|exercise|problem|try it|practice|your turn)\b")
+_EXERCISE_LABEL = re.compile(r"(?i)^\W*(checkpoint|exercise|problem|try it|practice|your turn|solution)\b")
+#: a paragraph that opens a numbered example ("**Example 15.17.** No group of order 56 is simple."):
+#: its sentences are steps about the example's own object ("If there is only a single Sylow
+#: 7-subgroup, then it must be normal": of the group of order 56, read weak in seeds 1228 and 1230)
+_EXAMPLE_LEAD = re.compile(r"(?i)^\W*example\s+\d+(?:\.\d+)*\b")
 _CONCLUDES = re.compile(r"(?i)(thus|hence|therefore|consequently|so|similarly|likewise|in other words|in (this|that) case)\b")
 
 
@@ -62,6 +66,7 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         head = chunk.heading_path[-1] if chunk.heading_path else ""
         self.blocks = parse_blocks(chunk.text, head)
         self.exercise_quotes = {b.quote for b in self.blocks if b.quote >= 0 and _EXERCISE_LABEL.match(b.raw)}
+        self.example_paras = {bi for bi, b in enumerate(self.blocks) if b.kind == "para" and _EXAMPLE_LEAD.match(b.raw)}
         # the running text, for "is this word written capitalised mid-sentence (a name)?": heading
         # lines are title case ("Stock and Bond Markets") and would make "Bond markets" a name
         prose = "\n".join(line for line in chunk.text.splitlines() if not line.lstrip().startswith("#"))
@@ -89,7 +94,9 @@ class _Extractor(ConceptExtractors, ListExtractors, ExampleExtractors, Procedure
         if s.multiline and s.quote >= 0:
             return None
         if s.quote in self.exercise_quotes:
-            return None  # the setting of an exercise or checkpoint
+            return None  # the setting of an exercise or checkpoint, or a step of its solution
+        if s.block in self.example_paras:
+            return None  # a step about a numbered example's own object
         if s.quote >= 0 and self.blocks[s.block].kind == "item":
             return None  # an option of a quoted checkpoint's list ("4. Earth's magnetic North pole depends on ..."): maybe a wrong one
         if len(t) < 25 or len(t) > 900:
