@@ -95,6 +95,36 @@ def _glossary_entry(term: str, definition: str) -> bool:
 _ADDS_TO = re.compile(r"(?i)(?:additionally|in addition|also|furthermore|moreover)\b|(?:\w+ ){1,2}also\b")
 
 
+#: heads of a named body's name: "financial industry regulatory authority (FINRA)" is one body
+_BODY_HEADS = frozenset(
+    "authority commission board agency administration bureau association corporation organization exchange institute council".split()
+)
+_SMALL_WORDS = frozenset("of and for the in on to".split())
+
+
+def _named_body(term: str) -> str | None:
+    """The capitalised name of a body a glossary writes in lower case with its acronym
+    ("financial industry regulatory authority (FINRA)" -> "Financial Industry Regulatory Authority
+    (FINRA)"), when the acronym is the words' initials and the head names a body; else None."""
+    m = re.fullmatch(r"(?P<words>[a-z][a-z -]+?) \((?P<acr>[A-Z]{2,8})\)", term)
+    if not m or m.group("words").split()[-1] not in _BODY_HEADS:
+        return None
+    words = m.group("words").split()
+    acr = iter(m.group("acr"))  # each word's initial in order ("FINRA": F-I(N)-R-A)
+    if m.group("acr")[0] != words[0][0].upper() or not all(w[0].upper() in acr for w in words if w not in _SMALL_WORDS):
+        return None
+    return " ".join(w if w in _SMALL_WORDS else w.capitalize() for w in words) + f" ({m.group('acr')})"
+
+
+def _term_and_name(term: str) -> tuple[str, bool]:
+    """A glossary term as a question writes it, and whether it is a name (asked with "the")."""
+    body = _named_body(term)
+    if body:  # "financial industry regulatory authority (FINRA)": a body's name, capitalised (seed 1231)
+        return body, True
+    # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
+    return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
+
+
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
 
@@ -177,8 +207,7 @@ class ConceptExtractors:
             if not _glossary_entry(term, definition):
                 continue
             d0 = definition.split()[0].lower()
-            # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
-            name = bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
+            term, name = _term_and_name(term)
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|is|us|ness)$", head)
             verb = "are" if plural else "is"

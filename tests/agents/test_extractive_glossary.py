@@ -66,3 +66,16 @@ def test_a_glossary_entry_glossed_with_a_plural_or_a_usage_note_reads_as_sentenc
     answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
     assert len(answers) == 1 and answers[0].startswith("Current ratio refers to current assets divided by current liabilities.")
     assert " It is used to determine a company’s liquidity" in answers[0], answers
+
+
+def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
+    """Seed 1231, read weak: "What is a financial industry regulatory authority (FINRA)?" (a named
+    body, written in lower case by the glossary) is asked as the body's name."""
+    from prepbench.agents.extractive.concepts import _named_body
+
+    path = SHARED_FINANCE / "01-introduction-to-finance.md"
+    chunk = _piece(path, "\n**financial industry regulatory authority (FINRA)**:", end="\n\n", heading=["Glossary"])
+    qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
+    assert qs == ["What is the Financial Industry Regulatory Authority (FINRA)?"], qs
+    # a concept's acronym is no body's: "net present value (NPV)" keeps its own form
+    assert _named_body("net present value (NPV)") is None and _named_body("board of directors (BOD)") is None

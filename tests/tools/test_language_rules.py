@@ -99,12 +99,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("c005", "self_contained", "12.97"),  # "How do you find the price of stock ...?" -> "... PV = −12.97"
         ("p031", "answers_question", "does not say what it is"),  # "A change in behavior is the evidence of ..."
         ("p033", "self_contained", "of which drug"),  # "What is the therapeutic effect in dyslipidemia?" (niacin's)
-        ("p048", "answers_question", "does not say what it is"),
-        (
-            "A019",
-            "complete",
-            "abbreviation",
-        ),  # "... to have children, Skinner v. Oklahoma ex rel." (a cut citation)  # "The Work-Energy Theorem is the starting point for ..."
+        ("p048", "answers_question", "does not say what it is"),  # "The Work-Energy Theorem is the starting point for ..."
+        ("A019", "complete", "abbreviation"),  # "... Skinner v. Oklahoma ex rel." (a cut citation)
+        ("B010", "answers_question", "why something matters"),  # "Why is the yield curve important?" -> who studies it
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -21,6 +21,15 @@ _REASON_MARKERS = re.compile(
     r"(?i)\b(because|since|due to|owing to|as a result|so that|in order to|therefore|thus|hence|the reason|"
     r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
 )
+#: "Why is X important?": a question of what X does, tells or decides
+_WHY_IT_MATTERS = re.compile(
+    r"(?i)^\s*why (?:is|are|was|were|does|do|would|should) .+ (?:important|useful|significant|valuable|essential|critical|necessary|matter)\?\s*$"
+)
+#: verbs by which an answer says what a thing does for someone
+_DOES_SOMETHING = re.compile(
+    r"(?i)\b(helps?|determines?|indicates?|shows?|reveals?|tells?|predicts?|measures?|reflects?|provides?|affects?|"
+    r"influences?|signals?|guides?|protects?|ensures?|reduces?|increases?|decides?|is used|are used|used to)\b"
+)
 _PRONOUNS = frozenset(
     "it they he she we you i one there that this these those anyone everyone someone anybody everybody nobody "
     "everything something nothing".split()
@@ -84,6 +93,10 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     kind = question_kind(question)
     if kind == "why" and not _REASON_MARKERS.search(answer) and _novelty(question, answer) < 0.5:
         return "a 'why' question answered without a reason"
+    if _WHY_IT_MATTERS.match(question) and not _REASON_MARKERS.search(answer) and not _DOES_SOMETHING.search(answer):
+        # "Why is the yield curve important?" -> "Market technicians ... will study the yield curve in
+        # great detail ..." (seed 1231, defective): who attends to it, not what it tells them
+        return "asks why something matters; the answer never says what it does or tells"
     heads = subject_heads(question) if _short_what(question) and not _asks_what_to_know(question) else []
     if heads and not _answer_refers_back(answer):
         have = lemmas(answer)
