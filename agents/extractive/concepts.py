@@ -116,10 +116,13 @@ def _named_body(term: str) -> str | None:
     return " ".join(w if w in _SMALL_WORDS else w.capitalize() for w in words) + f" ({m.group('acr')})"
 
 
-def _term_and_name(term: str) -> tuple[str, bool]:
-    """A glossary term as a question writes it, and whether it is a name (asked with "the")."""
+def _term_and_name(term: str, articles: dict[str, str]) -> tuple[str, bool]:
+    """A glossary term as a question writes it, and whether it is a name (asked with "the");
+    ``articles``: how the document writes its terms (:func:`term_articles`)."""
     body = _named_body(term)
-    if body:  # "financial industry regulatory authority (FINRA)": a body's name, capitalised (seed 1231)
+    # "financial industry regulatory authority (FINRA)": a body's name, capitalised (seed 1231); the
+    # book's "a limited liability corporation (LLC)" is a kind, no body
+    if body and articles.get(article_key(term)) != "a":
         return body, True
     # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
     return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
@@ -207,7 +210,7 @@ class ConceptExtractors:
             if not _glossary_entry(term, definition):
                 continue
             d0 = definition.split()[0].lower()
-            term, name = _term_and_name(term)
+            term, name = _term_and_name(term, self.articles or {})
             head = re.split(r" (?:of|for|in|on|to|from|with|under|between|per) ", term.split(" (")[0])[0].split()[-1]
             plural = bool(re.search(r"(?<![su])s$", head)) and not re.search(r"(?i)(ss|ics|is|us|ness)$", head)
             verb = "are" if plural else "is"

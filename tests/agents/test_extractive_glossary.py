@@ -77,5 +77,14 @@ def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     chunk = _piece(path, "\n**financial industry regulatory authority (FINRA)**:", end="\n\n", heading=["Glossary"])
     qs = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
     assert qs == ["What is the Financial Industry Regulatory Authority (FINRA)?"], qs
+    # a kind the book writes "a limited liability corporation" is no body, its acronym notwithstanding
+    path = SHARED_FINANCE / "02-corporate-structure-and-governance.md"
+    text = path.read_text(encoding="utf-8")
+    gen = ExtractiveGenerator()
+    gen.read_documents([type("Doc", (), {"rel_path": path.name, "text": text})()])
+    start = next(line for line in text.splitlines() if line.startswith("**limited liability corporation (LLC)**"))
+    chunk = _piece(path, start, end="\n", heading=["Glossary"])
+    qs = [s["question"] for s in gen.generate(chunk, load_skill("finance"), {"concept_qa": 1})]
+    assert qs and qs[0].startswith("What is a limited liability corporation"), qs
     # a concept's acronym is no body's: "net present value (NPV)" keeps its own form
     assert _named_body("net present value (NPV)") is None and _named_body("board of directors (BOD)") is None
