@@ -5,7 +5,9 @@ and "...; used to determine a company's liquidity" were blind-read weak (seeds 1
 term's article is taken from how its own chapter writes it (:func:`term_articles`, computed once
 per document by the run, :func:`~prepbench.agents.extractive.generator.document_context`), a
 definition opening with a plural is "referred to" (:func:`plural_head`), and a usage note after a
-semicolon becomes its own sentence (:func:`usage_note`).
+semicolon becomes its own sentence (:func:`usage_note`), and a body's name written in lower case
+with its acronym is capitalised (:func:`named_body`: "What is a financial industry regulatory
+authority (FINRA)?", seed 1231).
 """
 
 from __future__ import annotations
@@ -95,3 +97,28 @@ def plural_head(definition: str) -> bool:
     doc = parse(definition)
     chunk = next(iter(doc.noun_chunks), None)
     return chunk is not None and chunk.start == 0 and chunk.root.tag_ in ("NNS", "NNPS")
+
+
+#: heads of a named body's name: "financial industry regulatory authority (FINRA)" is one body
+_BODY_HEADS = frozenset(
+    "authority commission board agency administration bureau association corporation organization exchange institute council".split()
+)
+_SMALL_WORDS = frozenset("of and for the in on to".split())
+
+
+def named_body(term: str, articles: dict[str, str]) -> str | None:
+    """The capitalised name of a body a glossary writes in lower case with its acronym
+    ("financial industry regulatory authority (FINRA)" -> "Financial Industry Regulatory Authority
+    (FINRA)"), when the acronym is the words' initials and the head names a body; else None (seed
+    1231). ``articles`` (:func:`term_articles`): a term the book writes with "a" ("a limited
+    liability corporation (LLC)") is a kind, no body."""
+    if articles.get(article_key(term)) == "a":
+        return None
+    m = re.fullmatch(r"(?P<words>[a-z][a-z -]+?) \((?P<acr>[A-Z]{2,8})\)", term)
+    if not m or m.group("words").split()[-1] not in _BODY_HEADS:
+        return None
+    words = m.group("words").split()
+    acr = iter(m.group("acr"))  # each word's initial in order ("FINRA": F-I(N)-R-A)
+    if m.group("acr")[0] != words[0][0].upper() or not all(w[0].upper() in acr for w in words if w not in _SMALL_WORDS):
+        return None
+    return " ".join(w if w in _SMALL_WORDS else w.capitalize() for w in words) + f" ({m.group('acr')})"

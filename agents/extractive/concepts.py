@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from prepbench.agents.extractive.articles import article_key, plural_head, usage_note
+from prepbench.agents.extractive.articles import article_key, named_body, plural_head, usage_note
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
 from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
@@ -95,34 +95,10 @@ def _glossary_entry(term: str, definition: str) -> bool:
 _ADDS_TO = re.compile(r"(?i)(?:additionally|in addition|also|furthermore|moreover)\b|(?:\w+ ){1,2}also\b")
 
 
-#: heads of a named body's name: "financial industry regulatory authority (FINRA)" is one body
-_BODY_HEADS = frozenset(
-    "authority commission board agency administration bureau association corporation organization exchange institute council".split()
-)
-_SMALL_WORDS = frozenset("of and for the in on to".split())
-
-
-def _named_body(term: str) -> str | None:
-    """The capitalised name of a body a glossary writes in lower case with its acronym
-    ("financial industry regulatory authority (FINRA)" -> "Financial Industry Regulatory Authority
-    (FINRA)"), when the acronym is the words' initials and the head names a body; else None."""
-    m = re.fullmatch(r"(?P<words>[a-z][a-z -]+?) \((?P<acr>[A-Z]{2,8})\)", term)
-    if not m or m.group("words").split()[-1] not in _BODY_HEADS:
-        return None
-    words = m.group("words").split()
-    acr = iter(m.group("acr"))  # each word's initial in order ("FINRA": F-I(N)-R-A)
-    if m.group("acr")[0] != words[0][0].upper() or not all(w[0].upper() in acr for w in words if w not in _SMALL_WORDS):
-        return None
-    return " ".join(w if w in _SMALL_WORDS else w.capitalize() for w in words) + f" ({m.group('acr')})"
-
-
 def _term_and_name(term: str, articles: dict[str, str]) -> tuple[str, bool]:
-    """A glossary term as a question writes it, and whether it is a name (asked with "the");
-    ``articles``: how the document writes its terms (:func:`term_articles`)."""
-    body = _named_body(term)
-    # "financial industry regulatory authority (FINRA)": a body's name, capitalised (seed 1231); the
-    # book's "a limited liability corporation (LLC)" is a kind, no body
-    if body and articles.get(article_key(term)) != "a":
+    """A glossary term as a question writes it, and whether it is a name (asked with "the")."""
+    body = named_body(term, articles)  # "financial industry regulatory authority (FINRA)"
+    if body:
         return body, True
     # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
     return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
@@ -171,6 +147,8 @@ class ConceptExtractors:
             term = clean_inline(m.group("term") + (m.group("tail") or ""))
             if _has_pronoun(term) or len(_words(term)) > 7:
                 continue
+            if m.group("verb") in ("cause", "causes", "produce", "produces", "induce", "induces"):
+                continue  # "**Fludarabine** causes severe CNS toxicity": an effect, not what it is (seed 1232)
             base = _verb_base(m.group("verb"))
             plural = base is None
             if plural and m.group("verb") not in _COMMON_VERBS_BASE:

@@ -71,7 +71,7 @@ def test_a_glossary_entry_glossed_with_a_plural_or_a_usage_note_reads_as_sentenc
 def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     """Seed 1231, read weak: "What is a financial industry regulatory authority (FINRA)?" (a named
     body, written in lower case by the glossary) is asked as the body's name."""
-    from prepbench.agents.extractive.concepts import _named_body
+    from prepbench.agents.extractive.articles import named_body
 
     path = SHARED_FINANCE / "01-introduction-to-finance.md"
     chunk = _piece(path, "\n**financial industry regulatory authority (FINRA)**:", end="\n\n", heading=["Glossary"])
@@ -87,4 +87,4 @@ def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     qs = [s["question"] for s in gen.generate(chunk, load_skill("finance"), {"concept_qa": 1})]
     assert qs and qs[0].startswith("What is a limited liability corporation"), qs
     # a concept's acronym is no body's: "net present value (NPV)" keeps its own form
-    assert _named_body("net present value (NPV)") is None and _named_body("board of directors (BOD)") is None
+    assert named_body("net present value (NPV)", {}) is None and named_body("board of directors (BOD)", {}) is None

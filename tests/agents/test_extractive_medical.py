@@ -70,3 +70,12 @@ def test_a_mechanism_cell_that_opens_with_an_adverb_is_the_drug_s_own_verb():
         _mechanism("Aspirin", "Irreversible inhibition of COX enzymes")
         == "The mechanism of action of aspirin is irreversible inhibition of COX enzymes."
     )
+
+
+def test_a_bold_drug_name_leading_an_effect_is_no_definition():
+    """Seed 1232, defective: "What is fludarabine?" -> "Fludarabine causes severe central nervous
+    system toxicity, ..." (a boxed warning's lead, not what the drug is)."""
+    name = "08-introduction-to-cancer-therapy-and-cancer-drugs.md"
+    chunk = _piece(name, "> **Fludarabine** causes severe", "\n\n")
+    questions = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 3})]
+    assert "What is fludarabine?" not in questions, questions

@@ -102,6 +102,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("p048", "answers_question", "does not say what it is"),  # "The Work-Energy Theorem is the starting point for ..."
         ("A019", "complete", "abbreviation"),  # "... Skinner v. Oklahoma ex rel." (a cut citation)
         ("B010", "answers_question", "why something matters"),  # "Why is the yield curve important?" -> who studies it
+        ("C033", "answers_question", "not what it is"),  # "What is fludarabine?" -> "Fludarabine causes severe ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

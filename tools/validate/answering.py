@@ -93,6 +93,12 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     kind = question_kind(question)
     if kind == "why" and not _REASON_MARKERS.search(answer) and _novelty(question, answer) < 0.5:
         return "a 'why' question answered without a reason"
+    if re.fullmatch(r"(?i)\s*what (?:is|are) (?:an? )?[\w-]+(?: [\w-]+){0,3}\?\s*", question):
+        # "What is fludarabine?" -> "Fludarabine causes severe central nervous system toxicity" (seed
+        # 1232, defective): an effect of the thing, not what it is
+        subj = next((t for t in parse(answer) if t.dep_ in ("nsubj", "nsubjpass")), None)
+        if subj is not None and subj.head.lemma_ in ("cause", "produce", "induce") and subj.head.i < 6:
+            return f"answers with what it {subj.head.text}, not what it is"
     if _WHY_IT_MATTERS.match(question) and not _REASON_MARKERS.search(answer) and not _DOES_SOMETHING.search(answer):
         # "Why is the yield curve important?" -> "Market technicians ... will study the yield curve in
         # great detail ..." (seed 1231, defective): who attends to it, not what it tells them
@@ -175,7 +181,7 @@ _NOT_A_RESULT = re.compile(
 
 
 def _definition_answer_problem(answer: str) -> str | None:
-    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", or by a
+    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", by a
     conditional definition of another term ("A code is a linear code if ...")."""
     doc = parse(answer)
     # the verb of the first subject: a dash or a second clause can take the parse's ROOT elsewhere
