@@ -68,6 +68,11 @@ def _join(items: list[str]) -> str:
     return low[0] if len(low) == 1 else ", ".join(low[:-1]) + " and " + low[-1]
 
 
+def _mid_sentence(drug: str) -> str:
+    """The drug's name as written mid-sentence: "metoprolol succinate", an acronym kept ("CMS")."""
+    return " ".join(w if w.isupper() else w.lower() for w in drug.split())
+
+
 def _mechanism(drug: str, value: str) -> str | None:
     """The mechanism sentence: "Pegfilgrastim binds to ..." when the cell opens with a verb in the
     third person, "The mechanism of action of X is ..." when it opens with a noun phrase; None for
@@ -83,8 +88,7 @@ def _mechanism(drug: str, value: str) -> str | None:
         return f"{drug} {lowered}."
     if first.pos_ in ("VERB", "AUX") or first.tag_.startswith("VB"):
         return None
-    low = " ".join(w if w.isupper() else w.lower() for w in drug.split())  # not "of Aspirin" mid-sentence
-    return f"The mechanism of action of {low} is {lowered}."
+    return f"The mechanism of action of {_mid_sentence(drug)} is {lowered}."
 
 
 def drug_candidates(text: str) -> list[Cand]:
@@ -93,7 +97,7 @@ def drug_candidates(text: str) -> list[Cand]:
     if found is None:
         return []
     drug, f = found
-    low = " ".join(w if w.isupper() else w.lower() for w in drug.split())  # "metoprolol succinate", "CMS"
+    low = _mid_sentence(drug)
     out: list[Cand] = []
     mechanism = _mechanism(drug, f["Mechanism of Action"][0]) if "Mechanism of Action" in f else None
     if mechanism is not None:

@@ -21,6 +21,8 @@ _REASON_MARKERS = re.compile(
     r"(?i)\b(because|since|due to|owing to|as a result|so that|in order to|therefore|thus|hence|the reason|"
     r"results? from|caused by|leads? to|allows?|enables?|prevents?|so as to|given that|as it|as they|as the)\b|(?:^|[.,;:])\s*so\b"
 )
+#: "What is fludarabine?": a term of one to four words asked bare
+_BARE_WHAT = re.compile(r"(?i)\s*what (?:is|are) (?:an? )?[\w-]+(?: [\w-]+){0,3}\?\s*")
 #: "Why is X important?": a question of what X does, tells or decides
 _WHY_IT_MATTERS = re.compile(
     r"(?i)^\s*why (?:is|are|was|were|does|do|would|should) .+ (?:important|useful|significant|valuable|essential|critical|necessary|matter)\?\s*$"
@@ -93,7 +95,7 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     kind = question_kind(question)
     if kind == "why" and not _REASON_MARKERS.search(answer) and _novelty(question, answer) < 0.5:
         return "a 'why' question answered without a reason"
-    if re.fullmatch(r"(?i)\s*what (?:is|are) (?:an? )?[\w-]+(?: [\w-]+){0,3}\?\s*", question):
+    if _BARE_WHAT.fullmatch(question):
         # "What is fludarabine?" -> "Fludarabine causes severe central nervous system toxicity" (seed
         # 1232, defective): an effect of the thing, not what it is
         subj = next((t for t in parse(answer) if t.dep_ in ("nsubj", "nsubjpass")), None)
@@ -181,7 +183,7 @@ _NOT_A_RESULT = re.compile(
 
 
 def _definition_answer_problem(answer: str) -> str | None:
-    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", by a
+    """A "What is X?" answered by "X is an example of ...", "X is a critical part of ...", or by a
     conditional definition of another term ("A code is a linear code if ...")."""
     doc = parse(answer)
     # the verb of the first subject: a dash or a second clause can take the parse's ROOT elsewhere
