@@ -37,6 +37,18 @@ _CASE_NAME = re.compile(r"\bv\.\s")
 _FIRST_PERSON = re.compile(r"(?i)\b(I|me|my|mine|we|us|our|you|your)\b")
 _PRONOUNS = re.compile(r"(?i)\b(he|she|him|her|his|hers|they|them|their|it|its|this|these|those|such)\b")
 _HOLD_LEMMAS = frozenset(("hold", "conclude"))
+#: a held clause that points back ("may use this power to ..."): which power, the sample never says
+_POINTING = re.compile(r"(?i)\b(?:this|these|those|such)\s+(\w+)")
+
+
+def _points_back(clause: str) -> bool:
+    """``clause`` names something with "this"/"such" that it has not named before ("may use this
+    power"; "the right of personal privacy ... but that this right" names its own)."""
+    return any(not re.search(rf"(?i)\b{re.escape(m.group(1))}\b", clause[: m.start()]) for m in _POINTING.finditer(clause))
+
+
+#: what the Court has said before, in the present perfect only ("We have noted that ...")
+_SAID_LEMMAS = frozenset(("recognize", "note", "say", "explain", "state"))
 #: words of a holding's opening that hold it under a premise of the sentences before ("On that
 #: assumption, we conclude ..."); "this case" and "the standard that is well established" do not
 _PREMISES = frozenset("assumption assuming premise if unless".split())
@@ -182,13 +194,14 @@ def _lower_first(phrase: str) -> str:
 def holding(s: Sent, case: str) -> Cand | None:
     """A holding candidate from sentence ``s`` of an opinion of ``case``, or None."""
     text = s.text.strip()
-    if len(text) > 400 or not re.search(r"\b(hold|held|conclude)\b", text):
+    if len(text) > 400 or not re.search(r"\b(hold|held|conclude|recognized|noted|said|explained|stated)\b", text):
         return None  # "held": the Court's own precedent ("we have held that ...")
     doc = parse(text)
     for verb in doc:
         # "we hold/conclude that ...", or the Court's own precedent: "we have held that ..."
         perfect = verb.tag_ == "VBN" and any(c.lemma_ == "have" and c.dep_ == "aux" for c in verb.children)
-        if verb.lemma_ not in _HOLD_LEMMAS or (verb.tag_ not in ("VBP", "VB") and not perfect):
+        said = perfect and verb.lemma_ in _SAID_LEMMAS  # "we have noted that ..."
+        if not said and (verb.lemma_ not in _HOLD_LEMMAS or (verb.tag_ not in ("VBP", "VB") and not perfect)):
             continue
         subj = [c for c in verb.children if c.dep_ == "nsubj"]
         if not subj or subj[0].lower_ != "we" or any(c.lower_ in _HEDGES or c.dep_ == "neg" for c in verb.children):
@@ -198,6 +211,8 @@ def holding(s: Sent, case: str) -> Cand | None:
         if held_subj is None:
             continue
         topic = _topic(held_subj)
+        if topic is None and said and held_subj.pos_ == "PROPN" and held_subj.left_edge == held_subj == held_subj.right_edge:
+            topic = held_subj.text if _names_itself(held_subj) else None  # "We have said that Congress can ..."
         if topic is None and (perfect or not _names_itself(held_subj)):
             continue
         start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
@@ -211,7 +226,7 @@ def holding(s: Sent, case: str) -> Cand | None:
             continue
         if any(t.lower_ in _PREMISES or (t.dep_ == "det" and t.lower_ in ("that", "those", "such")) for t in doc[: subj[0].i]):
             continue  # "On that assumption, we conclude ...": held under a premise the sample cannot state
-        if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]) or _FIRST_PERSON.search(held):
+        if len(held.split()) < 5 or _PRONOUNS.search(held.split(" ", 1)[0]) or _FIRST_PERSON.search(held) or _points_back(held):
             continue
         if topic is None:
             # "We conclude that in the field of public education the doctrine of 'separate but equal'
@@ -222,8 +237,8 @@ def holding(s: Sent, case: str) -> Cand | None:
             question = f"What did the Court hold in {case}?"
             answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
         elif perfect:
-            question = f"In {case}, what does the Court say it has held about {_lower_first(topic)}?"
-            answer = f"In {case}, the Court says it has held that {_lower_first(held).rstrip('.')}."
+            question = f"In {case}, what does the Court say it has {verb.lower_} about {_lower_first(topic)}?"
+            answer = f"In {case}, the Court says it has {verb.lower_} that {_lower_first(held).rstrip('.')}."
         else:
             question = f"In {case}, what did the Court hold about {_lower_first(topic)}?"
             answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
@@ -237,6 +252,161 @@ def holding(s: Sent, case: str) -> Cand | None:
             "quoted_text": s.raw.strip(),
         }
         return Cand("concept_qa", fields, [s.raw.strip()], "holding", 1.0, s.raw)
+    return None
+
+
+#: a case's name as opinions write it: capitalised words joined by "v." ("Califano v. Webster",
+#: "Planned Parenthood of Central Mo. v. Danforth"); a word's "." is an abbreviation only before a
+#: comma, a lower-case word or a bracket ("Mo. v.", "Co., "), so "... Roe v. Wade. The" stops at "Wade"
+_NAME_WORD = r"(?:[A-Z][\w’'&-]*(?:\.(?=,|\s+[a-z(]))?|of|and|the|for|ex rel\.)"
+_CASE_NAMES = re.compile(rf"[A-Z][\w’'&-]*(?:\.(?=\s+[a-z(]))?(?: {_NAME_WORD})*? v\. [A-Z][\w’'&-]*(?: {_NAME_WORD})*")
+#: words a sentence opens with before a case's name ("In Roe v. Wade", "See Bowers v. Hardwick")
+_NAME_LEADS = frozenset("In See Cf. But And Thus Like Under After Since As Unlike Both Compare Also Accord Following".split())
+
+
+def case_names(text: str) -> frozenset[str]:
+    """The full case names (":data:`_CASE_NAMES`) a document cites, without a leading "In"/"See" or
+    a trailing connective: what a short name ("In Heller, we held ...") stands for."""
+    out = set()
+    for m in _CASE_NAMES.finditer(text):
+        words = m.group(0).rstrip(".,").split()
+        while words and words[0] in _NAME_LEADS:
+            words = words[1:]
+        while words and words[-1] in ("of", "and", "the", "for"):
+            words = words[:-1]
+        if "v." in words[1:-1]:
+            out.add(" ".join(words))
+    # "Lochner v. New York and Roe": two names joined by "and", not one party's name
+    firsts = {c.split()[0] for c in out}
+    return frozenset(re.sub(r" and ([A-Z][\w’'&-]*)$", lambda m: "" if m.group(1) in firsts else m.group(0), c) for c in out)
+
+
+def _full_name(span: str, cases: frozenset[str]) -> str | None:
+    """``span`` ("Califano v. Webster", "Heller", "Prince v. Massachusetts (1944)") as a full case
+    name: itself when it is one, else the one name of ``cases`` that has it as a party's word; None
+    when it is neither ("that decision", "the first") or when two names have it ("Akron")."""
+    span = re.sub(r"\s*\([^)]*\)", "", span.replace("*", "")).strip(" ,")  # "(1944)", "(plurality opinion)", italics
+    span = re.sub(r",\s*\d+\s+U\.?\s?S\.?\s+\d+$", "", span)  # "Wisconsin v. Yoder, 406 US 205": its report
+    span = re.sub(r"\s+(?:the|this) Court$", "", span)  # "in Buchanan v. Warley the Court held": the subject, not the name
+    if " v. " in span:
+        return span if _CASE_NAMES.fullmatch(span) else None
+    if not re.fullmatch(r"[A-Z][\w’'&-]*", span):
+        return None  # "the License Tax Cases", "Cruzan itself", "that decision": not a party's name
+    # a short name is the first party's ("Roe"), or the second's where the first is a government or
+    # a group ("Heller" for District of Columbia v. Heller)
+    for side in (lambda c: c.split(" v. ")[0].split()[:1], lambda c: c.split(" v. ")[1].split()):
+        full = {c for c in cases if span in side(c)}
+        if full:
+            return full.pop() if len(full) == 1 else None
+    return None
+
+
+#: the verbs of a precedent's result, past tense: "we held that ...", "we upheld a statute ...",
+#: "we struck down a regulation ..."
+_PRECEDENT_VERBS = {"hold": "held", "uphold": "upheld", "strike": "struck down"}
+_ASKED = {"hold": "hold", "uphold": "uphold", "strike": "strike down"}
+#: the words of a subject that is the Court itself ("this Court", "a bare majority")
+_COURT_WORDS = frozenset(("the", "this", "a", "bare", "unanimous"))
+#: what a held law was held to be, without a clause ("we held unconstitutional a regulation ...")
+_VERDICTS = frozenset(("unconstitutional", "invalid", "constitutional", "valid"))
+
+
+def _precedent_result(doc, verb) -> tuple[str, str] | None:
+    """``(said, what)`` of a precedent's verb: ``("held that ", "<clause>.")`` or ``("upheld ",
+    "<what it upheld>.")``, or None when no part of the sentence states it alone."""
+    clause = next((c for c in verb.children if c.dep_ == "ccomp"), None)
+    result = next((c for c in verb.children if c.dep_ == "dobj"), None)
+    verdict = next((c for c in verb.children if c.lower_ in _VERDICTS), None)
+    if verb.lemma_ == "hold" and clause is not None:
+        start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
+        said, last = "held that ", clause.right_edge.i
+    elif result is not None and (verb.lemma_ != "hold" or verdict is not None):
+        if result.lemma_.lower() in _GENERIC_LEGAL_HEADS and not any(t.dep_ in ("amod", "compound") for t in result.lefts):
+            return None  # "the 1965 Act": which act, the sample never says
+        # from the verb on ("upheld as a tax a 'surcharge' ...", "held unconstitutional a regulation ...")
+        start = max([verb.i] + [c.i for c in verb.children if c.dep_ == "prt"]) + 1
+        said, last = _PRECEDENT_VERBS[verb.lemma_] + " ", result.right_edge.i
+    else:
+        return None  # "we held it not permissible to ...": no clause the sample can state alone
+    while doc[last].is_punct and last > start:
+        last -= 1  # the clause's own trailing comma: "... exclude women, because ..."
+    rest = doc[last + 1 :]
+    if all(t.is_punct for t in rest):
+        last = len(doc) - 1  # a closing quotation mark after the clause ends the sentence too
+    elif rest[0].text != ",":
+        return None  # "provisions 'that are ... privacy are permissible'": the parse cut the clause short
+    what = re.sub(r"^that\s+", "", doc[start : last + 1].text.strip(" ,;"))
+    if ";" in what or "§" in what or len(what.split()) < 5 or _FIRST_PERSON.search(what) or _points_back(what):
+        return None  # a list of citations, a statute by number, or "our" cases
+    if _PRONOUNS.search(what.split(" ", 1)[0]):
+        return None
+    if language.referent_problem(what) or language.pronoun_problem(what) or language.pointing_problem(what):
+        return None
+    what = what if what.endswith((".", ".”", '."')) else what.rstrip(".") + "."
+    return said, what
+
+
+def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
+    """What an opinion of ``case`` says the Court held, upheld or struck down in an earlier case it
+    names ("In Heller, we held that ...", "Thus, in Califano v. Webster, we upheld ..."), or None.
+    ``cases``: the full names its document cites (:func:`case_names`), for a short name.
+
+    Question: "In <case>, what does the Court say was held in <precedent>?"; answer: "In <case>, the
+    Court says that in <precedent> the Court held that <clause>." The sentence is the evidence.
+    ``case`` None: an editor's note reporting a case ("in *Wisconsin v. Yoder*, the Court held that
+    ..."); "we" there is the editor and the class, so only "the Court" counts, and the sample is
+    "What did the Court hold in <precedent>?" / "In <precedent>, the Court held that <clause>."."""
+    text = s.text.strip()
+    if len(text) > 400 or not re.search(r"\b(held|upheld|struck down)\b", text):
+        return None
+    doc = parse(text)
+    for verb in doc:
+        if verb.tag_ not in ("VBD", "VBN") or verb.lemma_ not in _PRECEDENT_VERBS or verb.dep_ not in ("ROOT", "conj"):
+            continue
+        if verb.lemma_ == "strike" and not any(c.dep_ == "prt" and c.lower_ == "down" for c in verb.children):
+            continue
+        subj = [c for c in verb.children if c.dep_ == "nsubj"]
+        if not subj or any(c.dep_ == "neg" for c in verb.children):
+            continue
+        named = _full_name(doc[subj[0].left_edge.i : subj[0].right_edge.i + 1].text, cases)  # "Smith held that ..."
+        # "we", "the Court", "this Court", "a bare majority" (not "the District Court", "the Hunter Court")
+        court = (
+            subj[0].lower_ == "we"
+            and case is not None
+            or subj[0].lower_ in ("court", "majority")
+            and all(c.lower_ in _COURT_WORDS for c in subj[0].children)
+        )
+        if not court and named is None:
+            continue
+        # "In Heller, we held", "Two years ago, in District of Columbia v. Heller, we held", "the Court held in Danforth that"
+        where = [
+            t
+            for t in doc
+            if t.dep_ == "prep" and t.lower_ == "in" and (t.head == verb or t.i < subj[0].i and verb in t.ancestors)
+        ]
+        name = named or (_full_name(doc[where[0].i + 1 : where[0].right_edge.i + 1].text, cases) if where else None)
+        if name is None or name == case:
+            continue
+        found = _precedent_result(doc, verb)
+        if found is None or any(t.lower_ in _PREMISES for t in doc[: subj[0].i]):
+            continue
+        said, what = found
+        asked = "held" if verb.lemma_ == "hold" else _PRECEDENT_VERBS[verb.lemma_]
+        if case is None:
+            question, answer = f"What did the Court {_ASKED[verb.lemma_]} in {name}?", f"In {name}, the Court {said}{what}"
+        else:
+            question = f"In {case}, what does the Court say was {asked} in {name}?"
+            answer = f"In {case}, the Court says that in {name} the Court {said}{what}"
+        fields = {
+            "question": question,
+            "answer": answer,
+            "question_type": "fact",
+            "knowledge_point": f"{name}: holding"[:120],
+            "statement_kind": "holding",
+            "authority": case or name,
+            "quoted_text": s.raw.strip(),
+        }
+        return Cand("concept_qa", fields, [s.raw.strip()], "precedent", 0.9, s.raw)
     return None
 
 
@@ -341,8 +511,9 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
 _QUALIFIED_BY = re.compile(r"(?:But|However|Nevertheless|Nonetheless|Yet|Still|Even so)\b")
 
 
-def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
-    """Every attributed candidate of a chunk's sentences, in order (see the module docstring)."""
+def attributed_candidates(sents: list[Sent], voice: Voice, cases: frozenset[str] = frozenset()) -> list[Cand]:
+    """Every attributed candidate of a chunk's sentences, in order (see the module docstring);
+    ``cases``: the full case names the chunk's document cites (:func:`case_names`)."""
     out = []
     for i, s in enumerate(sents):
         if voice.kind == "court" and s.quote >= 0:
@@ -352,8 +523,15 @@ def attributed_candidates(sents: list[Sent], voice: Voice) -> list[Cand]:
             # "The interest in preserving confidentiality is weighty indeed ... However, ...": a point the
             # Court grants and then limits; alone it states the opposite of the holding (read weak, Nixon)
             continue
-        cand = holding(s, voice.name) if voice.kind == "court" else None
+        cand = (holding(s, voice.name) or precedent(s, voice.name, cases)) if voice.kind == "court" else None
         cand = cand or author_claim(s, voice)
         if cand is not None:
             out.append(cand)
     return out
+
+
+def reported_holdings(sents: list[Sent], cases: frozenset[str]) -> list[Cand]:
+    """What an editor's note says the Court held in a case it names (:func:`precedent` with no
+    case of its own), in order: the one statement of a casebook's notes that is the Court's, not
+    the editor's."""
+    return [c for s in sents if s.quote < 0 for c in [precedent(s, None, cases)] if c is not None]

@@ -45,7 +45,13 @@ from typing import Any, Callable
 
 from prepbench.agents.base import Triage
 from prepbench.agents.extractive.articles import term_articles
-from prepbench.agents.extractive.attributed import attributed_candidates, separate_opinion_line, voice_of
+from prepbench.agents.extractive.attributed import (
+    attributed_candidates,
+    case_names,
+    reported_holdings,
+    separate_opinion_line,
+    voice_of,
+)
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
@@ -174,11 +180,16 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
 
 def document_context(documents: list[tuple[str, str]]) -> dict[str, dict]:
     """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas, "articles":
-    glossary term -> article}`` of the ``(doc_path, text)`` pairs (see
-    :meth:`ExtractiveGenerator.read_documents`, :func:`term_articles`); module-level so a Ray
-    worker can run it by reference."""
+    glossary term -> article, "cases": frozenset of case names}`` of the ``(doc_path, text)`` pairs
+    (see :meth:`ExtractiveGenerator.read_documents`, :func:`term_articles`, :func:`case_names`);
+    module-level so a Ray worker can run it by reference."""
     return {
-        path: {"separate_from": separate_opinion_line(text), "key_terms": key_terms(text), "articles": term_articles(text)}
+        path: {
+            "separate_from": separate_opinion_line(text),
+            "key_terms": key_terms(text),
+            "articles": term_articles(text),
+            "cases": case_names(text),
+        }
         for path, text in documents
     }
 
@@ -284,8 +295,13 @@ class ExtractiveGenerator:
         concept_types = by_form.get("concept_qa", [])
         if concept_types and _requires_attribution(skill):
             voice = voice_of(chunk, self.sources.get(chunk.doc_path), context.get("separate_from"))
-            voice = voice if voice is not None and voice.kind in _voices(skill) else None
-            cands = attributed_candidates(ex.sents, voice) if voice else []
+            cases = context.get("cases", frozenset())
+            if voice is not None and voice.kind in _voices(skill):
+                cands = attributed_candidates(ex.sents, voice, cases)
+            elif voice is not None and "court" in _voices(skill):
+                cands = reported_holdings(ex.sents, cases)  # an editor's note: only what it says a court held
+            else:
+                cands = []
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:
             out += _concept_samples(ex, chunk, skill, targets, concept_types, used, ok)

@@ -8,6 +8,7 @@ import pytest
 
 from prepbench.agents.extractive import ExtractiveGenerator
 from prepbench.agents.extractive.attributed import separate_opinion_line
+from prepbench.tools.card import document_sources
 from prepbench.tools.chunking import chunk_document
 from prepbench.tools.ingest import load_document
 from prepbench.tools.skills import load_skill
@@ -23,6 +24,7 @@ def _samples(name: str) -> tuple[list, dict]:
     with the run's document context."""
     doc = load_document(LAW / name, name)
     gen = ExtractiveGenerator()
+    gen.sources = document_sources(LAW, [name])  # an editor's note speaks as the book's author
     gen.read_documents([doc])
     skill = load_skill("law")
     targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
@@ -210,3 +212,123 @@ def _holding(text: str):
 def test_which_holdings_name_what_they_hold(text, question):
     cand = _holding(text)
     assert (cand.fields["question"] if cand else None) == question
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        # what the Court has said before, in the present perfect: the Court's view today
+        (
+            "We have said that Congress can anticipate the effects on commerce of an economic activity.",
+            "In Casey, what does the Court say it has said about Congress?",
+        ),
+        # "this power": which power, the sample never says
+        ("We have long recognized that Congress may use this power to grant federal funds to the States.", None),
+        # "this right" is the right the clause has named already (Roe v. Wade)
+        (
+            "We, therefore, conclude that the right of personal privacy includes the abortion decision, but that this right "
+            "is not unqualified and must be considered against important state interests in regulation.",
+            "In Casey, what did the Court hold about the right of personal privacy?",
+        ),
+        # the past tense with no case named: which decision, only the sentences before say
+        ("We recognized that the independent counsel was undoubtedly an executive officer.", None),
+    ],
+)
+def test_what_the_court_has_said_before_names_its_subject(text, question):
+    cand = _holding(text)
+    assert (cand.fields["question"] if cand else None) == question
+
+
+@needs_law
+def test_a_document_s_case_names_give_a_short_name_its_full_name():
+    from prepbench.agents.extractive.attributed import _full_name, case_names
+
+    names = case_names((LAW / "089-planned-parenthood-v-casey.md").read_text(encoding="utf-8"))
+    assert {"Roe v. Wade", "Planned Parenthood of Central Mo. v. Danforth", "Griswold v. Connecticut"} <= names
+    # "Lochner v. New York and Roe" is two names; "In Roe v. Wade" opens a sentence
+    assert not [n for n in names if n.endswith(" and Roe") or n.startswith("In ")], sorted(names)
+    assert _full_name("Roe", names) == "Roe v. Wade"  # the first party's name, not Maher v. Roe
+    assert _full_name("Danforth", names) == "Planned Parenthood of Central Mo. v. Danforth"
+    assert _full_name("Prince v. Massachusetts (1944)", names) == "Prince v. Massachusetts"
+    assert _full_name("*Wisconsin v. Yoder*, 406 US 205", names) == "Wisconsin v. Yoder"
+    assert _full_name("Buchanan v. Warley the Court", names) == "Buchanan v. Warley"
+    for span in ("that decision", "the License Tax Cases", "Cruzan itself", "Heller"):  # Heller: not cited in Casey
+        assert _full_name(span, names) is None, span
+
+
+def _precedent(text: str, case: str | None = "McDonald v. City of Chicago"):
+    from prepbench.agents.extractive.attributed import precedent
+    from prepbench.agents.extractive.grammar import Sent
+
+    cases = frozenset({"District of Columbia v. Heller", "Roe v. Wade", "Maher v. Roe"})
+    return precedent(Sent(text, text, 0, 0, "", -1, [], False), case, cases)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        (
+            "In Heller, we held that the Second Amendment protects the right to possess a handgun in the home for the purpose of self-defense.",
+            "In McDonald v. City of Chicago, the Court says that in District of Columbia v. Heller the Court held that the Second "
+            "Amendment protects the right to possess a handgun in the home for the purpose of self-defense.",
+        ),
+        # what it was upheld as, too; a closing quotation mark ends the clause with the sentence
+        (
+            "And in New York v. United States we upheld as a tax a “surcharge” on out-of-state nuclear waste shipments.",
+            "In McDonald v. City of Chicago, the Court says that in New York v. United States the Court upheld as a tax a "
+            "“surcharge” on out-of-state nuclear waste shipments.",
+        ),
+        (
+            "Thus, in Califano v. Webster, we upheld a congressional statute that provided higher Social Security benefits for women than for men.",
+            "In McDonald v. City of Chicago, the Court says that in Califano v. Webster the Court upheld a congressional statute "
+            "that provided higher Social Security benefits for women than for men.",
+        ),
+        # "the 1965 Act": which act, the sample never says
+        ("In South Carolina v. Katzenbach, we upheld the 1965 Act against constitutional challenge.", None),
+        # no case named: "that decision", "the first", or a short name the document never gives in full
+        (
+            "In that decision, we held that strict scrutiny requires the University to show that its plan serves compelling interests.",
+            None,
+        ),
+        ("In Cruzan itself, we recognized that most States outlawed assisted suicide.", None),
+        ("In Akron, we held that a State may not require that abortions be performed only in hospitals.", None),
+        # the lower courts hold things too
+        ("In Roe v. Wade, the District Court held that the Texas statutes were void on their face.", None),
+        # the parse cut the held clause short ("... privacy are permissible"): none
+        (
+            "In Danforth, we held that recordkeeping and reporting provisions “that are reasonably directed to the preservation of "
+            "maternal health and that properly respect a patient’s confidentiality and privacy are permissible.”",
+            None,
+        ),
+    ],
+)
+def test_what_the_court_says_it_held_in_a_case_it_names(text, answer):
+    cand = _precedent(text)
+    assert (cand.fields["answer"] if cand else None) == answer
+    if cand:
+        assert cand.fields["question"].startswith("In McDonald v. City of Chicago, what does the Court say was ")
+        assert cand.fields["quoted_text"] == text and cand.evidence == [text]
+
+
+def test_an_editor_s_note_gives_what_the_court_held_never_what_we_hold():
+    yoder = (
+        "For example, in *Wisconsin v. Yoder*, 406 US 205 (1972), the Court held that the state could not force Amish "
+        "parents to attend to a generally applicable law requiring schooling beyond age 14."
+    )
+    cand = _precedent(yoder, None)
+    assert cand is not None and cand.fields["question"] == "What did the Court hold in Wisconsin v. Yoder?"
+    assert cand.fields["answer"].startswith("In Wisconsin v. Yoder, the Court held that the state could not force Amish parents")
+    assert cand.fields["authority"] == "Wisconsin v. Yoder"
+    # in a note, "we" is the editor and the class
+    assert _precedent("In Heller, we held that the Second Amendment protects the right to keep and bear arms.", None) is None
+
+
+@needs_law
+def test_a_casebook_s_notes_teach_only_what_they_report_a_court_held():
+    _, by_chunk = _samples("052-equal-protection-part-ii-gender-intermediate-scrutiny.md")
+    samples = [s for ss in by_chunk.values() for s in ss]
+    assert samples, "the note on intermediate scrutiny gives no sample"
+    for s in samples:
+        assert s["question"].startswith("What did the Court "), s["question"]
+        assert s["answer"].startswith("In ") and ", the Court " in s["answer"], s["answer"]
+    assert any(s["question"] == "What did the Court hold in Geduldig v. Aiello?" for s in samples)
