@@ -54,7 +54,7 @@ _SAID_LEMMAS = frozenset(("recognize", "note", "say", "explain", "state"))
 _PREMISES = frozenset("assumption assuming premise if unless".split())
 #: links to the sentences around it ("also", "thus", "however"): the statement is a step of an argument
 _CONTEXT_LINKS = re.compile(
-    r"(?i)\b(also|thus|however|therefore|moreover|too|again|then|instead|likewise|similarly|even|contrast|different|here|furthermore|further|similar|first|second|third|latter|former|two)\b"
+    r"(?i)\b(also|thus|however|therefore|moreover|too|again|then|instead|likewise|similarly|even|contrast|different|here|furthermore|further|similar|first|second|third|latter|former|two)\b(?!\s+(?:amendment|circuit)\b)"
 )
 #: a subject opening with these counts or contrasts things named elsewhere ("both kinds of regulation")
 _QUANTIFIERS = frozenset(
@@ -305,6 +305,8 @@ def _full_name(span: str, cases: frozenset[str]) -> str | None:
 #: "we struck down a regulation ..."
 _PRECEDENT_VERBS = {"hold": "held", "uphold": "upheld", "strike": "struck down"}
 _ASKED = {"hold": "hold", "uphold": "uphold", "strike": "strike down"}
+#: a hedge on what a precedent did (read weak: "in effect, Bowers upheld state action that ...")
+_HEDGED = re.compile(r"(?i)\b(in effect|effectively|essentially|in essence|in substance|arguably)\b")
 #: the words of a subject that is the Court itself ("this Court", "a bare majority")
 _COURT_WORDS = frozenset(("the", "this", "a", "bare", "unanimous"))
 #: what a held law was held to be, without a clause ("we held unconstitutional a regulation ...")
@@ -317,7 +319,12 @@ def _precedent_result(doc, verb) -> tuple[str, str] | None:
     clause = next((c for c in verb.children if c.dep_ == "ccomp"), None)
     result = next((c for c in verb.children if c.dep_ == "dobj"), None)
     verdict = next((c for c in verb.children if c.lower_ in _VERDICTS), None)
-    if verb.lemma_ == "hold" and clause is not None:
+    if verb.dep_ == "advcl":  # "As we held in X, <the main clause>."
+        if verb.lemma_ != "hold" or verb.head.dep_ != "ROOT" or clause is not None or result is not None:
+            return None
+        start = verb.right_edge.i + 1 + (doc[verb.right_edge.i + 1].text == ",")
+        said, last = "held that ", len(doc) - 1
+    elif verb.lemma_ == "hold" and clause is not None:
         start = next((c.i + 1 for c in clause.children if c.dep_ == "mark" and c.lower_ == "that"), clause.left_edge.i)
         said, last = "held that ", clause.right_edge.i
     elif result is not None and (verb.lemma_ != "hold" or verdict is not None):
@@ -357,11 +364,18 @@ def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
     ..."); "we" there is the editor and the class, so only "the Court" counts, and the sample is
     "What did the Court hold in <precedent>?" / "In <precedent>, the Court held that <clause>."."""
     text = s.text.strip()
-    if len(text) > 400 or not re.search(r"\b(held|upheld|struck down)\b", text):
-        return None
+    if len(text) > 400 or not re.search(r"\b(held|upheld|struck down)\b", text) or _HEDGED.search(text):
+        return None  # "Yet, in effect, Bowers upheld ...": the Court's reading of a case, not what it held
     doc = parse(text)
     for verb in doc:
-        if verb.tag_ not in ("VBD", "VBN") or verb.lemma_ not in _PRECEDENT_VERBS or verb.dep_ not in ("ROOT", "conj"):
+        # "As this Court held in Lawrence, same-sex couples have ...": the main clause is what was held
+        as_held = verb.dep_ == "advcl" and verb.left_edge.i == 0 and any(c.lower_ == "as" for c in verb.children)
+        if (
+            verb.tag_ not in ("VBD", "VBN")
+            or verb.lemma_ not in _PRECEDENT_VERBS
+            or verb.dep_ not in ("ROOT", "conj")
+            and not as_held
+        ):
             continue
         if verb.lemma_ == "strike" and not any(c.dep_ == "prt" and c.lower_ == "down" for c in verb.children):
             continue
@@ -456,6 +470,20 @@ def _about_people(subj) -> bool:
     return any(h.lemma_.lower() in _PEOPLE | _CONCERNS for h in heads)
 
 
+def _asked_of_name(doc, root, subj) -> str | None:
+    """What to ask of a court's statement whose verb takes an object: its subject and verb up to the
+    object, "the Constitution creates" in "what does the Court say the Constitution creates?".
+    "What does the Court say about the text and structure of the Constitution?" hides what it asks
+    (read weak, seed 1235), and a bare name ("about Congress") says even less; None when the verb
+    says little ("is", "has") or a second clause follows."""
+    if subj.left_edge.i != 0 or root.lemma_ in ("be", "have"):
+        return None
+    obj = next((c for c in root.children if c.dep_ == "dobj"), None)
+    if obj is None or any(c.dep_ in ("conj", "ccomp", "advcl") for c in root.children):
+        return None  # "..., and the Senate may not ...": two statements
+    return _lower_first(doc[: obj.left_edge.i].text.strip(" ,"))
+
+
 def author_claim(s: Sent, voice: Voice) -> Cand | None:
     """An attributed claim from a general present-tense sentence of ``voice``'s work, or None."""
     text = re.sub(r"^(But|And|Yet|So|Or|Nor|For)\s+", "", s.text.strip())
@@ -475,6 +503,9 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
         return None  # a misparse ("The stringent test RFRA demands ... reflects"): the topic would be cut short
     subj = subjects[0]
     topic = _topic(subj)
+    named = len(doc[subj.left_edge.i : subj.right_edge.i + 1]) <= 3 and _names_itself(subj)
+    asked = _asked_of_name(doc, root, subj) if voice.kind == "court" and (topic or named) else None
+    topic = topic or (asked and doc[: subj.right_edge.i + 1].text)
     if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:
         return None  # the sentence must open with its subject ("Man is ...", not "Such is man")
     if voice.kind == "court":
@@ -494,7 +525,7 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
             return None  # "... labored with the doctrine": which doctrine, the sample never says
         if any(c.dep_ in ("attr", "dobj") and c.lemma_.lower() in _VAGUE_HEADS for c in root.children):
             return None  # "... provides an even more revealing example"
-        question = f"In {voice.name}, what does the Court say about {_lower_first(topic)}?"
+        question = f"In {voice.name}, what does the Court say {asked or 'about ' + _lower_first(topic)}?"
         answer = f"In {voice.name}, the Court says that {_lower_first(text)}"
     else:
         if _AUTHOR_LINKS.search(text):

@@ -145,8 +145,10 @@ def test_a_court_s_truism_background_or_case_fact_is_no_statement_of_law():
         "Zivotofsky v. Kerry",
         "The text and structure of the Constitution grant the President the power to recognize foreign nations and governments.",
     )
+    # "what does the Court say about the text and structure of the Constitution?" hid what it asks
+    # (read weak, seed 1235): the question names the verb
     assert kept is not None and kept.fields["question"] == (
-        "In Zivotofsky v. Kerry, what does the Court say about the text and structure of the Constitution?"
+        "In Zivotofsky v. Kerry, what does the Court say the text and structure of the Constitution grant the President?"
     )
 
 
@@ -283,6 +285,14 @@ def _precedent(text: str, case: str | None = "McDonald v. City of Chicago"):
             "In McDonald v. City of Chicago, the Court says that in Califano v. Webster the Court upheld a congressional statute "
             "that provided higher Social Security benefits for women than for men.",
         ),
+        # "As this Court held in X, <the main clause>."
+        (
+            "As this Court held in Heller, the Second Amendment protects an individual right to keep and bear arms.",
+            "In McDonald v. City of Chicago, the Court says that in District of Columbia v. Heller the Court held that the "
+            "Second Amendment protects an individual right to keep and bear arms.",
+        ),
+        # the Court's reading of a case, hedged (read weak, seed 1235): not what the case held
+        ("Yet, in effect, Heller upheld state action that denied citizens a fundamental right.", None),
         # "the 1965 Act": which act, the sample never says
         ("In South Carolina v. Katzenbach, we upheld the 1965 Act against constitutional challenge.", None),
         # no case named: "that decision", "the first", or a short name the document never gives in full
@@ -332,3 +342,30 @@ def test_a_casebook_s_notes_teach_only_what_they_report_a_court_held():
         assert s["question"].startswith("What did the Court "), s["question"]
         assert s["answer"].startswith("In ") and ", the Court " in s["answer"], s["answer"]
     assert any(s["question"] == "What did the Court hold in Geduldig v. Aiello?" for s in samples)
+
+
+def test_a_court_statement_about_a_name_or_an_amendment_is_asked_by_its_verb():
+    from prepbench.agents.extractive.attributed import Voice, author_claim
+    from prepbench.agents.extractive.grammar import Sent
+
+    def claim(case: str, text: str):
+        cand = author_claim(Sent(text, text, 0, 0, "", -1, [], False), Voice("court", case))
+        return cand.fields["question"] if cand else None
+
+    # a bare name as the subject: asked by its verb, not "what does the Court say about the Constitution?"
+    assert (
+        claim("U.S. v. Lopez", "The Constitution creates a Federal Government of enumerated powers.")
+        == "In U.S. v. Lopez, what does the Court say the Constitution creates?"
+    )
+    assert claim("U.S. v. Lopez", "Congress is a body of enumerated powers under the Constitution.") is None
+    # "First Amendment" names an amendment; "first" alone is a step of an argument
+    lukumi = "Church of the Lukumi Babalu Aye, Inc. v. Hialeah"
+    assert (
+        claim(
+            lukumi,
+            "The neutrality of a law is suspect if First Amendment freedoms are curtailed to prevent isolated collateral harms "
+            "not themselves prohibited by direct regulation.",
+        )
+        == f"In {lukumi}, what does the Court say about the neutrality of a law?"
+    )
+    assert claim(lukumi, "The first requirement of the Free Exercise Clause is neutrality toward religion.") is None
