@@ -86,7 +86,11 @@ _TRUISM_HEDGES = frozenset("sometimes often usually generally occasionally".spli
 #: heads that name a place in the argument, not a subject ("the big difference", "one way")
 _VAGUE_HEADS = language.RELATIONAL_NOUNS | frozenset(
     "version case example exercise difference way thing point idea issue question matter one kind lot".split()
+    # "the proper test", "the applicable standard": which test, only the sentences before say (read weak, seed 1236)
+    + "test standard inquiry".split()
 )
+#: modifiers of a subject that is any one of its kind ("a particular burden": read weak twice, seeds 1235 and 1236)
+_ANY_ONE = frozenset("particular certain given".split())
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,8 @@ def _topic(span_root) -> str | None:
     owned = any(c.dep_ == "prep" for c in span_root.children)
     if span_root.pos_ == "NOUN" and span_root.lemma_.lower() in _VAGUE_HEADS and not owned:
         return None  # "the short version", "a similar example", "the key case"
+    if any(t.lower_ in _ANY_ONE for t in span):
+        return None
     probe = f"What is {phrase}?"
     if language.referent_problem(probe) or language.pronoun_problem(probe) or language.pointing_problem(probe):
         return None
@@ -503,7 +509,7 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
         return None  # a misparse ("The stringent test RFRA demands ... reflects"): the topic would be cut short
     subj = subjects[0]
     topic = _topic(subj)
-    named = len(doc[subj.left_edge.i : subj.right_edge.i + 1]) <= 3 and _names_itself(subj)
+    named = len(doc[subj.left_edge.i : subj.right_edge.i + 1]) <= 3 and subj.pos_ == "PROPN" and _names_itself(subj)
     asked = _asked_of_name(doc, root, subj) if voice.kind == "court" and (topic or named) else None
     topic = topic or (asked and doc[: subj.right_edge.i + 1].text)
     if topic is None or subj.i != subj.left_edge.i and doc[0].i != subj.left_edge.i:

@@ -369,3 +369,15 @@ def test_a_court_statement_about_a_name_or_an_amendment_is_asked_by_its_verb():
         == f"In {lukumi}, what does the Court say about the neutrality of a law?"
     )
     assert claim(lukumi, "The first requirement of the Free Exercise Clause is neutrality toward religion.") is None
+    # any one of its kind, or a test the sentences before name (read weak, seeds 1235 and 1236)
+    assert (
+        claim("Planned Parenthood v. Casey", "A particular burden is not of necessity a substantial obstacle to the right.")
+        is None
+    )
+    assert (
+        claim(
+            "U.S. v. Lopez",
+            "The proper test requires an analysis of whether the regulated activity substantially affects commerce.",
+        )
+        is None
+    )
