@@ -55,6 +55,7 @@ from prepbench.agents.extractive.attributed import (
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
+from prepbench.agents.extractive.theorems import book_results, named_results
 from prepbench.agents.extractive.triage import triage_chunk
 from prepbench.tools.chunking import Chunk
 from prepbench.tools.ledger import CallRecord
@@ -180,15 +181,18 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
 
 def document_context(documents: list[tuple[str, str]]) -> dict[str, dict]:
     """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas, "articles":
-    glossary term -> article, "cases": frozenset of case names}`` of the ``(doc_path, text)`` pairs
-    (see :meth:`ExtractiveGenerator.read_documents`, :func:`term_articles`, :func:`case_names`);
+    glossary term -> article, "cases": frozenset of case names, "results": the book's named results}``
+    of the ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`,
+    :func:`term_articles`, :func:`case_names`, :func:`book_results`);
     module-level so a Ray worker can run it by reference."""
+    results = book_results(documents)
     return {
         path: {
             "separate_from": separate_opinion_line(text),
             "key_terms": key_terms(text),
             "articles": term_articles(text),
             "cases": case_names(text),
+            "results": results,
         }
         for path, text in documents
     }
@@ -304,7 +308,8 @@ class ExtractiveGenerator:
                 cands = []
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:
-            out += _concept_samples(ex, chunk, skill, targets, concept_types, used, ok)
+            theorems = named_results(chunk.text, chunk.doc_path, context.get("results"))
+            out += _concept_samples(ex, chunk, skill, targets, concept_types, used, ok, theorems)
         order = {t: i for i, t in enumerate(skill.sample_types)}
         out.sort(key=lambda s: order.get(s["sample_type"], 99))
         return out
@@ -449,10 +454,12 @@ def _concept_samples_from(cands: list[Cand], chunk, skill, targets, types, used:
     return out
 
 
-def _concept_samples(ex, chunk, skill, targets, types, used: set[str], ok) -> list[dict]:
-    """concept_qa samples from every concept extractor, best first (:func:`_rank`)."""
+def _concept_samples(ex, chunk, skill, targets, types, used: set[str], ok, theorems: list[Cand]) -> list[dict]:
+    """concept_qa samples from every concept extractor, best first (:func:`_rank`); ``theorems``:
+    the chunk's named results (:func:`named_results`)."""
     cands = (
-        drug_candidates(chunk.text)
+        theorems
+        + drug_candidates(chunk.text)
         + ex.glossary()
         + ex.definitions()
         + ex.bold_leads()

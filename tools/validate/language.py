@@ -134,7 +134,10 @@ _OPINION_VERBS = frozenset("hold believe think agree disagree dissent conclude d
 
 def voice_problem(answer: str) -> str | None:
     """The answer speaks in the source's voice: "I", or "we" with a verb of holding ("we held")."""
+    formulas = [m.span() for m in re.finditer(r"\$\$?[^$]+\$\$?", answer)]  # "$I$": an ideal, not the author
     for t in parse(answer):
+        if any(a <= t.idx < b for a, b in formulas):
+            continue
         if t.pos_ == "PRON" and t.lower_ in _FIRST_SINGULAR:
             return f"first-person '{t.text}' (the source's voice)"
         if t.lower_ == "we" and t.dep_ == "nsubj" and t.head.lemma_ in _OPINION_VERBS:

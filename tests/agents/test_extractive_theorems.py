@@ -1,0 +1,95 @@
+"""Named results of the math book (Judson's *Abstract Algebra*, ../shared/corpora/math) as
+theorem_statement samples: asked by the name the field uses, answered with the whole statement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prepbench.agents.extractive import ExtractiveGenerator
+from prepbench.agents.extractive.theorems import book_results, called, named_results
+from prepbench.tools.chunking import chunk_document
+from prepbench.tools.ingest import load_document
+from prepbench.tools.skills import load_skill
+from prepbench.tools.validate.language import voice_problem
+
+from cli_helpers import SHARED
+
+JUDSON = SHARED / "corpora" / "math" / "abstract-algebra-judson"
+needs_math = pytest.mark.skipif(not JUDSON.is_dir(), reason="needs ../shared/corpora/math")
+
+
+def _book() -> list[tuple[str, str]]:
+    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted(Path(JUDSON).glob("[0-9]*.md"))]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("Division Algorithm", "Theorem", "the Division Algorithm"),
+        ("De Morgan's Laws", "Theorem", "De Morgan's Laws"),
+        ("Lagrange", "Theorem", "Lagrange’s Theorem"),
+        ("Euclid", "Lemma", "Euclid’s Lemma"),
+        ("Jordan-Hölder", "Theorem", "the Jordan-Hölder Theorem"),
+        (
+            "The Fundamental Theorem of Finitely Generated Abelian Groups",
+            "Theorem",
+            "the Fundamental Theorem of Finitely Generated Abelian Groups",
+        ),
+        ("Freshman's Dream", "Lemma", "the Freshman's Dream"),
+        ("the converse is false", "Theorem", None),  # no result's name, no person's
+    ],
+)
+def test_a_result_is_called_by_the_name_the_field_uses(name, kind, expected):
+    assert called(name, kind) == expected
+
+
+def test_the_statement_runs_to_its_proof_with_its_formula_and_its_second_part():
+    text = (
+        "**Theorem 6.19 (Fermat's Little Theorem).** Let $p$ be any prime number and suppose that $p \\nmid a$. Then\n\n"
+        "$$\na^{p-1} \\equiv 1 \\pmod{ p }.\n$$\n\nFurthermore, for any integer $b$, $b^p \\equiv b \\pmod{ p}$.\n\n"
+        "*Proof.* By Theorem 6.18, ...\n"
+    )
+    (cand,) = named_results(text)
+    assert cand.fields["question"] == "What does Fermat's Little Theorem state?"
+    assert cand.fields["answer"].startswith("Fermat's Little Theorem states: Let $p$ be any prime number")
+    assert cand.fields["answer"].endswith("for any integer $b$, $b^p \\equiv b \\pmod{ p}$.")
+    assert "Proof" not in cand.fields["answer"] and "6.19" not in cand.fields["question"] + cand.fields["answer"]
+    assert cand.evidence[0] in text and cand.fields["statement_kind"] == "theorem"
+    # the chunk ends inside the statement: no sample
+    assert named_results(text.split("Furthermore")[0].rstrip() + "\n\nFurthermore, for any") == []
+    # a result without a name: a question could only cite its number
+    assert named_results("**Theorem 16.16.** Every finite integral domain is a field.\n\n*Proof.* ...") == []
+
+
+@needs_math
+def test_two_results_of_one_name_are_told_apart_by_their_structure_or_only_the_first_is_asked():
+    book = book_results(_book())
+    asked = [c.fields["question"] for path, text in _book() for c in named_results(text, path, book)]
+    assert "What does the First Isomorphism Theorem for groups state?" in asked
+    assert "What does the First Isomorphism Theorem for rings state?" in asked
+    assert "What does the First Isomorphism Theorem state?" not in asked
+    # both versions of Gauss's Lemma are about polynomials: the first is asked, once
+    assert asked.count("What does Gauss's Lemma state?") == 1
+    assert len(asked) == len(set(asked))
+
+
+@needs_math
+def test_the_offline_run_gives_theorem_statements_the_math_gate_accepts():
+    name = "15-the-sylow-theorems.md"
+    doc = load_document(JUDSON / name, name)
+    gen = ExtractiveGenerator()
+    gen.read_documents([doc])
+    skill = load_skill("math")
+    targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
+    samples = [s for c in chunk_document(doc) for s in gen.generate(c, skill, targets) if s["sample_type"] == "theorem_statement"]
+    questions = {s["question"] for s in samples}
+    assert {"What does the First Sylow Theorem state?", "What does the Third Sylow Theorem state?"} <= questions
+    third = next(s for s in samples if s["question"] == "What does the Third Sylow Theorem state?")
+    assert "the number of Sylow $p$-subgroups is congruent to $1 \\pmod{p}$" in third["answer"]
+
+
+def test_a_formula_s_capital_i_is_an_ideal_not_the_author():
+    assert voice_problem("Let $I$ be an ideal of a ring $R$. Then $R/I$ is a ring.") is None
+    assert voice_problem("I think that every ring is a field.") is not None
