@@ -110,12 +110,18 @@ def named_results(text: str, path: str = "", book: dict[str, list[tuple[str, str
         if who is None or found is None:
             continue
         statement, end = found
-        seen = (book or {}).get(who, [])
+        person = _PERSON.fullmatch(name) is not None
+        structure = _structure(statement)
+        if person and structure and len((book or {}).get(who, [])) < 2:
+            # a person's name says less than a result's own: "Cauchy's Theorem" is also one about
+            # integrals, "Burnside's Theorem" one about p^a q^b (read weak, seed 1238)
+            who = f"{who} for {structure}s"
+        seen = (book or {}).get(called(name, kind), [])
         if len(seen) > 1:
             structures = [st for _, st in seen]
-            mine = (path, _structure(statement))
+            mine = (path, structure)
             if None not in structures and len(set(structures)) == len(structures):
-                who = f"{who} for {mine[1]}s"
+                who = f"{called(name, kind)} for {structure}s"
             elif mine != seen[0]:
                 continue  # which of the two results, the question could not say: the first is asked
         plural = name.endswith(" Laws")  # "What do De Morgan's Laws state?"

@@ -103,6 +103,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("A019", "complete", "abbreviation"),  # "... Skinner v. Oklahoma ex rel." (a cut citation)
         ("B010", "answers_question", "why something matters"),  # "Why is the yield curve important?" -> who studies it
         ("C033", "answers_question", "not what it is"),  # "What is fludarabine?" -> "Fludarabine causes severe ..."
+        ("I035", "self_contained", "no owner"),  # "What do possible reactions include?" (of stopping intrathecal baclofen)
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

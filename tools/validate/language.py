@@ -26,7 +26,7 @@ RELATIONAL_NOUNS = frozenset(
     element member category kind form stage phase method approach strategy source purpose principle rule
     criterion outcome implication interaction contraindication indication precaution instruction concept
     problem issue question answer value term parameter variable condition assumption difference similarity
-    change finding recommendation guideline concern priority objective measure term return""".split()
+    change finding recommendation guideline concern priority objective measure term return reaction response""".split()
 )
 #: nouns whose definite singular names a role, an institution or a unique thing known to every
 #: reader of the field ("the nurse", "the law", "the economy"), not a referent of the source
