@@ -197,6 +197,21 @@ def _lower_first(phrase: str) -> str:
     return phrase[0].lower() + phrase[1:]
 
 
+def _held(s: Sent, question: str, answer: str, point: str, kind: str, authority: str, source: str, score: float) -> Cand:
+    """A holding's candidate (``rule_question`` fields: its statement kind, its authority and the
+    sentence quoted), with sentence ``s`` as its evidence; ``source``: which extractor made it."""
+    fields = {
+        "question": question,
+        "answer": answer,
+        "question_type": "fact",
+        "knowledge_point": point[:120],
+        "statement_kind": kind,
+        "authority": authority,
+        "quoted_text": s.raw.strip(),
+    }
+    return Cand("concept_qa", fields, [s.raw.strip()], source, score, s.raw)
+
+
 def holding(s: Sent, case: str) -> Cand | None:
     """A holding candidate from sentence ``s`` of an opinion of ``case``, or None."""
     text = s.text.strip()
@@ -248,16 +263,8 @@ def holding(s: Sent, case: str) -> Cand | None:
         else:
             question = f"In {case}, what did the Court hold about {_lower_first(topic)}?"
             answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
-        fields = {
-            "question": question,
-            "answer": answer,
-            "question_type": "fact",
-            "knowledge_point": f"{case}: {topic or 'holding'}"[:120],
-            "statement_kind": "rule" if perfect else "holding",
-            "authority": case,
-            "quoted_text": s.raw.strip(),
-        }
-        return Cand("concept_qa", fields, [s.raw.strip()], "holding", 1.0, s.raw)
+        point = f"{case}: {topic or 'holding'}"
+        return _held(s, question, answer, point, "rule" if perfect else "holding", case, "holding", 1.0)
     return None
 
 
@@ -417,16 +424,7 @@ def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
         else:
             question = f"In {case}, what does the Court say was {asked} in {name}?"
             answer = f"In {case}, the Court says that in {name} the Court {said}{what}"
-        fields = {
-            "question": question,
-            "answer": answer,
-            "question_type": "fact",
-            "knowledge_point": f"{name}: holding"[:120],
-            "statement_kind": "holding",
-            "authority": case or name,
-            "quoted_text": s.raw.strip(),
-        }
-        return Cand("concept_qa", fields, [s.raw.strip()], "precedent", 0.9, s.raw)
+        return _held(s, question, answer, f"{name}: holding", "holding", case or name, "precedent", 0.9)
     return None
 
 
