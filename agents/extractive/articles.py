@@ -17,8 +17,9 @@ import re
 from prepbench.agents.extractive.text import clean_inline
 from prepbench.tools.nlp import parse
 
-#: a glossary entry: "**term**: definition" (the colon inside or outside the bold)
-GLOSSARY_ENTRY = re.compile(r"(?m)^\*\*(?P<term>[^*\n]{2,80}?)\s*(?::\s*\*\*|\*\*\s*:)\s*\S")
+#: a glossary entry: "**term**: definition" (the colon inside or outside the bold), also as an item of a
+#: quoted list ("> * **Power:** The rate ...": a box of definitions)
+GLOSSARY_ENTRY = re.compile(r"(?m)^(?:>[ \t]*)*(?:[-*+][ \t]+)?\*\*(?P<term>[^*\n]{2,80}?)\s*(?::\s*\*\*|\*\*\s*:)\s*\S")
 
 
 def article_key(term: str) -> str:

@@ -104,8 +104,36 @@ def _term_and_name(term: str, articles: dict[str, str]) -> tuple[str, bool]:
     return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
 
 
+#: the unit note of a definitions box: "SI units: [J]. Common variable(s): $K$."
+_UNIT_NOTE = re.compile(r"\s*(?:SI units?|Common variables?(?:\(s\))?)\s*:.*$", re.S)
+#: a box of definitions: "> **Important Definitions**", "> **Key Terms**"
+_DEFINITIONS_BOX = re.compile(r"(?i)^\*\*(?:important |key )?(?:definitions|terms)\*\*$")
+
+
+def _box_definition(term: str, definition: str) -> str | None:
+    """The definition of a definitions box's entry as a glossary's ("a form of energy that ..."):
+    without its unit note, its capital lowered; None when the entry restates its term as a
+    sentence ("The electric field is defined to be ...": no definition to complete)."""
+    definition = _UNIT_NOTE.sub("", definition).strip()
+    if not definition or re.match(rf"(?i)(?:the |an? )?{re.escape(term)}\b", definition):
+        return None
+    first = definition.split()[0]
+    if first == "A" or first[:1].isupper() and first[1:].islower():
+        definition = first.lower() + definition[len(first) :]
+    return definition
+
+
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
+
+    def _in_definitions_box(self, block) -> bool:
+        """``block`` is an entry of a block-quoted box of definitions ("> **Important Definitions**"),
+        whose entries open with a capital ("**Power:** The rate at which energy is converted ...")."""
+        if block.quote < 0:
+            return False
+        return any(
+            o.quote == block.quote and o.kind in ("label", "para") and _DEFINITIONS_BOX.match(o.raw.strip()) for o in self.blocks
+        )
 
     def bold_leads(self) -> list[Cand]:
         """Sentences that open with a bold term: 'With the **X**, ...' and '**X** <verb> ...'."""
@@ -183,6 +211,13 @@ class ConceptExtractors:
                 continue
             term = clean_inline(m.group("term")).strip()
             definition = AUTHOR_YEAR_RE.sub("", clean_inline(m.group("def"))).strip()
+            # a box entry with an SI unit names a quantity, asked bare ("What is torque?", not "a torque")
+            quantity = False
+            if self._in_definitions_box(b):
+                quantity = re.search(r"\bSI units?\s*:", definition) is not None
+                definition = _box_definition(term, definition)
+                if definition is None:
+                    continue
             # "...; singular, artery": the glossary's note on the word's form, not part of the definition
             definition = _FORM_NOTE.sub("", definition).strip()
             if not _glossary_entry(term, definition):
@@ -198,7 +233,11 @@ class ConceptExtractors:
             tq = _lc_first(term, self.chunk_lower)
             # how the book itself writes the term: "a receptor", "the immune system", bare "inflation"
             usage = (self.articles or {}).get(article_key(term)) if d0 in ("a", "an") and not plural and not name else None
-            if name:
+            usage = "" if quantity and not plural and not name else usage
+            if name and re.match(r"[A-Z][\w-]*['’]s ", term):
+                question = f"What {verb} {term}?"  # "Coulomb's constant": a possessive takes no article
+                subj = term
+            elif name:
                 question = f"What {verb} the {term}?"
                 subj = f"The {term}"
             elif usage == "the":

@@ -14,6 +14,7 @@ What it reads (the text structures of OpenStax-style textbooks and long-form pro
 * cause and effect: "because", "leads to", "results in", "causes";
 * conditions: "If ..., ...", "When ..., ...", "As <quantity> increases, ...";
 * question headings ("What Is a Fixed Asset?") answered by the section's first sentences;
+* the book's own checkpoint questions with its answer key (:mod:`.checkpoints`);
 * worked examples: block-quoted problems with a ``**Solution:**`` (calculator step tables,
   display math, solution sentences) and scenario paragraphs that ask a question and are
   followed by their computation;
@@ -53,6 +54,7 @@ from prepbench.agents.extractive.attributed import (
     voice_of,
 )
 from prepbench.agents.extractive.candidates import Cand
+from prepbench.agents.extractive.checkpoints import checkpoint_candidates
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
 from prepbench.agents.extractive.theorems import book_results, named_results
@@ -459,6 +461,7 @@ def _concept_samples(ex, chunk, skill, targets, types, used: set[str], ok, theor
     the chunk's named results (:func:`named_results`)."""
     cands = (
         theorems
+        + checkpoint_candidates(chunk.text)
         + drug_candidates(chunk.text)
         + ex.glossary()
         + ex.definitions()

@@ -32,7 +32,7 @@ RELATIONAL_NOUNS = frozenset(
 #: reader of the field ("the nurse", "the law", "the economy"), not a referent of the source
 GENERIC_DEFINITES = frozenset(
     """wheel internet moon weather business customer employer employee owner manager user individual person organization nurse client patient physician prescriber provider pharmacist law court constitution government state
-    economy market public body heart brain liver kidney skin blood environment world universe earth sun
+    economy market public body heart brain liver kidney skin blood environment world universe earth sun equator
     president congress legislature judiciary firm company investor borrower lender buyer seller consumer
     reader speaker author""".split()
 )

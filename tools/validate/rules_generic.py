@@ -25,7 +25,7 @@ from typing import Any
 
 from prepbench.tools.errors import SkillError
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
-from prepbench.tools.validate.text import STOPWORDS, as_texts, normalize_text, squash, words
+from prepbench.tools.validate.text import STOPWORDS, as_texts, choice_parts, normalize_text, squash, words
 
 
 def _fields(spec: dict, name: str) -> list[str]:
@@ -137,6 +137,9 @@ def _repeat_rule(spec: dict, name: str) -> RuleFn:
             return PASS
         if normalize_text(q) == normalize_text(a):
             return Verdict(False, name, "answer is the question")
+        choice = choice_parts(q)
+        if choice is not None:
+            q = choice[0]  # a multiple-choice answer repeats its option: what it adds is said to the stem
         qw = {w for w in words(q) if w not in STOPWORDS}
         aw = [w for w in words(a) if w not in STOPWORDS]
         if not aw:

@@ -50,7 +50,7 @@ from prepbench.tools.validate import answering
 from prepbench.tools.validate import language as lang
 from prepbench.tools.validate import referents as refs
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
-from prepbench.tools.validate.text import STOPWORDS, as_texts
+from prepbench.tools.validate.text import STOPWORDS, as_texts, choice_parts
 
 #: the kinds this module registers
 LANGUAGE_KINDS = frozenset(("self_contained", "complete", "answers_question", "faithful", "attributed"))
@@ -92,6 +92,17 @@ def _question_problem(text: str, context: str, answer: str, sourced: bool) -> st
     forest") asks for a task, not about the source: only pointing is checked. Checks that only a
     source makes meaningful ("the observer" that the source introduced, "your prediction") run
     when the sample came from one (``sourced``: a chunk is given)."""
+    choice = choice_parts(text)
+    if choice is not None:
+        # a multiple-choice item: "which of these" and "the following" point at its options, which
+        # may introduce its variables; a one-sentence stem must still name what it is about ("As the
+        # skater goes down the ramp ..." of a simulation the book ran: read defective), a longer one
+        # is a scenario that introduces its own things (see below)
+        stem, options = choice
+        why = lang.pointing_problem(text, demonstratives=False)
+        if why is None and len(sentences(stem)) == 1:
+            why = lang.referent_problem(stem, f"{context} {options}", sourced)
+        return why
     sents = sentences(text)
     if len(sents) >= 2 and not context:
         return lang.pointing_problem(text, demonstratives=False)
