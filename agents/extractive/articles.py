@@ -123,3 +123,24 @@ def named_body(term: str, articles: dict[str, str]) -> str | None:
     if m.group("acr")[0] != words[0][0].upper() or not all(w[0].upper() in acr for w in words if w not in _SMALL_WORDS):
         return None
     return " ".join(w if w in _SMALL_WORDS else w.capitalize() for w in words) + f" ({m.group('acr')})"
+
+
+#: the unit note of a definitions box: "SI units: [J]. Common variable(s): $K$."
+_UNIT_NOTE = re.compile(r"\s*(?:SI units?|Common variables?(?:\(s\))?)\s*:.*$", re.S)
+#: a box of definitions: "> **Important Definitions**", "> **Key Terms**"
+DEFINITIONS_BOX = re.compile(r"(?i)^\*\*(?:important |key )?(?:definitions|terms)\*\*$")
+
+
+def box_entry(term: str, definition: str) -> tuple[str, bool] | None:
+    """``(definition, quantity)`` of an entry of a box of definitions, read as a glossary's ("a form
+    of energy that ..."): without its unit note, its capital lowered; ``quantity`` when the note
+    gives an SI unit (the term names a quantity, asked without an article). None when the entry
+    restates its term as a sentence ("The electric field is defined to be ...")."""
+    quantity = re.search(r"\bSI units?\s*:", definition) is not None
+    definition = _UNIT_NOTE.sub("", definition).strip()
+    if not definition or re.match(rf"(?i)(?:the |an? )?{re.escape(term)}\b", definition):
+        return None
+    first = definition.split()[0]
+    if first == "A" or first[:1].isupper() and first[1:].islower():
+        definition = first.lower() + definition[len(first) :]
+    return definition, quantity

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from prepbench.agents.extractive.articles import article_key, named_body, plural_head, usage_note
+from prepbench.agents.extractive.articles import DEFINITIONS_BOX, article_key, box_entry, named_body, plural_head, usage_note
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
 from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
@@ -104,35 +104,36 @@ def _term_and_name(term: str, articles: dict[str, str]) -> tuple[str, bool]:
     return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
 
 
-#: the unit note of a definitions box: "SI units: [J]. Common variable(s): $K$."
-_UNIT_NOTE = re.compile(r"\s*(?:SI units?|Common variables?(?:\(s\))?)\s*:.*$", re.S)
-#: a box of definitions: "> **Important Definitions**", "> **Key Terms**"
-_DEFINITIONS_BOX = re.compile(r"(?i)^\*\*(?:important |key )?(?:definitions|terms)\*\*$")
-
-
-def _box_definition(term: str, definition: str) -> str | None:
-    """The definition of a definitions box's entry as a glossary's ("a form of energy that ..."):
-    without its unit note, its capital lowered; None when the entry restates its term as a
-    sentence ("The electric field is defined to be ...": no definition to complete)."""
-    definition = _UNIT_NOTE.sub("", definition).strip()
-    if not definition or re.match(rf"(?i)(?:the |an? )?{re.escape(term)}\b", definition):
-        return None
-    first = definition.split()[0]
-    if first == "A" or first[:1].isupper() and first[1:].islower():
-        definition = first.lower() + definition[len(first) :]
-    return definition
+def _gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
+    """The sentence a glossary entry's definition makes after its subject ("Beta blockers" + "block
+    ..."; "Inflation" + "is" + "a general rise ..."), before its full stop."""
+    d0 = definition.split()[0].lower()
+    # "mast cell stabilizers: prevent ...": the entry's own verb ("are prevent" read weak, seed 1240)
+    if plural and (
+        d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0) or parse(definition)[0].tag_ in ("VB", "VBP")
+    ):
+        return f"{subj} {definition}"
+    elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
+        return f"{subj} {verb} {definition}"
+    elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
+        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+    elif d0.endswith("s") and not d0.endswith("ss") and parse(definition)[0].tag_ == "VBZ":
+        return f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
+    elif d0.endswith("s") and not d0.endswith("ss"):
+        return f"{subj} {verb} {definition}"
+    elif plural_head(definition):
+        # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
+        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+    return f"{subj} {verb} the {definition}"
 
 
 class ConceptExtractors:
     """Concept-question extractors; mixed into :class:`~prepbench.agents.extractive.extractor.Extractor`."""
 
     def _in_definitions_box(self, block) -> bool:
-        """``block`` is an entry of a block-quoted box of definitions ("> **Important Definitions**"),
-        whose entries open with a capital ("**Power:** The rate at which energy is converted ...")."""
-        if block.quote < 0:
-            return False
-        return any(
-            o.quote == block.quote and o.kind in ("label", "para") and _DEFINITIONS_BOX.match(o.raw.strip()) for o in self.blocks
+        """``block`` is an entry of a block-quoted box of definitions ("> **Important Definitions**")."""
+        return block.quote >= 0 and any(
+            o.quote == block.quote and o.kind in ("label", "para") and DEFINITIONS_BOX.match(o.raw.strip()) for o in self.blocks
         )
 
     def bold_leads(self) -> list[Cand]:
@@ -211,13 +212,10 @@ class ConceptExtractors:
                 continue
             term = clean_inline(m.group("term")).strip()
             definition = AUTHOR_YEAR_RE.sub("", clean_inline(m.group("def"))).strip()
-            # a box entry with an SI unit names a quantity, asked bare ("What is torque?", not "a torque")
-            quantity = False
-            if self._in_definitions_box(b):
-                quantity = re.search(r"\bSI units?\s*:", definition) is not None
-                definition = _box_definition(term, definition)
-                if definition is None:
-                    continue
+            entry = box_entry(term, definition) if self._in_definitions_box(b) else (definition, False)
+            if entry is None:
+                continue
+            definition, quantity = entry  # a quantity is asked bare: "What is torque?", not "a torque"
             # "...; singular, artery": the glossary's note on the word's form, not part of the definition
             definition = _FORM_NOTE.sub("", definition).strip()
             if not _glossary_entry(term, definition):
@@ -266,21 +264,7 @@ class ConceptExtractors:
             else:
                 question = f"What is meant by {tq}?"
                 subj = _cap_first(tq)
-            if plural and (d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0)):
-                answer = f"{subj} {definition}"
-            elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
-                answer = f"{subj} {verb} {definition}"
-            elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
-                answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
-            elif d0.endswith("s") and not d0.endswith("ss") and parse(definition)[0].tag_ == "VBZ":
-                answer = f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
-            elif d0.endswith("s") and not d0.endswith("ss"):
-                answer = f"{subj} {verb} {definition}"
-            elif plural_head(definition):
-                # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
-                answer = f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
-            else:
-                answer = f"{subj} {verb} the {definition}"
+            answer = _gloss_answer(subj, verb, definition, plural)
             answer = _finish(answer)
             if use is not None:  # "current ratio: ...; used to determine ...": its own sentence
                 answer = f"{answer} {'They are' if plural else 'It is'} {_finish(use)}"

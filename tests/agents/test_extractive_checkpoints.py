@@ -130,3 +130,13 @@ def test_a_stem_that_is_a_statement_gives_no_candidate():
     # a sentence to complete is asked: "The gradient of a function of one variable, $f(x)$, is"
     (cand,) = checkpoint_candidates(_block("24Calculus.md", "The gradient of a function"))
     assert cand.fields["answer"] == "3. equal to its derivative"
+
+
+def test_a_plural_glossary_term_defined_by_a_verb_takes_no_copula():
+    from prepbench.agents.extractive.concepts import _gloss_answer
+
+    # Pharmacology for Nurses' glossary: "**mast cell stabilizers**: prevent mast cell degranulation ..."
+    # ("Mast cell stabilizers are prevent ...": read weak, seed 1240)
+    definition = "prevent mast cell degranulation and mediator release"
+    assert _gloss_answer("Mast cell stabilizers", "are", definition, True) == f"Mast cell stabilizers {definition}"
+    assert _gloss_answer("Inflation", "is", "a general rise in prices", False) == "Inflation is a general rise in prices"

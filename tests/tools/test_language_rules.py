@@ -37,6 +37,7 @@ def _rule_verdict(sample_id: str, rule: str):
     "sample_id, rule, found",
     [
         ("q117", "self_contained", "no owner"),  # "What do side effects include?" (the drug is never named)
+        ("M035", "self_contained", "for what"),  # "What does the choice of diagnostic test depend on?" (for which condition?)
         ("q221", "self_contained", "the observer"),  # "What is the only force on the observer?"
         ("q113", "self_contained", "person"),  # "What is Maria Vega?" (a case-study client)
         ("q103", "self_contained", "EHR"),  # "What is the EHR?" (never spelled out)

@@ -133,12 +133,22 @@ _PURPOSE_VERBS = frozenset("need require".split())
 
 def purpose_problem(question: str) -> str | None:
     """A passive "needed"/"required" with no purpose or time ("for a levered firm", "to ...", "for a
-    prolonged period"): what it is needed for was the source's context; or None."""
+    prolonged period"), or a choice that "depends on" something with no case it is made for ("the
+    choice of diagnostic test"): what it is for was the source's context; or None."""
     for t in parse(question):
         if t.lemma_ in _PURPOSE_VERBS and t.tag_ == "VBN" and any(c.dep_ == "auxpass" for c in t.children):
             if not any(c.dep_ in ("prep", "xcomp", "advcl", "agent", "ccomp") for c in t.children):
                 return f"'{t.text}' for what? The question never says"
+        if t.lemma_ == "depend":
+            # "What does the choice of diagnostic test depend on?": chosen for which condition (seed 1240)
+            subj = next((c for c in t.children if c.dep_ == "nsubj" and c.lemma_ in _CHOSEN_FOR), None)
+            if subj is not None and not any(c.dep_ == "prep" and c.lower_ != "of" for c in subj.subtree if c is not subj):
+                return f"'{subj.text}' for what? The question never says"
     return None
+
+
+#: what is chosen for a case the question must name: "the choice of diagnostic test" (for what?)
+_CHOSEN_FOR = frozenset("choice selection decision timing duration route".split())
 
 
 def example_referent_problem(question: str, answer: str, chunk_text: str) -> str | None:
