@@ -390,7 +390,11 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
     if hasattr(generator, "read_documents"):  # document-level context a chunk alone lacks (separate opinions)
         # with Ray, on a worker: its parser is loaded, and the driver then never loads one
-        generator.read_documents(corpus.documents, run=pool.call if pool is not None else None)
+        # spread over the workers: a book's context takes seconds (Principles of Finance: 5 s)
+        if pool is not None:
+            generator.read_documents(corpus.documents, run_each=pool.call_each, parts=pool.workers)
+        else:
+            generator.read_documents(corpus.documents)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = open_existing(options, config)
         # the examples go through the gate (the English parser loads: seconds), so a bad corpus or a

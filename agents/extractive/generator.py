@@ -181,13 +181,14 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
     return steps
 
 
-def document_context(documents: list[tuple[str, str]]) -> dict[str, dict]:
+def document_context(documents: list[tuple[str, str]], results: dict | None = None) -> dict[str, dict]:
     """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas, "articles":
     glossary term -> article, "cases": frozenset of case names, "results": the book's named results}``
     of the ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`,
-    :func:`term_articles`, :func:`case_names`, :func:`book_results`);
-    module-level so a Ray worker can run it by reference."""
-    results = book_results(documents)
+    :func:`term_articles`, :func:`case_names`, :func:`book_results`); ``results``: the whole book's
+    :func:`book_results` when ``documents`` are a part of it (None: computed from ``documents``).
+    Module-level so a Ray worker can run it by reference."""
+    results = book_results(documents) if results is None else results
     return {
         path: {
             "separate_from": separate_opinion_line(text),
@@ -221,17 +222,29 @@ class ExtractiveGenerator:
         #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
         self.document_context: dict[str, dict] = {}
 
-    def read_documents(self, documents, run: Callable[..., Any] | None = None) -> None:
+    def read_documents(self, documents, run_each: Callable[..., list] | None = None, parts: int = 1) -> None:
         """Note, per document (objects with ``rel_path`` and ``text``), where a separate opinion
         begins (a chunk after it states a dissent's or a concurrence's view, not the Court's) and
         the document's key terms (:func:`key_terms`: what a condition or a cause must be about).
 
-        ``run(fn, *args)`` computes it elsewhere (a Ray pool's ``call``: a worker whose English
-        parser is loaded), so a Ray driver neither loads spaCy nor parses the book's headings
-        while its workers wait; None computes it here. The result is the same either way.
+        ``run_each(fn, args_list)`` computes it elsewhere, the documents split into ``parts`` of
+        about equal size (a Ray pool's ``call_each`` over its workers, whose English parser is
+        loaded), so a Ray driver neither loads spaCy nor parses the book's headings while its
+        workers wait; None computes it here. The result is the same either way: each document's
+        context depends on its own text, and the book's named results are found here first.
         """
         pairs = [(d.rel_path, d.text) for d in documents]
-        self.document_context = run(document_context, pairs) if run is not None else document_context(pairs)
+        if run_each is None:
+            self.document_context = document_context(pairs)
+            return
+        results = book_results(pairs)
+        groups: list[list[tuple[str, str]]] = [[] for _ in range(max(1, min(parts, len(pairs))))]
+        for pair in sorted(pairs, key=lambda p: -len(p[1])):  # largest first, each to the smallest group
+            min(groups, key=lambda g: sum(len(t) for _, t in g)).append(pair)
+        merged: dict[str, dict] = {}
+        for part in run_each(document_context, [(g, results) for g in groups if g]):
+            merged.update(part)
+        self.document_context = {path: merged[path] for path, _ in pairs}
 
     def _gate(self, skill: Skill) -> Gate:
         """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),

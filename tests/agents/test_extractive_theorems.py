@@ -93,3 +93,29 @@ def test_the_offline_run_gives_theorem_statements_the_math_gate_accepts():
 def test_a_formula_s_capital_i_is_an_ideal_not_the_author():
     assert voice_problem("Let $I$ be an ideal of a ring $R$. Then $R/I$ is a ring.") is None
     assert voice_problem("I think that every ring is a field.") is not None
+
+
+@needs_math
+def test_the_book_s_context_read_in_parts_equals_the_whole():
+    """A Ray run reads the documents in parts on its workers (``run_each``): each part gets the
+    whole book's named results, so every document's context is the one a local run computes."""
+    from prepbench.agents.extractive.generator import document_context
+
+    docs = [type("Doc", (), {"rel_path": name, "text": text})() for name, text in _book()[:8]]
+    calls: list[int] = []
+
+    def run_each(fn, args_list):
+        calls.append(len(args_list))
+        return [fn(*args) for args in args_list]
+
+    whole, parted = ExtractiveGenerator(), ExtractiveGenerator()
+    whole.read_documents(docs)
+    parted.read_documents(docs, run_each=run_each, parts=3)
+    assert calls == [3]
+    assert parted.document_context == whole.document_context == document_context([(d.rel_path, d.text) for d in docs])
+    assert list(parted.document_context) == [d.rel_path for d in docs]
+    # a part alone would not know a result named in another part of the book
+    assert (
+        document_context([(docs[-1].rel_path, docs[-1].text)])[docs[-1].rel_path]["results"]
+        != whole.document_context[docs[-1].rel_path]["results"]
+    )

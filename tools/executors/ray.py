@@ -180,9 +180,15 @@ class RayPool:
             PrepbenchError: no worker started within :data:`START_S` seconds (the cluster's CPUs are
                 held by other actors).
         """
+        return self.call_each(fn, [args])[0]
+
+    def call_each(self, fn: Any, args_list: list[tuple]) -> list:
+        """``[fn(*args) for args in args_list]``, the calls spread over the workers in turn and run
+        at once; results in order. Raises as :meth:`call`."""
         ray = self.ray
+        refs = [self.actors[i % len(self.actors)].call.remote(fn, *args) for i, args in enumerate(args_list)]
         try:
-            return ray.get(self.actors[0].call.remote(fn, *args), timeout=START_S)
+            return ray.get(refs, timeout=START_S)
         except ray.exceptions.GetTimeoutError:
             free = ray.available_resources().get("CPU", 0)
             raise PrepbenchError(
