@@ -89,6 +89,8 @@ _VAGUE_HEADS = language.RELATIONAL_NOUNS | frozenset(
     # "the proper test", "the applicable standard": which test, only the sentences before say (read weak, seed 1236)
     + "test standard inquiry".split()
 )
+#: heads of a held clause's subject that name the test a case applied, not what it decided
+_TEST_HEADS = frozenset("test standard inquiry analysis".split())
 #: modifiers of a subject that is any one of its kind ("a particular burden": read weak twice, seeds 1235 and 1236)
 _ANY_ONE = frozenset("particular certain given".split())
 
@@ -256,6 +258,13 @@ def holding(s: Sent, case: str) -> Cand | None:
             if language.referent_problem(held) or language.pronoun_problem(held) or language.pointing_problem(held):
                 continue
             question = f"What did the Court hold in {case}?"
+            if held_subj.lemma_.lower() in _TEST_HEADS:
+                # "the proper test requires an analysis of ...": the test the case applied, not its
+                # holding ("What did the Court hold in U.S. v. Lopez?" read weak twice, seeds 1237, 1240)
+                obj = next((c for c in clause.children if c.dep_ == "dobj"), None)
+                if obj is None:
+                    continue
+                question = f"In {case}, what did the Court hold {doc[held_subj.left_edge.i : obj.left_edge.i].text.strip()}?"
             answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
         elif perfect:
             question = f"In {case}, what does the Court say it has {verb.lower_} about {_lower_first(topic)}?"

@@ -381,3 +381,14 @@ def test_a_court_statement_about_a_name_or_an_amendment_is_asked_by_its_verb():
         )
         is None
     )
+
+
+@needs_law
+def test_a_held_test_is_asked_as_the_test_not_as_the_case_s_holding():
+    # "We conclude, consistent with the great weight of our case law, that the proper test requires an
+    # analysis of whether the regulated activity 'substantially affects' interstate commerce": asked
+    # "What did the Court hold in U.S. v. Lopez?" it read weak twice (the holding is elsewhere)
+    _, by_chunk = _samples("021-u-s-v-lopez.md")
+    tests = [s for ss in by_chunk.values() for s in ss if "the proper test requires" in s["answer"]]
+    assert [s["question"] for s in tests] == ["In U.S. v. Lopez, what did the Court hold the proper test requires?"]
+    assert tests[0]["answer"].startswith("In U.S. v. Lopez, the Court held that the proper test requires an analysis")
