@@ -7,13 +7,15 @@ per document by the run, :func:`~prepbench.agents.extractive.generator.document_
 definition opening with a plural is "referred to" (:func:`plural_head`), and a usage note after a
 semicolon becomes its own sentence (:func:`usage_note`), and a body's name written in lower case
 with its acronym is capitalised (:func:`named_body`: "What is a financial industry regulatory
-authority (FINRA)?", seed 1231).
+authority (FINRA)?", seed 1231). :func:`gloss_answer` makes the answer's sentence from the term and its
+definition, and :func:`box_entry` reads an entry of a box of definitions ("> * **Power:** The rate ...").
 """
 
 from __future__ import annotations
 
 import re
 
+from prepbench.agents.extractive.grammar import _COMMON_VERBS_BASE
 from prepbench.agents.extractive.text import clean_inline
 from prepbench.tools.nlp import parse
 
@@ -144,3 +146,26 @@ def box_entry(term: str, definition: str) -> tuple[str, bool] | None:
     if first == "A" or first[:1].isupper() and first[1:].islower():
         definition = first.lower() + definition[len(first) :]
     return definition, quantity
+
+
+def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
+    """The sentence a glossary entry's definition makes after its subject ("Beta blockers" + "block
+    ..."; "Inflation" + "is" + "a general rise ..."), before its full stop."""
+    d0 = definition.split()[0].lower()
+    # "mast cell stabilizers: prevent ...": the entry's own verb ("are prevent" read weak, seed 1240)
+    if plural and (
+        d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0) or parse(definition)[0].tag_ in ("VB", "VBP")
+    ):
+        return f"{subj} {definition}"
+    elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
+        return f"{subj} {verb} {definition}"
+    elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
+        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+    elif d0.endswith("s") and not d0.endswith("ss") and parse(definition)[0].tag_ == "VBZ":
+        return f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
+    elif d0.endswith("s") and not d0.endswith("ss"):
+        return f"{subj} {verb} {definition}"
+    elif plural_head(definition):
+        # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
+        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
+    return f"{subj} {verb} the {definition}"

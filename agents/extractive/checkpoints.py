@@ -143,7 +143,7 @@ def _checkpoint(block: list[str]) -> Cand | None:
         if m.group(2) and re.match(r"(?i)(?:and|or|&|,)\b", m.group(2)):
             return None  # several options keyed
         chosen = dict(options)[m.group(1)]
-        if _LEANS.search(chosen) or any(_LEANS.search(o) for _, o in options):
+        if any(_LEANS.search(o) for _, o in options):
             return None
         question = stem + "\n" + "\n".join(f"{n}. {o}" for n, o in options)
         answer = f"{m.group(1)}. {chosen}"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from prepbench.agents.extractive.articles import DEFINITIONS_BOX, article_key, box_entry, named_body, plural_head, usage_note
+from prepbench.agents.extractive.articles import (
+    DEFINITIONS_BOX,
+    article_key,
+    box_entry,
+    gloss_answer,
+    named_body,
+    usage_note,
+)
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
 from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
@@ -102,29 +109,6 @@ def _term_and_name(term: str, articles: dict[str, str]) -> tuple[str, bool]:
         return body, True
     # "Statement of Cash Flows", and a named effect or law ("Fisher effect": "the", not "a")
     return term, bool(re.match(r"[A-Z][a-z]+ (?:(?:of|and|for|the) )*[A-Z]", term)) or bool(_NAMED_STATEMENT.match(term))
-
-
-def _gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
-    """The sentence a glossary entry's definition makes after its subject ("Beta blockers" + "block
-    ..."; "Inflation" + "is" + "a general rise ..."), before its full stop."""
-    d0 = definition.split()[0].lower()
-    # "mast cell stabilizers: prevent ...": the entry's own verb ("are prevent" read weak, seed 1240)
-    if plural and (
-        d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0) or parse(definition)[0].tag_ in ("VB", "VBP")
-    ):
-        return f"{subj} {definition}"
-    elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
-        return f"{subj} {verb} {definition}"
-    elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):
-        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
-    elif d0.endswith("s") and not d0.endswith("ss") and parse(definition)[0].tag_ == "VBZ":
-        return f"{subj} {definition}"  # "describes an insufficient ...": the entry's own verb
-    elif d0.endswith("s") and not d0.endswith("ss"):
-        return f"{subj} {verb} {definition}"
-    elif plural_head(definition):
-        # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
-        return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
-    return f"{subj} {verb} the {definition}"
 
 
 class ConceptExtractors:
@@ -264,7 +248,7 @@ class ConceptExtractors:
             else:
                 question = f"What is meant by {tq}?"
                 subj = _cap_first(tq)
-            answer = _gloss_answer(subj, verb, definition, plural)
+            answer = gloss_answer(subj, verb, definition, plural)
             answer = _finish(answer)
             if use is not None:  # "current ratio: ...; used to determine ...": its own sentence
                 answer = f"{answer} {'They are' if plural else 'It is'} {_finish(use)}"

@@ -133,7 +133,7 @@ def test_a_stem_that_is_a_statement_gives_no_candidate():
 
 
 def test_a_plural_glossary_term_defined_by_a_verb_takes_no_copula():
-    from prepbench.agents.extractive.concepts import _gloss_answer
+    from prepbench.agents.extractive.articles import gloss_answer as _gloss_answer
 
     # Pharmacology for Nurses' glossary: "**mast cell stabilizers**: prevent mast cell degranulation ..."
     # ("Mast cell stabilizers are prevent ...": read weak, seed 1240)

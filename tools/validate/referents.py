@@ -24,6 +24,7 @@ import re
 
 from prepbench.tools.nlp import parse, sentences
 from prepbench.tools.validate.language import GENERIC_DEFINITES
+from prepbench.tools.validate.text import OPTION_LINE
 
 #: adjectives that place a thing in the source's order: without an owner ("of the chapter") the
 #: order is the source's ("the final financial statement", "the next step")
@@ -209,9 +210,6 @@ def named_before_problem(answer: str, question: str = "") -> str | None:
     return None
 
 
-_OPTION_LINE = re.compile(r"^\s*(?:>\s*)*(?:\d{1,2}[.)]|\(?[A-Ea-e]\)|[A-E]\.)\s+(.*)$")
-
-
 #: the people a practice book speaks of in general: a question about them alone names no subject
 ROLES = frozenset(
     "nurse client patient provider clinician physician doctor prescriber caregiver person people individual student reader user family member".split()
@@ -262,7 +260,7 @@ def quiz_option_problem(answer: str, evidence: list[str], chunk_text: str) -> st
         bare = line.lstrip("> ").strip()
         if not bare:
             continue
-        m = _OPTION_LINE.match(line)
+        m = OPTION_LINE.match(line)
         if m and asked:
             option = _norm(m.group(1))
             if option and any(p.startswith(option[:60]) or option.startswith(p[:60]) for p in probes if p):

@@ -40,15 +40,16 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
 
 
-#: an option line of a multiple-choice question: "1. $2v$", "B) silk", "(c) neither"
-_CHOICE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|\(?[A-Ea-e]\)|[A-E]\.)[ \t]+\S")
+#: an option line of a multiple-choice question, its text in group 1: "1. $2v$", "B) silk", "(c) neither",
+#: also quoted ("> 2. No.")
+OPTION_LINE = re.compile(r"^\s*(?:>\s*)*(?:\d{1,2}[.)]|\(?[A-Ea-e]\)|[A-E]\.)\s+(.*)$")
 
 
 def choice_parts(text: str) -> tuple[str, str] | None:
     """``(stem, options)`` of a multiple-choice question (a stem, then two or more option lines:
     "What is the SI unit for impulse?\\n1. kg m/s^2\\n2. kg m/s"), or None for any other text."""
     lines = text.strip().split("\n")
-    first = next((i for i, ln in enumerate(lines) if _CHOICE.match(ln)), None)
-    if first is None or first == 0 or sum(1 for ln in lines[first:] if _CHOICE.match(ln)) < 2:
+    options = [i for i, ln in enumerate(lines) if (m := OPTION_LINE.match(ln)) and m.group(1).strip()]
+    if len(options) < 2 or options[0] == 0:
         return None
-    return " ".join(lines[:first]).strip(), "\n".join(lines[first:])
+    return " ".join(lines[: options[0]]).strip(), "\n".join(lines[options[0] :])
