@@ -105,6 +105,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("B010", "answers_question", "why something matters"),  # "Why is the yield curve important?" -> who studies it
         ("C033", "answers_question", "not what it is"),  # "What is fludarabine?" -> "Fludarabine causes severe ..."
         ("I035", "self_contained", "no owner"),  # "What do possible reactions include?" (of stopping intrathecal baclofen)
+        ("J001", "complete", "display formula"),  # "... is a finite sequence of subgroups." (the chain and its condition lost)
+        ("J015", "complete", "display formula"),  # "... the 128 ASCII characters have codes." (the codes lost)
+        ("K031", "complete", "unbalanced"),  # "Chelsea's closet is a walk-in closet' with two double doors."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):
@@ -420,3 +423,21 @@ def test_an_answer_cut_at_a_citation_s_abbreviation_is_incomplete():
     assert "abbreviation" in ending_problem("The rights to have children, Skinner v. Oklahoma ex rel.", False)
     for whole in ("The answer is no.", "This is the state of the art."):
         assert ending_problem(whole, False) is None, whole
+
+
+def test_a_single_closing_quote_needs_an_opening_one_but_a_prime_or_a_plural_possessive_does_not():
+    from prepbench.tools.validate.language import brackets_problem, display_cut_problem
+
+    assert "closet" in brackets_problem("Chelsea's closet is a walk-in closet' with two double doors.")
+    assert brackets_problem("If g' and g'' are both inverses of g, then gg' = g'g = e.") is None  # primes
+    assert brackets_problem("The shareholders' claims come after the creditors' claims.") is None
+    assert brackets_problem("The so-called 'walk-in closet' has two doors.") is None  # opened, then closed
+    # an answer that ends where its source sentence runs on into a display, and one whose sentence ended first
+    chunk = "A **subnormal series** of a group $G$ is a finite sequence of subgroups\n\n$$\nG = H_n \\supset H_0\n$$\n"
+    assert display_cut_problem("A subnormal series of a group G is a finite sequence of subgroups.", chunk)
+    assert (
+        display_cut_problem(
+            "A subnormal series of a group G is a finite sequence of subgroups.", chunk.replace("subgroups\n", "subgroups.\n")
+        )
+        is None
+    )

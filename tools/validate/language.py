@@ -413,14 +413,36 @@ def question_kind(question: str) -> str:
 
 # -- complete -----------------------------------------------------------------------------------
 def brackets_problem(text: str) -> str | None:
-    """Unbalanced brackets or double quotes."""
+    """Unbalanced brackets or double quotes, or a single quote that closes a word ("a walk-in
+    closet' with") when none opens; a plural's possessive ("students'") and a prime ("g'") are not quotes."""
     text = re.sub(r"(?m)^\s*\(?\w{1,3}\)", "", text)  # list markers "1)", "a)", "(iv)"
     for o, c in _QUOTE_PAIRS:
         if text.count(o) != text.count(c):
             return f"unbalanced '{o}{c}'"
     if text.count('"') % 2:
         return "unbalanced '\"'"
+    closing = re.search(r"\b[A-Za-z]{2,}[A-Za-rt-z]'(?=[\s.,;:!?]|$)", text)
+    if closing and not re.search(r"(?:^|[\s(\[])['‘][A-Za-z]", text[: closing.start()]):
+        return f"unbalanced \"'\" after '{closing.group(0)[:-1]}'"
     return None
+
+
+def display_cut_problem(answer: str, chunk_text: str) -> str | None:
+    """The answer ends where its source sentence goes on in a display formula ("... is a finite
+    sequence of subgroups" before "$$ G = H_n \\supset \\cdots $$, where ..."): what follows is lost."""
+
+    def flat(text: str) -> str:  # inline "$" dropped, a display's "$$" or "\\[" kept as one mark
+        text = re.sub(r"\$\$|\\\[|\\begin\{", "\x00", text).replace("$", "")
+        return re.sub(r"\s+", " ", text).lower()
+
+    tail = flat(answer).rstrip(" .")[-40:]
+    source = flat(chunk_text)
+    if len(tail) < 15:
+        return None
+    at = source.find(tail)
+    if at < 0 or not source[at + len(tail) :].lstrip(" :").startswith("\x00"):
+        return None
+    return "the answer stops where its source sentence goes on in a display formula"
 
 
 def lost_symbol_problem(text: str) -> str | None:

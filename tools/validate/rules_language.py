@@ -189,6 +189,7 @@ def _complete_rule(spec: dict, name: str) -> RuleFn:
                     or (
                         lang.copula_question_problem(text) or lang.conditional_question_problem(text) if f == "question" else None
                     )
+                    or (lang.display_cut_problem(text, chunk_text) if chunk_text and not is_question else None)
                 )
                 if why:
                     return Verdict(False, name, f"{f}: {why}")
