@@ -97,33 +97,23 @@ _ANY_ONE = frozenset("particular certain given".split())
 
 @dataclass(frozen=True)
 class Voice:
-    """Whose claims a chunk states: ``court`` (``name``: the case) or ``author`` (``name``: the
+    """Whose claims a chunk states: ``court`` (``name``: the case; ``speaker``: who speaks in it,
+    "the Court" or, for an opinion the Court joins only in part, the author's opinion, see
+    :func:`~prepbench.agents.extractive.opinions.opinion_speaker`) or ``author`` (``name``: the
     author's surname, ``work``: the title)."""
 
     kind: str
     name: str
     work: str = ""
+    speaker: str = "the Court"
 
 
-#: the line that opens a separate opinion ("**Mr. Justice Murphy, dissenting.**", "JUSTICE
-#: THOMAS, concurring in the judgment.", "# Dissent")
-_SEPARATE_OPINION = re.compile(
-    r"(?im)^[#* \t]*(?:(?:mr\.\s+)?(?:chief\s+)?justice\b[^\n]{0,240}?,\s*(?:dissenting|concurring)|dissent\b|concurrence\b)"
-)
-
-
-def separate_opinion_line(text: str) -> int | None:
-    """The 1-based line where a document's first separate opinion (a dissent or a concurrence)
-    begins, or None: everything from there on is not the Court's opinion."""
-    m = _SEPARATE_OPINION.search(text)
-    return text.count("\n", 0, m.start()) + 1 if m else None
-
-
-def voice_of(chunk: Chunk, source: dict | None, separate_from: int | None = None) -> Voice | None:
+def voice_of(chunk: Chunk, source: dict | None, separate_from: int | None = None, speaker: str | None = None) -> Voice | None:
     """The chunk's voice: the case its document is titled after, else the single named author of
     its corpus's ``SOURCE.md`` (``source``: ``{"title", "authors"}``); None when neither is known,
     or when the chunk reaches a separate opinion (``separate_from``: its first line in the document,
-    :func:`separate_opinion_line`)."""
+    :func:`~prepbench.agents.extractive.opinions.separate_opinion_line`). ``speaker``: the case's
+    main opinion when the Court joins only part of it (None: "the Court")."""
     title = chunk.heading_path[0] if chunk.heading_path else ""
     if re.match(r"(?i)\s*(notes?|hypos?|questions?)\b", title):
         title = ""  # the editor's notes on a case, not the Court's opinion
@@ -131,7 +121,7 @@ def voice_of(chunk: Chunk, source: dict | None, separate_from: int | None = None
     if _CASE_NAME.search(title) and (separate or re.search(r"(?i)dissent|concurr", " ".join(chunk.heading_path))):
         return None  # a separate opinion: its claims are not the Court's
     if _CASE_NAME.search(title):
-        return Voice("court", re.sub(r"\s+", " ", title).strip())
+        return Voice("court", re.sub(r"\s+", " ", title).strip(), speaker=speaker or "the Court")
     if not source or not source.get("authors") or not source.get("title"):
         return None
     people = [e for e in entities(parse(source["authors"].split(";")[0])) if e.label_ == "PERSON"]
@@ -214,8 +204,11 @@ def _held(s: Sent, question: str, answer: str, point: str, kind: str, authority:
     return Cand("concept_qa", fields, [s.raw.strip()], source, score, s.raw)
 
 
-def holding(s: Sent, case: str) -> Cand | None:
-    """A holding candidate from sentence ``s`` of an opinion of ``case``, or None."""
+def holding(s: Sent, case: str, speaker: str = "the Court") -> Cand | None:
+    """A holding candidate from sentence ``s`` of an opinion of ``case``, or None. ``speaker``: who
+    says "we" (:class:`Voice`); an opinion that is not the Court's "concluded" rather than "held",
+    and its "we have held" is the Court's precedent."""
+    hold, held_, has = ("hold", "held", "it has") if speaker == "the Court" else ("conclude", "concluded", "the Court has")
     text = s.text.strip()
     if len(text) > 400 or not re.search(r"\b(hold|held|conclude|recognized|noted|said|explained|stated)\b", text):
         return None  # "held": the Court's own precedent ("we have held that ...")
@@ -257,21 +250,21 @@ def holding(s: Sent, case: str) -> Cand | None:
             # from it; the case itself is the question's subject
             if language.referent_problem(held) or language.pronoun_problem(held) or language.pointing_problem(held):
                 continue
-            question = f"What did the Court hold in {case}?"
+            question = f"What did the Court hold in {case}?" if hold == "hold" else f"In {case}, what did {speaker} conclude?"
             if held_subj.lemma_.lower() in _TEST_HEADS:
                 # "the proper test requires an analysis of ...": the test the case applied, not its
                 # holding ("What did the Court hold in U.S. v. Lopez?" read weak twice, seeds 1237, 1240)
                 obj = next((c for c in clause.children if c.dep_ == "dobj"), None)
                 if obj is None:
                     continue
-                question = f"In {case}, what did the Court hold {doc[held_subj.left_edge.i : obj.left_edge.i].text.strip()}?"
-            answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
+                question = f"In {case}, what did {speaker} {hold} {doc[held_subj.left_edge.i : obj.left_edge.i].text.strip()}?"
+            answer = f"In {case}, {speaker} {held_} that {_lower_first(held).rstrip('.')}."
         elif perfect:
-            question = f"In {case}, what does the Court say it has {verb.lower_} about {_lower_first(topic)}?"
-            answer = f"In {case}, the Court says it has {verb.lower_} that {_lower_first(held).rstrip('.')}."
+            question = f"In {case}, what does {speaker} say {has} {verb.lower_} about {_lower_first(topic)}?"
+            answer = f"In {case}, {speaker} says {has} {verb.lower_} that {_lower_first(held).rstrip('.')}."
         else:
-            question = f"In {case}, what did the Court hold about {_lower_first(topic)}?"
-            answer = f"In {case}, the Court held that {_lower_first(held).rstrip('.')}."
+            question = f"In {case}, what did {speaker} {hold} about {_lower_first(topic)}?"
+            answer = f"In {case}, {speaker} {held_} that {_lower_first(held).rstrip('.')}."
         point = f"{case}: {topic or 'holding'}"
         return _held(s, question, answer, point, "rule" if perfect else "holding", case, "holding", 1.0)
     return None
@@ -375,7 +368,7 @@ def _precedent_result(doc, verb) -> tuple[str, str] | None:
     return said, what
 
 
-def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
+def precedent(s: Sent, case: str | None, cases: frozenset[str], speaker: str = "the Court") -> Cand | None:
     """What an opinion of ``case`` says the Court held, upheld or struck down in an earlier case it
     names ("In Heller, we held that ...", "Thus, in Califano v. Webster, we upheld ..."), or None.
     ``cases``: the full names its document cites (:func:`case_names`), for a short name.
@@ -384,7 +377,8 @@ def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
     Court says that in <precedent> the Court held that <clause>." The sentence is the evidence.
     ``case`` None: an editor's note reporting a case ("in *Wisconsin v. Yoder*, the Court held that
     ..."); "we" there is the editor and the class, so only "the Court" counts, and the sample is
-    "What did the Court hold in <precedent>?" / "In <precedent>, the Court held that <clause>."."""
+    "What did the Court hold in <precedent>?" / "In <precedent>, the Court held that <clause>.".
+    ``speaker``: who says "we" in ``case`` (:class:`Voice`)."""
     text = s.text.strip()
     if len(text) > 400 or not re.search(r"\b(held|upheld|struck down)\b", text) or _HEDGED.search(text):
         return None  # "Yet, in effect, Bowers upheld ...": the Court's reading of a case, not what it held
@@ -431,8 +425,8 @@ def precedent(s: Sent, case: str | None, cases: frozenset[str]) -> Cand | None:
         if case is None:
             question, answer = f"What did the Court {_ASKED[verb.lemma_]} in {name}?", f"In {name}, the Court {said}{what}"
         else:
-            question = f"In {case}, what does the Court say was {asked} in {name}?"
-            answer = f"In {case}, the Court says that in {name} the Court {said}{what}"
+            question = f"In {case}, what does {speaker} say was {asked} in {name}?"
+            answer = f"In {case}, {speaker} says that in {name} the Court {said}{what}"
         return _held(s, question, answer, f"{name}: holding", "holding", case or name, "precedent", 0.9)
     return None
 
@@ -538,8 +532,8 @@ def author_claim(s: Sent, voice: Voice) -> Cand | None:
             return None  # "... labored with the doctrine": which doctrine, the sample never says
         if any(c.dep_ in ("attr", "dobj") and c.lemma_.lower() in _VAGUE_HEADS for c in root.children):
             return None  # "... provides an even more revealing example"
-        question = f"In {voice.name}, what does the Court say {asked or 'about ' + _lower_first(topic)}?"
-        answer = f"In {voice.name}, the Court says that {_lower_first(text)}"
+        question = f"In {voice.name}, what does {voice.speaker} say {asked or 'about ' + _lower_first(topic)}?"
+        answer = f"In {voice.name}, {voice.speaker} says that {_lower_first(text)}"
     else:
         if _AUTHOR_LINKS.search(text):
             return None  # an example of, or a step from, what came before
@@ -567,7 +561,8 @@ def attributed_candidates(sents: list[Sent], voice: Voice, cases: frozenset[str]
             # "The interest in preserving confidentiality is weighty indeed ... However, ...": a point the
             # Court grants and then limits; alone it states the opposite of the holding (read weak, Nixon)
             continue
-        cand = (holding(s, voice.name) or precedent(s, voice.name, cases)) if voice.kind == "court" else None
+        court = voice.kind == "court"
+        cand = (holding(s, voice.name, voice.speaker) or precedent(s, voice.name, cases, voice.speaker)) if court else None
         cand = cand or author_claim(s, voice)
         if cand is not None:
             out.append(cand)

@@ -50,13 +50,13 @@ from prepbench.agents.extractive.attributed import (
     attributed_candidates,
     case_names,
     reported_holdings,
-    separate_opinion_line,
     voice_of,
 )
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.checkpoints import checkpoint_candidates
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
+from prepbench.agents.extractive.opinions import opinion_speaker, separate_opinion_line
 from prepbench.agents.extractive.theorems import book_results, named_results
 from prepbench.agents.extractive.triage import triage_chunk
 from prepbench.tools.chunking import Chunk
@@ -182,8 +182,8 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
 
 
 def document_context(documents: list[tuple[str, str]], results: dict | None = None) -> dict[str, dict]:
-    """``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas, "articles":
-    glossary term -> article, "cases": frozenset of case names, "results": the book's named results}``
+    """``doc_path -> {"separate_from": line | None, "speaker": :func:`opinion_speaker`, "key_terms":
+    frozenset of lemmas, "articles": glossary term -> article, "cases": frozenset of case names, "results": the book's named results}``
     of the ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`,
     :func:`term_articles`, :func:`case_names`, :func:`book_results`); ``results``: the whole book's
     :func:`book_results` when ``documents`` are a part of it (None: computed from ``documents``).
@@ -192,6 +192,7 @@ def document_context(documents: list[tuple[str, str]], results: dict | None = No
     return {
         path: {
             "separate_from": separate_opinion_line(text),
+            "speaker": opinion_speaker(text),
             "key_terms": key_terms(text),
             "articles": term_articles(text),
             "cases": case_names(text),
@@ -218,7 +219,7 @@ class ExtractiveGenerator:
         #: an author to attribute claims to, for skills that require attribution)
         self.sources: dict[str, dict] = {}
         self._gate_of: tuple[Skill, Gate] | None = None
-        #: ``doc_path -> {"separate_from": line | None, "key_terms": frozenset of lemmas}``: what a
+        #: ``doc_path -> {"separate_from": line | None, "speaker": see opinion_speaker, "key_terms": frozenset of lemmas}``: what a
         #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
         self.document_context: dict[str, dict] = {}
 
@@ -313,7 +314,7 @@ class ExtractiveGenerator:
         out += _process_samples(chunk, skill, targets, by_form.get("process_qa", []), get_examples, other_process, used, ok)
         concept_types = by_form.get("concept_qa", [])
         if concept_types and _requires_attribution(skill):
-            voice = voice_of(chunk, self.sources.get(chunk.doc_path), context.get("separate_from"))
+            voice = voice_of(chunk, self.sources.get(chunk.doc_path), context.get("separate_from"), context.get("speaker"))
             cases = context.get("cases", frozenset())
             if voice is not None and voice.kind in _voices(skill):
                 cands = attributed_candidates(ex.sents, voice, cases)

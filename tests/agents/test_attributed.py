@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from prepbench.agents.extractive import ExtractiveGenerator
-from prepbench.agents.extractive.attributed import separate_opinion_line
+from prepbench.agents.extractive.opinions import separate_opinion_line
 from prepbench.tools.card import document_sources
 from prepbench.tools.chunking import chunk_document
 from prepbench.tools.ingest import load_document
@@ -392,3 +392,34 @@ def test_a_held_test_is_asked_as_the_test_not_as_the_case_s_holding():
     tests = [s for ss in by_chunk.values() for s in ss if "the proper test requires" in s["answer"]]
     assert [s["question"] for s in tests] == ["In U.S. v. Lopez, what did the Court hold the proper test requires?"]
     assert tests[0]["answer"].startswith("In U.S. v. Lopez, the Court held that the proper test requires an analysis")
+
+
+@needs_law
+def test_an_opinion_the_court_joins_only_in_part_speaks_as_its_author():
+    # NFIB's Commerce Clause part is the Chief Justice's alone (read defective as "the Court says",
+    # seed 1241, N013); the casebook keeps no part numbers, so every part is his opinion's
+    from prepbench.agents.extractive.opinions import opinion_speaker
+
+    speakers = {
+        name: opinion_speaker((LAW / name).read_text(encoding="utf-8"))
+        for name in (
+            "026-national-federation-of-independent-business-v-sebelius.md",
+            "078-mcdonald-v-city-of-chicago.md",
+            "089-planned-parenthood-v-casey.md",
+            "021-u-s-v-lopez.md",
+            KOREMATSU,
+        )
+    }
+    assert list(speakers.values()) == [
+        "Chief Justice Roberts's opinion",
+        "Justice Alito's opinion",
+        "the joint opinion of Justices O’Connor, Kennedy, and Souter",
+        None,  # the opinion of the Court throughout
+        None,
+    ]
+    chunks, by_chunk = _samples("026-national-federation-of-independent-business-v-sebelius.md")
+    court = [s for ss in by_chunk.values() for s in ss if s["sample_type"] == "concept_qa"]
+    assert court
+    for s in court:
+        assert "Chief Justice Roberts's opinion" in s["question"] and "the Court says" not in s["answer"], s
+    assert any("language of the Constitution" in s["question"] for s in court)
