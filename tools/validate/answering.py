@@ -90,6 +90,10 @@ def _short_what(question: str) -> bool:
     return len(words) <= 14 and words[0].lower() == "what" and question.count("?") == 1 and "," not in question
 
 
+#: what a thing has that is no part of what it is ("has a risk of ...")
+_RISKS = frozenset("risk danger hazard potential chance likelihood".split())
+
+
 def mismatch_problem(question: str, answer: str) -> str | None:
     """The answer does not address what the question asks (see :func:`question_kind`)."""
     kind = question_kind(question)
@@ -99,7 +103,15 @@ def mismatch_problem(question: str, answer: str) -> str | None:
         # "What is fludarabine?" -> "Fludarabine causes severe central nervous system toxicity" (seed
         # 1232, defective): an effect of the thing, not what it is
         subj = next((t for t in parse(answer) if t.dep_ in ("nsubj", "nsubjpass")), None)
-        if subj is not None and subj.head.lemma_ in ("cause", "produce", "induce") and subj.head.i < 6:
+        # "What is sodium oxybate?" -> "Sodium oxybate has a risk of causing ..." (seed 1242, defective): a risk it
+        # carries; "Hypotonic solutions have a lower concentration ..." is what they are
+        verb = subj.head if subj is not None else None
+        risky = verb is not None and any(c.dep_ == "dobj" and c.lemma_.lower() in _RISKS for c in verb.children)
+        if (
+            verb is not None
+            and (verb.lemma_ in ("cause", "produce", "induce") or verb.lemma_ in ("have", "carry", "pose") and risky)
+            and verb.i < 6
+        ):
             return f"answers with what it {subj.head.text}, not what it is"
     if _WHY_IT_MATTERS.match(question) and not _REASON_MARKERS.search(answer) and not _DOES_SOMETHING.search(answer):
         # "Why is the yield curve important?" -> "Market technicians ... will study the yield curve in
