@@ -107,12 +107,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("I035", "self_contained", "no owner"),  # "What do possible reactions include?" (of stopping intrathecal baclofen)
         ("J001", "complete", "display formula"),  # "... is a finite sequence of subgroups." (the chain and its condition lost)
         ("J015", "complete", "display formula"),  # "... the 128 ASCII characters have codes." (the codes lost)
-        ("K031", "complete", "unbalanced"),
-        (
-            "O027",
-            "answers_question",
-            "not what it is",
-        ),  # "What is sodium oxybate?" -> "Sodium oxybate has a risk of ..."  # "Chelsea's closet is a walk-in closet' with two double doors."
+        ("K031", "complete", "unbalanced"),  # "Chelsea's closet is a walk-in closet' with two double doors."
+        ("g056", "self_contained", "of a capacitor"),  # "... placed between the plates?" (the two plates of a capacitor)
+        ("O027", "answers_question", "not what it is"),  # "What is sodium oxybate?" -> "... has a risk of ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

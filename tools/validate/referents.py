@@ -189,6 +189,26 @@ def example_referent_problem(question: str, answer: str, chunk_text: str) -> str
     return None
 
 
+def owned_part_problem(question: str, answer: str, chunk_text: str) -> str | None:
+    """A bare definite noun of the question ("the plates") that the chunk calls a part of something
+    ("the two plates of a capacitor") the sample never names: which thing's part, a reader without
+    the book cannot tell ("What happens when the dielectric material is placed between the plates?",
+    read defective three times); or None."""
+    doc = parse(question)
+    said = {t.lemma_.lower() for t in parse(f"{question} {answer}") if t.is_alpha}
+    for t in doc:
+        if t.pos_ != "NOUN" or not _definite(t) or t.lemma_.lower() in GENERIC_NOUNS:
+            continue
+        if any(c.dep_ in _OWNER_DEPS or c.dep_ in ("amod", "compound", "nummod") for c in t.children):
+            continue  # "the plates of the capacitor", "the parallel plates": said whose or which
+        part = re.compile(rf"(?i)\bthe\s+(?:\w+\s+)?{re.escape(t.text)}\s+of\s+(?:a|an)\s+((?:[\w-]+\s+){{0,2}}[\w-]+)")
+        for m in part.finditer(chunk_text):
+            owner = m.group(1).split()
+            if not any(w.lower() in said or w.lower().rstrip("s") in said for w in owner):
+                return f"'the {t.text}' is, in the source, the {t.text} of a {' '.join(owner)}, which the sample never names"
+    return None
+
+
 #: things a text names once and then calls "the doctrine", "the statute": bare, the name is the source's
 NAMED_THINGS = frozenset(
     """doctrine rule principle theory statute provision practice policy scheme program plan decision opinion
