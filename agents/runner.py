@@ -82,6 +82,7 @@ def run_pipeline(
         attach_batch(ctx)
         try:
             if ctx.has_work:  # a finished run calls no agent and no model
+                ctx.validator.warm_index()
                 with progress(ctx) if progress is not None else contextlib.nullcontext():
                     _run_family(ctx, family)
             result = finish_run(ctx)

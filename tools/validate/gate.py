@@ -97,6 +97,13 @@ class Gate:
             if self._dups is not None:
                 self._dups.warm()
 
+    def warm_index(self) -> None:
+        """Make the duplicate index now (it imports datasketch and scipy, about a second): a run
+        calls it while it sets up, so the import does not stall its first requests' event loop
+        (the first duplicate check made it, with every request slot in flight)."""
+        if self._dups is not None:
+            self._dups.warm()
+
     # -- screening ------------------------------------------------------------------
     def infer_type(self, sample: dict) -> str | None:
         """The one sample type whose JSON Schema ``sample`` (given no ``sample_type``) satisfies,
