@@ -79,3 +79,29 @@ def test_a_bold_drug_name_leading_an_effect_is_no_definition():
     chunk = _piece(name, "> **Fludarabine** causes severe", "\n\n")
     questions = [s["question"] for s in ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 3})]
     assert "What is fludarabine?" not in questions, questions
+
+
+def test_a_definition_stops_before_the_next_term_s_definition():
+    """Seed 1241, read weak (N024): "What is preload?" answered with the definitions of preload,
+    afterload and contractility, one sentence of the book."""
+    from prepbench.agents.extractive.candidates import first_definition
+
+    chunk = _piece("22-cardiac-emergency-and-shock-drugs.md", "#### Cardiogenic Shock", "\n\n#")
+    samples = ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 6})
+    preload = [s for s in samples if s["question"] == "What is preload?"]
+    assert [s["answer"] for s in preload] == ["Preload is the amount of blood that returns to the heart (venous return)."]
+    assert "afterload" in preload[0]["evidence"][0]  # the whole sentence stays the evidence
+    # a second clause about the same subject, or one that is no clause of its own, stays
+    kept = "A bond is a debt security, and it is traded over the counter."
+    assert first_definition(kept) == kept
+    assert first_definition("The answer is that the price is high.") == "The answer is that the price is high."
+    inside = "Efficient markets are markets in which costs are minimal and prices are current."  # one definition
+    assert first_definition(inside) == inside
+    noted = "Inflation is a general increase in prices; expected rate is a key component of interest rates."  # a note on it
+    assert first_definition(noted) == noted
+    assert (
+        first_definition(
+            "The primary market is the market for new securities, and the secondary market is the market for used ones."
+        )
+        == "The primary market is the market for new securities."
+    )
