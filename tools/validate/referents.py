@@ -195,7 +195,7 @@ def owned_part_problem(question: str, answer: str, chunk_text: str) -> str | Non
     the book cannot tell ("What happens when the dielectric material is placed between the plates?",
     read defective three times); or None."""
     doc = parse(question)
-    said = {t.lemma_.lower() for t in parse(f"{question} {answer}") if t.is_alpha}
+    said = {t.lemma_.lower() for text in (question, answer) for t in parse(text) if t.is_alpha}  # parses the gate has made
     for t in doc:
         if t.pos_ != "NOUN" or not _definite(t) or t.lemma_.lower() in GENERIC_NOUNS:
             continue
