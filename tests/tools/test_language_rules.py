@@ -110,6 +110,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("K031", "complete", "unbalanced"),  # "Chelsea's closet is a walk-in closet' with two double doors."
         ("g056", "self_contained", "of a capacitor"),  # "... placed between the plates?" (the two plates of a capacitor)
         ("O027", "answers_question", "not what it is"),  # "What is sodium oxybate?" -> "... has a risk of ..."
+        ("P003", "answers_question", "does not say what it is"),  # "... is a simpler accounting system to use than ..."
+        ("P025", "answers_question", "does not say what it is"),  # "Angle-closure glaucoma is a contraindication due to ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -177,7 +177,11 @@ _NOT_A_DEFINITION = re.compile(
     # defined, not what it is
     r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that(?:, [^,]{1,40},)? (?:describes|can be (?:measured|defined|derived)|is used)\b|"
     # a place in the field, not what it is: "a concept central to physics"
-    r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b)"
+    r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b|"
+    # a role with no owner: "Angle-closure glaucoma is a contraindication due to ..." (seed 1243): of which drug?
+    r"an? (?:contraindication|indication|complication|risk factor|side effect|adverse effect|precaution)\b(?! (?:for|of|to|in|with)\b)|"
+    # a comparison in place of a genus: "a simpler accounting system to use than an accrual-basis ..." (seed 1243)
+    r"an? (?:\w+er|more \w+|less \w+) (?:[\w-]+ ){1,4}(?:to \w+ )?than\b)"
 )
 #: a calculation's request: "Calculate the flux ...", "Determine the field ...", "How fast ...?"
 _CALCULATION = re.compile(
