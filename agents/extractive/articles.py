@@ -148,6 +148,14 @@ def box_entry(term: str, definition: str) -> tuple[str, bool] | None:
     return definition, quantity
 
 
+def _one_of_kind(definition: str) -> bool:
+    """The definition opens with a bare singular noun of a kind ("class of compounds", "portion of
+    the net worth", "probable future sacrifice of economic benefits"): it needs an article."""
+    doc = parse(definition)
+    head = next((t for t in doc if t.pos_ not in ("ADJ", "ADV", "PUNCT", "CCONJ")), None)
+    return head is not None and head.tag_ == "NN" and head.i + 1 < len(doc) and doc[head.i + 1].lower_ == "of"
+
+
 def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
     """The sentence a glossary entry's definition makes after its subject ("Beta blockers" + "block
     ..."; "Inflation" + "is" + "a general rise ..."), before its full stop."""
@@ -157,6 +165,9 @@ def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
         d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0) or parse(definition)[0].tag_ in ("VB", "VBP")
     ):
         return f"{subj} {definition}"
+    elif plural and _one_of_kind(definition):
+        # "xanthines: class of compounds ...": "Xanthines are class of ..." read as broken grammar (seed 1243)
+        return f"{subj} {verb} {'an' if d0[0] in 'aeiou' else 'a'} {definition}"
     elif d0 in ("a", "an", "the", "one", "any", "all", "each") or plural and not d0.endswith("ing"):
         return f"{subj} {verb} {definition}"
     elif d0.endswith("ing") or d0 in ("to", "when", "where", "how", "what", "whether", "why"):

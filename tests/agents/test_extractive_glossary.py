@@ -88,3 +88,23 @@ def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     assert qs and qs[0].startswith("What is a limited liability corporation"), qs
     # a concept's acronym is no body's: "net present value (NPV)" keeps its own form
     assert named_body("net present value (NPV)", {}) is None and named_body("board of directors (BOD)", {}) is None
+
+
+def test_a_plural_term_defined_by_one_of_a_kind_gets_its_article():
+    """Pharmacology for Nurses' "xanthines: class of compounds derived from purine ..." and Principles
+    of Finance's "dividends: portion of the net worth ...": "are class of" read as broken grammar."""
+    from prepbench.agents.extractive.articles import gloss_answer
+
+    assert gloss_answer("Xanthines", "are", "class of compounds derived from purine", True) == (
+        "Xanthines are a class of compounds derived from purine"
+    )
+    assert (
+        gloss_answer("Dividends", "are", "portion of the net worth (equity)", True)
+        == "Dividends are a portion of the net worth (equity)"
+    )
+    # a mass noun, an article already there, a singular term: as before
+    assert gloss_answer("Retained earnings", "are", "cumulative, undistributed net income", True) == (
+        "Retained earnings are cumulative, undistributed net income"
+    )
+    assert gloss_answer("Boards", "are", "a group of people", True) == "Boards are a group of people"
+    assert gloss_answer("Inflation", "is", "general increase in prices", False) == "Inflation is the general increase in prices"
