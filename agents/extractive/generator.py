@@ -54,6 +54,7 @@ from prepbench.agents.extractive.attributed import (
 )
 from prepbench.agents.extractive.candidates import Cand
 from prepbench.agents.extractive.checkpoints import checkpoint_candidates
+from prepbench.agents.extractive.conditional import conditional_definitions
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
 from prepbench.agents.extractive.opinions import opinion_speaker, separate_opinion_line
@@ -478,6 +479,7 @@ def _concept_samples(ex, chunk, skill, targets, types, used: set[str], ok, theor
         + checkpoint_candidates(chunk.text)
         + drug_candidates(chunk.text)
         + ex.glossary()
+        + conditional_definitions(ex)
         + ex.definitions()
         + ex.bold_leads()
         + ex.enumerations()

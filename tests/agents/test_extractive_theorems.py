@@ -119,3 +119,22 @@ def test_the_book_s_context_read_in_parts_equals_the_whole():
         document_context([(docs[-1].rel_path, docs[-1].text)])[docs[-1].rel_path]["results"]
         != whole.document_context[docs[-1].rel_path]["results"]
     )
+
+
+@needs_math
+def test_a_term_defined_by_a_condition_is_asked_by_its_condition():
+    # "What is an integral domain?" answered "A commutative ring ... is said to be an integral domain
+    # if ..." is refused as a classification under a condition; "When is ...?" asks what it defines
+    name = "16-rings.md"
+    doc = load_document(JUDSON / name, name)
+    gen = ExtractiveGenerator()
+    gen.read_documents([doc])
+    skill = load_skill("math")
+    targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
+    samples = {s["question"]: s for c in chunk_document(doc) for s in gen.generate(c, skill, targets)}
+    domain = samples["When is a commutative ring with identity said to be an integral domain?"]
+    assert domain["answer"] == "A commutative ring with identity is said to be an integral domain if it has no zero divisors."
+    assert samples["When is an element a in R nilpotent?"]["answer"] == "An element a in R is nilpotent if a^n = 0 for some positive integer n."
+    # "A nonempty set $R$ is a **ring** if it has two closed binary operations ... satisfying the
+    # following conditions.": the conditions are a list after it, no candidate
+    assert not any("ring" in q and q.startswith("When is a nonempty set") for q in samples)
