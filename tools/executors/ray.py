@@ -206,12 +206,16 @@ class RayPool:
             Exception: the worker's own exception (a bug in the family's work), unwrapped.
         """
         ray = self.ray
+        died: list[int] = []  # the workers that died holding this batch, most recent last
         for attempt in range(REISSUES + 1):
-            i = min(range(len(self.actors)), key=lambda k: self.inflight[k])
+            # the least busy worker, one that has not just died with this batch first: a restarting
+            # worker refuses it again until it is up, which on a loaded machine outlasts the retries
+            i = min(range(len(self.actors)), key=lambda k: (died.count(k), self.inflight[k]))
             self.inflight[i] += 1
             try:
                 return await self.actors[i].process.remote(self.key, self.recipe_refs, payload)
             except ray.exceptions.RayActorError:
+                died.append(i)
                 self.reissued += 1  # the worker died holding it: Ray restarts it, the batch goes again
                 if self.warm:  # a warm worker that ended itself (idle) is made anew under its name
                     self.actors[i] = self._actor(i)
