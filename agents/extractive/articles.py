@@ -165,6 +165,9 @@ def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
         d0 in _COMMON_VERBS_BASE or re.search(r"(ate|ize|ise|ify)$", d0) or parse(definition)[0].tag_ in ("VB", "VBP")
     ):
         return f"{subj} {definition}"
+    elif re.match(r"[a-z]+ed (?:by|from|as|with|in)\b", definition):
+        # "peripheral vascular resistance: determined by blood flow ...": "is the determined by" (seed 1244)
+        return f"{subj} {verb} {definition}"
     elif plural and _one_of_kind(definition):
         # "xanthines: class of compounds ...": "Xanthines are class of ..." read as broken grammar (seed 1243)
         return f"{subj} {verb} {'an' if d0[0] in 'aeiou' else 'a'} {definition}"

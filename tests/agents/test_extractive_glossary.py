@@ -108,3 +108,7 @@ def test_a_plural_term_defined_by_one_of_a_kind_gets_its_article():
     )
     assert gloss_answer("Boards", "are", "a group of people", True) == "Boards are a group of people"
     assert gloss_answer("Inflation", "is", "general increase in prices", False) == "Inflation is the general increase in prices"
+    # a participle takes no article: "is the determined by" read defective (seed 1244, Q034)
+    assert gloss_answer("Peripheral vascular resistance", "is", "determined by blood flow", False) == (
+        "Peripheral vascular resistance is determined by blood flow"
+    )

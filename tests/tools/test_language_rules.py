@@ -112,6 +112,12 @@ def _rule_verdict(sample_id: str, rule: str):
         ("O027", "answers_question", "not what it is"),  # "What is sodium oxybate?" -> "... has a risk of ..."
         ("P003", "answers_question", "does not say what it is"),  # "... is a simpler accounting system to use than ..."
         ("P025", "answers_question", "does not say what it is"),  # "Angle-closure glaucoma is a contraindication due to ..."
+        ("Q034", "complete", "the determined by"),
+        (
+            "g028",
+            "self_contained",
+            "names no illness",
+        ),  # "... implicated in the disease process?" (Parkinson's)  # "Peripheral vascular resistance is the determined by blood flow ..."
     ],
 )
 def test_defective_samples_are_rejected_by_the_rule_that_names_the_defect(sample_id, rule, found):

@@ -172,7 +172,7 @@ _NOT_A_DEFINITION = re.compile(
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant|mainstay|hallmark|"
     r"centerpiece|linchpin|workhorse|pillar|evidence|starting point)\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
-    r"the (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
+    r"(?:the|one of the) (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
     # "a quantity that, like energy, can be defined from Newton's Second Law" (seed 1228): how it may be
     # defined, not what it is
     r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that(?:, [^,]{1,40},)? (?:describes|can be (?:measured|defined|derived)|is used)\b|"

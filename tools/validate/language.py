@@ -507,7 +507,8 @@ def sentence_problem(text: str) -> str | None:
                 return f"garbled clause at '{t.text} {nxt.text}'"
         if t.lower_ in ("the", "a", "an") and nxt is not None and nxt.pos_ == "ADJ" and nxt.dep_ in ("attr", "nsubj", "dobj"):
             after = doc[nxt.i + 1] if nxt.i + 1 < len(doc) else None
-            if after is not None and after.lower_ in ("for", "of", "to"):  # "is the responsible for": a noun is missing
+            # "is the responsible for", "is the determined by" (seed 1244): a noun is missing
+            if after is not None and after.lower_ in ("for", "of", "to", "by"):
                 return f"garbled clause at '{t.text} {nxt.text} {after.text}'"
         if t.lemma_ == "be" and nxt is not None and nxt.tag_ == "VBZ" and nxt.lemma_ not in ("be", "have"):
             return f"garbled clause at '{t.text} {t.head.text}'"  # "Underinvested is describes ..."

@@ -189,6 +189,29 @@ def example_referent_problem(question: str, answer: str, chunk_text: str) -> str
     return None
 
 
+#: kinds of illness: "the disease" names none ("the disease process": which disease, the heading said)
+_ILLNESSES = frozenset("disease disorder illness infection syndrome".split())
+
+
+def unnamed_illness_problem(question: str) -> str | None:
+    """A bare "the disease" (or "the disease process") in the question: which disease, only the
+    book's heading says ("What are the two major neurotransmitters implicated in the disease
+    process?", Parkinson's, read defective, g028); or None."""
+    doc = parse(question)
+    for t in doc:
+        if t.pos_ != "NOUN" or t.lemma_.lower() not in _ILLNESSES:
+            continue
+        head = t.head if t.dep_ == "compound" else t
+        if not _definite(head) or any(
+            c.dep_ in _OWNER_DEPS or c.dep_ in ("amod", "compound", "nmod") and c != t for c in head.children
+        ):
+            continue  # "the disease of the lungs", "the autoimmune disease", "Parkinson's disease"
+        if head != t and any(c.dep_ in ("amod", "compound") for c in t.children):
+            continue
+        return f"'{doc[head.left_edge.i : head.i + 1].text}' names no illness: which one, the sample never says"
+    return None
+
+
 def owned_part_problem(question: str, answer: str, chunk_text: str) -> str | None:
     """A bare definite noun of the question ("the plates") that the chunk calls a part of something
     ("the two plates of a capacitor") the sample never names: which thing's part, a reader without

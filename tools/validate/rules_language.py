@@ -158,6 +158,7 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
                     or refs.named_before_problem(answer, question)
                     or refs.example_referent_problem(question, answer, chunk_text)
                     or refs.owned_part_problem(question, answer, chunk_text)
+                    or refs.unnamed_illness_problem(question)
                     or lang.source_acronym_problem(question, answer, chunk_text)
                     if chunk_text
                     else None
