@@ -134,7 +134,10 @@ def test_a_term_defined_by_a_condition_is_asked_by_its_condition():
     samples = {s["question"]: s for c in chunk_document(doc) for s in gen.generate(c, skill, targets)}
     domain = samples["When is a commutative ring with identity said to be an integral domain?"]
     assert domain["answer"] == "A commutative ring with identity is said to be an integral domain if it has no zero divisors."
-    assert samples["When is an element a in R nilpotent?"]["answer"] == "An element a in R is nilpotent if a^n = 0 for some positive integer n."
+    assert (
+        samples["When is an element a in R nilpotent?"]["answer"]
+        == "An element a in R is nilpotent if a^n = 0 for some positive integer n."
+    )
     # "A nonempty set $R$ is a **ring** if it has two closed binary operations ... satisfying the
     # following conditions.": the conditions are a list after it, no candidate
     assert not any("ring" in q and q.startswith("When is a nonempty set") for q in samples)
