@@ -75,15 +75,19 @@ def test_two_results_of_one_name_are_told_apart_by_their_structure_or_only_the_f
     assert len(asked) == len(set(asked))
 
 
-@needs_math
-def test_the_offline_run_gives_theorem_statements_the_math_gate_accepts():
-    name = "15-the-sylow-theorems.md"
+def _generated(name: str) -> list[dict]:
+    """Every offline sample of one chapter of Judson, with that chapter as the book's context."""
     doc = load_document(JUDSON / name, name)
     gen = ExtractiveGenerator()
     gen.read_documents([doc])
     skill = load_skill("math")
     targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
-    samples = [s for c in chunk_document(doc) for s in gen.generate(c, skill, targets) if s["sample_type"] == "theorem_statement"]
+    return [s for c in chunk_document(doc) for s in gen.generate(c, skill, targets)]
+
+
+@needs_math
+def test_the_offline_run_gives_theorem_statements_the_math_gate_accepts():
+    samples = [s for s in _generated("15-the-sylow-theorems.md") if s["sample_type"] == "theorem_statement"]
     questions = {s["question"] for s in samples}
     assert {"What does the First Sylow Theorem state?", "What does the Third Sylow Theorem state?"} <= questions
     third = next(s for s in samples if s["question"] == "What does the Third Sylow Theorem state?")
@@ -125,13 +129,7 @@ def test_the_book_s_context_read_in_parts_equals_the_whole():
 def test_a_term_defined_by_a_condition_is_asked_by_its_condition():
     # "What is an integral domain?" answered "A commutative ring ... is said to be an integral domain
     # if ..." is refused as a classification under a condition; "When is ...?" asks what it defines
-    name = "16-rings.md"
-    doc = load_document(JUDSON / name, name)
-    gen = ExtractiveGenerator()
-    gen.read_documents([doc])
-    skill = load_skill("math")
-    targets = {t: skill.target(t).per_chunk for t in skill.chunk_types}
-    samples = {s["question"]: s for c in chunk_document(doc) for s in gen.generate(c, skill, targets)}
+    samples = {s["question"]: s for s in _generated("16-rings.md")}
     domain = samples["When is a commutative ring with identity said to be an integral domain?"]
     assert domain["answer"] == "A commutative ring with identity is said to be an integral domain if it has no zero divisors."
     assert (
