@@ -410,6 +410,8 @@ class ConceptExtractors:
                     and not re.search(r"(?i)\bthe (leftmost|rightmost|first|last|second|next|previous|other)\b", what)
                 ):
                     tq = _lc_first(term, self.chunk_lower)
+                    if not any(w.pos_ in ("NOUN", "PROPN") for w in parse(term)):
+                        return True, None  # "... is called abelian or commutative": no thing to ask what it is
                     if m.group("how") in ("called", "known as", "referred to as", "termed"):
                         # "Systems that ... are called public key cryptosystems" defines the name:
                         # ask what the name means, not the inverted "What are called ...?"

@@ -41,6 +41,22 @@ _LATEX_SYMBOLS = {
     r"\rightarrow": "→",
     r"\to": "→",
     r"\in": "∈",
+    r"\notin": "∉",
+    r"\subset": "⊂",
+    r"\supset": "⊃",
+    r"\subseteq": "⊆",
+    r"\supseteq": "⊇",
+    r"\cap": "∩",
+    r"\cup": "∪",
+    r"\emptyset": "∅",
+    r"\circ": "∘",
+    r"\mid": "∣",
+    r"\preceq": "⪯",
+    r"\equiv": "≡",
+    r"\cong": "≅",
+    r"\phi": "φ",
+    r"\tau": "τ",
+    r"\omega": "ω",
     r"\prime": "'",
     r"\%": "%",
     r"\$": "$",
@@ -49,6 +65,9 @@ _LATEX_SYMBOLS = {
     r"\_": "_",
 }
 _LATEX_SYM_RE = re.compile("|".join(re.escape(k) + r"(?![A-Za-z])" for k in sorted(_LATEX_SYMBOLS, key=len, reverse=True)))
+#: the number sets in blackboard bold: "{\mathbb Z}", "\mathbb{Q}"
+_BLACKBOARD = {"N": "ℕ", "Z": "ℤ", "Q": "ℚ", "R": "ℝ", "C": "ℂ"}
+_MATHBB_RE = re.compile(r"\{?\\mathbb\s*\{?([NZQRC])\}?\}?")
 _TEXT_CMD_RE = re.compile(r"\\(?:text|mathrm|textit|textbf|mathit|mathbf|operatorname|textrm|mbox|mathsf)\s*\{([^{}]*)\}")
 _FRAC_RE = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _SQRT_RE = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
@@ -67,6 +86,7 @@ def latex_to_text(tex: str) -> str:
     s = s.replace("\\\\", " ; ")
     s = s.replace("&", " ")
     s = re.sub(r"\\left\s*|\\right\s*|\\big[lr]?\s*|\\Big[lr]?\s*", "", s)
+    s = _MATHBB_RE.sub(lambda m: _BLACKBOARD[m.group(1)], s)  # "{\mathbb Z}" -> "ℤ", before "\subset {" is joined
     s = re.sub(r"(\\[A-Za-z]+)\s+\{", r"\1{", s)  # "\frac {a}" -> "\frac{a}"
     for _ in range(8):
         # a bare group (not a command's argument, nor a power or index): "( {1 + r} )" -> "( 1 + r )"
@@ -110,7 +130,7 @@ _INLINE_MATH_RE = re.compile(r"(?<!\\)\$(?!\$)((?:\\\$|[^$])+?)(?<!\\)\$")
 #: LaTeX commands :func:`latex_to_text` renders or drops without loss (layout, text and fractions)
 _LAYOUT_COMMANDS = frozenset(
     "text mathrm textit textbf mathit mathbf operatorname textrm mbox mathsf frac dfrac tfrac sqrt "
-    "left right big bigl bigr Big Bigl Bigr begin end quad qquad".split()
+    "left right big bigl bigr Big Bigl Bigr begin end quad qquad mathbb".split()
 )
 
 

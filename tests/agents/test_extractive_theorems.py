@@ -139,3 +139,18 @@ def test_a_term_defined_by_a_condition_is_asked_by_its_condition():
     # "A nonempty set $R$ is a **ring** if it has two closed binary operations ... satisfying the
     # following conditions.": the conditions are a list after it, no candidate
     assert not any("ring" in q and q.startswith("When is a nonempty set") for q in samples)
+
+
+@needs_math
+def test_set_notation_is_kept_as_its_symbols_and_an_adjective_is_not_asked_what_it_is():
+    from prepbench.agents.extractive.text import latex_to_text, lossy_math
+
+    assert latex_to_text(r"X \subset {\mathbb R}^n") == "X ⊂ ℝ^n"
+    assert latex_to_text(r"a \notin S, d \mid a, a \preceq b") == "a ∉ S, d ∣ a, a ⪯ b"
+    assert not lossy_math(r"a subset $S$ of ${\mathbb Z}$") and lossy_math(r"$\langle 2 \rangle$")  # no symbol for it
+    integers = {s["question"]: s["answer"] for s in _generated("02-the-integers.md")}
+    assert integers["When is a nonempty subset S of ℤ well-ordered?"] == (
+        "A nonempty subset S of ℤ is well-ordered if S contains a least element."
+    )
+    # "A group G with the property that a ∘ b = b ∘ a ... is called abelian or commutative."
+    assert not any(q.startswith("What is abelian") for q in {s["question"] for s in _generated("03-groups.md")})
