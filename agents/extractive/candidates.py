@@ -29,8 +29,8 @@ def first_definition(answer: str) -> str:
     is the amount of blood that returns to the heart (venous return), afterload is the resistance
     ..., and contractility is ..." -> "Preload is the amount of blood that returns to the heart
     (venous return)." (read weak, seed 1241: the answer defines three things); else ``answer``."""
-    if "\n" in answer:
-        return answer  # a list: its lines are the answer's parts
+    if "\n" in answer or len(re.findall(r"\b(?:is|are)\b", answer)) < 2:
+        return answer  # a list (its lines are the answer's parts), or one copula: one definition
     doc = parse(answer)
 
     def subject(verb):  # the verb's subject phrase, lower-cased
@@ -43,9 +43,10 @@ def first_definition(answer: str) -> str:
         return answer
     # a clause beside the definition (its conjunct, or the root the parse hung it on), not one inside
     # it ("markets in which costs are minimal and prices are current")
+    main_name = subject(main)[1]
     for verb in (t for t in doc[main.i + 1 :] if t.lemma_ == "be" and (t.head == main and t.dep_ == "conj" or main.head == t)):
         other, name = subject(verb)
-        if other is None or other.pos_ == "PRON" or name == subject(main)[1]:
+        if other is None or other.pos_ == "PRON" or name == main_name:
             continue
         if any(c.dep_ == "det" and c.lower_ in ("this", "these", "those", "such") for c in other.children):
             continue  # "and these directors are then ...": the same thing again

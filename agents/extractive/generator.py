@@ -220,7 +220,7 @@ class ExtractiveGenerator:
         #: an author to attribute claims to, for skills that require attribution)
         self.sources: dict[str, dict] = {}
         self._gate_of: tuple[Skill, Gate] | None = None
-        #: ``doc_path -> {"separate_from": line | None, "speaker": see opinion_speaker, "key_terms": frozenset of lemmas}``: what a
+        #: ``doc_path -> {"separate_from", "speaker", "key_terms", ...}`` (:func:`document_context`): what a
         #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
         self.document_context: dict[str, dict] = {}
 

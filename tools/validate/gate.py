@@ -94,8 +94,7 @@ class Gate:
 
         with contextlib.suppress(Exception):  # reported where the parser is first used for real
             pipeline()
-            if self._dups is not None:
-                self._dups.warm()
+            self.warm_index()
 
     def warm_index(self) -> None:
         """Make the duplicate index now (it imports datasketch and scipy, about a second): a run
