@@ -57,6 +57,20 @@ _LATEX_SYMBOLS = {
     r"\phi": "φ",
     r"\tau": "τ",
     r"\omega": "ω",
+    r"\Omega": "Ω",
+    r"\Phi": "Φ",
+    r"\Theta": "Θ",
+    r"\eta": "η",
+    r"\kappa": "κ",
+    r"\nabla": "∇",
+    r"\partial": "∂",
+    r"\perp": "⊥",
+    r"\parallel": "∥",
+    r"\propto": "∝",
+    r"\sim": "∼",
+    r"\oint": "∮",
+    r"\int": "∫",
+    r"\ell": "ℓ",
     r"\prime": "'",
     r"\%": "%",
     r"\$": "$",
@@ -68,6 +82,11 @@ _LATEX_SYM_RE = re.compile("|".join(re.escape(k) + r"(?![A-Za-z])" for k in sort
 #: the number sets in blackboard bold: "{\mathbb Z}", "\mathbb{Q}"
 _BLACKBOARD = {"N": "ℕ", "Z": "ℤ", "Q": "ℚ", "R": "ℝ", "C": "ℂ"}
 _MATHBB_RE = re.compile(r"\{?\\mathbb\s*\{?([NZQRC])\}?\}?")
+#: accents as Unicode combining marks: "\vec F" -> "F⃗" (U+20D7), "\hat r" -> "r̂" (U+0302)
+_ACCENTS = {"vec": "\u20d7", "hat": "\u0302"}
+_ACCENT_RE = re.compile(r"\\(vec|hat)\s*(?:\{\s*([^{}]*?)\s*\}|([A-Za-z]))")
+#: operator names written as words: "\cos\theta" -> "cos θ"
+_OPERATOR_RE = re.compile(r"\\(sin|cos|tan|ln|log|exp)(?![A-Za-z])\s*")
 _TEXT_CMD_RE = re.compile(r"\\(?:text|mathrm|textit|textbf|mathit|mathbf|operatorname|textrm|mbox|mathsf)\s*\{([^{}]*)\}")
 _FRAC_RE = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _SQRT_RE = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
@@ -86,6 +105,9 @@ def latex_to_text(tex: str) -> str:
     s = s.replace("\\\\", " ; ")
     s = s.replace("&", " ")
     s = re.sub(r"\\left\s*|\\right\s*|\\big[lr]?\s*|\\Big[lr]?\s*", "", s)
+    s = _ACCENT_RE.sub(lambda m: (m.group(2) or m.group(3)) + _ACCENTS[m.group(1)], s)
+    s = _OPERATOR_RE.sub(lambda m: m.group(1) + ("" if s[m.end() : m.end() + 1] in ("(", "") else " "), s)
+    s = re.sub(r"\{\\rm\s+([^{}]*)\}", r"\1", s)  # "{\rm kg}" -> "kg"
     s = _MATHBB_RE.sub(lambda m: _BLACKBOARD[m.group(1)], s)  # "{\mathbb Z}" -> "ℤ", before "\subset {" is joined
     s = re.sub(r"(\\[A-Za-z]+)\s+\{", r"\1{", s)  # "\frac {a}" -> "\frac{a}"
     for _ in range(8):
@@ -130,7 +152,7 @@ _INLINE_MATH_RE = re.compile(r"(?<!\\)\$(?!\$)((?:\\\$|[^$])+?)(?<!\\)\$")
 #: LaTeX commands :func:`latex_to_text` renders or drops without loss (layout, text and fractions)
 _LAYOUT_COMMANDS = frozenset(
     "text mathrm textit textbf mathit mathbf operatorname textrm mbox mathsf frac dfrac tfrac sqrt "
-    "left right big bigl bigr Big Bigl Bigr begin end quad qquad mathbb".split()
+    "left right big bigl bigr Big Bigl Bigr begin end quad qquad mathbb vec hat rm sin cos tan ln log exp".split()
 )
 
 

@@ -154,3 +154,13 @@ def test_set_notation_is_kept_as_its_symbols_and_an_adjective_is_not_asked_what_
     )
     # "A group G with the property that a ∘ b = b ∘ a ... is called abelian or commutative."
     assert not any(q.startswith("What is abelian") for q in {s["question"] for s in _generated("03-groups.md")})
+
+
+def test_vectors_units_and_operator_names_are_rendered_not_dropped():
+    from prepbench.agents.extractive.text import latex_to_text, lossy_math
+
+    assert latex_to_text(r"d\vec l \times \vec r") == "dl\u20d7 × r\u20d7"  # combining arrows, not "d l"
+    assert latex_to_text(r"2 \mathrm{\Omega}") == "2 Ω"
+    assert latex_to_text(r"\cos\theta") == "cos θ" and latex_to_text(r"\sin(x)") == "sin(x)"
+    assert latex_to_text(r"{\rm kg}") == "kg" and latex_to_text(r"\hat r") == "r\u0302"
+    assert not lossy_math(r"wire, $d\vec l$, of $2\,\Omega$") and lossy_math(r"$\langle 2 \rangle$")

@@ -113,6 +113,9 @@ def _rule_verdict(sample_id: str, rule: str):
         ("P003", "answers_question", "does not say what it is"),  # "... is a simpler accounting system to use than ..."
         ("P025", "answers_question", "does not say what it is"),  # "Angle-closure glaucoma is a contraindication due to ..."
         ("Q034", "complete", "the determined by"),
+        ("r053", "complete", "drops the symbol"),  # "Two resistors, of 2 and 4, respectively" (the source's 2 Ω and 4 Ω)
+        ("q198", "self_contained", "running example"),  # "What happens if Alice receives a message from Bob?"
+        ("q237", "self_contained", "concludes"),  # "Why are the last two terms in the sum thus identically zero?"
         (
             "g028",
             "self_contained",
@@ -437,7 +440,8 @@ def test_an_answer_cut_at_a_citation_s_abbreviation_is_incomplete():
 
 
 def test_a_single_closing_quote_needs_an_opening_one_but_a_prime_or_a_plural_possessive_does_not():
-    from prepbench.tools.validate.language import brackets_problem, display_cut_problem
+    from prepbench.tools.validate.language import brackets_problem
+    from prepbench.tools.validate.symbols import display_cut_problem
 
     assert "closet" in brackets_problem("Chelsea's closet is a walk-in closet' with two double doors.")
     assert brackets_problem("If g' and g'' are both inverses of g, then gg' = g'g = e.") is None  # primes
@@ -452,3 +456,24 @@ def test_a_single_closing_quote_needs_an_opening_one_but_a_prime_or_a_plural_pos
         )
         is None
     )
+
+
+def test_a_number_whose_source_unit_is_dropped_is_incomplete_and_a_rendered_one_is_not():
+    from prepbench.tools.validate.symbols import dropped_symbol_problem
+
+    chunk = r"Two resistors, of $2 \mathrm{\Omega}$ and $4 \mathrm{\Omega}$, respectively, sit on a $12 \mathrm{V}$ battery."
+    assert "of 2 and" in dropped_symbol_problem("Two resistors, of 2 and 4, respectively, ...", chunk)
+    assert "and 4," in dropped_symbol_problem("... of 2 Ω and 4, respectively", chunk)
+    assert dropped_symbol_problem("Two resistors, of 2 Ω and 4 Ω, respectively, sit on a 12 V battery.", chunk) is None
+    assert dropped_symbol_problem("Costs of 2 and 4 dollars.", r"Costs of \$2 and \$4 dollars.") is None  # money, not math
+
+
+def test_a_running_example_s_character_and_a_concluding_adverb_are_not_self_contained():
+    from prepbench.tools.validate.language import pointing_problem
+    from prepbench.tools.validate.referents import running_character_problem
+
+    assert "Alice" in running_character_problem("What happens if Alice receives a message from Bob?")
+    assert running_character_problem("What happens if the Court applies strict scrutiny?") is None
+    assert running_character_problem("What did Einstein show about light?") is None  # not a hypothetical
+    assert "thus" in pointing_problem("What does the integral ∮ dA thus mean?")
+    assert pointing_problem("What are finite fields also called?") is None

@@ -2,7 +2,7 @@
 
 Modules: ``gate`` (the entry point, :class:`Gate`), ``rules`` (registry, verdicts, compiling
 ``filters.yaml``), ``rules_generic`` (the kinds below), ``rules_domain`` (domain kinds, found
-through the ``prepbench.rule_kinds`` entry-point group), ``dedup``, ``text``.
+through the ``prepbench.rule_kinds`` entry-point group), ``rules_language`` (with ``language``, ``referents``, ``answering`` and ``symbols``: the parsed checks), ``dedup``, ``text``.
 
 Every rule in ``filters.yaml`` has a ``name`` (stored with every rejection), a ``kind`` (the
 generic kinds are documented in :mod:`.rules_generic`, the domain kinds in :mod:`.rules_domain`)

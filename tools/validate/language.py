@@ -49,6 +49,8 @@ TITLE_NOUNS = frozenset(
 #: adverbs and phrases that point into the surrounding text
 _POINTING_ADVERBS = frozenset("here above below hereafter herein thereafter aforementioned".split())
 _DEMONSTRATIVES = frozenset("this these those".split())
+#: adverbs that make a question a step of the source's argument ("Why are the last two terms thus zero?")
+_CONCLUDING = frozenset("thus hence therefore consequently".split())
 #: modifiers that relate a noun to what the source said before it
 _ANAPHORIC_MODIFIERS = frozenset("additional further remaining miscellaneous aforementioned latter former".split())
 _THIRD_PERSON = frozenset("it its they them their theirs he him his she her hers itself themselves".split())
@@ -64,20 +66,6 @@ _CONDITION_MARKERS = frozenset("if unless whenever provided".split())
 _NEGATIONS = frozenset("not n't no never neither nor none cannot without".split())
 _GREEK = "αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
 MATH_TOKEN = re.compile(rf"^(?:[A-Za-z{_GREEK}](?:[_^]\S*|\(\S*\))?|[A-Za-z]{{1,2}}\([^)\s]*\)?|[A-Za-z]_\w+)$")
-_LOST_SYMBOL = (
-    (re.compile(r"(?<=\w)\s-[a-z]{3,}\b"), "a symbol before '-{}' is missing"),
-    (
-        re.compile(r"(?:^|\s)\(?[a-hA-H][.)]\s+(?:What|Which|How|Why|Find|Calculate|Determine|Show|Explain)\b"),
-        "an exercise part label",
-    ),
-    (re.compile(r"\^(?=[\s.,;?)]|$)"), "an exponent after '^' is missing"),
-    (re.compile(r"\(\s+\)|\[\s+\]|\{\s+\}|(?<=\s)\(\)"), "an empty bracket pair"),
-    (re.compile(r"\b[A-Za-z]{3,}\s+=(?=[^\s=])"), "the left side of '=' is missing"),
-    (
-        re.compile(r"(?:such that|where|with|iff?|and)\s+[a-zA-Z]\s+[a-zA-Z]\s*[.,;?]"),
-        "a relation between two variables is missing",
-    ),
-)
 _QUOTE_PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
 
 
@@ -116,6 +104,8 @@ def pointing_problem(text: str, demonstratives: bool = True) -> str | None:
             named = t.i + 1 < len(doc) and doc[t.i + 1].lower_ in ("called", "known", "termed", "referred")
             if (w == "also" and not named) or (w == "either" and t.i + 2 >= len(doc)):  # "... also be affected?"
                 return f"'{t.text}' points back to what the source said before"
+        if w in _CONCLUDING and t.dep_ == "advmod" and text.rstrip().endswith("?"):  # "What does ∮ dA thus mean?"
+            return f"'{t.text}' concludes from what the source said before"
         if w == "there" and t.dep_ != "expl" and t.pos_ == "ADV":
             return "points into the source ('there')"
         if w == "so" and t.head.lemma_ == "do" and t.dep_ in ("advmod", "dobj"):
@@ -424,33 +414,6 @@ def brackets_problem(text: str) -> str | None:
     closing = re.search(r"\b[A-Za-z]{2,}[A-Za-rt-z]'(?=[\s.,;:!?]|$)", text)
     if closing and not re.search(r"(?:^|[\s(\[])['‘][A-Za-z]", text[: closing.start()]):
         return f"unbalanced \"'\" after '{closing.group(0)[:-1]}'"
-    return None
-
-
-def display_cut_problem(answer: str, chunk_text: str) -> str | None:
-    """The answer ends where its source sentence goes on in a display formula ("... is a finite
-    sequence of subgroups" before "$$ G = H_n \\supset \\cdots $$, where ..."): what follows is lost."""
-
-    def flat(text: str) -> str:  # inline "$" dropped, a display's "$$" or "\\[" kept as one mark
-        text = re.sub(r"\$\$|\\\[|\\begin\{", "\x00", text).replace("$", "")
-        return re.sub(r"\s+", " ", text).lower()
-
-    tail = flat(answer).rstrip(" .")[-40:]
-    source = flat(chunk_text)
-    if len(tail) < 15:
-        return None
-    at = source.find(tail)
-    if at < 0 or not source[at + len(tail) :].lstrip(" :").startswith("\x00"):
-        return None
-    return "the answer stops where its source sentence goes on in a display formula"
-
-
-def lost_symbol_problem(text: str) -> str | None:
-    """A mathematical symbol lost in conversion: "a b." for "a ⪯ b", "Euler -function", "F^"."""
-    for rx, why in _LOST_SYMBOL:
-        m = rx.search(text)
-        if m:
-            return why.replace("{}", m.group(0).strip().lstrip("-")[:12])
     return None
 
 

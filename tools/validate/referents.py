@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from prepbench.tools.nlp import parse, sentences
+from prepbench.tools.nlp import entities, parse, sentences
 from prepbench.tools.validate.language import GENERIC_DEFINITES
 from prepbench.tools.validate.text import OPTION_LINE
 
@@ -186,6 +186,29 @@ def example_referent_problem(question: str, answer: str, chunk_text: str) -> str
             if any(intro.search(s) and _SETS_UP.search(s) for s in scenes):
                 where = "answer" if is_answer else "question"
                 return f"'the {t.text}' in the {where} is the source's example, introduced there as 'a ... {t.text}'"
+    return None
+
+
+def running_character_problem(question: str) -> str | None:
+    """A person called by one name who acts in the hypothetical the question restates ("What
+    happens if Alice receives a message from Bob?", read defective twice, q198/J003): a running
+    example's character, whose setting (here public-key signatures) only the book gives; or None.
+
+    A word problem that sets up its own story ("If Maria invests $1,000 at 5% ...") is a longer
+    question and is not asked "What happens ...?"; a case party ("In Roe v. Wade, ...") has two
+    names around "v.", a justice a title: neither is one name acting in an "if" clause.
+    """
+    if not re.match(r"(?i)what happens (?:if|when)\b", question):
+        return None
+    doc = parse(question)
+    for ent in entities(doc):
+        names = [t for t in ent if t.pos_ == "PROPN"]
+        if ent.label_ != "PERSON" or len(names) != 1:
+            continue
+        t = names[0]
+        clause = t.head
+        if t.dep_ in ("nsubj", "nsubjpass") and any(c.dep_ == "mark" and c.lower_ in ("if", "when") for c in clause.children):
+            return f"'{t.text}' is a character of the source's running example, not named for a reader without the book"
     return None
 
 

@@ -46,7 +46,7 @@ import snowballstemmer
 
 from prepbench.tools.errors import SkillError
 from prepbench.tools.nlp import entities, parse, sentences
-from prepbench.tools.validate import answering
+from prepbench.tools.validate import answering, symbols
 from prepbench.tools.validate import language as lang
 from prepbench.tools.validate import referents as refs
 from prepbench.tools.validate.rules import PASS, RuleFn, Verdict, register_rule_kind
@@ -159,6 +159,7 @@ def _self_contained_rule(spec: dict, name: str) -> RuleFn:
                     or refs.example_referent_problem(question, answer, chunk_text)
                     or refs.owned_part_problem(question, answer, chunk_text)
                     or refs.unnamed_illness_problem(question)
+                    or refs.running_character_problem(question)
                     or lang.source_acronym_problem(question, answer, chunk_text)
                     if chunk_text
                     else None
@@ -185,13 +186,14 @@ def _complete_rule(spec: dict, name: str) -> RuleFn:
                     continue  # an option letter or "No": a label, not a sentence
                 why = (
                     lang.brackets_problem(text)
-                    or lang.lost_symbol_problem(text)
+                    or symbols.lost_symbol_problem(text)
+                    or (symbols.dropped_symbol_problem(text, chunk_text) if chunk_text else None)
                     or lang.ending_problem(text, is_question)
                     or (lang.sentence_problem(text) if is_question or len(sentences(text)) == 1 else None)
                     or (
                         lang.copula_question_problem(text) or lang.conditional_question_problem(text) if f == "question" else None
                     )
-                    or (lang.display_cut_problem(text, chunk_text) if chunk_text and not is_question else None)
+                    or (symbols.display_cut_problem(text, chunk_text) if chunk_text and not is_question else None)
                 )
                 if why:
                     return Verdict(False, name, f"{f}: {why}")
