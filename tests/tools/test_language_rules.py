@@ -477,3 +477,12 @@ def test_a_running_example_s_character_and_a_concluding_adverb_are_not_self_cont
     assert running_character_problem("What did Einstein show about light?") is None  # not a hypothetical
     assert "thus" in pointing_problem("What does the integral ∮ dA thus mean?")
     assert pointing_problem("What are finite fields also called?") is None
+
+
+def test_negation_and_condition_need_their_words_and_a_parse_decides_among_them():
+    from prepbench.tools.validate.language import conditioned, negated
+
+    assert negated("The drug does not cross the placenta.") and negated("Insulin can’t be taken orally.")
+    assert not negated("Not only stocks but bonds carry risk.")  # the word is there, the parse says no
+    assert not negated("The drug crosses the placenta.") and not negated("A map where $a \\neq b$ holds.")
+    assert conditioned("If the rate rises, the price falls.") and not conditioned("The price falls as the rate rises.")

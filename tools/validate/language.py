@@ -526,8 +526,16 @@ def copula_question_problem(question: str) -> str | None:
 
 
 # -- faithful -------------------------------------------------------------------------------------
+#: the words a negation or a condition is made of: a text without one needs no parse to say it has none
+_NEGATION_WORD = re.compile(r"(?i)\b(?:not|no|never|neither|nor|none|cannot|without)\b|n[’']t\b")
+_CONDITION_WORD = re.compile(r"(?i)\b(?:if|unless|whenever|provided|only when)\b")
+
+
 def negated(text: str) -> bool:
-    """The text has a negation word ("not only ... but" is not one)."""
+    """The text has a negation word ("not only ... but" is not one). A text with none of the words
+    is not parsed (the gate asks this of a source sentence for every answer: a parse each)."""
+    if not _NEGATION_WORD.search(text):
+        return False
     doc = parse(text)
     return any(
         (t.lower_ in _NEGATIONS or t.dep_ == "neg") and not (t.i + 1 < len(doc) and doc[t.i + 1].lower_ == "only") for t in doc
@@ -536,6 +544,8 @@ def negated(text: str) -> bool:
 
 def conditioned(text: str) -> bool:
     """The text states a condition ("if", "unless", "whenever", "only when", "provided")."""
+    if not _CONDITION_WORD.search(text):
+        return False
     low = text.lower()
     return any(t.lower_ in _CONDITION_MARKERS and t.dep_ == "mark" for t in parse(text)) or "only when" in low
 
