@@ -116,6 +116,8 @@ def _rule_verdict(sample_id: str, rule: str):
         ("r053", "complete", "drops the symbol"),  # "Two resistors, of 2 and 4, respectively" (the source's 2 Ω and 4 Ω)
         ("q198", "self_contained", "running example"),  # "What happens if Alice receives a message from Bob?"
         ("q237", "self_contained", "concludes"),  # "Why are the last two terms in the sum thus identically zero?"
+        ("g024", "answers_question", "does not say what it is"),  # "Safety is a fundamental element in the process of ..."
+        ("q017", "answers_question", "purpose"),  # "What happens when investors buy stock?" -> "... they do so in order to ..."
         (
             "g028",
             "self_contained",

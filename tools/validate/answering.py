@@ -178,6 +178,9 @@ _NOT_A_DEFINITION = re.compile(
     r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that(?:, [^,]{1,40},)? (?:describes|can be (?:measured|defined|derived)|is used)\b|"
     # a place in the field, not what it is: "a concept central to physics"
     r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b|"
+    # a place in a process, not what it is: "Safety is a fundamental element in the process of medication
+    # administration" (g024, read defective)
+    r"an? (?:fundamental|essential|integral|central|basic|vital|crucial) (?:element|component|aspect|piece|factor|consideration)s? (?:in|of|to)\b|"
     # a role with no owner: "Angle-closure glaucoma is a contraindication due to ..." (seed 1243): of which drug?
     r"an? (?:contraindication|indication|complication|risk factor|side effect|adverse effect|precaution)\b(?! (?:for|of|to|in|with)\b)|"
     # a comparison in place of a genus: "a simpler accounting system to use than an accrual-basis ..." (seed 1243)
@@ -310,6 +313,9 @@ def _condition_answer_problem(question: str, answer: str) -> str | None:
     subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass", "expl", "csubj")), None)
     if subj is None:
         return "the answer states no outcome (it has no subject)"
+    if root.lemma_ == "do" and any(c.lower_ == "so" and c.dep_ == "advmod" for c in root.children):
+        # "When investors buy stock, they do so in order to receive cash inflows" (q017): why, not what happens
+        return "'do so' restates the condition: the answer gives a purpose, not an outcome"
     if subj.lower_ in _PRONOUNS:  # not "G" (tagged PRON): a variable names nothing
         # "it is easiest to start with ...": an expletive "it" gives advice, not an outcome
         expletive = subj.lower_ == "it" and root.lemma_ == "be" and any(c.dep_ in ("xcomp", "ccomp") for c in root.children)
