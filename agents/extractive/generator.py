@@ -57,7 +57,7 @@ from prepbench.agents.extractive.checkpoints import checkpoint_candidates
 from prepbench.agents.extractive.conditional import conditional_definitions
 from prepbench.agents.extractive.drug_tables import drug_candidates
 from prepbench.agents.extractive.extractor import _Extractor, key_terms
-from prepbench.agents.extractive.opinions import opinion_speaker, separate_opinion_line
+from prepbench.agents.extractive.opinions import misspelled_case_names, opinion_speaker, separate_opinion_line
 from prepbench.agents.extractive.theorems import book_results, named_results
 from prepbench.agents.extractive.triage import triage_chunk
 from prepbench.tools.chunking import Chunk
@@ -182,14 +182,19 @@ def _merge_steps(steps: list[str], evidence: list[str], limit: int) -> list[str]
     return steps
 
 
-def document_context(documents: list[tuple[str, str]], results: dict | None = None) -> dict[str, dict]:
+def document_context(
+    documents: list[tuple[str, str]], results: dict | None = None, misspelled: frozenset[str] | None = None
+) -> dict[str, dict]:
     """``doc_path -> {"separate_from": line | None, "speaker": :func:`opinion_speaker`, "key_terms":
     frozenset of lemmas, "articles": glossary term -> article, "cases": frozenset of case names, "results": the book's named results}``
     of the ``(doc_path, text)`` pairs (see :meth:`ExtractiveGenerator.read_documents`,
     :func:`term_articles`, :func:`case_names`, :func:`book_results`); ``results``: the whole book's
-    :func:`book_results` when ``documents`` are a part of it (None: computed from ``documents``).
+    :func:`book_results` when ``documents`` are a part of it (None: computed from ``documents``);
+    ``misspelled``: the book's :func:`misspelled_case_names` likewise, kept as ``"misspelled"``.
     Module-level so a Ray worker can run it by reference."""
     results = book_results(documents) if results is None else results
+    if misspelled is None:
+        misspelled = misspelled_case_names([case_names(text) for _, text in documents])
     return {
         path: {
             "separate_from": separate_opinion_line(text),
@@ -198,6 +203,7 @@ def document_context(documents: list[tuple[str, str]], results: dict | None = No
             "articles": term_articles(text),
             "cases": case_names(text),
             "results": results,
+            "misspelled": misspelled,
         }
         for path, text in documents
     }
@@ -240,11 +246,12 @@ class ExtractiveGenerator:
             self.document_context = document_context(pairs)
             return
         results = book_results(pairs)
+        misspelled = misspelled_case_names([case_names(text) for _, text in pairs])
         groups: list[list[tuple[str, str]]] = [[] for _ in range(max(1, min(parts, len(pairs))))]
         for pair in sorted(pairs, key=lambda p: -len(p[1])):  # largest first, each to the smallest group
             min(groups, key=lambda g: sum(len(t) for _, t in g)).append(pair)
         merged: dict[str, dict] = {}
-        for part in run_each(document_context, [(g, results) for g in groups if g]):
+        for part in run_each(document_context, [(g, results, misspelled) for g in groups if g]):
             merged.update(part)
         self.document_context = {path: merged[path] for path, _ in pairs}
 
@@ -323,6 +330,9 @@ class ExtractiveGenerator:
                 cands = reported_holdings(ex.sents, cases)  # an editor's note: only what it says a court held
             else:
                 cands = []
+            # a case the book spells two ways is not cited in its rarer spelling (a wrong citation taught)
+            misspelled = context.get("misspelled", frozenset())
+            cands = [c for c in cands if not any(m in str(c.fields.get("question", "")) for m in misspelled)]
             out += _concept_samples_from(cands, chunk, skill, targets, concept_types, used, ok)
         elif concept_types:
             theorems = named_results(chunk.text, chunk.doc_path, context.get("results"))

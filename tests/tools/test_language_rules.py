@@ -117,6 +117,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("q198", "self_contained", "running example"),  # "What happens if Alice receives a message from Bob?"
         ("q237", "self_contained", "concludes"),  # "Why are the last two terms in the sum thus identically zero?"
         ("g024", "answers_question", "does not say what it is"),  # "Safety is a fundamental element in the process of ..."
+        ("U035", "answers_question", "does not say what it is"),  # "Automaticity ... is a result of a spontaneous current"
         ("q017", "answers_question", "purpose"),  # "What happens when investors buy stock?" -> "... they do so in order to ..."
         (
             "g028",

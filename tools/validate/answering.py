@@ -178,6 +178,9 @@ _NOT_A_DEFINITION = re.compile(
     r"an? (?:\w+ )?(?:quantity|concept|term|thing|idea) that(?:, [^,]{1,40},)? (?:describes|can be (?:measured|defined|derived)|is used)\b|"
     # a place in the field, not what it is: "a concept central to physics"
     r"an? (?:concept|idea|notion|topic|subject) (?:central|important|key|fundamental|basic|essential) (?:to|in|for)\b|"
+    # a cause, not what it is: "Automaticity in the pacemaker cells is a result of a spontaneous current"
+    # (U035, read defective); "the result of subtracting expenses from revenues" may define, "a result of" does not
+    r"an? (?:direct |natural )?(?:result|consequence) of\b|"
     # a place in a process, not what it is: "Safety is a fundamental element in the process of medication
     # administration" (g024, read defective)
     r"an? (?:fundamental|essential|integral|central|basic|vital|crucial) (?:element|component|aspect|piece|factor|consideration)s? (?:in|of|to)\b|"
