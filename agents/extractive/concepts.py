@@ -13,6 +13,7 @@ from prepbench.agents.extractive.articles import (
     usage_note,
 )
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
+from prepbench.agents.extractive.conditional import asked_outcome
 from prepbench.agents.extractive.grammar import (
     _ANCHORED_RE,
     _AUX,
@@ -579,7 +580,7 @@ class ConceptExtractors:
                 continue  # example-specific figures
             if re.search(r"(?i)\b(you|your)\b", cond) or not self.anchored(cond) or self.names_a_person(cond):
                 continue  # a scene of the chunk ("when you squeeze the bulb", "if Alice receives"), not a rule
-            q = f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?"
+            q = asked_outcome(conj, cond, main) or f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?"
             if not self.question_ok(q) or not _novel_enough(q, ans):
                 continue
             out.append(_concept(q, ans, "condition", cond, [s.raw], 1.5, s.raw))

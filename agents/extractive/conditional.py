@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from prepbench.agents.extractive.candidates import Cand, _concept
+from prepbench.tools.nlp import parse
 
 #: a note after the condition, left out of the answer
 _NOTE = re.compile(r"\s*;\s*(?:that is|in other words|otherwise|i\.e\.)\b.*$", re.I)
@@ -56,3 +57,57 @@ def conditional_definitions(ex) -> list[Cand]:
                 out.append(_concept(q, answer, "condition", term, [s.raw], 2.2, s.raw))
             break
     return out
+
+
+#: subjects that name nothing without the sentence before ("it", "this", "they")
+_VAGUE_SUBJECTS = frozenset("it this that these those they he she we one there".split())
+
+
+def asked_outcome(conj: str, cond: str, main: str) -> str | None:
+    """The question a rule "If C, then S V O." answers, asked of its outcome's subject and verb:
+    "If N is a normal subgroup of a group G, what do the cosets of N in G form?", "If F is a finite
+    field, what is the characteristic of F?"; None when the outcome has no such subject and object
+    (a pronoun subject, a negation, a passive or an adjective: "then it must be normal"), and the
+    caller asks "What happens if C?". "What happens if N is a normal subgroup of a group G?" was
+    read weak three times: many things follow, and the question does not say which (H033, I046, P045).
+
+    Args:
+        conj: "If", "When", "Whenever" or "As"; cond: the condition as the question gives it;
+        main: the outcome clause (plain text, no final full stop).
+    """
+    doc = parse(main)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    subj = next((c for c in root.children if c.dep_ == "nsubj"), None) if root is not None else None
+    if subj is None or subj.left_edge.i != 0 or subj.lower_ in _VAGUE_SUBJECTS or subj.pos_ == "PRON":
+        return None
+    if any(c.dep_ in ("neg", "prt", "auxpass", "nsubjpass") for c in root.children):
+        return None
+    asked_of = {t.lemma_.lower() for t in parse(cond)}
+    for t in doc:
+        # "financial managers must examine the assumptions made for both approaches": which two, only
+        # the book said (read defective, V025); "both resistors" of a condition on resistors names them
+        pointer = t.lower_ in ("both", "these", "those", "this") and t.dep_ == "det"  # not "both A and B"
+        if pointer and t.head.lemma_.lower() not in asked_of:
+            return None
+    span = doc[0 : subj.right_edge.i + 1].text
+    if len(span.split()) > 12 or "," in span:
+        return None
+    aux = [c for c in root.children if c.dep_ == "aux" and c.i < root.i]
+    if root.lemma_ == "be" and any(c.dep_ == "attr" for c in root.children):
+        asked = f"what {aux[0].text} {span} be" if aux else f"what {root.text} {span}"
+    elif root.pos_ == "VERB" and any(
+        c.dep_ == "dobj" and c.pos_ in ("NOUN", "PROPN") and c.left_edge.i == root.i + 1 for c in root.children
+    ):
+        # the object right after the verb: "consumers move along the demand curve to a point with a
+        # combination ..." has none there, and "what do consumers move?" was read garbled (V030)
+        if any(c.dep_ == "conj" and c.pos_ == "VERB" for c in root.children):
+            return None  # "leave the zinc electrode, cross the resistor, and end up ...": one object of several acts
+        if aux:
+            asked = f"what {aux[0].text} {span} {root.lemma_}"
+        elif root.tag_ in ("VBZ", "VBP", "VB"):  # "the cosets ... form": a plural present the tagger may call VB
+            asked = f"what {'does' if root.tag_ == 'VBZ' else 'do'} {span} {root.lemma_}"
+        else:
+            return None  # a past tense: what happened once, not a rule
+    else:
+        return None
+    return f"{conj} {cond}, {asked}?"

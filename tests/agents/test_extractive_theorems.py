@@ -164,3 +164,19 @@ def test_vectors_units_and_operator_names_are_rendered_not_dropped():
     assert latex_to_text(r"\cos\theta") == "cos θ" and latex_to_text(r"\sin(x)") == "sin(x)"
     assert latex_to_text(r"{\rm kg}") == "kg" and latex_to_text(r"\hat r") == "r\u0302"
     assert not lossy_math(r"wire, $d\vec l$, of $2\,\Omega$") and lossy_math(r"$\langle 2 \rangle$")
+
+
+def test_a_rule_s_outcome_is_asked_by_its_subject_and_verb_not_what_happens():
+    from prepbench.agents.extractive.conditional import asked_outcome
+
+    assert (
+        asked_outcome("If", "N is a normal subgroup of a group G", "the cosets of N in G form a group G/N")
+        == "If N is a normal subgroup of a group G, what do the cosets of N in G form?"
+    )
+    assert asked_outcome("If", "F is a finite field", "the characteristic of F is p, where p is prime") == (
+        "If F is a finite field, what is the characteristic of F?"
+    )
+    # a pronoun subject, a negation, an adjective: "What happens if ...?" is asked instead
+    assert asked_outcome("If", "there is only a single Sylow 7-subgroup", "it must be normal") is None
+    assert asked_outcome("If", "preload is reduced", "the heart does not have to work as hard") is None
+    assert asked_outcome("When", "the switch closes", "the electrons leave the zinc, cross the resistor, and end up on the plate") is None
