@@ -179,4 +179,7 @@ def test_a_rule_s_outcome_is_asked_by_its_subject_and_verb_not_what_happens():
     # a pronoun subject, a negation, an adjective: "What happens if ...?" is asked instead
     assert asked_outcome("If", "there is only a single Sylow 7-subgroup", "it must be normal") is None
     assert asked_outcome("If", "preload is reduced", "the heart does not have to work as hard") is None
-    assert asked_outcome("When", "the switch closes", "the electrons leave the zinc, cross the resistor, and end up on the plate") is None
+    assert (
+        asked_outcome("When", "the switch closes", "the electrons leave the zinc, cross the resistor, and end up on the plate")
+        is None
+    )
