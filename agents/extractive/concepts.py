@@ -580,8 +580,10 @@ class ConceptExtractors:
                 continue  # example-specific figures
             if re.search(r"(?i)\b(you|your)\b", cond) or not self.anchored(cond) or self.names_a_person(cond):
                 continue  # a scene of the chunk ("when you squeeze the bulb", "if Alice receives"), not a rule
-            q = asked_outcome(conj, cond, main) or f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?"
-            if not self.question_ok(q) or not _novel_enough(q, ans):
+            # asked of the outcome when that question stands (the answer adds enough to it), else "What happens"
+            asked = (asked_outcome(conj, cond, main), f"What happens {conj.lower()} {_lc_first(cond, self.chunk_lower)}?")
+            q = next((q for q in asked if q and self.question_ok(q) and _novel_enough(q, ans)), None)
+            if q is None:
                 continue
             out.append(_concept(q, ans, "condition", cond, [s.raw], 1.5, s.raw))
         return out

@@ -133,8 +133,10 @@ def test_cause_effect_why_question(results):
 def test_condition_question(results):
     _, _, cands = _chunk(results, "07", "The Relationship between TVM and Inflation")
     qs = {s["question"]: s for s in cands if s["question_type"] == "condition"}
-    s = qs["What happens if inflation exceeds savings or investment growth?"]
+    # asked of the outcome's subject and verb, not "What happens if ...?" (asked_outcome)
+    s = qs["If inflation exceeds savings or investment growth, what will the consumer lose?"]
     assert "lose purchasing power" in s["answer"]
+    assert not any(q.startswith("What happens if inflation") for q in qs)
 
 
 # -- case_application and process_qa ---------------------------------------------------
