@@ -82,13 +82,11 @@ def asked_outcome(conj: str, cond: str, main: str) -> str | None:
         return None
     if any(c.dep_ in ("neg", "prt", "auxpass", "nsubjpass") for c in root.children):
         return None
-    asked_of = {t.lemma_.lower() for t in parse(cond)}
-    for t in doc:
-        # "financial managers must examine the assumptions made for both approaches": which two, only
-        # the book said (read defective, V025); "both resistors" of a condition on resistors names them
-        pointer = t.lower_ in ("both", "these", "those", "this") and t.dep_ == "det"  # not "both A and B"
-        if pointer and t.head.lemma_.lower() not in asked_of:
-            return None
+    # "financial managers must examine the assumptions made for both approaches": which two, only the
+    # book said (read defective, V025); "both resistors" of a condition on resistors names them
+    pointed = [t.head for t in doc if t.lower_ in ("both", "these", "those", "this") and t.dep_ == "det"]  # not "both A and B"
+    if pointed and any(h.lemma_.lower() not in {t.lemma_.lower() for t in parse(cond)} for h in pointed):
+        return None
     span = doc[0 : subj.right_edge.i + 1].text
     if len(span.split()) > 12 or "," in span:
         return None

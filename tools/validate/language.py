@@ -527,8 +527,8 @@ def copula_question_problem(question: str) -> str | None:
 
 # -- faithful -------------------------------------------------------------------------------------
 #: the words a negation or a condition is made of: a text without one needs no parse to say it has none
-_NEGATION_WORD = re.compile(r"(?i)\b(?:not|no|never|neither|nor|none|cannot|without)\b|n[’']t\b")
-_CONDITION_WORD = re.compile(r"(?i)\b(?:if|unless|whenever|provided|only when)\b")
+_NEGATION_WORD = re.compile(rf"(?i)\b(?:{'|'.join(sorted(w for w in _NEGATIONS if w.isalpha()))})\b|n[’']t\b")
+_CONDITION_WORD = re.compile(rf"(?i)\b(?:{'|'.join(sorted(_CONDITION_MARKERS))}|only when)\b")
 
 
 def negated(text: str) -> bool:
