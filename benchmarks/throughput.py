@@ -89,6 +89,18 @@ TARGET_CPU, TARGET_BARE = 1.5, 0.7
 # ---------------------------------------------------------------------------------------
 
 
+def _timeline(log: list[tuple[float, float]], parts: int = 10) -> list[float]:
+    """The mean number of requests in flight in each tenth of the window (where slots sit idle)."""
+    start, end = min(t0 for t0, _ in log), max(t1 for _, t1 in log)
+    width = max(1e-9, (end - start) / parts)
+    busy = [0.0] * parts
+    for t0, t1 in log:
+        for i in range(parts):
+            a, b = start + i * width, start + (i + 1) * width
+            busy[i] += max(0.0, min(b, t1) - max(a, t0))
+    return [round(x / width, 1) for x in busy]
+
+
 def serve(port: int, latency: float, max_s: float) -> None:
     """Run the test server with ``latency`` and a timing log (``GET /bench/stats``, ``POST /bench/reset``)."""
     sys.path.insert(0, str(REPO / "tests"))
@@ -118,6 +130,9 @@ def serve(port: int, latency: float, max_s: float) -> None:
             "requests": len(log),
             "seconds": max(t1 for _, t1 in log) - min(t0 for t0, _ in log),
             "max_inflight": srv.max_inflight,
+            # the mean number of requests the server held at once over the window (Little's law)
+            "mean_inflight": sum(t1 - t0 for t0, t1 in log) / max(1e-9, max(t1 for _, t1 in log) - min(t0 for t0, _ in log)),
+            "timeline": _timeline(log),
             "faults": sum(1 for r in srv.requests if r["fault"]),
             "server_cpu_s": time.process_time() - cpu0[0],
         }

@@ -20,18 +20,28 @@ or one for the Responses API.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+
+@functools.cache
+def _chat_openai_class() -> Any:
+    """langchain-openai's ``BaseChatOpenAI`` (looked up once: an import statement per request
+    costs a lookup in ``sys.modules`` and the package's attributes), or None when not installed."""
+    try:
+        from langchain_openai.chat_models.base import BaseChatOpenAI
+    except ImportError:
+        return None
+    return BaseChatOpenAI
 
 
 def _plain_model(model: Any) -> bool:
     """The model is a ``ChatOpenAI`` configured with nothing the direct call would skip (read on
     every call: a few attribute reads, and a model's callbacks may be set after it was built)."""
-    try:
-        from langchain_openai.chat_models.base import BaseChatOpenAI
-    except ImportError:
-        return False
+    cls = _chat_openai_class()
     return (
-        isinstance(model, BaseChatOpenAI)
+        cls is not None
+        and isinstance(model, cls)
         and not model.callbacks
         and model.cache in (None, False)
         and model.rate_limiter is None

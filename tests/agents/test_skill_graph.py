@@ -114,3 +114,33 @@ def test_scheduler_window_holds_lanes_back():
         assert batch == [2] and number == 2
 
     asyncio.run(main())
+
+
+def test_chat_lanes_keep_twice_the_concurrency_in_flight_in_small_batches():
+    from prepbench.agents.skill import CHAT_BATCH_MAX, chat_lanes
+
+    for c in (1, 2, 4, 7, 8, 16, 32, 64, 100):
+        lanes, size = chat_lanes(c)
+        assert 1 <= size <= CHAT_BATCH_MAX
+        assert 2 * c - size < lanes * size <= 2 * c  # 2 x concurrency chunks in flight, to a batch
+    assert chat_lanes(4) == (8, 1)  # few slots: every chunk is a lane
+    assert chat_lanes(32) == (8, 8)
+
+
+def test_batched_chat_lanes_accept_what_one_chunk_lanes_accept(tmp_path):
+    """--concurrency 32 (8 lanes of 8 chunks) and --concurrency 2 (4 lanes of 1 chunk) commit the
+    same samples: batches commit in corpus order, so the dedup state is a single lane's."""
+    got = {}
+    for c in (2, 32):
+        gen = BreakThenRepair()
+        out = tmp_path / f"run{c}"
+        opts = RunOptions(corpus=[str(SLICE)], skill="finance", out=str(out), limit=24, concurrency=c, revisit=False)
+        run_pipeline(opts, generator=gen)
+        run = RunFolder.open(out)
+        try:
+            got[c] = [(s["chunk_id"], s["sample_id"], s["status"], s["rule"]) for s in run.sample_rows()]
+            assert run.counts()["chunks"]["pending"] == 0
+        finally:
+            run.close()
+    assert got[2] and any(status == "accepted" for _, _, status, _ in got[2])
+    assert got[32] == got[2]

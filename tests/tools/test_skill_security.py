@@ -207,3 +207,16 @@ def test_skill_new_is_usable_by_the_name_skill_list_shows(tmp_path):
     scaffold_skill("other", tmp_path / "elsewhere")
     r = cli("skill", "check", "other", cwd=tmp_path)
     assert r.returncode == 2 and "no such skill folder, shipped skill or local skill (./skills/other)" in r.stderr
+
+
+def test_prompts_get_the_skills_json_as_is_and_copies_of_everything_else(general):
+    from prepbench.tools.skills.model import plain
+
+    skill = load_skill(general)
+    known = skill._plain_json()
+    schema = next(iter(skill.schemas.values()))
+    assert plain(schema, known) is schema  # JSON read from the skill's files: given as it is
+    assert plain([schema], known)[0] is schema
+    fresh = {"a": (1, 2), "b": Path("x")}
+    assert plain(fresh, known) == {"a": [1, 2], "b": "x"} and plain(fresh, known) is not fresh
+    assert id(fresh) not in known

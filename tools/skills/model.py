@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +41,18 @@ MODE_PROMPT_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def plain(value: Any) -> Any:
-    """``value`` as plain data (dicts, lists, strings, numbers): what a sandboxed template may see."""
+def plain(value: Any, known: frozenset[int] = frozenset()) -> Any:
+    """``value`` as plain data (dicts, lists, strings, numbers): what a sandboxed template may see.
+    A value whose ``id`` is in ``known`` is plain data already (a skill's JSON, read from its
+    files) and is given as it is, not copied."""
+    if id(value) in known:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name), known) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, known) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, known) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
@@ -112,6 +117,19 @@ class Skill:
             "skip_reasons": dict(self.coverage.skip_reasons),
         }
 
+    def _plain_json(self) -> frozenset[int]:
+        """The ids of the skill's schemas and examples: JSON read from its files, so plain data
+        already (:func:`plain` gives them as they are; every model request's prompt holds one). The
+        skill keeps them alive, so an id is not reused while this set is in use."""
+        # the process id too: a skill unpickled in another process (a Ray worker, the screening
+        # child) has new ids, whatever its copied cache says
+        key = (os.getpid(), id(self.schemas), len(self.schemas), id(self.examples), len(self.examples))
+        cached = self.__dict__.get("_plain_ids")
+        if cached is None or cached[0] != key:
+            ids = frozenset(id(v) for v in (*self.schemas.values(), *self.examples))
+            cached = self.__dict__["_plain_ids"] = (key, ids)
+        return cached[1]
+
     def render_prompt(self, name: str, **context: Any) -> str:
         """Render ``prompts/<name>.md`` in the sandbox (StrictUndefined), with ``context``
         turned into plain data and ``skill`` set to :meth:`template_view`.
@@ -122,7 +140,8 @@ class Skill:
         """
         if name not in self.prompts:
             raise SkillError(f"{self.path / 'prompts' / (name + '.md')}: prompt template not found")
-        variables = {k: plain(v) for k, v in context.items()}
+        known = self._plain_json()
+        variables = {k: plain(v, known) for k, v in context.items()}
         try:
             return compile_prompt(self.prompts[name]).render(skill=self.template_view(), **variables)
         except jinja2.TemplateError as e:

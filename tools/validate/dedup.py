@@ -41,6 +41,7 @@ class Deduplicator:
         self._lsh_index = None  # made on first use: datasketch imports scipy (a second of a run's start)
         self._hashes: dict[str, Any] = {}
         self._perms = None  # MinHash permutations, drawn once (datasketch redraws them per MinHash)
+        self._last_minhash: tuple[str, Any] | None = None  # (text, MinHash) of the last sample hashed
         self._n = 0
         self._embed = embed
         self._vecs = np.zeros((0, 0), np.float32)  # unit vectors of the accepted samples, rows [0, len(_vec_keys))
@@ -69,6 +70,15 @@ class Deduplicator:
         return " ".join(t for f in self.spec.fields for t in as_texts(sample.get(f)))
 
     def _minhash(self, text: str):
+        # a sample's MinHash is asked twice: checked against the index, then added to it
+        last = self._last_minhash
+        if last is not None and last[0] == text:
+            return last[1]
+        m = self._make_minhash(text)
+        self._last_minhash = (text, m)
+        return m
+
+    def _make_minhash(self, text: str):
         from datasketch import MinHash
 
         toks = words(text)
