@@ -127,7 +127,7 @@ def _run_family(ctx: RunContext, family: Any) -> None:
         probe_server_of(ctx, family)
         if screening.wanted(ctx.validator, ctx.options, ctx.generator):
             # many requests in flight: the gate screens in a child process, beside the event loop
-            ctx.screening = screening.ScreeningProcess(ctx.validator)
+            ctx.screening = screening.ScreeningPool(ctx.validator, screening.processes_for())
         elif getattr(ctx.generator, "chat", None) is not None:
             # a model server: the gate loads while the server answers the first requests (started
             # after the probe, whose setup the loading thread would otherwise slow down)

@@ -53,6 +53,32 @@ def test_the_child_gives_the_in_process_verdicts():
     assert got == want
 
 
+def test_a_pool_screens_each_chunk_in_one_child_and_answers_in_order():
+    gate = Gate(load_skill("law"), dedup=False)
+    items = _items("law", 40)
+    want = gate.screen_many(items)
+    pool = screening.ScreeningPool(gate, 2)
+
+    async def lanes() -> list:
+        parts = [items[i : i + 5] for i in range(0, len(items), 5)]
+        out = await asyncio.gather(*(pool.screen_many(p) for p in parts))
+        pool.release()
+        return [v for part in out for v in part]
+
+    try:
+        got = asyncio.run(lanes())
+        assert all(c.cpu_s > 0 for c in pool.children)  # the chunks were shared out, and each child screened
+    finally:
+        pool.close()
+    assert got == want
+    texts = sorted({t for _, t in items})
+    assert len({pool._child_of(t) for t in texts}) == 2  # both children have chunks of these
+
+
+def test_children_per_run_follow_the_cores():
+    assert [screening.processes_for(n) for n in (1, 2, 3, 4, 8, 64)] == [2, 2, 2, 3, 4, 4]
+
+
 def _kill(proc: ScreeningProcess, gate: Gate) -> ScreeningProcess:
     proc._proc.kill()
     proc._proc.wait()
@@ -100,5 +126,6 @@ def test_a_run_screening_in_a_child_exports_what_an_in_process_run_exports(llm_s
         result = run_pipeline(opts)
         assert not result["stopped"]
         exports[name] = {p.name: p.read_bytes() for p in (out / "export").glob("*.jsonl")}
-    assert len(used) == 1 and used[0] > 0  # only the first run had a child, and it screened
+    # only the first run had children (one pool), and they screened
+    assert len(used) == screening.processes_for() and sum(used) > 0
     assert exports["child"] and exports["child"] == exports["in_process"]

@@ -32,9 +32,11 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from typing import Any, BinaryIO
 
 from prepbench.tools.validate.gate import Gate
+from prepbench.tools.validate.rules import PASS as PASS_PLACEHOLDER
 from prepbench.tools.validate.rules import Verdict
 
 #: the ``--concurrency`` from which a local chat-model run screens in a child process: below it the
@@ -243,3 +245,63 @@ class ScreeningProcess:
         with contextlib.suppress(OSError):
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def processes_for(cpus: int | None = None) -> int:
+    """How many screening children a run starts: one per core but the event loop's, at least
+    :data:`SCREEN_PROCESSES_MIN` and at most :data:`SCREEN_PROCESSES_MAX`. On 2 cores two children
+    still pay: screening comes in bursts (a batch's candidates at once), and a single child was
+    measured busy through them while the cores were a third idle (``benchmarks/throughput.py``)."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 2)
+    return max(SCREEN_PROCESSES_MIN, min(SCREEN_PROCESSES_MAX, cpus - 1))
+
+
+SCREEN_PROCESSES_MIN, SCREEN_PROCESSES_MAX = 2, 4
+
+
+class ScreeningPool:
+    """Several :class:`ScreeningProcess` children, each screening the candidates of its share of
+    the chunks: a chunk's candidates always go to the same child (by a checksum of its text), so
+    its sentences are parsed once, in that child's cache. Verdicts are each candidate's own, in
+    the order asked, whichever child gives them.
+
+    Args:
+        gate: the run's gate (each child builds its own from the skill).
+        n: children to start (:func:`processes_for`).
+
+    Attributes:
+        children: the :class:`ScreeningProcess` objects.
+    """
+
+    def __init__(self, gate: Gate, n: int):
+        self.children = [ScreeningProcess(gate) for _ in range(max(1, n))]
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds all children spent screening."""
+        return sum(c.cpu_s for c in self.children)
+
+    def _child_of(self, chunk_text: str | None) -> int:
+        return zlib.crc32((chunk_text or "").encode("utf-8")) % len(self.children)
+
+    async def screen_many(self, items: list[tuple[dict, str | None]]) -> list[Verdict]:
+        """:meth:`ScreeningProcess.screen_many` of ``items``, each chunk's share in its own child, concurrently."""
+        shares: dict[int, list[int]] = {}
+        for i, (_, text) in enumerate(items):
+            shares.setdefault(self._child_of(text), []).append(i)
+        answers = await asyncio.gather(*(self.children[k].screen_many([items[i] for i in idx]) for k, idx in shares.items()))
+        out: list[Verdict] = [PASS_PLACEHOLDER] * len(items)
+        for idx, verdicts in zip(shares.values(), answers):
+            for i, v in zip(idx, verdicts):
+                out[i] = v
+        return out
+
+    def release(self) -> None:
+        """:meth:`ScreeningProcess.release` of every child."""
+        for c in self.children:
+            c.release()
+
+    def close(self) -> None:
+        """:meth:`ScreeningProcess.close` of every child."""
+        for c in self.children:
+            c.close()
