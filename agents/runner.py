@@ -24,7 +24,6 @@ from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
 from prepbench.tools.skills import load_skill
-from prepbench.tools.validate import screening
 
 
 @contextlib.contextmanager
@@ -89,6 +88,8 @@ def run_pipeline(
             result["stop"] = _stop_info(ctx) if ctx.stopped else None
         finally:
             ctx.ledger.close()
+            if ctx.screening is not None:  # a run with nothing to do never reached the agent, which closes them
+                ctx.screening.close()
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result
 
@@ -125,10 +126,8 @@ def _run_family(ctx: RunContext, family: Any) -> None:
     """
     try:
         probe_server_of(ctx, family)
-        if screening.wanted(ctx.validator, ctx.options, ctx.generator):
-            # many requests in flight: the gate screens in a child process, beside the event loop
-            ctx.screening = screening.ScreeningPool(ctx.validator, screening.processes_for())
-        elif getattr(ctx.generator, "chat", None) is not None:
+        # many requests in flight: the gate screens in children (started by prepare_run), beside the event loop
+        if ctx.screening is None and getattr(ctx.generator, "chat", None) is not None:
             # a model server: the gate loads while the server answers the first requests (started
             # after the probe, whose setup the loading thread would otherwise slow down)
             threading.Thread(target=ctx.validator.warm, name="gate-warm-up", daemon=True).start()

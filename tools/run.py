@@ -30,7 +30,7 @@ from prepbench.tools.ledger import LEDGER_FILE, ChunkOutcome, RunFolder, RunLock
 from prepbench.tools.skills import Skill, check_skill, load_skill
 from prepbench.tools.skills.check import check_examples
 from prepbench.tools.skills.checked import check_examples_once
-from prepbench.tools.validate import Gate
+from prepbench.tools.validate import Gate, screening
 
 #: Config keys that must match for a run to resume.
 GUARDED_KEYS = ("skill_name", "skill_hash", "corpus_hashes", "model", "agent", "generator_version", "chunking", "limit")
@@ -382,6 +382,20 @@ def prepare_run(options: RunOptions, generator: Any, coverage_loop: bool = False
         raise PrepbenchError(f"--out {options.out}: is a file, not a run folder; choose a new or existing folder")
     check_skill(options.skill, examples=False)  # nothing runs on a broken skill; its examples below
     skill = load_skill(options.skill)
+    # a chat-model run's screening children load their English parser while the corpus is read
+    screener = screening.start(skill, options, generator)
+    try:
+        ctx = _prepare(options, generator, coverage_loop, pool, skill)
+    except BaseException:
+        if screener is not None:
+            screener.close()
+        raise
+    ctx.screening = screener
+    return ctx
+
+
+def _prepare(options: RunOptions, generator: Any, coverage_loop: bool, pool: Any, skill: Skill) -> RunContext:
+    """:func:`prepare_run` once the skill is loaded: read the corpus, open or create the ledger, build the gate."""
     corpus = ingest_corpus(
         options.corpus, exclude=options.exclude, pdf_engine=options.pdf_engine, follow_symlinks=options.follow_symlinks
     )

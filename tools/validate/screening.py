@@ -46,16 +46,25 @@ SCREEN_PROCESS_FROM = 16
 _HEADER = struct.Struct(">I")
 
 
-def wanted(gate: Gate, options: Any, generator: Any) -> bool:
-    """Whether a run screens in a child: a chat model, the local executor, ``--concurrency`` of at
-    least :data:`SCREEN_PROCESS_FROM`, and a gate the child can rebuild from the skill alone (no
-    generation mode's seed check)."""
+def wanted(options: Any, generator: Any) -> bool:
+    """Whether a run screens in children: a chat model, the local executor and ``--concurrency``
+    of at least :data:`SCREEN_PROCESS_FROM` (a run of the skill, direct or ReAct family: its gate
+    is rebuilt from the skill alone, which a generation mode's seed check is not)."""
     return (
         getattr(generator, "chat", None) is not None
         and not options.executor.remote
         and int(options.concurrency) >= SCREEN_PROCESS_FROM
-        and gate._seed_check is None
     )
+
+
+def start(skill: Any, options: Any, generator: Any) -> "ScreeningPool | None":
+    """The run's screening children, started now (they load the English parser, seconds, while the
+    driver reads the corpus and opens the ledger), or None when the run screens in process
+    (:func:`wanted`). Their in-process fallback is a gate of the same skill without duplicate state
+    (duplicates are the driver's, decided at commit)."""
+    if not wanted(options, generator):
+        return None
+    return ScreeningPool(Gate(skill, dedup=False), processes_for())
 
 
 # -- the child ---------------------------------------------------------------------------
