@@ -86,6 +86,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("y049", "answers_question", "kind of statement"),  # "Lenz's law is a statement about conservation of energy"
         ("z037", "answers_question", "states a result"),  # "The integers are a UFD by the Fundamental Theorem ..."
         ("z050", "faithful", "multiple-choice"),  # a checkpoint's wrong option: "... depends on the charge of the observer"
+        ("X059", "complete", "TeX escape"),  # "... in order for it to appear 1\\% shorter?" (its key is wrong too)
         ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
         ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
         ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."

@@ -187,6 +187,7 @@ def _complete_rule(spec: dict, name: str) -> RuleFn:
                 why = (
                     lang.brackets_problem(text)
                     or symbols.lost_symbol_problem(text)
+                    or symbols.stray_escape_problem(text)
                     or (symbols.dropped_symbol_problem(text, chunk_text) if chunk_text else None)
                     or lang.ending_problem(text, is_question)
                     or (lang.sentence_problem(text) if is_question or len(sentences(text)) == 1 else None)

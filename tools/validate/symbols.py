@@ -46,6 +46,20 @@ def display_cut_problem(answer: str, chunk_text: str) -> str | None:
     return "the answer stops where its source sentence goes on in a display formula"
 
 
+#: a TeX escape of a plain character ("1\\% shorter") and the math spans where one belongs
+_STRAY_ESCAPE = re.compile(r"\\[%$&#_{}]")
+_MATH_SPAN = re.compile(r"\$\$.*?\$\$|(?<!\\)\$(?:[^$\\]|\\.)*?(?<!\\)\$", re.S)
+
+
+def stray_escape_problem(text: str) -> str | None:
+    """A TeX escape of a plain character left outside math ("appear 1\\% shorter?", a checkpoint
+    read defective twice, l010/x059): markup a model would learn to write, not words; or None."""
+    if "\\" not in text:
+        return None
+    m = _STRAY_ESCAPE.search(_MATH_SPAN.sub(" ", text))
+    return f"a TeX escape '{m.group(0)}' outside math" if m else None
+
+
 def lost_symbol_problem(text: str) -> str | None:
     """A mathematical symbol lost in conversion: "a b." for "a ⪯ b", "Euler -function", "F^"."""
     for rx, why in _LOST_SYMBOL:
