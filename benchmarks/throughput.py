@@ -103,21 +103,29 @@ def _timeline(log: list[tuple[float, float]], parts: int = 10) -> list[float]:
     return [round(x / width, 1) for x in busy]
 
 
-def serve(port: int, latency: float, max_s: float) -> None:
-    """Run the test server with ``latency`` and a timing log (``GET /bench/stats``, ``POST /bench/reset``)."""
+def serve(port: int, latency: float, max_s: float, spread: str = "fixed") -> None:
+    """Run the test server with ``latency`` and a timing log (``GET /bench/stats``, ``POST /bench/reset``).
+    ``spread`` "exp": each reply's latency is drawn from an exponential distribution of mean ``latency``
+    (seeded), as a real server's replies vary with their length; "fixed": every reply after ``latency``."""
     sys.path.insert(0, str(REPO / "tests"))
+    import asyncio
+    import random
+
     import uvicorn
 
     from llm_server import Faults, LLMServer
 
-    srv = LLMServer(port=port, faults=Faults(latency_s=latency))
+    srv = LLMServer(port=port, faults=Faults(latency_s=latency if spread == "fixed" else 0.0))
     log: list[tuple[float, float]] = []
     cpu0 = [time.process_time()]
     handle = srv._handle
+    rng = random.Random(0)
 
     async def timed(request, api):  # the server's own clock around each chat request
         t0 = time.monotonic()
         try:
+            if spread == "exp" and api == "openai":
+                await asyncio.sleep(rng.expovariate(1.0 / latency))
             return await handle(request, api)
         finally:
             log.append((t0, time.monotonic()))
@@ -180,10 +188,13 @@ def _call(url: str, method: str = "GET") -> dict:
         return json.loads(r.read())
 
 
-def start_server(latency: float, max_s: float) -> tuple[subprocess.Popen, str]:
+def start_server(latency: float, max_s: float, spread: str = "fixed") -> tuple[subprocess.Popen, str]:
     port = _free_port()
     p = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--port", str(port), "--latency", str(latency), "--server-max-s", str(max_s)],
+        [
+            *(sys.executable, __file__, "--serve", "--port", str(port), "--latency", str(latency)),
+            *("--server-max-s", str(max_s), "--latency-spread", spread),
+        ],
         stdin=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -337,6 +348,9 @@ def run_bare_sdk(url: str, concurrency: int, n: int, bodies: list[dict] | None =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.1, help="server latency per request, seconds")
+    ap.add_argument(
+        "--latency-spread", choices=("fixed", "exp"), default="fixed", help="exp: latencies drawn around the mean (seeded)"
+    )
     ap.add_argument("--levels", default="1,8,32,64", help="concurrency levels")
     ap.add_argument("--corpus", default=str(BOOK if BOOK.is_dir() else SLICE))
     ap.add_argument("--limits", default="", help="chunks per level, comma-separated (default: chosen per level)")
@@ -353,12 +367,12 @@ def main() -> None:
     ap.add_argument("--server-max-s", type=float, default=600.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.port, args.latency, args.server_max_s)
+        serve(args.port, args.latency, args.server_max_s, args.latency_spread)
         return
 
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     limits = [int(x) for x in args.limits.split(",")] if args.limits else [max(6, 8 * c) for c in levels]
-    srv, url = start_server(args.latency, max_s=900.0)
+    srv, url = start_server(args.latency, max_s=900.0, spread=args.latency_spread)
     rows, bares = [], {}
     try:
         for c, lim in zip(levels, limits):
@@ -400,7 +414,7 @@ def report(args: argparse.Namespace, rows: list, bares: dict) -> None:
     from prepbench.tools.validate.screening import SCREEN_PROCESS_FROM
 
     print(
-        f"corpus: {args.corpus}; latency {args.latency * 1000:.0f} ms; agent skill, model openai:bench-model; "
+        f"corpus: {args.corpus}; latency {args.latency * 1000:.0f} ms ({args.latency_spread}); agent skill, model openai:bench-model; "
         f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at the end"
     )
     print(
