@@ -59,6 +59,10 @@ def connect(options: ExecutorOptions, workers: int) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
+    # the driver reports no task events (the state API's task list): flushing them made its
+    # disconnect (ray.shutdown) take 0.27 s at the end of every run, against 0.02 s without;
+    # a user who wants them sets the variable
+    os.environ.setdefault("RAY_task_events_report_interval_ms", "0")
     kwargs: dict[str, Any] = {
         "namespace": NAMESPACE,
         "include_dashboard": False,
