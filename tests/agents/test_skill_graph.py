@@ -116,7 +116,7 @@ def test_scheduler_window_holds_lanes_back():
     asyncio.run(main())
 
 
-def test_chat_lanes_keep_twice_the_concurrency_in_flight_in_small_batches():
+def test_chat_lanes_keep_more_chunks_than_slots_in_flight_in_small_batches():
     from prepbench.agents.skill import CHAT_BATCH_MAX, chat_lanes
 
     for c in (1, 2, 4, 7, 8, 16, 32, 64, 100):
