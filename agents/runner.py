@@ -126,7 +126,7 @@ def _run_family(ctx: RunContext, family: Any) -> None:
     """
     try:
         probe_server_of(ctx, family)
-        # many requests in flight: the gate screens in children (started by prepare_run), beside the event loop
+        # with many requests in flight the gate screens in children, started by prepare_run; else,
         if ctx.screening is None and getattr(ctx.generator, "chat", None) is not None:
             # a model server: the gate loads while the server answers the first requests (started
             # after the probe, whose setup the loading thread would otherwise slow down)

@@ -33,8 +33,8 @@ the run's ``concurrency``); validation and recording are sequential in chunk ord
 With a chat model the chunks *stream*: *lanes* (invocations of the same graph on one event
 loop) each take a small batch at a time (one chunk at ``--concurrency`` up to 7, at most 8
 chunks; :func:`chat_lanes`), ``4 × concurrency`` chunks in flight (``2 ×`` with one chunk per
-lane), so a chunk waits only for its few batch mates and the request slots stay full (the offline generator keeps one lane over
-batches of ``--batch-size`` chunks). ``record`` hands a finished batch to an in-order
+lane), so a chunk waits only for its few batch mates and the request slots stay full (the
+offline generator keeps one lane over batches of ``--batch-size`` chunks). ``record`` hands a finished batch to an in-order
 committer: batches commit strictly in corpus order, so the dedup state, and so the accepted
 set, is that of one lane; a lane does not wait for the commit, but no lane runs more than
 ``4 × lanes`` batches ahead of the last committed one. With ``--batch`` every chunk to do is a
@@ -149,8 +149,8 @@ class SkillAgent:
         self.pool = pool
         self.sem = asyncio.Semaphore(max(1, self.opts.concurrency))
         chat = bool(self.gen.needs_chat_model)
-        # chat models stream small batches through lanes, 2 x concurrency chunks in flight (module
-        # docstring); Ray workers get two batches each in flight, so none waits while the driver commits
+        # chat models stream small batches through lanes (chat_lanes); Ray workers get two batches
+        # each in flight, so none waits while the driver commits
         lanes, size = chat_lanes(self.opts.concurrency) if chat else (2 * pool.workers if pool else 1, self.opts.batch_size)
         batch = getattr(getattr(self.gen, "chat", None), "batch", None)
         if batch is not None and in_flight:  # --batch: every chunk in flight, so each step is one job

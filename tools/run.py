@@ -209,7 +209,7 @@ class RunContext:
     stop: Any = None  # the exception that stopped the run early (its cause and advice), if any
     recorded: int = 0  # chunks recorded by this run (the Ctrl-C message)
     pool: Any = None  # the Ray workers of ``--executor ray`` (:mod:`prepbench.tools.executors.ray`); None: local
-    screening: Any = None  # the gate's child process (:mod:`prepbench.tools.validate.screening`); None: in process
+    screening: Any = None  # the gate's screening children (:mod:`prepbench.tools.validate.screening`); None: in process
 
     def halt(self, exc: BaseException) -> None:
         """Stop the run early because of ``exc`` (the first stop is kept: it says why)."""

@@ -1,17 +1,17 @@
-"""The gate's screening in a process of its own, beside the agent's event loop.
+"""The gate's screening in processes of its own, beside the agent's event loop.
 
 Screening a candidate (:meth:`~prepbench.tools.validate.Gate.screen`: JSON Schema, the skill's
 filter rules, spaCy's parses) is pure CPU work: measured with ``benchmarks/throughput.py`` (skill
 agent, test server at 100 ms, concurrency 32) it was 4.6 of the agent's 7.7 ms of CPU per model
 request, and the agent is one event loop on one core. A run that keeps many requests in flight
 (``--concurrency`` of at least :data:`SCREEN_PROCESS_FROM`) on the local executor therefore
-screens in one child process: the event loop sends a chunk's candidates with its text and awaits
+screens in child processes (:class:`ScreeningPool`, each chunk in one child): the event loop sends a chunk's candidates with its text and awaits
 the verdicts while it goes on sending and reading requests, so a fast model server is not held
 back by the client's single core (issue 15, "a lean request path").
 
 The child is ``python -c`` importing this module (not :mod:`multiprocessing`, whose ``spawn``
-re-runs the caller's main script in the child), started when the run starts so it loads while
-the server answers the probe. It reads length-prefixed pickled requests on stdin and answers on
+re-runs the caller's main script in the child), started once the run's skill is loaded
+(:func:`start`), so it loads its parser while the driver reads the corpus. It reads length-prefixed pickled requests on stdin and answers on
 stdout, in order; requests are pipelined (several lanes' candidates wait in the pipe). It builds
 its own gate from the run's skill (``Gate(skill, dedup=False)``: the same schema validators and
 filter rules; duplicates stay with the driver, which decides them at commit, in corpus order), so
@@ -36,7 +36,6 @@ import zlib
 from typing import Any, BinaryIO
 
 from prepbench.tools.validate.gate import Gate
-from prepbench.tools.validate.rules import PASS as PASS_PLACEHOLDER
 from prepbench.tools.validate.rules import Verdict
 
 #: the ``--concurrency`` from which a local chat-model run screens in a child process: below it the
@@ -256,6 +255,10 @@ class ScreeningProcess:
                 proc.stdout.close()
 
 
+#: screening children per run, at least and at most (:func:`processes_for`)
+SCREEN_PROCESSES_MIN, SCREEN_PROCESSES_MAX = 2, 4
+
+
 def processes_for(cpus: int | None = None) -> int:
     """How many screening children a run starts: one per core but the event loop's, at least
     :data:`SCREEN_PROCESSES_MIN` and at most :data:`SCREEN_PROCESSES_MAX`. On 2 cores two children
@@ -263,9 +266,6 @@ def processes_for(cpus: int | None = None) -> int:
     measured busy through them while the cores were a third idle (``benchmarks/throughput.py``)."""
     cpus = cpus if cpus is not None else (os.cpu_count() or 2)
     return max(SCREEN_PROCESSES_MIN, min(SCREEN_PROCESSES_MAX, cpus - 1))
-
-
-SCREEN_PROCESSES_MIN, SCREEN_PROCESSES_MAX = 2, 4
 
 
 class ScreeningPool:
@@ -299,11 +299,11 @@ class ScreeningPool:
         for i, (_, text) in enumerate(items):
             shares.setdefault(self._child_of(text), []).append(i)
         answers = await asyncio.gather(*(self.children[k].screen_many([items[i] for i in idx]) for k, idx in shares.items()))
-        out: list[Verdict] = [PASS_PLACEHOLDER] * len(items)
+        out: list[Verdict | None] = [None] * len(items)
         for idx, verdicts in zip(shares.values(), answers):
             for i, v in zip(idx, verdicts):
                 out[i] = v
-        return out
+        return out  # type: ignore[return-value] - every index is one child's
 
     def release(self) -> None:
         """:meth:`ScreeningProcess.release` of every child."""
