@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -72,11 +74,64 @@ def test_a_pool_screens_each_chunk_in_one_child_and_answers_in_order():
         pool.close()
     assert got == want
     texts = sorted({t for _, t in items})
-    assert len({pool._child_of(t) for t in texts}) == 2  # both children have chunks of these
+    assert len(pool._home) == len(texts)  # each chunk has one child
+    assert set(pool._home.values()) == {0, 1}  # and both children have chunks of these
+    assert pool._waiting == [0, 0]  # every answer came back
+
+
+def test_a_new_chunk_goes_to_the_child_with_fewest_candidates_waiting_and_stays_there():
+    pool = screening.ScreeningPool(Gate(load_skill("law"), dedup=False), 2)
+    try:
+        pool._waiting[:] = [5, 1]
+        assert pool._child_of("chunk A") == 1
+        pool._waiting[:] = [0, 9]
+        assert pool._child_of("chunk B") == 0
+        assert pool._child_of("chunk A") == 1  # its first candidates' child, however busy now
+    finally:
+        pool.close()
 
 
 def test_children_per_run_follow_the_cores():
     assert [screening.processes_for(n) for n in (1, 2, 3, 4, 8, 64)] == [2, 2, 2, 3, 4, 4]
+
+
+def test_a_child_reads_the_frames_already_waiting_as_one_batch_and_leaves_a_partial_one():
+    read_fd, write_fd = os.pipe()
+    reader = screening.FrameReader(read_fd)
+    try:
+        with os.fdopen(write_fd, "wb", buffering=0) as w:
+            for k in range(3):
+                screening._write_frame(w, [k])
+            body = pickle.dumps([3])
+            w.write(screening._HEADER.pack(len(body)) + body[:2])  # a frame still being written
+            assert reader.batch() == [[0], [1], [2]]
+            w.write(body[2:])
+            screening._write_frame(w, [4])
+            assert reader.batch(most=1) == [[3]]  # at most ``most``: the next stays in the pipe
+            assert reader.batch() == [[4]]
+        assert reader.batch() == []  # the writer closed: the end
+    finally:
+        os.close(read_fd)
+
+
+def test_frames_screened_together_get_their_own_verdicts_and_only_a_failing_frame_its_error(monkeypatch):
+    gate = Gate(load_skill("law"), dedup=False)
+    items = _items("law", 9)
+    frames = [items[0:2], items[2:7], items[7:9]]
+    assert screening._screen_frames(gate, frames) == [(True, gate.screen_many(f)) for f in frames]
+    bad = items[3][0]
+    screen_many = gate.screen_many
+
+    def failing(batch):  # screening that raises on one candidate, as an environment fault would
+        if any(s is bad for s, _ in batch):
+            raise RuntimeError("parser gone")
+        return screen_many(batch)
+
+    monkeypatch.setattr(gate, "screen_many", failing)
+    answers = screening._screen_frames(gate, frames)
+    assert [a[0] for a in answers] == [True, False, True]
+    assert str(answers[1][1]) == "parser gone"
+    assert answers[0][1] == screen_many(frames[0]) and answers[2][1] == screen_many(frames[2])
 
 
 def _kill(proc: ScreeningProcess, gate: Gate) -> ScreeningProcess:
