@@ -24,6 +24,7 @@ from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.ledger import RunFolder
 from prepbench.tools.run import ModelOptions, RunContext, RunOptions, finish_run, prepare_run
 from prepbench.tools.skills import load_skill
+from prepbench.tools.validate import screening
 
 
 @contextlib.contextmanager
@@ -88,8 +89,8 @@ def run_pipeline(
             result["stop"] = _stop_info(ctx) if ctx.stopped else None
         finally:
             ctx.ledger.close()
-            if ctx.screening is not None:  # a run with nothing to do never reached the agent, which closes them
-                ctx.screening.close()
+            if ctx.screening is not None:  # a run with nothing to do never reached the agent
+                screening.park(ctx.screening)
     result.update({"resumed": ctx.resumed, "stopped": ctx.stopped, "seconds": time.perf_counter() - t0, "out": str(ctx.out_dir)})
     return result
 
@@ -142,8 +143,9 @@ def _run_family(ctx: RunContext, family: Any) -> None:
         ctx.ledger.record_event("stop", str(e), {"cause": "capability", "advice": "change the flag the message names"})
         raise
     finally:
-        if ctx.screening is not None:
-            ctx.screening.close()
+        if ctx.screening is not None:  # kept for this process's next run of the skill, or ended
+            screening.park(ctx.screening)
+            ctx.screening = None
     if ctx.stopped:
         info = _stop_info(ctx)
         ctx.ledger.record_event("stop", info["message"], info)

@@ -60,6 +60,12 @@ the SDK replay's. ``mean in flight`` is the server's mean number of requests at 
 window, and the per-level line gives it per tenth of the window: where the slots sat idle (a run's
 first seconds, while the gate's children load their parser).
 
+The target level runs ``--repeat`` times in this one process, each run followed by the SDK replay
+of its own requests. The first run starts the screening children; the later runs take the ones it
+left (:func:`~prepbench.tools.validate.screening.park`), as any later run of the same skill in one
+process does (``prepbench compare``), each child first dropping the last run's parses. The
+verdicts use the medians; the first run alone is what a single ``prepbench run`` gets.
+
 Usage: python benchmarks/throughput.py [--latency 0.1] [--levels 1,8,32,64] [--corpus DIR]
 """
 
@@ -236,22 +242,22 @@ def gate_clock():
 @contextlib.contextmanager
 def screening_clock():
     """Yield a list that receives the CPU seconds of every screening child process
-    (:class:`~prepbench.tools.validate.screening.ScreeningProcess`) closed inside the block."""
-    from prepbench.tools.validate.screening import ScreeningProcess
+    (:class:`~prepbench.tools.validate.screening.ScreeningProcess`) of the runs inside the block,
+    taken when a run ends its use of them (:func:`~prepbench.tools.validate.screening.park`)."""
+    from prepbench.tools.validate import screening
 
     spent: list[float] = []
-    close = ScreeningProcess.close
+    park = screening.park
 
-    def timed(self):
-        if self._proc is not None:
-            spent.append(self.cpu_s)
-        return close(self)
+    def timed(pool):
+        spent.extend(c.cpu_s for c in pool.children)
+        return park(pool)
 
-    ScreeningProcess.close = timed
+    screening.park = timed
     try:
         yield spent
     finally:
-        ScreeningProcess.close = close
+        screening.park = park
 
 
 def run_level(url: str, corpus: str, concurrency: int, limit: int, batch_size: int | None) -> dict:
@@ -452,6 +458,8 @@ def _verdicts(runs: list[tuple[dict, float, float]]) -> None:
     paired = [(r, a) for r, a, _ in runs if "replay" in r]
     if not paired:
         return
+    if len(paired) > 1:
+        print("  (run 1 started the gate's children; the later runs took the ones run 1 left, their parses dropped)")
     cpu, rate, gate, path, bare_cpus = [], [], [], [], []
     for r, achieved in paired:
         bare = r["replay"]

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -164,15 +165,14 @@ def test_a_child_that_is_gone_or_cannot_build_its_gate_leaves_screening_in_proce
 
 def test_a_run_screening_in_a_child_exports_what_an_in_process_run_exports(llm_server, tmp_path, monkeypatch):
     corpus = book_chapter(tmp_path / "corpus", "10-bonds-and-bond-valuation.md")
-    used: list[float] = []
-    close = ScreeningProcess.close
+    used: list[list[float]] = []
+    park = screening.park
 
-    def recording_close(self):
-        if self._proc is not None:
-            used.append(self.cpu_s)
-        close(self)
+    def recording_park(pool):  # the end of a run's use of its children
+        used.append([c.cpu_s for c in pool.children])
+        park(pool)
 
-    monkeypatch.setattr(ScreeningProcess, "close", recording_close)
+    monkeypatch.setattr(screening, "park", recording_park)
     exports = {}
     for name, start_from in (("child", 16), ("in_process", 10**6)):
         monkeypatch.setattr(screening, "SCREEN_PROCESS_FROM", start_from)
@@ -181,6 +181,58 @@ def test_a_run_screening_in_a_child_exports_what_an_in_process_run_exports(llm_s
         result = run_pipeline(opts)
         assert not result["stopped"]
         exports[name] = {p.name: p.read_bytes() for p in (out / "export").glob("*.jsonl")}
-    # only the first run had children (one pool), and they screened
-    assert len(used) == screening.processes_for() and sum(used) > 0
+    # only the first run had children (one pool), and each screened
+    assert len(used) == 1 and len(used[0]) == screening.processes_for() and min(used[0]) > 0
     assert exports["child"] and exports["child"] == exports["in_process"]
+
+
+def test_a_later_run_of_the_same_skill_takes_the_children_an_earlier_run_left():
+    options = SimpleNamespace(executor=SimpleNamespace(remote=False), concurrency=screening.SCREEN_PROCESS_FROM)
+    chat_model = SimpleNamespace(chat=object())
+    items = _items("law", 12)
+    want = Gate(load_skill("law"), dedup=False).screen_many(items)
+
+    async def screen(pool) -> list:
+        try:
+            return await pool.screen_many(items)
+        finally:
+            pool.release()  # as the agent does before its event loop ends
+
+    first = screening.start(load_skill("law"), options, chat_model)
+    try:
+        pids = [c._proc.pid for c in first.children]
+        assert asyncio.run(screen(first)) == want
+        screening.park(first)
+        second = screening.start(load_skill("law"), options, chat_model)
+        assert second is first and [c._proc.pid for c in second.children] == pids
+        assert second.cpu_s == 0 and asyncio.run(screen(second)) == want  # a new event loop, the same children
+        assert second.cpu_s > 0
+        screening.park(second)
+        other = screening.start(load_skill("finance"), options, chat_model)  # another skill: new children
+        try:
+            assert other is not first and all(c._proc is None for c in first.children)
+        finally:
+            other.close()
+    finally:
+        first.close()
+
+
+def test_children_that_still_owe_answers_are_not_kept():
+    pool = screening.ScreeningPool(Gate(load_skill("law"), dedup=False), 2)
+    items = _items("law", 6)
+
+    async def cut_short() -> None:
+        task = asyncio.ensure_future(pool.screen_many(items))
+        await asyncio.sleep(0)
+        while not any(c._waiting for c in pool.children):
+            await asyncio.sleep(0.001)
+        task.cancel()  # Ctrl-C: the run ends with answers on their way
+        pool.release()
+
+    try:
+        asyncio.run(cut_short())
+        assert not pool.idle()
+        screening.park(pool)
+        assert screening._PARKED is None and all(c._proc is None for c in pool.children)
+    finally:
+        pool.close()

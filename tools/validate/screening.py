@@ -17,12 +17,15 @@ its own gate from the run's skill (``Gate(skill, dedup=False)``: the same schema
 filter rules; duplicates stay with the driver, which decides them at commit, in corpus order), so
 its verdicts are exactly the in-process ones. It ignores Ctrl-C (the driver stops the run) and
 ends when its stdin closes: the driver closed it, or died. If it cannot start or dies, the
-driver screens in process from then on: same verdicts, one core.
+driver screens in process from then on: same verdicts, one core. A finished run leaves its
+children to the next run of the same skill in this process (:func:`park`, :func:`start`), which
+tells them to drop the last run's parses first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import os
@@ -60,10 +63,46 @@ def start(skill: Any, options: Any, generator: Any) -> "ScreeningPool | None":
     """The run's screening children, started now (they load the English parser, seconds, while the
     driver reads the corpus and opens the ledger), or None when the run screens in process
     (:func:`wanted`). Their in-process fallback is a gate of the same skill without duplicate state
-    (duplicates are the driver's, decided at commit)."""
+    (duplicates are the driver's, decided at commit). Children that an earlier run of this process
+    left (:func:`park`) for the same skill are taken instead of starting new ones."""
     if not wanted(options, generator):
         return None
-    return ScreeningPool(Gate(skill, dedup=False), processes_for())
+    gate, n = Gate(skill, dedup=False), processes_for()
+    global _PARKED
+    parked, _PARKED = _PARKED, None
+    if parked is not None and parked.reusable_for(gate, n):
+        parked.rebind(gate)
+        return parked
+    if parked is not None:
+        parked.close()
+    return ScreeningPool(gate, n)
+
+
+#: the children a finished run left for the next run of this process (:func:`park`)
+_PARKED: "ScreeningPool | None" = None
+
+
+def park(pool: "ScreeningPool") -> None:
+    """End a run's use of ``pool``: keep its children for the next run of this process with the
+    same skill (``prepbench compare`` runs families and models one after another: each would
+    otherwise start children and load the parser again, about 1.2 CPU-seconds each), or end them
+    when one is gone or still owes answers. The process's exit ends kept children."""
+    global _PARKED
+    if _PARKED is not None and _PARKED is not pool:
+        _PARKED.close()
+    if pool.idle():
+        _PARKED = pool
+    else:
+        _PARKED = None
+        pool.close()
+
+
+@atexit.register
+def _close_parked() -> None:
+    global _PARKED
+    parked, _PARKED = _PARKED, None
+    if parked is not None:
+        parked.close()
 
 
 # -- the child ---------------------------------------------------------------------------
@@ -168,6 +207,21 @@ def _screen_frames(gate: Gate, frames: list[list]) -> list[tuple]:
     return answers
 
 
+#: the frame that tells a kept child a new run begins (:meth:`ScreeningProcess.new_run`); it has no answer
+_NEW_RUN = "new run"
+
+
+def _clear_caches() -> None:
+    """Drop the last run's parses and chunk indexes, as a kept Ray worker does
+    (:func:`prepbench.tools.nlp.clear_caches`): one run's texts do not hold a child's memory,
+    and a run screens as a child's first run would."""
+    from prepbench.tools import nlp
+    from prepbench.tools.validate import rules_language
+
+    nlp.clear_caches()
+    rules_language._chunk_index.cache_clear()
+
+
 def serve() -> None:
     """The child's loop: the first frame is the pickled skill, then each frame ``(items)`` gets
     the answer ``(ok, verdicts or the exception, cpu_s)`` (``ok`` None: the gate could not be
@@ -188,6 +242,11 @@ def serve() -> None:
     gc.collect()
     gc.freeze()  # the parser's heap out of the cyclic collector's walks (as the driver's frozen_heap)
     while frames := reader.batch():
+        if _NEW_RUN in frames:  # sent before a new run's first candidates, once the last run's are answered
+            _clear_caches()
+            frames = [f for f in frames if f != _NEW_RUN]
+            if not frames:
+                continue
         c0 = time.process_time()
         answers = [(None, failure)] * len(frames) if gate is None else _screen_frames(gate, frames)
         cpu = time.process_time() - c0 if gate is not None else 0.0
@@ -223,6 +282,8 @@ class ScreeningProcess:
         self._waiting: list[asyncio.Future] = []  # answers come in request order
         self._pump: asyncio.Task | None = None
         self._ready: asyncio.Event | None = None
+        self._owed = False  # detached while answers were owed: the pipe may still bring them
+        self.skill_digest = ""  # the content hash of the skill the child built its gate from
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         try:
             self._proc = subprocess.Popen(
@@ -231,12 +292,17 @@ class ScreeningProcess:
                 stdout=subprocess.PIPE,
                 env=env,
             )
-            _write_frame(self._proc.stdin, gate.skill)  # type: ignore[arg-type]
+            body = pickle.dumps(gate.skill, protocol=pickle.HIGHEST_PROTOCOL)
+            self.skill_digest = str(getattr(gate.skill, "content_hash", "") or "")
+            self._proc.stdin.write(_HEADER.pack(len(body)) + body)  # type: ignore[union-attr]
+            self._proc.stdin.flush()  # type: ignore[union-attr]
         except (OSError, pickle.PicklingError):
             self._fail()
 
     async def _connect(self) -> None:
-        """Attach the child's pipes to the running event loop (once: :meth:`release` ends them)."""
+        """Attach the child's pipes to the running event loop (once per loop: :meth:`release`
+        detaches them). The transports own duplicates of the pipes' descriptors, so closing them
+        leaves the child running for a later loop or run."""
         loop = asyncio.get_running_loop()
         if self._loop is None:  # the first caller attaches; lanes arriving meanwhile wait for it
             self._loop, self._ready = loop, asyncio.Event()
@@ -244,8 +310,10 @@ class ScreeningProcess:
                 proc = self._proc
                 assert proc is not None and proc.stdout is not None and proc.stdin is not None
                 reader = asyncio.StreamReader(limit=2**31 - 1)
-                self._read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), proc.stdout)
-                transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, proc.stdin)
+                rfile = os.fdopen(os.dup(proc.stdout.fileno()), "rb", buffering=0)
+                wfile = os.fdopen(os.dup(proc.stdin.fileno()), "wb", buffering=0)
+                self._read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), rfile)
+                transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, wfile)
                 self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, None, loop)
                 self._pump = loop.create_task(self._read_answers())
             finally:
@@ -311,15 +379,31 @@ class ScreeningProcess:
         return value
 
     def release(self) -> None:
-        """Close the pipes' transports inside the running event loop (call before it ends): the
-        child's stdin closes, so it exits; later screening is in process. :meth:`close` reaps it."""
+        """Detach the pipes from the running event loop (call before it ends). The child stays:
+        a later event loop attaches again, and :meth:`close` ends it. Answers still owed then
+        make the child unfit for another run (:meth:`idle`)."""
         if self._pump is not None:
             self._pump.cancel()
         for transport in (self._writer.transport if self._writer is not None else None, self._read_transport):
             if transport is not None:
                 transport.close()
+        self._owed = self._owed or bool(self._waiting)
         self._reader, self._writer, self._pump, self._read_transport = None, None, None, None
-        self.broken = True
+        self._loop, self._ready = None, None
+
+    def new_run(self) -> None:
+        """Tell the child a new run begins (it drops the last run's parses); the child goes on."""
+        if self._proc is None or self._proc.stdin is None:
+            return
+        body = pickle.dumps(_NEW_RUN, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            os.write(self._proc.stdin.fileno(), _HEADER.pack(len(body)) + body)  # a few bytes: the idle pipe takes them
+        except OSError:
+            self._fail()
+
+    def idle(self) -> bool:
+        """Whether the child is running and owes no answer: fit for another run (:func:`park`)."""
+        return not self.broken and not self._owed and not self._waiting and self._proc is not None and self._proc.poll() is None
 
     def close(self) -> None:
         """End the child: its stdin closes, it finishes the request at hand and exits."""
@@ -408,6 +492,26 @@ class ScreeningPool:
             for i, v in zip(idx, verdicts):
                 out[i] = v
         return out  # type: ignore[return-value] - every index is one child's
+
+    def reusable_for(self, gate: Gate, n: int) -> bool:
+        """Whether these children can screen a new run of ``gate``'s skill with ``n`` children:
+        as many, all :meth:`~ScreeningProcess.idle`, built from the same skill (its ``content_hash``:
+        the files of the skill and its parents)."""
+        digest = str(getattr(gate.skill, "content_hash", "") or "")
+        return bool(digest) and self.idle() and len(self.children) == n and all(c.skill_digest == digest for c in self.children)
+
+    def rebind(self, gate: Gate) -> None:
+        """Serve a new run: its gate is the in-process fallback; the children drop the last run's
+        parses; chunk placement and CPU start afresh."""
+        for c in self.children:
+            c.gate, c.cpu_s = gate, 0.0
+            c.new_run()
+        self._waiting = [0] * len(self.children)
+        self._home = {}
+
+    def idle(self) -> bool:
+        """:meth:`ScreeningProcess.idle` of every child."""
+        return all(c.idle() for c in self.children)
 
     def release(self) -> None:
         """:meth:`ScreeningProcess.release` of every child."""
