@@ -39,6 +39,8 @@ _PRONOUNS = frozenset(
 _QUALIFIERS = frozenset("if when whenever unless because since".split())
 #: "What is X called?", "What are Y considered?": asks for the name a condition gives
 _NAMING_VERBS = frozenset("be call consider term name".split())
+#: adverbs on a definition's copula that make it a tendency ("X is typically ..."), not what X is
+_HEDGES = frozenset("typically usually often generally probably commonly frequently sometimes mostly normally largely".split())
 _NAMING_QUESTION = re.compile(r"(?i)\b(called|considered|termed|known as)\?\s*$")
 _META_NOUNS = frozenset("mechanism action definition meaning significance importance nature basis".split())
 
@@ -168,9 +170,10 @@ _NOT_A_DEFINITION = re.compile(
     r"good|great|critical|important|significant|key|useful|strange|huge|big|major|vital|crucial|serious)\b|"
     r"one example\b|also\b|not\b|often\b|sometimes\b|usually\b|thus\b|therefore\b|"
     # a role or a metaphor in place of a definition: "the building blocks of mathematics"
-    # "CNS stimulants are the mainstay of ADHD therapy" (seed 1223): a role, not what they are
+    # "CNS stimulants are the mainstay of ADHD therapy" (seed 1223): a role, not what they are;
+    # "The assessment of the neurological system is the primary focus: ..." (Y026, read mismatch)
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant|mainstay|hallmark|"
-    r"centerpiece|linchpin|workhorse|pillar|evidence|starting point)\b|"
+    r"centerpiece|linchpin|workhorse|pillar|evidence|starting point|(?:primary |main |chief |major )?(?:focus|priority))\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
     r"(?:the|one of the) (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
     # "a quantity that, like energy, can be defined from Newton's Second Law" (seed 1228): how it may be
@@ -216,6 +219,11 @@ def _definition_answer_problem(answer: str) -> str | None:
     attr = next((c for c in root.children if c.dep_ in ("attr", "acomp", "oprd", "xcomp")), None)
     if attr is None:
         return None
+    hedge = next((c for c in root.children if c.dep_ == "advmod" and c.lower_ in _HEDGES and c.i < attr.i), None)
+    if hedge is not None:
+        # "Institutional and preferred individual investors are typically the initial purchasers of
+        # IPOs" (S010, Y000 and q263, all read defective): what it usually is or does, not what it is
+        return f"says what it '{hedge.text}' is, not what it is"
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
