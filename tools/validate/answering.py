@@ -220,9 +220,11 @@ def _definition_answer_problem(answer: str) -> str | None:
     if attr is None:
         return None
     hedge = next((c for c in root.children if c.dep_ == "advmod" and c.lower_ in _HEDGES and c.i < attr.i), None)
-    if hedge is not None:
+    if hedge is not None and not any(t.dep_ in ("relcl", "acl") for t in attr.subtree):
         # "Institutional and preferred individual investors are typically the initial purchasers of
-        # IPOs" (S010, Y000 and q263, all read defective): what it usually is or does, not what it is
+        # IPOs" (S010, Y000 and q263, all read defective): what it usually is or does, not what it
+        # is; a genus with its differentia still defines ("Bonds are typically a basic form of
+        # investment that entails a ... agreement between issuer and purchaser")
         return f"says what it '{hedge.text}' is, not what it is"
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
