@@ -4,6 +4,7 @@ breaks a filter rule, and the exports are valid ShareGPT / Alpaca / LlamaFactory
 
 import json
 from collections import Counter
+from contextlib import closing
 
 import pytest
 
@@ -25,22 +26,22 @@ def run(tmp_path_factory):
 
 def test_every_chunk_resolved_and_all_types_accepted(run):
     out, p = run
-    led = RunFolder.open(out)
-    statuses = Counter(r["status"] for r in led.chunk_rows())
-    assert set(statuses) <= {"kept", "skipped"}
-    # precision first: a chunk the offline generator cannot state precisely is skipped (no_candidates)
-    assert statuses["kept"] > 0.4 * sum(statuses.values())
-    assert all(r["skip_reason"] for r in led.chunk_rows(status="skipped"))
-    reasons = {r["skip_reason"] for r in led.chunk_rows(status="skipped")}
-    assert reasons <= set(load_skill("finance").coverage.skip_reasons) | set(PREPBENCH_SKIP_REASONS)
-    types = led.type_counts()
-    assert set(types) == {"concept_qa", "process_qa", "case_application"}
-    # a worked case is offered only when it stands alone (its figures given, no prompt of an exercise only)
-    assert types["concept_qa"] >= 3 and types["process_qa"] >= 3 and types["case_application"] >= 1, types
-    # offline generator: calls recorded with zero tokens and cost
-    calls = led.counts()["calls"]
-    assert calls["count"] > 0 and calls["input_tokens"] + calls["output_tokens"] == 0 and calls["cost_usd"] == 0
-    led.close()
+    # closed however the test ends: an open ledger holds the run's lock, and the next test's export would refuse it
+    with closing(RunFolder.open(out)) as led:
+        statuses = Counter(r["status"] for r in led.chunk_rows())
+        assert set(statuses) <= {"kept", "skipped"}
+        # precision first: a chunk the offline generator cannot state precisely is skipped (no_candidates)
+        assert statuses["kept"] > 0.4 * sum(statuses.values())
+        assert all(r["skip_reason"] for r in led.chunk_rows(status="skipped"))
+        reasons = {r["skip_reason"] for r in led.chunk_rows(status="skipped")}
+        assert reasons <= set(load_skill("finance").coverage.skip_reasons) | set(PREPBENCH_SKIP_REASONS)
+        types = led.type_counts()
+        assert set(types) == {"concept_qa", "process_qa", "case_application"}
+        # a worked case is offered only when it stands alone (its figures given, no prompt of an exercise only)
+        assert types["concept_qa"] >= 3 and types["process_qa"] >= 3 and types["case_application"] >= 1, types
+        # offline generator: calls recorded with zero tokens and cost
+        calls = led.counts()["calls"]
+        assert calls["count"] > 0 and calls["input_tokens"] + calls["output_tokens"] == 0 and calls["cost_usd"] == 0
     assert "coverage" in p.stdout and "kept" in p.stdout
 
 
@@ -48,26 +49,24 @@ def test_no_accepted_sample_breaks_a_filter_rule(run):
     out, _ = run
     skill = load_skill("finance")
     v = Gate(skill)
-    led = RunFolder.open(out)
-    texts = {r["chunk_id"]: r["text"] for r in led.chunk_rows()}
-    rows = [(r["sample_id"], r["chunk_id"], r["data"]) for r in led.sample_rows(status="accepted")]
+    with closing(RunFolder.open(out)) as led:
+        texts = {r["chunk_id"]: r["text"] for r in led.chunk_rows()}
+        rows = [(r["sample_id"], r["chunk_id"], r["data"]) for r in led.sample_rows(status="accepted")]
+        rejected = led.rejection_counts()
     assert rows
     for sid, cid, s in rows:
         verdict = v.check(s, texts[cid])
         assert verdict.ok, (sid, verdict, s)
         v.add(s, sid)
         assert s["chunk_id"] == cid and s["evidence"]
-    rejected = led.rejection_counts()
-    led.close()
     assert None not in rejected, "every rejection names its rule"
 
 
 def test_exports_are_valid(run):
     out, _ = run
     exp = out / "export"
-    led = RunFolder.open(out)
-    n = led.counts()["samples"]["accepted"]
-    led.close()
+    with closing(RunFolder.open(out)) as led:
+        n = led.counts()["samples"]["accepted"]
     share = [json.loads(l) for l in (exp / "sharegpt.jsonl").read_text().splitlines()]
     alpaca = [json.loads(l) for l in (exp / "alpaca.jsonl").read_text().splitlines()]
     openai_rows = [json.loads(l) for l in (exp / "openai.jsonl").read_text().splitlines()]
