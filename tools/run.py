@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -32,7 +31,6 @@ from prepbench.tools.skills import Skill, check_skill, load_skill
 from prepbench.tools.skills.check import check_examples
 from prepbench.tools.skills.checked import check_examples_once
 from prepbench.tools.validate import Gate, screening
-from prepbench.tools.validate.dedup import Deduplicator
 
 #: Config keys that must match for a run to resume.
 GUARDED_KEYS = ("skill_name", "skill_hash", "corpus_hashes", "model", "agent", "generator_version", "chunking", "limit")
@@ -407,13 +405,8 @@ def _prepare(options: RunOptions, generator: Any, coverage_loop: bool, pool: Any
     if hasattr(generator, "read_documents"):  # document-level context a chunk alone lacks (separate opinions)
         # with Ray, on a worker: its parser is loaded, and the driver then never loads one
         # spread over the workers: a book's context takes seconds (Principles of Finance: 5 s)
-        if pool is not None:  # this process only waits on the workers meanwhile: it imports the duplicate index's modules
-            preload = threading.Thread(target=Deduplicator.preload, name="dedup-preload", daemon=True)
-            preload.start()
-            try:
-                generator.read_documents(corpus.documents, run_each=pool.call_each, parts=pool.workers)
-            finally:
-                preload.join()
+        if pool is not None:
+            generator.read_documents(corpus.documents, run_each=pool.call_each, parts=pool.workers)
         else:
             generator.read_documents(corpus.documents)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between

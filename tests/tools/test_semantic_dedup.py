@@ -3,8 +3,6 @@ paraphrases MinHash misses, as ``semantic_duplicate``, in corpus order, and a re
 exactly as an uninterrupted one. Replayed on the real candidates of an offline run of the slice."""
 
 import shutil
-import subprocess
-import sys
 from itertools import groupby
 
 import pytest
@@ -109,17 +107,3 @@ def test_run_with_semantic_dedup_records_the_rule(tmp_path, cache):
     led = RunFolder.open(out, readonly=True)
     assert [s["sample_id"] for s in led.accepted_samples()] == accepted
     led.close()
-
-
-@pytest.mark.parametrize("present", [True, False], ids=["installed", "missing"])
-def test_preloading_the_minhash_index_imports_datasketch_and_never_raises(present):
-    # a Ray driver imports it in a thread while its workers read the book: a missing package is
-    # reported where the index is first made, not as a thread's traceback
-    block = "" if present else "sys.modules['datasketch'] = None; "
-    code = (
-        f"import sys; {block}from prepbench.tools.validate.dedup import Deduplicator; "
-        "Deduplicator.preload(); print(type(sys.modules.get('datasketch')).__name__)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == ""
-    assert done.stdout.strip() == ("module" if present else "NoneType")

@@ -48,16 +48,6 @@ class Deduplicator:
         self._vec_keys: list[str] = []
         self._memo: dict[str, np.ndarray] = {}  # vectors of the current chunk's texts (prefetch, check)
 
-    @staticmethod
-    def preload() -> None:
-        """Import what the MinHash index needs (datasketch, which imports scipy: about 0.3 s), for
-        a caller that would otherwise only wait: a Ray driver while its workers read the book.
-        Raises nothing: a missing package is reported where the index is first made."""
-        try:
-            import datasketch  # noqa: F401 - the import is the work
-        except Exception:  # noqa: BLE001 - a thread's error would print a trace; the index's first use reports it
-            return
-
     @property
     def _lsh(self):
         """The MinHash LSH index of the accepted samples. It retrieves candidates at a looser
