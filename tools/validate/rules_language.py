@@ -238,6 +238,12 @@ def _chunk_index(chunk_text: str) -> tuple[frozenset, tuple[tuple[str, frozenset
     return every, sents, f" {digits} "
 
 
+def clear_caches() -> None:
+    """Drop the chunk indexes the ``faithful`` rule made (:func:`_chunk_index`): what a long-lived
+    screening process does before a new run, as :func:`prepbench.tools.nlp.clear_caches` for parses."""
+    _chunk_index.cache_clear()
+
+
 def _support_problem(sent: str, chunk_text: str, own: str, min_support: float, numbers: bool) -> str | None:
     stems = content_stems(sent)
     if len(stems) < 3:

@@ -36,6 +36,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from typing import Any, BinaryIO
 
 from prepbench.tools.validate.gate import Gate
@@ -76,6 +77,12 @@ def start(skill: Any, options: Any, generator: Any) -> "ScreeningPool | None":
     if parked is not None:
         parked.close()
     return ScreeningPool(gate, n)
+
+
+def _skill_key(skill: Any) -> str:
+    """What tells two skills apart for kept children: ``Skill.content_hash`` (its files and its
+    parents'); empty when there is none, and such children are not kept."""
+    return str(getattr(skill, "content_hash", "") or "")
 
 
 #: the children a finished run left for the next run of this process (:func:`park`)
@@ -219,7 +226,7 @@ def _clear_caches() -> None:
     from prepbench.tools.validate import rules_language
 
     nlp.clear_caches()
-    rules_language._chunk_index.cache_clear()
+    rules_language.clear_caches()
 
 
 def serve() -> None:
@@ -292,10 +299,8 @@ class ScreeningProcess:
                 stdout=subprocess.PIPE,
                 env=env,
             )
-            body = pickle.dumps(gate.skill, protocol=pickle.HIGHEST_PROTOCOL)
-            self.skill_digest = str(getattr(gate.skill, "content_hash", "") or "")
-            self._proc.stdin.write(_HEADER.pack(len(body)) + body)  # type: ignore[union-attr]
-            self._proc.stdin.flush()  # type: ignore[union-attr]
+            self.skill_digest = _skill_key(gate.skill)
+            _write_frame(self._proc.stdin, gate.skill)  # type: ignore[arg-type]
         except (OSError, pickle.PicklingError):
             self._fail()
 
@@ -395,9 +400,8 @@ class ScreeningProcess:
         """Tell the child a new run begins (it drops the last run's parses); the child goes on."""
         if self._proc is None or self._proc.stdin is None:
             return
-        body = pickle.dumps(_NEW_RUN, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            os.write(self._proc.stdin.fileno(), _HEADER.pack(len(body)) + body)  # a few bytes: the idle pipe takes them
+            _write_frame(self._proc.stdin, _NEW_RUN)  # a few bytes: the idle pipe takes them
         except OSError:
             self._fail()
 
@@ -436,6 +440,11 @@ def processes_for(cpus: int | None = None) -> int:
     return max(SCREEN_PROCESSES_MIN, min(SCREEN_PROCESSES_MAX, cpus - 1))
 
 
+#: chunks whose child a pool remembers, newest first: many times the chunks in flight (at most
+#: 4 x --concurrency), so a run of a million chunks does not keep one entry each
+HOMES_KEPT = 16_384
+
+
 class ScreeningPool:
     """Several :class:`ScreeningProcess` children, each screening the candidates of its share of
     the chunks. A chunk's first candidates go to the child with the fewest candidates waiting, and
@@ -457,7 +466,7 @@ class ScreeningPool:
     def __init__(self, gate: Gate, n: int):
         self.children = [ScreeningProcess(gate) for _ in range(max(1, n))]
         self._waiting = [0] * len(self.children)  # candidates sent to each child and not answered yet
-        self._home: dict[int, int] = {}  # hash of a chunk's text -> its child
+        self._home: OrderedDict[int, int] = OrderedDict()  # hash of a chunk's text -> its child, newest last
 
     @property
     def cpu_s(self) -> float:
@@ -471,6 +480,8 @@ class ScreeningPool:
         home = self._home.get(key)
         if home is None:
             home = self._home[key] = min(range(len(self.children)), key=self._waiting.__getitem__)
+            if len(self._home) > HOMES_KEPT:  # a chunk long done: placed anew if it ever came back
+                self._home.popitem(last=False)
         return home
 
     async def _screen_share(self, k: int, items: list[tuple[dict, str | None]]) -> list[Verdict]:
@@ -497,7 +508,7 @@ class ScreeningPool:
         """Whether these children can screen a new run of ``gate``'s skill with ``n`` children:
         as many, all :meth:`~ScreeningProcess.idle`, built from the same skill (its ``content_hash``:
         the files of the skill and its parents)."""
-        digest = str(getattr(gate.skill, "content_hash", "") or "")
+        digest = _skill_key(gate.skill)
         return bool(digest) and self.idle() and len(self.children) == n and all(c.skill_digest == digest for c in self.children)
 
     def rebind(self, gate: Gate) -> None:
@@ -507,7 +518,7 @@ class ScreeningPool:
             c.gate, c.cpu_s = gate, 0.0
             c.new_run()
         self._waiting = [0] * len(self.children)
-        self._home = {}
+        self._home = OrderedDict()
 
     def idle(self) -> bool:
         """:meth:`ScreeningProcess.idle` of every child."""
