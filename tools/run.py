@@ -402,13 +402,7 @@ def _prepare(options: RunOptions, generator: Any, coverage_loop: bool, pool: Any
     config = _run_config(options, skill, corpus, generator)
     if hasattr(generator, "sources"):  # who wrote what: for generators that attribute claims
         generator.sources = document_sources(corpus.root, [d.rel_path for d in corpus.documents])
-    if hasattr(generator, "read_documents"):  # document-level context a chunk alone lacks (separate opinions)
-        # with Ray, on a worker: its parser is loaded, and the driver then never loads one
-        # spread over the workers: a book's context takes seconds (Principles of Finance: 5 s)
-        if pool is not None:
-            generator.read_documents(corpus.documents, run_each=pool.call_each, parts=pool.workers)
-        else:
-            generator.read_documents(corpus.documents)
+    finish_reading = _read_documents(generator, corpus, pool)
     with RunLock(options.out):  # decide new/resume under the lock: no second writer in between
         ledger, resumed = open_existing(options, config)
         # the examples go through the gate (the English parser loads: seconds), so a bad corpus or a
@@ -430,6 +424,9 @@ def _prepare(options: RunOptions, generator: Any, coverage_loop: bool, pool: Any
         gate.add_many((s["sample_id"], s) for s in ledger.accepted_samples())
     else:  # nothing left to do: no dedup state needed
         gate = Gate(skill, dedup=False)
+    if work and pool is not None:
+        gate.warm_index()  # while the workers read (agents/runner.py warms it for a local run)
+    finish_reading()
     return RunContext(
         options=options,
         out_dir=Path(options.out),
@@ -443,6 +440,22 @@ def _prepare(options: RunOptions, generator: Any, coverage_loop: bool, pool: Any
         has_work=work,
         pool=pool,
     )
+
+
+def _read_documents(generator: Any, corpus: Any, pool: Any) -> Callable[[], None]:
+    """Start the generator's reading of the whole corpus (document-level context a chunk alone
+    lacks: separate opinions, key terms) and return ``finish()``, which completes it.
+
+    With Ray the reading runs on the workers: their parser is loaded (the driver never loads
+    one), the book is spread over them (its context takes seconds: Principles of Finance 5 s),
+    and the driver chunks the corpus, fills the ledger and builds the gate meanwhile. Locally it
+    runs here, now. A generator that reads no documents gets a no-op.
+    """
+    if not hasattr(generator, "read_documents"):
+        return lambda: None
+    if pool is not None:
+        return generator.read_documents(corpus.documents, start_each=pool.start_each, parts=pool.workers)
+    return generator.read_documents(corpus.documents)
 
 
 def _decontamination(ledger: RunFolder, skill: Skill, spec: DecontaminationSpec | None, work: bool):

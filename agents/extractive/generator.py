@@ -230,30 +230,42 @@ class ExtractiveGenerator:
         #: chunk alone does not show (set by the run, sent to Ray workers with the sources)
         self.document_context: dict[str, dict] = {}
 
-    def read_documents(self, documents, run_each: Callable[..., list] | None = None, parts: int = 1) -> None:
+    def read_documents(
+        self, documents, start_each: Callable[..., Callable[[], list]] | None = None, parts: int = 1
+    ) -> Callable[[], None]:
         """Note, per document (objects with ``rel_path`` and ``text``), where a separate opinion
         begins (a chunk after it states a dissent's or a concurrence's view, not the Court's) and
         the document's key terms (:func:`key_terms`: what a condition or a cause must be about).
 
-        ``run_each(fn, args_list)`` computes it elsewhere, the documents split into ``parts`` of
-        about equal size (a Ray pool's ``call_each`` over its workers, whose English parser is
-        loaded), so a Ray driver neither loads spaCy nor parses the book's headings while its
-        workers wait; None computes it here. The result is the same either way: each document's
-        context depends on its own text, and the book's named results are found here first.
+        ``start_each(fn, args_list)`` sends the work elsewhere and returns ``collect()`` (a Ray pool's
+        :meth:`~prepbench.tools.executors.ray.RayPool.start_each` over its workers, whose English
+        parser is loaded), the documents split into ``parts`` of about equal size, so a Ray driver
+        neither loads spaCy nor parses the book's headings, and chunks the corpus meanwhile. None
+        computes it here. The result is the same either way: each document's context depends on
+        its own text, and the book's named results are found here first.
+
+        Returns:
+            ``finish()``: waits for the parts and sets :attr:`document_context`; call it before
+            generating (a no-op when computed here). Raises what the workers raised.
         """
         pairs = [(d.rel_path, d.text) for d in documents]
-        if run_each is None:
+        if start_each is None:
             self.document_context = document_context(pairs)
-            return
+            return lambda: None
         results = book_results(pairs)
         misspelled = misspelled_case_names([case_names(text) for _, text in pairs])
         groups: list[list[tuple[str, str]]] = [[] for _ in range(max(1, min(parts, len(pairs))))]
         for pair in sorted(pairs, key=lambda p: -len(p[1])):  # largest first, each to the smallest group
             min(groups, key=lambda g: sum(len(t) for _, t in g)).append(pair)
-        merged: dict[str, dict] = {}
-        for part in run_each(document_context, [(g, results, misspelled) for g in groups if g]):
-            merged.update(part)
-        self.document_context = {path: merged[path] for path, _ in pairs}
+        collect = start_each(document_context, [(g, results, misspelled) for g in groups if g])
+
+        def finish() -> None:
+            merged: dict[str, dict] = {}
+            for part in collect():
+                merged.update(part)
+            self.document_context = {path: merged[path] for path, _ in pairs}
+
+        return finish
 
     def _gate(self, skill: Skill) -> Gate:
         """The skill's schemas and language rules (:mod:`prepbench.tools.validate.rules_language`),

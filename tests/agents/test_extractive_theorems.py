@@ -101,21 +101,23 @@ def test_a_formula_s_capital_i_is_an_ideal_not_the_author():
 
 @needs_math
 def test_the_book_s_context_read_in_parts_equals_the_whole():
-    """A Ray run reads the documents in parts on its workers (``run_each``): each part gets the
-    whole book's named results, so every document's context is the one a local run computes."""
+    """A Ray run reads the documents in parts on its workers (``start_each``): each part gets the
+    whole book's named results, so every document's context is the one a local run computes once
+    the run calls ``finish()`` (before it, the context is not there yet)."""
     from prepbench.agents.extractive.generator import document_context
 
     docs = [type("Doc", (), {"rel_path": name, "text": text})() for name, text in _book()[:8]]
     calls: list[int] = []
 
-    def run_each(fn, args_list):
+    def start_each(fn, args_list):
         calls.append(len(args_list))
-        return [fn(*args) for args in args_list]
+        return lambda: [fn(*args) for args in args_list]
 
     whole, parted = ExtractiveGenerator(), ExtractiveGenerator()
     whole.read_documents(docs)
-    parted.read_documents(docs, run_each=run_each, parts=3)
-    assert calls == [3]
+    finish = parted.read_documents(docs, start_each=start_each, parts=3)
+    assert calls == [3] and parted.document_context == {}
+    finish()
     assert parted.document_context == whole.document_context == document_context([(d.rel_path, d.text) for d in docs])
     assert list(parted.document_context) == [d.rel_path for d in docs]
     # a part alone would not know a result named in another part of the book

@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from prepbench.tools.errors import PrepbenchError
 from prepbench.tools.executors import ExecutorOptions, import_ray
@@ -189,18 +189,27 @@ class RayPool:
     def call_each(self, fn: Any, args_list: list[tuple]) -> list:
         """``[fn(*args) for args in args_list]``, the calls spread over the workers in turn and run
         at once; results in order. Raises as :meth:`call`."""
+        return self.start_each(fn, args_list)()
+
+    def start_each(self, fn: Any, args_list: list[tuple]) -> Callable[[], list]:
+        """Send the calls of :meth:`call_each` now and return ``collect()``, which waits for their
+        results (in order; raises as :meth:`call`): the driver works on while the workers do."""
         ray = self.ray
         refs = [self.actors[i % len(self.actors)].call.remote(fn, *args) for i, args in enumerate(args_list)]
-        try:
-            return ray.get(refs, timeout=START_S)
-        except ray.exceptions.GetTimeoutError:
-            free = ray.available_resources().get("CPU", 0)
-            raise PrepbenchError(
-                f"--executor ray: no worker started within {START_S:.0f} s (the cluster has {free:g} free CPU(s); "
-                "each worker needs one): free the cluster's CPUs, or use fewer --workers"
-            ) from None
-        except ray.exceptions.RayTaskError as e:
-            raise unwrap(ray, e) from None
+
+        def collect() -> list:
+            try:
+                return ray.get(refs, timeout=START_S)
+            except ray.exceptions.GetTimeoutError:
+                free = ray.available_resources().get("CPU", 0)
+                raise PrepbenchError(
+                    f"--executor ray: no worker started within {START_S:.0f} s (the cluster has {free:g} free CPU(s); "
+                    "each worker needs one): free the cluster's CPUs, or use fewer --workers"
+                ) from None
+            except ray.exceptions.RayTaskError as e:
+                raise unwrap(ray, e) from None
+
+        return collect
 
     async def submit(self, payload: Any) -> Any:
         """Generate ``payload`` (one batch) on the least busy worker and return its result.
