@@ -125,6 +125,11 @@ class ListExtractors:
         if s.pos != len(self.block_sents.get(s.block, [])) - 1:
             return None
         items = self._items_after(s.block)
+        intro_block = self.blocks[s.block]
+        if intro_block.kind == "item" and any(self.blocks[j].indent <= intro_block.indent for j in items):
+            # a step of a procedure is no intro to the steps after it ("Allow to air dry for 10
+            # seconds." -> "What 10 seconds do allow to air dry for?", AA034, read defective)
+            return None
         if len(items) < 2 or len(items) > 12:
             return None
         intro = t.rstrip(":. ")

@@ -105,3 +105,14 @@ def test_a_definition_stops_before_the_next_term_s_definition():
         )
         == "The primary market is the market for new securities."
     )
+
+
+def test_a_step_of_a_procedure_is_no_intro_to_the_steps_after_it():
+    """Seed 1252, read defective (AA034): the last sentence of step 13 of the intramuscular
+    injection ("Allow to air dry for 10 seconds.") was taken for the intro of steps 14 to 22:
+    "What 10 seconds do allow to air dry for?" -> the later steps."""
+    chunk = _piece("02-drug-administration.md", "##### Steps to administering an intramuscular medication:", "\n\n#")
+    assert "Allow to air dry for 10 seconds." in chunk.text
+    skill = load_skill("medical")
+    questions = [s["question"] for s in ExtractiveGenerator().generate(chunk, skill, {t: 3 for t in skill.sample_types})]
+    assert not [q for q in questions if "air dry" in q or "seconds do" in q], questions

@@ -89,6 +89,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("X059", "complete", "TeX escape"),  # "... in order for it to appear 1\\% shorter?" (its key is wrong too)
         ("S010", "answers_question", "'typically' is"),  # "... investors are typically the initial purchasers of IPOs."
         ("Y026", "answers_question", "does not say what it is"),  # "The assessment ... is the primary focus: ..."
+        ("AA006", "answers_question", "ranks it"),  # "The market itself is the best technical analyst out there."
         ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
         ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
         ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."

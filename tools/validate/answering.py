@@ -226,6 +226,11 @@ def _definition_answer_problem(answer: str) -> str | None:
         # is; a genus with its differentia still defines ("Bonds are typically a basic form of
         # investment that entails a ... agreement between issuer and purchaser")
         return f"says what it '{hedge.text}' is, not what it is"
+    judged = next((t for t in attr.subtree if t.i < attr.i and _superlative(t) and t.lemma_.lower() in _JUDGING_RANKS), None)
+    if judged is not None:
+        # "The market itself is the best technical analyst out there" (AA006, read defective): a
+        # rank the author gives it, not what it is
+        return f"ranks it ('{judged.text} {attr.text}'), not what it is"
     tail = doc[attr.left_edge.i :].text
     if _NOT_A_DEFINITION.match(tail):
         return f"'{tail[:40]}' does not say what it is"
@@ -252,6 +257,8 @@ def _definition_answer_problem(answer: str) -> str | None:
 #: superlatives that judge ("the simplest permutation"), unlike those that measure ("the largest organ")
 _OPEN_CONSEQUENCE = re.compile(r"(?i)\s*what (?:is|are) (?:a|an|one|some) (?:\w+ )?(?:consequences?|results?|outcomes?) of\b")
 _JUDGED_RANKS = frozenset("simple easy important useful powerful interesting natural elegant basic obvious".split())
+#: ranks that judge what a thing is worth ("the best technical analyst"), in a definition's genus
+_JUDGING_RANKS = _JUDGED_RANKS | frozenset("good bad great effective efficient valuable reliable accurate".split())
 
 
 def _superlative(t) -> bool:

@@ -396,7 +396,8 @@ def question_kind(question: str) -> str:
         return "effect"
     if re.match(r"what happens (if|when)\b", low):
         return "condition"
-    if len(doc) > 2 and doc[0].lower_ == "what" and doc[1].lemma_ == "be" and word_tokens(doc)[-1].pos_ in ("NOUN", "PROPN", "X"):
+    words = [t for t in word_tokens(doc) if t.lower_ not in ("itself", "themselves")]  # "What is the market itself?"
+    if len(doc) > 2 and doc[0].lower_ == "what" and doc[1].lemma_ == "be" and words and words[-1].pos_ in ("NOUN", "PROPN", "X"):
         return "definition"
     return "other"
 
