@@ -88,11 +88,24 @@ _PHRASE_ENDS = (
 )
 
 
-def usage_note(definition: str) -> tuple[str, str | None]:
-    """A glossary definition and its usage note after ';' ("...; used to determine a company's
-    liquidity"), apart: a fragment after a semicolon read as a broken answer. None: no such note."""
-    m = re.search(r";\s+(used (?:to|for|in|as|by|when)\b.*)$", definition)
-    return (definition[: m.start()].rstrip(), m.group(1)) if m else (definition, None)
+def usage_note(definition: str, plural: bool = False) -> tuple[str, str | None]:
+    """A glossary definition and the note after its ';', apart: a fragment after a semicolon read
+    as a broken answer ("...; allows a business to buy goods ... on account", "...; often used by
+    investors ...", AB001 and AB002, read weak). The note comes back as a predicate its own
+    sentence takes after "It"/"They": "is used to determine a company's liquidity", "allows a
+    business to ...". None: no such note (a note whose verb does not agree with ``plural`` too)."""
+    m = re.search(
+        r";\s+((?:(?:often|commonly|typically|usually|also|generally|mainly|primarily|widely)\s+)?used (?:to|for|in|as|by|when)\b.*)$",
+        definition,
+    )
+    if m:
+        return definition[: m.start()].rstrip(), ("are " if plural else "is ") + m.group(1)
+    m = re.search(r";\s+([a-z][^;]{10,})$", definition)
+    if m and not plural:
+        verb = parse("It " + m.group(1))[1]
+        if verb.tag_ == "VBZ" and verb.dep_ == "ROOT":  # "allows a business to ...": a second predicate of the term
+            return definition[: m.start()].rstrip(), m.group(1)
+    return definition, None
 
 
 def plural_head(definition: str) -> bool:

@@ -212,7 +212,7 @@ class ConceptExtractors:
             verb = "are" if plural else "is"
             if not plural and parse(definition)[0].tag_ == "NNS":
                 continue  # "partial agonist: drugs that ...": "Partial agonist is drugs" is no sentence
-            definition, use = usage_note(_second_predicate(definition, plural))
+            definition, use = usage_note(_second_predicate(definition, plural), plural)
             tq = _lc_first(term, self.chunk_lower)
             # how the book itself writes the term: "a receptor", "the immune system", bare "inflation"
             usage = (self.articles or {}).get(article_key(term)) if d0 in ("a", "an") and not plural and not name else None
@@ -252,7 +252,7 @@ class ConceptExtractors:
             answer = gloss_answer(subj, verb, definition, plural)
             answer = _finish(answer)
             if use is not None:  # "current ratio: ...; used to determine ...": its own sentence
-                answer = f"{answer} {'They are' if plural else 'It is'} {_finish(use)}"
+                answer = f"{answer} {'They' if plural else 'It'} {_finish(use)}"
             if not self.question_ok(question) or _ANCHORED_RE.search(answer):
                 continue
             ev = b.raw.strip()

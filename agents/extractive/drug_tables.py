@@ -128,7 +128,10 @@ def drug_candidates(text: str) -> list[Cand]:
         items = _items(f[name][0]) if name in f else []
         if items and name == "Indications" and _acts(items[0]):
             items = []  # "Reduces relapse in RRMS": an effect, not what the drug is indicated for
-        if items and name == "Indications" and not items[0].lower().startswith("to "):
+        adjunct = re.match(r"(?i)adjunct(?:ive)? (?:therapy )?(to|with) ", items[0]) if items and name == "Indications" else None
+        if adjunct:  # "Adjunctive to levodopa in ...": "is indicated for adjunctive to" read as broken (AB028)
+            items[0] = f"as an adjunct {adjunct.group(1).lower()} {items[0][adjunct.end() :]}"
+        elif items and name == "Indications" and not items[0].lower().startswith("to "):
             items[0] = "for " + (items[0] if items[0][:2].isupper() else items[0][0].lower() + items[0][1:])
         if any(":" in i for i in items):
             items = []  # "Monotherapy: Produces ...; Combination: ...": sub-labels read as no list

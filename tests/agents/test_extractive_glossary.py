@@ -68,6 +68,24 @@ def test_a_glossary_entry_glossed_with_a_plural_or_a_usage_note_reads_as_sentenc
     assert " It is used to determine a company’s liquidity" in answers[0], answers
 
 
+def test_a_glossary_note_after_a_semicolon_is_its_own_sentence():
+    """Seed 1253, read weak (AB001, AB002): "...; allows a business to buy goods ..." and "...;
+    often used by investors ..." pasted after the definition read as a fragment; each is now its
+    own sentence about the term."""
+    path = SHARED_FINANCE / "19-the-importance-of-trade-credit-and-working-capital-in-planni.md"
+    chunk = _piece(path, "\n**trade credit**:", end="\n", heading=["Glossary"])
+    answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
+    assert len(answers) == 1 and ";" not in answers[0], answers
+    assert answers[0].endswith(
+        "also called accounts payable. It allows a business to buy goods and services on account and pay the cash at some point in the future."
+    ), answers
+    path = SHARED_FINANCE / "06-measures-of-financial-health.md"
+    chunk = _piece(path, "\n**cash ratio**:", end="\n", heading=["Glossary"])
+    answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})]
+    assert len(answers) == 1 and ";" not in answers[0], answers
+    assert " It is often used by investors and lender to assess an organization’s liquidity." in answers[0], answers
+
+
 def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     """Seed 1231, read weak: "What is a financial industry regulatory authority (FINRA)?" (a named
     body, written in lower case by the glossary) is asked as the body's name."""

@@ -116,3 +116,19 @@ def test_a_step_of_a_procedure_is_no_intro_to_the_steps_after_it():
     skill = load_skill("medical")
     questions = [s["question"] for s in ExtractiveGenerator().generate(chunk, skill, {t: 3 for t in skill.sample_types})]
     assert not [q for q in questions if "air dry" in q or "seconds do" in q], questions
+
+
+def test_an_adjunctive_indication_reads_as_an_adjunct():
+    """Seed 1253, read weak (AB028): "Entacapone is indicated for adjunctive to levodopa in the
+    treatment of PD." (the table's cell "Adjunctive to levodopa ...")."""
+    name = "11-drugs-to-treat-parkinson-s-disease-and-multiple-sclerosis.md"
+    gen = ExtractiveGenerator()
+    gen.read_documents([type("Doc", (), {"rel_path": name, "text": (MEDICAL / name).read_text(encoding="utf-8")})()])
+    table = _piece(name, "| **Drug Class**: Selective and reversible COMT inhibitors", "\n\n").text
+    caption = "***Drug Prototype Table: Entacapone** (source: https://dailymed.nlm.nih.gov/dailymed/)*"
+    assert caption in (MEDICAL / name).read_text(encoding="utf-8")
+    chunk = Chunk("0123456789abcdef", "fedcba9876543210", name, 0, ["Adverse Effects"], 1, 9, f"{table}\n\n{caption}")
+    skill = load_skill("medical")
+    answers = [s["answer"] for s in gen.generate(chunk, skill, {t: 10 for t in skill.sample_types})]
+    indicated = [a for a in answers if " is indicated " in a]
+    assert indicated == ["Entacapone is indicated as an adjunct to levodopa in the treatment of PD."], answers

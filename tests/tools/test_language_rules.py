@@ -90,6 +90,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("S010", "answers_question", "'typically' is"),  # "... investors are typically the initial purchasers of IPOs."
         ("Y026", "answers_question", "does not say what it is"),  # "The assessment ... is the primary focus: ..."
         ("AA006", "answers_question", "ranks it"),  # "The market itself is the best technical analyst out there."
+        ("AB008", "answers_question", "does not say what it is"),  # "Corporations are the dominant form of ..."
         ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
         ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
         ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."
@@ -293,6 +294,17 @@ def test_a_rank_or_a_vague_genus_is_no_definition():
         "What is momentum?", "Momentum is a quantity that describes an object's motion."
     )
     assert mismatch_problem("What is momentum?", "Momentum is the product of an object's mass and its velocity.") is None
+
+
+def test_an_answer_that_names_no_way_does_not_answer():
+    from prepbench.tools.validate.answering import mismatch_problem
+
+    # AB010 (weak): that something happens "in a number of ways", none of them named
+    q = "What happens as exchange rates change?"
+    assert "names none" in mismatch_problem(q, "As exchange rates change, a business can be impacted in a number of ways.")
+    assert (
+        mismatch_problem(q, "As exchange rates change, the value of a firm's foreign sales changes in its own currency.") is None
+    )
 
 
 def test_a_judged_genus_a_judged_rank_or_an_example_s_reasoning_is_no_definition():

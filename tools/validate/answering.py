@@ -115,6 +115,10 @@ def mismatch_problem(question: str, answer: str) -> str | None:
             and verb.i < 6
         ):
             return f"answers with what it {subj.head.text}, not what it is"
+    if _SOME_WAYS.search(answer):
+        # "As exchange rates change, a business can be impacted in a number of ways." (AB010, read
+        # weak): that it happens, not how
+        return "says it happens 'in a number of ways' and names none"
     if _WHY_IT_MATTERS.match(question) and not _REASON_MARKERS.search(answer) and not _DOES_SOMETHING.search(answer):
         # "Why is the yield curve important?" -> "Market technicians ... will study the yield curve in
         # great detail ..." (seed 1231, defective): who attends to it, not what it tells them
@@ -163,6 +167,8 @@ def mismatch_problem(question: str, answer: str) -> str | None:
     return None
 
 
+#: an answer that ends by saying there are ways, and names none
+_SOME_WAYS = re.compile(r"(?i)\bin (?:a (?:number|variety) of|many|several|various|numerous|different) ways\s*[.!]?\s*$")
 _NOT_A_DEFINITION = re.compile(
     # "a common example with a preestablished dividend formula": an example of what, it never says (seed 1223)
     r"(?i)^\s*(an? (?:\w+ )?(?:example|instance)\b|"
@@ -174,6 +180,9 @@ _NOT_A_DEFINITION = re.compile(
     # "The assessment of the neurological system is the primary focus: ..." (Y026, read mismatch)
     r"the (building blocks?|foundation|cornerstone|backbone|model|basis|simplest|heart|lubricant|mainstay|hallmark|"
     r"centerpiece|linchpin|workhorse|pillar|evidence|starting point|(?:primary |main |chief |major )?(?:focus|priority))\b|"
+    # a standing among others, not what it is: "Corporations are the dominant form of business
+    # enterprise in the United States because of ..." (AB008, read mismatch)
+    r"the (?:dominant|predominant|prevailing|leading|most popular)\b|"
     # a rank or a vague genus: "the second most reported STI ...", "a quantity that describes an object's motion"
     r"(?:the|one of the) (?:second |third |fourth |fifth )?most (?:common(?:ly)?|frequent(?:ly)?|reported|prevalent)\b|"
     # "a quantity that, like energy, can be defined from Newton's Second Law" (seed 1228): how it may be
