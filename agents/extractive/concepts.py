@@ -96,7 +96,30 @@ def _glossary_entry(term: str, definition: str) -> bool:
         return False
     if definition[:1].isupper() and not re.match(r"[A-Z]{2,}", definition) or re.match(r"(?i)using\b", term):
         return False  # a label followed by prose, not a glossary entry
-    return definition.split()[0].lower() not in _NOT_DEFINITION_STARTS
+    if definition.split()[0].lower() in _NOT_DEFINITION_STARTS:
+        return False
+    return not _own_sentence(definition)
+
+
+def _own_sentence(definition: str) -> bool:
+    """The definition is a sentence with a subject of its own ("complementary and alternative
+    medicine (CAM): alternative medicine refers to using ...", which "CAM is the ..." spliced into
+    garbage, AC025): one plain noun phrase, then its finite verb. The parser reads many a noun
+    phrase with a clause ("the price at which quantity demanded equals ...", "the date an option
+    contract expires") as a sentence too; those have a verb or a wh-word in the subject, or two subjects."""
+    doc = parse(definition.split(". ")[0])
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    # a participle ("the approach used to ...", "drug therapy focused on ...") parses as a past
+    # tense, and a list's last noun as a verb ("a feeling of ..., and/or worry about ..."): only the
+    # third person present, after a subject with no article, is taken for a sentence
+    if root is None or root.tag_ not in ("VBZ", "MD") or doc[0].dep_ == "det":
+        return False
+    subjects = [c for c in root.children if c.dep_ == "nsubj"]
+    if len(subjects) != 1:
+        return False
+    words = list(subjects[0].subtree)
+    plain = not any(t.pos_ in ("VERB", "AUX") or t.tag_ in ("WDT", "WP", "WRB") for t in words)
+    return plain and words[0].i == 0 and words[-1].i == root.i - 1
 
 
 #: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")

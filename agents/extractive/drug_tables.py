@@ -63,8 +63,14 @@ def _acts(item: str) -> bool:
     return parse("It " + item[0].lower() + item[1:])[1].tag_ == "VBZ"
 
 
+#: a cell item that opens with a name: "Addison’s disease", "Cushing's syndrome" (an eponym keeps its capital, AC031)
+_EPONYM = re.compile(r"[A-Z][a-z]+['’]s\b")
+
+
 def _join(items: list[str]) -> str:
-    low = [i if i[:2].isupper() else i[0].lower() + i[1:] for i in items]
+    """The items as a list in a sentence ("a, b and c"), each lower-cased unless it opens with an
+    acronym or an eponym."""
+    low = [i if i[:2].isupper() or _EPONYM.match(i) else i[0].lower() + i[1:] for i in items]
     return low[0] if len(low) == 1 else ", ".join(low[:-1]) + " and " + low[-1]
 
 

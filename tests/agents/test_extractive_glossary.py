@@ -86,6 +86,19 @@ def test_a_glossary_note_after_a_semicolon_is_its_own_sentence():
     assert " It is often used by investors and lender to assess an organization’s liquidity." in answers[0], answers
 
 
+def test_a_glossary_entry_that_is_a_sentence_of_its_own_is_not_spliced():
+    """Seed 1254, read defective (AC025): "complementary and alternative medicine (CAM): alternative
+    medicine refers to using ..." became "... (CAM) is the alternative medicine refers to using ..."."""
+    path = SHARED / "corpora" / "medical" / "openstax-pharmacology-for-nurses" / "01-introduction-to-pharmacology.md"
+    chunk = _piece(path, "\n**complementary and alternative medicine (CAM)**:", end="\n\n", heading=["Glossary"])
+    answers = [s["answer"] for s in ExtractiveGenerator().generate(chunk, load_skill("medical"), {"concept_qa": 1})]
+    assert not [a for a in answers if "refers to" in a and " is the " in a], answers
+    # an entry that is a definition still is one
+    path = SHARED_FINANCE / "06-measures-of-financial-health.md"
+    chunk = _piece(path, "\n**cash ratio**:", end="\n", heading=["Glossary"])
+    assert ExtractiveGenerator().generate(chunk, load_skill("finance"), {"concept_qa": 1})
+
+
 def test_a_body_s_name_written_in_lower_case_is_asked_as_its_name():
     """Seed 1231, read weak: "What is a financial industry regulatory authority (FINRA)?" (a named
     body, written in lower case by the glossary) is asked as the body's name."""

@@ -132,3 +132,13 @@ def test_an_adjunctive_indication_reads_as_an_adjunct():
     answers = [s["answer"] for s in gen.generate(chunk, skill, {t: 10 for t in skill.sample_types})]
     indicated = [a for a in answers if " is indicated " in a]
     assert indicated == ["Entacapone is indicated as an adjunct to levodopa in the treatment of PD."], answers
+
+
+def test_an_eponym_in_a_table_cell_keeps_its_capital():
+    """Seed 1254, read weak (AC031): "The contraindications of spironolactone include hyperkalemia,
+    addison’s disease, ..." (the cell: "Hyperkalemia; Addison’s disease; Pregnancy; ...")."""
+    from prepbench.agents.extractive.drug_tables import _join
+
+    assert _join(["Hyperkalemia", "Addison’s disease", "Pregnancy"]) == "hyperkalemia, Addison’s disease and pregnancy"
+    assert _join(["Cushing's syndrome", "Hypotension"]) == "Cushing's syndrome and hypotension"
+    assert _join(["Worsening renal function", "CNS depression"]) == "worsening renal function and CNS depression"

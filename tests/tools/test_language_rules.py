@@ -91,6 +91,7 @@ def _rule_verdict(sample_id: str, rule: str):
         ("Y026", "answers_question", "does not say what it is"),  # "The assessment ... is the primary focus: ..."
         ("AA006", "answers_question", "ranks it"),  # "The market itself is the best technical analyst out there."
         ("AB008", "answers_question", "does not say what it is"),  # "Corporations are the dominant form of ..."
+        ("AC006", "self_contained", "no owner"),  # "What do practices and policies include?"
         ("i002", "self_contained", "which two"),  # "Why may a financial analyst prefer to calculate one ratio over the other?"
         ("j003", "answers_question", "does not say what it is"),  # "Preferred stock is a common example with ..."
         ("j028", "answers_question", "does not say what it is"),  # "CNS stimulants are the mainstay of ADHD therapy."

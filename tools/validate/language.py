@@ -26,8 +26,12 @@ RELATIONAL_NOUNS = frozenset(
     element member category kind form stage phase method approach strategy source purpose principle rule
     criterion outcome implication interaction contraindication indication precaution instruction concept
     problem issue question answer value term parameter variable condition assumption difference similarity
-    change finding recommendation guideline concern priority objective measure term return reaction response""".split()
+    change finding recommendation guideline concern priority objective measure term return reaction response
+    practice policy procedure""".split()
 )
+#: relational nouns a modifier makes a concept of its own ("monetary policies", "clinical practices"):
+#: only bare ("What do practices and policies include?", AC006) do they ask "of what?"
+_BARE_ONLY = frozenset("practice policy procedure".split())
 #: nouns whose definite singular names a role, an institution or a unique thing known to every
 #: reader of the field ("the nurse", "the law", "the economy"), not a referent of the source
 GENERIC_DEFINITES = frozenset(
@@ -220,7 +224,8 @@ def referent_problem(text: str, context: str = "", sourced: bool = True) -> str 
                 # "What is the therapeutic effect in dyslipidemia?": of niacin, which only the source names (seed 1229)
                 return f"'{nc.text}' has no owner (of which drug?)"
         action = head.tag_ == "NN" and not dets and lemma in _OWNED_ACTIONS  # "What does treatment include?"
-        if (head.tag_ == "NNS" and lemma in RELATIONAL_NOUNS or action) and lemma not in earlier:
+        modified = lemma in _BARE_ONLY and any(c.dep_ in ("amod", "compound", "nmod") for c in head.children)
+        if (head.tag_ == "NNS" and lemma in RELATIONAL_NOUNS or action) and lemma not in earlier and not modified:
             owned = any(
                 c.dep_ in ("poss", "relcl", "acl") or c.tag_ == "VBG" or (c.dep_ == "compound" and c.pos_ == "PROPN")
                 for c in head.children
