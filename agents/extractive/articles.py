@@ -196,3 +196,42 @@ def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
         # "dyslipidemia: abnormal lipid levels ...": "is the abnormal lipid levels" read as broken grammar
         return f"{subj} refers to {definition}" if not plural else f"{subj} refer to {definition}"
     return f"{subj} {verb} the {definition}"
+
+
+_SECOND_PREDICATE = re.compile(r"; (is|are|includes?|serves?|has|have|can|may|acts?|causes?)\b")
+
+
+def second_predicate(definition: str, plural: bool) -> str:
+    """A glossary entry's second predicate after ';' ("... norepinephrine; include alpha and beta
+    receptors") joined with "and" when its verb agrees with the term, cut off when it does not
+    ("vitamins that dissolve in fat; includes ..." would read "fat and includes")."""
+    m = _SECOND_PREDICATE.search(definition)
+    if not m:
+        return definition
+    v = m.group(1)
+    agrees = v in ("can", "may") or (v in ("is", "has") or v.endswith("s")) != plural
+    return definition[: m.start()] + " and " + definition[m.end(1) - len(v) :] if agrees else definition[: m.start()]
+
+
+def own_sentence(definition: str) -> bool:
+    """The definition is a sentence with a subject of its own ("complementary and alternative
+    medicine (CAM): alternative medicine refers to using ...", which "CAM is the ..." spliced into
+    garbage, AC025): one plain noun phrase, then its finite verb. The parser reads many a noun
+    phrase with a clause ("the price at which quantity demanded equals ...", "the date an option
+    contract expires") as a sentence too; those have a verb or a wh-word in the subject, or two subjects."""
+    doc = parse(definition.split(". ")[0])
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    # a participle ("the approach used to ...", "drug therapy focused on ...") parses as a past
+    # tense, and a list's last noun as a verb ("a feeling of ..., and/or worry about ..."): only the
+    # third person present, after a subject with no article, is taken for a sentence
+    if root is None or root.tag_ not in ("VBZ", "MD") or doc[0].dep_ == "det":
+        return False
+    subjects = [c for c in root.children if c.dep_ == "nsubj"]
+    if len(subjects) != 1:
+        return False
+    words = list(subjects[0].subtree)
+    plain = not any(t.pos_ in ("VERB", "AUX") or t.tag_ in ("WDT", "WP", "WRB") for t in words)
+    return plain and words[0].i == 0 and words[-1].i == root.i - 1
+
+
+#: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")

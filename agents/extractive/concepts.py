@@ -10,6 +10,8 @@ from prepbench.agents.extractive.articles import (
     box_entry,
     gloss_answer,
     named_body,
+    own_sentence,
+    second_predicate,
     usage_note,
 )
 from prepbench.agents.extractive.candidates import Cand, _concept, _novel_enough
@@ -67,21 +69,6 @@ def _genus(definition: str) -> str:
 _NOT_DEFINITION_STARTS = frozenset("also see same synonym abbreviation in on at by for of with from as if used".split())
 
 
-_SECOND_PREDICATE = re.compile(r"; (is|are|includes?|serves?|has|have|can|may|acts?|causes?)\b")
-
-
-def _second_predicate(definition: str, plural: bool) -> str:
-    """A glossary entry's second predicate after ';' ("... norepinephrine; include alpha and beta
-    receptors") joined with "and" when its verb agrees with the term, cut off when it does not
-    ("vitamins that dissolve in fat; includes ..." would read "fat and includes")."""
-    m = _SECOND_PREDICATE.search(definition)
-    if not m:
-        return definition
-    v = m.group(1)
-    agrees = v in ("can", "may") or (v in ("is", "has") or v.endswith("s")) != plural
-    return definition[: m.start()] + " and " + definition[m.end(1) - len(v) :] if agrees else definition[: m.start()]
-
-
 def _glossary_entry(term: str, definition: str) -> bool:
     """A "**term**: definition" block is a glossary entry that can be asked: a short term without a
     pronoun, a worded definition of three words or more that does not open like prose or a pointer
@@ -98,31 +85,9 @@ def _glossary_entry(term: str, definition: str) -> bool:
         return False  # a label followed by prose, not a glossary entry
     if definition.split()[0].lower() in _NOT_DEFINITION_STARTS:
         return False
-    return not _own_sentence(definition)
+    return not own_sentence(definition)
 
 
-def _own_sentence(definition: str) -> bool:
-    """The definition is a sentence with a subject of its own ("complementary and alternative
-    medicine (CAM): alternative medicine refers to using ...", which "CAM is the ..." spliced into
-    garbage, AC025): one plain noun phrase, then its finite verb. The parser reads many a noun
-    phrase with a clause ("the price at which quantity demanded equals ...", "the date an option
-    contract expires") as a sentence too; those have a verb or a wh-word in the subject, or two subjects."""
-    doc = parse(definition.split(". ")[0])
-    root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    # a participle ("the approach used to ...", "drug therapy focused on ...") parses as a past
-    # tense, and a list's last noun as a verb ("a feeling of ..., and/or worry about ..."): only the
-    # third person present, after a subject with no article, is taken for a sentence
-    if root is None or root.tag_ not in ("VBZ", "MD") or doc[0].dep_ == "det":
-        return False
-    subjects = [c for c in root.children if c.dep_ == "nsubj"]
-    if len(subjects) != 1:
-        return False
-    words = list(subjects[0].subtree)
-    plain = not any(t.pos_ in ("VERB", "AUX") or t.tag_ in ("WDT", "WP", "WRB") for t in words)
-    return plain and words[0].i == 0 and words[-1].i == root.i - 1
-
-
-#: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")
 _ADDS_TO = re.compile(r"(?i)(?:additionally|in addition|also|furthermore|moreover)\b|(?:\w+ ){1,2}also\b")
 
 
@@ -235,7 +200,7 @@ class ConceptExtractors:
             verb = "are" if plural else "is"
             if not plural and parse(definition)[0].tag_ == "NNS":
                 continue  # "partial agonist: drugs that ...": "Partial agonist is drugs" is no sentence
-            definition, use = usage_note(_second_predicate(definition, plural), plural)
+            definition, use = usage_note(second_predicate(definition, plural), plural)
             tq = _lc_first(term, self.chunk_lower)
             # how the book itself writes the term: "a receptor", "the immune system", bare "inflation"
             usage = (self.articles or {}).get(article_key(term)) if d0 in ("a", "an") and not plural and not name else None

@@ -510,15 +510,15 @@ def test_a_glossary_entry_s_note_on_the_word_s_form_is_not_part_of_the_definitio
 
 
 def test_a_glossary_entry_s_second_predicate_is_joined_when_it_agrees_and_cut_when_not():
-    from prepbench.agents.extractive.concepts import _second_predicate
+    from prepbench.agents.extractive.articles import second_predicate
 
     # Pharmacology for Nurses' glossary: "...; include alpha and beta receptors" read as a fragment
     assert (
-        _second_predicate("mediate responses to epinephrine and norepinephrine; include alpha and beta receptors", plural=True)
+        second_predicate("mediate responses to epinephrine and norepinephrine; include alpha and beta receptors", plural=True)
         == "mediate responses to epinephrine and norepinephrine and include alpha and beta receptors"
     )
     # "vitamins that dissolve in fat and includes ..." would not agree: the predicate goes
-    assert _second_predicate("vitamins that dissolve in fat; includes vitamins A, D, E, and K", plural=True) == (
+    assert second_predicate("vitamins that dissolve in fat; includes vitamins A, D, E, and K", plural=True) == (
         "vitamins that dissolve in fat"
     )
 
