@@ -198,6 +198,7 @@ def gloss_answer(subj: str, verb: str, definition: str, plural: bool) -> str:
     return f"{subj} {verb} the {definition}"
 
 
+#: a glossary entry's second predicate after ";" ("...; include alpha and beta receptors")
 _SECOND_PREDICATE = re.compile(r"; (is|are|includes?|serves?|has|have|can|may|acts?|causes?)\b")
 
 
@@ -232,6 +233,3 @@ def own_sentence(definition: str) -> bool:
     words = list(subjects[0].subtree)
     plain = not any(t.pos_ in ("VERB", "AUX") or t.tag_ in ("WDT", "WP", "WRB") for t in words)
     return plain and words[0].i == 0 and words[-1].i == root.i - 1
-
-
-#: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")

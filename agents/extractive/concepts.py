@@ -88,6 +88,7 @@ def _glossary_entry(term: str, definition: str) -> bool:
     return not own_sentence(definition)
 
 
+#: how a sentence opens that adds to the one before it ("They also ...", "Additionally, ...")
 _ADDS_TO = re.compile(r"(?i)(?:additionally|in addition|also|furthermore|moreover)\b|(?:\w+ ){1,2}also\b")
 
 
